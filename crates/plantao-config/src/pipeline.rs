@@ -1,0 +1,348 @@
+//! One `pipelines/*.toml` file.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use chrono_tz::Tz;
+use plantao_model::{ExprValue, Vars};
+use sha2::{Digest, Sha256};
+
+use crate::cron::parse_cron;
+use crate::graph::check_graph;
+use crate::reader::{self, Cx, Table};
+use crate::steps::{parse_expr, read_steps};
+use crate::types::{Catchup, Concurrency, Metric, Param, Pipeline, Step};
+use crate::{Connections, suggest, tz};
+
+const PIPELINE_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "schedule",
+    "every",
+    "timezone",
+    "timeout",
+    "concurrency",
+    "catchup",
+    "params",
+    "env",
+    "working_dir",
+    "tags",
+    "metrics",
+    "steps",
+    "finally",
+];
+const PARAM_KEYS: &[&str] = &["default", "description", "required"];
+
+pub(crate) struct PipelineContext<'a> {
+    pub dir: &'a Path,
+    pub timezone: Tz,
+    pub connections: &'a Connections,
+}
+
+pub(crate) fn read_pipeline(cx: &mut Cx, t: Table, pc: &PipelineContext) -> Option<Pipeline> {
+    t.check_keys(cx, "in a pipeline", PIPELINE_KEYS);
+    let file = cx.source.path.clone();
+    let stem = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match t.get("name") {
+        Some(v) => reader::text(cx, "name", v)?.expose().to_owned(),
+        None => stem,
+    };
+    if !is_pipeline_name(&name) {
+        let span = t.get("name").map_or(0..0, |v| v.span());
+        cx.error(
+            span,
+            format!("pipeline name `{name}` is not allowed"),
+            Some("use letters, digits, `-` and `_` (it appears in URLs and commands); rename the file or set name = \"…\"".into()),
+        );
+    }
+    let description = t
+        .get("description")
+        .and_then(|v| reader::text(cx, "description", v))
+        .map(|d| d.expose().to_owned());
+    let schedules = t
+        .get("schedule")
+        .map(|v| reader::text_list(cx, "schedule", v))
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(text, span)| match parse_cron(text.expose()) {
+            Ok(s) => Some(s),
+            Err(why) => {
+                cx.error(
+                    span,
+                    format!("invalid schedule: {}", reader::secret_safe(&text, "cron schedule", why)),
+                    Some("e.g. \"0 12,18,20 * * *\" (12:00, 18:00 and 20:00), \"*/5 * * * *\", \"@hourly\"".into()),
+                );
+                None
+            }
+        })
+        .collect();
+    let every = t
+        .get("every")
+        .and_then(|v| reader::duration(cx, "every", v));
+    let timezone = match t.get("timezone") {
+        Some(v) => {
+            let text = reader::text(cx, "timezone", v)?;
+            match tz::parse_zone(text.expose()) {
+                Ok(z) => z,
+                Err(why) => {
+                    cx.error(v.span(), reader::secret_safe(&text, "time zone", why), None);
+                    pc.timezone
+                }
+            }
+        }
+        None => pc.timezone,
+    };
+    let timeout = t
+        .get("timeout")
+        .and_then(|v| reader::duration(cx, "timeout", v));
+    let concurrency = choice(
+        cx,
+        t,
+        "concurrency",
+        &[
+            ("skip", Concurrency::Skip),
+            ("queue", Concurrency::Queue),
+            ("allow", Concurrency::Allow),
+            ("replace", Concurrency::Replace),
+        ],
+    )
+    .unwrap_or(Concurrency::Skip);
+    let catchup = choice(
+        cx,
+        t,
+        "catchup",
+        &[
+            ("none", Catchup::None),
+            ("latest", Catchup::Latest),
+            ("all", Catchup::All),
+        ],
+    )
+    .unwrap_or(Catchup::Latest);
+    let params = t
+        .get("params")
+        .map(|v| read_params(cx, v))
+        .unwrap_or_default();
+    let env = t
+        .get("env")
+        .map(|v| reader::text_map(cx, "env", v))
+        .unwrap_or_default();
+    let working_dir = t
+        .get("working_dir")
+        .and_then(|v| reader::text(cx, "working_dir", v))
+        .map(|w| pc.dir.join(w.expose()));
+    let tags = t
+        .get("tags")
+        .map(|v| reader::text_list(cx, "tags", v))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(t, _)| t.expose().to_owned())
+        .collect();
+    let steps = match t.get("steps") {
+        Some(v) => read_steps(cx, "steps", v, pc.dir, pc.connections),
+        None => {
+            cx.error(
+                t.span(),
+                format!("pipeline `{name}` has no steps"),
+                Some(
+                    "add at least one:\n  [[steps]]\n  name = \"hello\"\n  run = \"echo hello\""
+                        .into(),
+                ),
+            );
+            Vec::new()
+        }
+    };
+    let finally = t
+        .get("finally")
+        .map(|v| read_steps(cx, "finally", v, pc.dir, pc.connections))
+        .unwrap_or_default();
+    check_graph(cx, &steps, &finally);
+    let step_names: BTreeSet<&str> = steps
+        .iter()
+        .chain(&finally)
+        .map(|(s, _)| s.name.as_str())
+        .collect();
+    let metrics = t
+        .get("metrics")
+        .map(|v| read_metrics(cx, v, &step_names))
+        .unwrap_or_default();
+    let hash = hex(&Sha256::digest(cx.source.text.as_bytes()));
+    Some(Pipeline {
+        name,
+        file,
+        definition_hash: hash,
+        description,
+        schedules,
+        every,
+        timezone,
+        timeout,
+        concurrency,
+        catchup,
+        params,
+        env,
+        working_dir,
+        tags,
+        metrics,
+        steps: strip(steps),
+        finally: strip(finally),
+    })
+}
+
+fn strip(steps: Vec<(Step, std::ops::Range<usize>)>) -> Vec<Step> {
+    steps.into_iter().map(|(s, _)| s).collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn is_pipeline_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// One of a closed set of words.
+fn choice<T: Copy>(cx: &mut Cx, t: Table, key: &str, options: &[(&str, T)]) -> Option<T> {
+    let v = t.get(key)?;
+    let text = reader::text(cx, key, v)?;
+    let found = options.iter().find(|(word, _)| *word == text.expose());
+    if found.is_none() {
+        let words: Vec<&str> = options.iter().map(|(w, _)| *w).collect();
+        cx.error(
+            v.span(),
+            format!("`{}` is not a valid `{key}`", text.shown()),
+            Some(format!("use one of: {}", words.join(" | "))),
+        );
+    }
+    found.map(|(_, value)| *value)
+}
+
+fn read_params(cx: &mut Cx, v: &reader::Value) -> BTreeMap<String, Param> {
+    let Some(t) = reader::table(cx, "params", v) else {
+        return BTreeMap::new();
+    };
+    let mut out = BTreeMap::new();
+    for (name, span, value) in t.entries() {
+        if !reader::is_identifier(name) {
+            cx.error(
+                span,
+                format!("parameter name `{name}` is not allowed"),
+                Some(
+                    "parameters reach steps as PLANTAO_PARAM_<NAME>: use letters, digits and `_`"
+                        .into(),
+                ),
+            );
+            continue;
+        }
+        let Some(p) = reader::table(cx, &format!("params.{name}"), value) else {
+            continue;
+        };
+        p.check_keys(cx, &format!("in params.{name}"), PARAM_KEYS);
+        let default = p
+            .get("default")
+            .and_then(|d| reader::text(cx, "default", d));
+        let description = p
+            .get("description")
+            .and_then(|d| reader::text(cx, "description", d))
+            .map(|d| d.expose().to_owned());
+        let required = p
+            .get("required")
+            .and_then(|r| reader::boolean(cx, "required", r))
+            .unwrap_or(false);
+        if required && default.is_some() {
+            cx.error(
+                p.span(),
+                format!("parameter `{name}` is required and has a default"),
+                Some("a default makes it optional: remove one of the two".into()),
+            );
+            continue;
+        }
+        out.insert(
+            name.to_owned(),
+            Param {
+                default,
+                description,
+                required,
+            },
+        );
+    }
+    out
+}
+
+fn read_metrics(cx: &mut Cx, v: &reader::Value, steps: &BTreeSet<&str>) -> Vec<Metric> {
+    let Some(t) = reader::table(cx, "metrics", v) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (name, span, value) in t.entries() {
+        if !reader::is_identifier(name) {
+            cx.error(
+                span,
+                format!("metric name `{name}` is not allowed"),
+                Some("use letters, digits and `_`".into()),
+            );
+            continue;
+        }
+        let key = format!("metrics.{name}");
+        let Some(source) = reader::text(cx, &key, value) else {
+            continue;
+        };
+        let Some(expr) = parse_expr(cx, &key, source.expose(), value.span(), |root| {
+            if steps.contains(root) {
+                return Ok(());
+            }
+            let close = suggest::closest(root, steps.iter().copied(), 1);
+            Err(suggest::did_you_mean(&close).unwrap_or_else(|| {
+                format!(
+                    "metrics read counters as step.counter; the steps here are: {}",
+                    steps.iter().copied().collect::<Vec<_>>().join(", ")
+                )
+            }))
+        }) else {
+            continue;
+        };
+        let mut sample = Vars::default();
+        let mut whole_steps = Vec::new();
+        for r in expr.references() {
+            match r.field {
+                Some(field) => {
+                    sample.member(&r.root, &field, 1.0);
+                }
+                None => whole_steps.push(r.root),
+            }
+        }
+        if let Some(step) = whole_steps.first() {
+            cx.error(
+                value.span(),
+                format!("`{key}` reads the step `{step}` itself, not one of its counters"),
+                Some(format!(
+                    "name a counter: {step}.<counter>, e.g. {step}.approved"
+                )),
+            );
+            continue;
+        }
+        match expr.try_eval(&sample) {
+            Ok(ExprValue::Number(_)) | Ok(ExprValue::NoData) => out.push(Metric {
+                name: name.to_owned(),
+                expr,
+            }),
+            Ok(other) => cx.error(
+                value.span(),
+                format!("`{key}` must give a number, but gives {other:?}"),
+                Some("a derived metric is arithmetic over counters, e.g. a / (a + b) * 100".into()),
+            ),
+            Err(why) => cx.error(
+                value.span(),
+                format!("`{key}` cannot be computed: {why}"),
+                None,
+            ),
+        }
+    }
+    out
+}

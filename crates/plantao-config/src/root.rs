@@ -1,0 +1,349 @@
+//! `plantao.toml` and the loading of everything beside it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use chrono_tz::Tz;
+use plantao_model::{Redactor, Text};
+use toml::de::DeTable;
+
+use crate::diag::{Diagnostic, Diagnostics, Source, file_diagnostic};
+use crate::pipeline::{PipelineContext, read_pipeline};
+use crate::reader::{self, Cx, Table};
+use crate::types::{Config, Connection, ConnectionKind, Defaults, Server, Storage};
+use crate::{Connections, resolve, tz};
+
+const ROOT_KEYS: &[&str] = &["server", "storage", "defaults", "connections"];
+const SERVER_KEYS: &[&str] = &["listen"];
+const STORAGE_KEYS: &[&str] = &["url"];
+const DEFAULTS_KEYS: &[&str] = &["timezone"];
+const CONNECTION_KEYS: &[&str] = &["url"];
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8077";
+
+/// Reads `path` and the `pipelines/` folder beside it. `env` looks up environment variables
+/// (tests pass their own; the binary passes `std::env::var`).
+pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, Diagnostics> {
+    let mut diags = Vec::new();
+    let mut redactor = Redactor::default();
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            let help = if e.kind() == std::io::ErrorKind::NotFound {
+                "pass --config PATH or set PLANTAO_CONFIG; `plantao config example > plantao.toml` writes a documented one"
+            } else {
+                "check the file's permissions"
+            };
+            return Err(Diagnostics(vec![file_diagnostic(
+                path,
+                format!("cannot read the config file: {e}"),
+                Some(help.into()),
+            )]));
+        }
+    };
+    let dir = path
+        .parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
+        .unwrap_or(Path::new("."))
+        .to_owned();
+    let source = Source::new(path, text);
+    let root = {
+        let mut cx = Cx {
+            source: &source,
+            diags: &mut diags,
+            env,
+            redactor: &mut redactor,
+        };
+        parse_file(&mut cx).map(|t| read_root(&mut cx, Table::new(t.get_ref(), t.span()), &dir))
+    };
+    let (server, storage, defaults, connections) = match root {
+        Some(Some(r)) => r,
+        _ => (
+            default_server(),
+            default_storage(&dir),
+            Defaults { timezone: Tz::UTC },
+            BTreeMap::new(),
+        ),
+    };
+    let names: Connections = connections.keys().cloned().collect();
+    let pc = PipelineContext {
+        dir: &dir,
+        timezone: defaults.timezone,
+        connections: &names,
+    };
+    let mut pipelines = Vec::new();
+    for file in pipeline_files(&dir, &mut diags) {
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) => {
+                diags.push(file_diagnostic(
+                    &file,
+                    format!("cannot read the pipeline file: {e}"),
+                    None,
+                ));
+                continue;
+            }
+        };
+        let source = Source::new(&file, text);
+        let mut cx = Cx {
+            source: &source,
+            diags: &mut diags,
+            env,
+            redactor: &mut redactor,
+        };
+        let Some(t) = parse_file(&mut cx) else {
+            continue;
+        };
+        if let Some(p) = read_pipeline(&mut cx, Table::new(t.get_ref(), t.span()), &pc) {
+            if pipelines.iter().any(|q: &crate::Pipeline| q.name == p.name) {
+                let d = source.diagnostic(
+                    0..0,
+                    format!(
+                        "a pipeline named `{}` is already defined in another file",
+                        p.name
+                    ),
+                    Some(
+                        "pipeline names must be unique: rename this file or set name = \"…\""
+                            .into(),
+                    ),
+                );
+                diags.push(d);
+            } else {
+                pipelines.push(p);
+            }
+        }
+    }
+    if !diags.is_empty() {
+        diags.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+        return Err(Diagnostics(diags));
+    }
+    Ok(Config {
+        file: path.to_owned(),
+        server,
+        storage,
+        defaults,
+        connections,
+        pipelines,
+        redactor,
+    })
+}
+
+fn parse_file<'s>(cx: &mut Cx<'s>) -> Option<toml::Spanned<DeTable<'s>>> {
+    let (table, errors) = DeTable::parse_recoverable(&cx.source.text);
+    for e in &errors {
+        let span = e.span().unwrap_or(0..0);
+        cx.error(
+            span,
+            format!("this is not valid TOML: {}", e.message().trim()),
+            Some("see https://toml.io for the syntax".into()),
+        );
+    }
+    errors.is_empty().then_some(table)
+}
+
+fn pipeline_files(dir: &Path, diags: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
+    let folder = dir.join("pipelines");
+    let entries = match std::fs::read_dir(&folder) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => {
+            diags.push(file_diagnostic(
+                &folder,
+                format!("cannot read the pipelines folder: {e}"),
+                None,
+            ));
+            return Vec::new();
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+type Root = (Server, Storage, Defaults, BTreeMap<String, Connection>);
+
+fn read_root(cx: &mut Cx, t: Table, dir: &Path) -> Option<Root> {
+    t.check_keys(cx, "in plantao.toml", ROOT_KEYS);
+    let server = match t.get("server").and_then(|v| reader::table(cx, "server", v)) {
+        Some(s) => read_server(cx, s),
+        None => default_server(),
+    };
+    let storage = match t
+        .get("storage")
+        .and_then(|v| reader::table(cx, "storage", v))
+    {
+        Some(s) => read_storage(cx, s, dir),
+        None => default_storage(dir),
+    };
+    let mut defaults = Defaults { timezone: Tz::UTC };
+    if let Some(d) = t
+        .get("defaults")
+        .and_then(|v| reader::table(cx, "defaults", v))
+    {
+        d.check_keys(cx, "in [defaults]", DEFAULTS_KEYS);
+        if let Some(v) = d.get("timezone")
+            && let Some(text) = reader::text(cx, "timezone", v)
+        {
+            match tz::parse_zone(text.expose()) {
+                Ok(z) => defaults.timezone = z,
+                Err(why) => cx.error(v.span(), reader::secret_safe(&text, "time zone", why), None),
+            }
+        }
+    }
+    let mut connections = BTreeMap::new();
+    if let Some(c) = t
+        .get("connections")
+        .and_then(|v| reader::table(cx, "connections", v))
+    {
+        for (name, _, value) in c.entries() {
+            let place = format!("connections.{name}");
+            let Some(ct) = reader::table(cx, &place, value) else {
+                continue;
+            };
+            if let Some(conn) = read_connection(cx, &place, ct, dir) {
+                connections.insert(name.to_owned(), conn);
+            }
+        }
+    }
+    Some((server, storage, defaults, connections))
+}
+
+fn default_server() -> Server {
+    Server {
+        listen: DEFAULT_LISTEN
+            .parse()
+            .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8077))),
+    }
+}
+
+fn default_storage(dir: &Path) -> Storage {
+    Storage {
+        url: Text::plain(format!("sqlite://{}", dir.join("plantao.db").display())),
+    }
+}
+
+fn read_server(cx: &mut Cx, t: Table) -> Server {
+    t.check_keys(cx, "in [server]", SERVER_KEYS);
+    let mut server = default_server();
+    if let Some(v) = t.get("listen")
+        && let Some(text) = reader::text(cx, "listen", v)
+    {
+        match text.expose().parse() {
+            Ok(addr) => server.listen = addr,
+            Err(_) => cx.error(
+                v.span(),
+                format!("`listen` must be an address and port, found `{}`", text.shown()),
+                Some(format!("e.g. listen = \"{DEFAULT_LISTEN}\" (loopback) or \"0.0.0.0:8077\" (every interface)")),
+            ),
+        }
+    }
+    server
+}
+
+fn read_storage(cx: &mut Cx, t: Table, dir: &Path) -> Storage {
+    t.check_keys(cx, "in [storage]", STORAGE_KEYS);
+    let Some(v) = t.get("url") else {
+        return default_storage(dir);
+    };
+    let Some(url) = reader::text(cx, "url", v) else {
+        return default_storage(dir);
+    };
+    match scheme_kind(url.expose()) {
+        Some(ConnectionKind::Sqlite) => Storage {
+            url: sqlite_beside(url, dir),
+        },
+        Some(ConnectionKind::Postgres) => Storage { url },
+        _ => {
+            cx.error(
+                v.span(),
+                format!(
+                    "`url` in [storage] must start with sqlite:// or postgres://, found `{}`",
+                    shown_scheme(&url)
+                ),
+                Some(
+                    "e.g. url = \"sqlite://plantao.db\" or url = \"postgres://plantao@db/plantao\""
+                        .into(),
+                ),
+            );
+            default_storage(dir)
+        }
+    }
+}
+
+fn read_connection(cx: &mut Cx, place: &str, t: Table, dir: &Path) -> Option<Connection> {
+    t.check_keys(cx, &format!("in [{place}]"), CONNECTION_KEYS);
+    let Some(v) = t.get("url") else {
+        cx.error(
+            t.span(),
+            format!("[{place}] has no `url`"),
+            Some("url = \"postgres://user@host/db\" (or mysql://, sqlite://)".into()),
+        );
+        return None;
+    };
+    let url = reader::text(cx, "url", v)?;
+    match scheme_kind(url.expose()) {
+        Some(ConnectionKind::Sqlite) => Some(Connection {
+            kind: ConnectionKind::Sqlite,
+            url: sqlite_beside(url, dir),
+        }),
+        Some(kind) => Some(Connection { kind, url }),
+        None => {
+            cx.error(
+                v.span(),
+                format!("[{place}] `url` must start with postgres://, mysql:// or sqlite://, found `{}`", shown_scheme(&url)),
+                None,
+            );
+            None
+        }
+    }
+}
+
+pub(crate) fn scheme_kind(url: &str) -> Option<ConnectionKind> {
+    let scheme = url.split_once("://")?.0.to_ascii_lowercase();
+    match scheme.as_str() {
+        "postgres" | "postgresql" => Some(ConnectionKind::Postgres),
+        "mysql" | "mariadb" => Some(ConnectionKind::Mysql),
+        "sqlite" => Some(ConnectionKind::Sqlite),
+        _ => None,
+    }
+}
+
+/// What of a URL may be printed: its scheme when it is a secret, else all of it.
+fn shown_scheme(url: &Text) -> String {
+    if url.is_secret() {
+        format!("{} (from the environment)", url.shown())
+    } else {
+        url.shown().to_owned()
+    }
+}
+
+/// A relative SQLite path is taken from the config file's folder, not from where plantao runs.
+fn sqlite_beside(url: Text, dir: &Path) -> Text {
+    let rest = &url.expose()["sqlite://".len()..];
+    let (path, query) = rest
+        .split_once('?')
+        .map_or((rest, None), |(p, q)| (p, Some(q)));
+    if path.starts_with('/') || path == ":memory:" {
+        return url;
+    }
+    let joined = resolve(dir, path).display().to_string();
+    let value = match query {
+        Some(q) => format!("sqlite://{joined}?{q}"),
+        None => format!("sqlite://{joined}"),
+    };
+    if url.is_secret() {
+        Text::from_env(url.shown(), value)
+    } else {
+        Text::plain(value)
+    }
+}

@@ -1,0 +1,168 @@
+//! The typed configuration: what the rest of plantao reads. Plain data.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use plantao_model::{Expr, Redactor, Text};
+
+use crate::cron::CronSchedule;
+
+#[derive(Debug)]
+pub struct Config {
+    /// The `plantao.toml` this was read from.
+    pub file: PathBuf,
+    pub server: Server,
+    pub storage: Storage,
+    pub defaults: Defaults,
+    pub connections: BTreeMap<String, Connection>,
+    /// In file-name order.
+    pub pipelines: Vec<Pipeline>,
+    /// Every value that came from the environment, to hide wherever text is printed.
+    pub redactor: Redactor,
+}
+
+impl Config {
+    pub fn pipeline(&self, name: &str) -> Option<&Pipeline> {
+        self.pipelines.iter().find(|p| p.name == name)
+    }
+}
+
+#[derive(Debug)]
+pub struct Server {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug)]
+pub struct Storage {
+    /// `sqlite://…` (a relative path is taken from the config file's folder) or `postgres://…`.
+    pub url: Text,
+}
+
+#[derive(Debug)]
+pub struct Defaults {
+    pub timezone: Tz,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionKind {
+    Postgres,
+    Mysql,
+    Sqlite,
+}
+
+#[derive(Debug)]
+pub struct Connection {
+    pub kind: ConnectionKind,
+    pub url: Text,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Concurrency {
+    Skip,
+    Queue,
+    Allow,
+    Replace,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Catchup {
+    None,
+    Latest,
+    All,
+}
+
+#[derive(Debug)]
+pub struct Pipeline {
+    pub name: String,
+    pub file: PathBuf,
+    /// SHA-256 of the file as written (templates, not resolved secrets), in hex.
+    pub definition_hash: String,
+    pub description: Option<String>,
+    pub schedules: Vec<CronSchedule>,
+    pub every: Option<Duration>,
+    pub timezone: Tz,
+    pub timeout: Option<Duration>,
+    pub concurrency: Concurrency,
+    pub catchup: Catchup,
+    pub params: BTreeMap<String, Param>,
+    pub env: Vec<(String, Text)>,
+    pub working_dir: Option<PathBuf>,
+    pub tags: Vec<String>,
+    pub metrics: Vec<Metric>,
+    pub steps: Vec<Step>,
+    pub finally: Vec<Step>,
+}
+
+#[derive(Debug)]
+pub struct Param {
+    pub default: Option<Text>,
+    pub description: Option<String>,
+    pub required: bool,
+}
+
+#[derive(Debug)]
+pub struct Metric {
+    pub name: String,
+    pub expr: Expr,
+}
+
+#[derive(Debug)]
+pub struct Step {
+    pub name: String,
+    pub action: Action,
+    pub needs: Vec<String>,
+    pub timeout: Option<Duration>,
+    pub retries: u32,
+    pub retry_backoff: Backoff,
+    pub continue_on_error: bool,
+    pub env: Vec<(String, Text)>,
+    pub working_dir: Option<PathBuf>,
+}
+
+#[derive(Debug)]
+pub enum Action {
+    /// Run with `sh -c`.
+    Shell(Text),
+    /// Run directly, no shell.
+    Argv(Vec<Text>),
+    Http(HttpStep),
+    Sql(SqlStep),
+}
+
+#[derive(Debug)]
+pub struct HttpStep {
+    pub method: String,
+    pub url: Text,
+    pub headers: Vec<(String, Text)>,
+    pub body: Option<Text>,
+    pub timeout: Duration,
+    /// Conditions over `status`, `json`, `body`, `headers` and `duration_ms`; all must hold.
+    pub expect: Vec<Expr>,
+}
+
+#[derive(Debug)]
+pub struct SqlStep {
+    pub connection: String,
+    pub query: Text,
+}
+
+/// Waiting between attempts: `initial × factor^(attempt-1)`, at most `max`, with jitter.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub factor: f64,
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_secs(1),
+            factor: 2.0,
+            max: Duration::from_secs(60),
+        }
+    }
+}

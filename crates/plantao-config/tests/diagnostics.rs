@@ -1,0 +1,308 @@
+//! What a user sees for each kind of mistake: file, line, column, what is wrong, how to fix it.
+
+use std::path::{Path, PathBuf};
+
+use plantao_config::{Config, Diagnostics, load};
+
+const SECRET: &str = "planted-fake-secret-4f1d9c";
+
+struct Setup {
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new(root: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("plantao.toml"), root).unwrap();
+        Setup { dir }
+    }
+
+    fn pipeline(self, name: &str, text: &str) -> Self {
+        let folder = self.dir.path().join("pipelines");
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join(format!("{name}.toml")), text).unwrap();
+        self
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("plantao.toml")
+    }
+
+    fn load(&self) -> Result<Config, Diagnostics> {
+        load(&self.path(), &env)
+    }
+
+    fn errors(&self) -> Vec<String> {
+        let diags = self.load().expect_err("the config should be rejected");
+        diags.iter().map(|d| d.to_string()).collect()
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "SECRET_TOKEN" => Some(SECRET.to_owned()),
+        "DB_URL" => Some(format!("postgres://app:{SECRET}@db/app")),
+        _ => None,
+    }
+}
+
+/// The one error whose text contains `needle`, with its place checked.
+fn find<'a>(errors: &'a [String], needle: &str) -> &'a str {
+    let hits: Vec<&String> = errors.iter().filter(|e| e.contains(needle)).collect();
+    assert_eq!(
+        hits.len(),
+        1,
+        "expected one error with {needle:?}, got:\n{}",
+        errors.join("\n\n")
+    );
+    hits[0]
+}
+
+const ROOT: &str = "[defaults]\ntimezone = \"America/Sao_Paulo\"\n";
+
+#[test]
+fn a_valid_config_loads_with_its_defaults() {
+    let s = Setup::new(ROOT).pipeline(
+        "biz-reports",
+        "schedule = \"0 12 * * *\"\n[[steps]]\nname = \"sync\"\nrun = \"echo novos=1 >> $PLANTAO_OUTPUT\"\n",
+    );
+    let c = s.load().unwrap();
+    assert_eq!(c.pipelines.len(), 1);
+    let p = &c.pipelines[0];
+    assert_eq!(p.name, "biz-reports");
+    assert_eq!(p.timezone, chrono_tz::Tz::America__Sao_Paulo);
+    assert_eq!(p.schedules[0].text, "0 12 * * *");
+    assert_eq!(p.definition_hash.len(), 64);
+    assert_eq!(c.server.listen.to_string(), "127.0.0.1:8077");
+    let expected = format!("sqlite://{}", s.dir.path().join("plantao.db").display());
+    assert_eq!(c.storage.url.expose(), expected);
+}
+
+#[test]
+fn unknown_key_suggests_the_closest() {
+    let s = Setup::new("[server]\nlistn = \"127.0.0.1:1\"\n");
+    let errors = s.errors();
+    let e = find(&errors, "unknown key `listn` in [server]");
+    assert!(e.contains("plantao.toml:2:1:"), "{e}");
+    assert!(e.contains("did you mean `listen`?"), "{e}");
+}
+
+#[test]
+fn wrong_type_says_what_was_expected_and_found() {
+    let s = Setup::new(ROOT).pipeline(
+        "p",
+        "timeout = 300\n[[steps]]\nname = \"a\"\nrun = \"true\"\n",
+    );
+    let errors = s.errors();
+    let e = find(&errors, "`timeout` must be a string, found an integer");
+    assert!(e.contains("p.toml:1:11:"), "{e}");
+}
+
+#[test]
+fn invalid_cron_names_the_field_and_why() {
+    let s = Setup::new(ROOT).pipeline(
+        "p",
+        "schedule = [\"0 12 * * *\", \"0 25 * * *\"]\n[[steps]]\nname = \"a\"\nrun = \"true\"\n",
+    );
+    let errors = s.errors();
+    let e = find(&errors, "invalid schedule");
+    assert!(e.contains("p.toml:1:27:"), "{e}");
+    assert!(
+        e.contains(
+            "the hour field `25` is invalid: 25 is out of range: the hour goes from 0 to 23"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_time_zone_suggests_close_matches() {
+    let s = Setup::new("[defaults]\ntimezone = \"America/Sao_Paolo\"\n");
+    let errors = s.errors();
+    let e = find(&errors, "`America/Sao_Paolo` is not a known time zone");
+    assert!(e.contains("plantao.toml:2:12:"), "{e}");
+    assert!(e.contains("America/Sao_Paulo"), "{e}");
+}
+
+#[test]
+fn invalid_duration_says_how_to_write_one() {
+    let s = Setup::new(ROOT).pipeline(
+        "p",
+        "timeout = \"5 minutes\"\n[[steps]]\nname = \"a\"\nrun = \"true\"\n",
+    );
+    let errors = s.errors();
+    let e = find(&errors, "`timeout` is not a valid duration");
+    assert!(e.contains("\"1h30m\""), "{e}");
+}
+
+#[test]
+fn duplicate_steps_unknown_needs_and_cycles() {
+    let s = Setup::new(ROOT).pipeline(
+        "p",
+        r#"
+[[steps]]
+name = "a"
+run = "true"
+needs = ["c"]
+
+[[steps]]
+name = "b"
+run = "true"
+needs = ["a", "sycn"]
+
+[[steps]]
+name = "c"
+run = "true"
+needs = ["b"]
+
+[[steps]]
+name = "sync"
+run = "true"
+
+[[finally]]
+name = "a"
+run = "true"
+"#,
+    );
+    let errors = s.errors();
+    let dup = find(&errors, "two steps are named `a`");
+    assert!(dup.contains("p.toml:21:"), "{dup}");
+    let need = find(&errors, "needs `sycn`");
+    assert!(need.contains("did you mean `sync`?"), "{need}");
+    let cycle = find(&errors, "cycle");
+    assert!(cycle.contains("a → c → b → a"), "{cycle}");
+}
+
+#[test]
+fn sql_step_with_unknown_connection() {
+    let s = Setup::new("[connections.primecare]\nurl = \"sqlite://x.db\"\n").pipeline(
+        "p",
+        "[[steps]]\nname = \"q\"\nsql = { connection = \"primecar\", query = \"select 1\" }\n",
+    );
+    let errors = s.errors();
+    let e = find(&errors, "unknown connection `primecar`");
+    assert!(e.contains("did you mean `primecare`?"), "{e}");
+}
+
+#[test]
+fn missing_environment_variable_is_named() {
+    let s = Setup::new("[storage]\nurl = \"${env:PLANTAO_DB_NOT_SET}\"\n");
+    let errors = s.errors();
+    let e = find(
+        &errors,
+        "environment variable `PLANTAO_DB_NOT_SET` is not set",
+    );
+    assert!(e.contains("plantao.toml:2:7:"), "{e}");
+    assert!(e.contains("${env:PLANTAO_DB_NOT_SET:-value}"), "{e}");
+}
+
+#[test]
+fn expression_that_does_not_parse_shows_where() {
+    let s = Setup::new(ROOT).pipeline(
+        "p",
+        "[metrics]\nrate = \"process.approved / (process.approved + \"\n[[steps]]\nname = \"process\"\nrun = \"true\"\n",
+    );
+    let errors = s.errors();
+    let e = find(&errors, "`metrics.rate` does not parse");
+    assert!(e.contains("p.toml:2:"), "{e}");
+    assert!(e.contains("where it breaks"), "{e}");
+}
+
+#[test]
+fn metric_reading_an_unknown_step_suggests_one() {
+    let s = Setup::new(ROOT).pipeline(
+        "p",
+        "[metrics]\nrate = \"procss.approved * 100\"\n[[steps]]\nname = \"process\"\nrun = \"true\"\n",
+    );
+    let errors = s.errors();
+    let e = find(&errors, "reads `procss`");
+    assert!(e.contains("p.toml:2:9:"), "{e}");
+    assert!(e.contains("did you mean `process`?"), "{e}");
+}
+
+#[test]
+fn every_error_is_reported_at_once_across_files() {
+    let s = Setup::new("[server]\nlisten = \"nowhere\"\n[storage]\nurl = \"mysql://x\"\n")
+        .pipeline("a", "concurrency = \"sometimes\"\n[[steps]]\nname = \"x\"\n")
+        .pipeline("b", "every = \"5q\"\nbogus = 1\n[[steps]]\nname = \"y\"\nrun = \"true\"\nhttp = { url = \"http://x\" }\n");
+    let errors = s.errors();
+    assert_eq!(errors.len(), 7, "{}", errors.join("\n\n"));
+    find(&errors, "`listen` must be an address and port");
+    find(&errors, "must start with sqlite:// or postgres://");
+    find(&errors, "`sometimes` is not a valid `concurrency`");
+    find(&errors, "step `x` has nothing to do");
+    find(&errors, "`every` is not a valid duration");
+    find(&errors, "unknown key `bogus` in a pipeline");
+    find(&errors, "has run and http: a step does exactly one thing");
+}
+
+#[test]
+fn toml_syntax_errors_have_places_too() {
+    let s = Setup::new("[server\nlisten = 1\n");
+    let errors = s.errors();
+    assert!(errors[0].contains("plantao.toml:1:"), "{}", errors[0]);
+    assert!(errors[0].contains("not valid TOML"), "{}", errors[0]);
+}
+
+#[test]
+fn a_missing_config_file_says_how_to_get_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = load(&dir.path().join("plantao.toml"), &env)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot read the config file"), "{err}");
+    assert!(err.contains("plantao config example"), "{err}");
+}
+
+#[test]
+fn planted_secret_never_appears_in_any_output() {
+    // Valid uses: the secret must be kept out of Debug output.
+    let s = Setup::new("[storage]\nurl = \"${env:DB_URL}\"\n").pipeline(
+        "p",
+        "[env]\nTOKEN = \"${env:SECRET_TOKEN}\"\n[[steps]]\nname = \"a\"\nrun = \"curl -H 'X: ${env:SECRET_TOKEN}' http://x\"\n",
+    );
+    let c = s.load().unwrap();
+    let debug = format!("{c:?}");
+    assert!(!debug.contains(SECRET), "Debug leaks the secret: {debug}");
+    assert!(debug.contains("${env:SECRET_TOKEN}"));
+    assert_eq!(c.redactor.redact(&format!("token {SECRET}")), "token ***");
+
+    // Invalid uses: the diagnostics must not print it either.
+    let bad = Setup::new("[server]\nlisten = \"${env:SECRET_TOKEN}\"\n[storage]\nurl = \"mysql${env:SECRET_TOKEN}\"\n").pipeline(
+        "p",
+        "timezone = \"${env:SECRET_TOKEN}\"\ntimeout = \"${env:SECRET_TOKEN}\"\nschedule = \"${env:SECRET_TOKEN}\"\nconcurrency = \"${env:SECRET_TOKEN}\"\n[[steps]]\nname = \"a\"\nhttp = { url = \"${env:SECRET_TOKEN}\" }\n",
+    );
+    let errors = bad.errors();
+    assert!(errors.len() >= 6, "{}", errors.join("\n\n"));
+    for e in &errors {
+        assert!(!e.contains(SECRET), "a diagnostic leaks the secret: {e}");
+    }
+}
+
+#[test]
+fn the_built_in_examples_are_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("plantao.toml"),
+        plantao_config::EXAMPLE_CONFIG,
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("pipelines")).unwrap();
+    std::fs::write(
+        dir.path().join("pipelines/example.toml"),
+        plantao_config::EXAMPLE_PIPELINE,
+    )
+    .unwrap();
+    let c = load(&dir.path().join("plantao.toml"), &|_| None).unwrap_or_else(|d| panic!("{d}"));
+    let p = c.pipeline("example").unwrap();
+    assert_eq!(p.steps.len(), 4);
+    assert_eq!(p.finally.len(), 1);
+    assert_eq!(p.metrics[0].name, "approval_rate");
+}
+
+#[test]
+fn the_quickstart_example_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart/plantao.toml");
+    let c = load(&path, &|_| None).unwrap_or_else(|d| panic!("{d}"));
+    assert!(!c.pipelines.is_empty());
+}

@@ -1,0 +1,73 @@
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A run's id: a UUIDv7, so ids sort by creation time (newest last) in text and binary form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RunId(Uuid);
+
+impl RunId {
+    /// A fresh id, later than every id this process made before.
+    pub fn new() -> Self {
+        RunId(Uuid::now_v7())
+    }
+
+    pub fn from_uuid(uuid: Uuid) -> Self {
+        RunId(uuid)
+    }
+
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl Default for RunId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` is not a run id: a run id looks like 0190c3a2-7b1e-7cc4-9a51-3f2d1e0b4c5d")]
+pub struct ParseRunIdError(String);
+
+impl FromStr for RunId {
+    type Err = ParseRunIdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s.trim())
+            .map(RunId)
+            .map_err(|_| ParseRunIdError(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_sort_by_creation_in_text_form_too() {
+        let ids: Vec<RunId> = (0..1000).map(|_| RunId::new()).collect();
+        for pair in ids.windows(2) {
+            assert!(pair[0] < pair[1]);
+            assert!(pair[0].to_string() < pair[1].to_string());
+        }
+    }
+
+    #[test]
+    fn parses_its_own_text_and_rejects_garbage() {
+        let id = RunId::new();
+        assert_eq!(id.to_string().parse::<RunId>().unwrap(), id);
+        let err = "not-an-id".parse::<RunId>().unwrap_err().to_string();
+        assert!(err.contains("`not-an-id` is not a run id"), "{err}");
+    }
+}
