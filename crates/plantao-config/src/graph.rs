@@ -11,6 +11,7 @@ pub(crate) fn check_graph(
     cx: &mut Cx,
     steps: &[(Step, Range<usize>)],
     finally: &[(Step, Range<usize>)],
+    broken: &[String],
 ) {
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
     for (step, span) in steps.iter().chain(finally) {
@@ -29,7 +30,7 @@ pub(crate) fn check_graph(
         let names: BTreeSet<&str> = group.iter().map(|(s, _)| s.name.as_str()).collect();
         for (step, span) in group {
             for need in &step.needs {
-                if !names.contains(need.as_str()) {
+                if !names.contains(need.as_str()) && !broken.contains(need) {
                     let close = suggest::closest(need, names.iter().copied(), 1);
                     cx.error(
                         span.clone(),
@@ -55,7 +56,7 @@ pub(crate) fn check_graph(
             cx.error(
                 start,
                 format!(
-                    "the steps depend on each other in a cycle: {}",
+                    "the steps need each other in a cycle: {} (each needs the next)",
                     cycle.join(" → ")
                 ),
                 Some("remove one of these `needs` so the steps can run in some order".into()),
@@ -105,7 +106,7 @@ fn find_cycle(steps: &[(Step, Range<usize>)]) -> Option<Vec<String>> {
         None
     }
     let mut marks = BTreeMap::new();
-    for (name, _) in &needs {
+    for name in needs.keys() {
         let mut path = Vec::new();
         if let Some(c) = visit(name, &needs, &mut marks, &mut path) {
             return Some(c);

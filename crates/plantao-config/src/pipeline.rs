@@ -140,8 +140,9 @@ pub(crate) fn read_pipeline(cx: &mut Cx, t: Table, pc: &PipelineContext) -> Opti
         .into_iter()
         .map(|(t, _)| t.expose().to_owned())
         .collect();
+    let mut broken = Vec::new();
     let steps = match t.get("steps") {
-        Some(v) => read_steps(cx, "steps", v, pc.dir, pc.connections),
+        Some(v) => read_steps(cx, "steps", v, pc.dir, pc.connections, &mut broken),
         None => {
             cx.error(
                 t.span(),
@@ -156,13 +157,14 @@ pub(crate) fn read_pipeline(cx: &mut Cx, t: Table, pc: &PipelineContext) -> Opti
     };
     let finally = t
         .get("finally")
-        .map(|v| read_steps(cx, "finally", v, pc.dir, pc.connections))
+        .map(|v| read_steps(cx, "finally", v, pc.dir, pc.connections, &mut broken))
         .unwrap_or_default();
-    check_graph(cx, &steps, &finally);
+    check_graph(cx, &steps, &finally, &broken);
     let step_names: BTreeSet<&str> = steps
         .iter()
         .chain(&finally)
         .map(|(s, _)| s.name.as_str())
+        .chain(broken.iter().map(String::as_str))
         .collect();
     let metrics = t
         .get("metrics")

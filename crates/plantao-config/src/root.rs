@@ -41,17 +41,8 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
             )]));
         }
     };
-    let dir = path
-        .parent()
-        .map(|p| {
-            if p.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                p
-            }
-        })
-        .unwrap_or(Path::new("."))
-        .to_owned();
+    // "" when the file is in the current folder, so paths print as `pipelines/x.toml`.
+    let dir = path.parent().unwrap_or(Path::new("")).to_owned();
     let source = Source::new(path, text);
     let root = {
         let mut cx = Cx {
@@ -62,6 +53,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         };
         parse_file(&mut cx).map(|t| read_root(&mut cx, Table::new(t.get_ref(), t.span()), &dir))
     };
+    by_position(&mut diags, 0);
     let (server, storage, defaults, connections) = match root {
         Some(Some(r)) => r,
         _ => (
@@ -91,16 +83,17 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
             }
         };
         let source = Source::new(&file, text);
+        let first = diags.len();
         let mut cx = Cx {
             source: &source,
             diags: &mut diags,
             env,
             redactor: &mut redactor,
         };
-        let Some(t) = parse_file(&mut cx) else {
-            continue;
-        };
-        if let Some(p) = read_pipeline(&mut cx, Table::new(t.get_ref(), t.span()), &pc) {
+        let read = parse_file(&mut cx)
+            .and_then(|t| read_pipeline(&mut cx, Table::new(t.get_ref(), t.span()), &pc));
+        by_position(&mut diags, first);
+        if let Some(p) = read {
             if pipelines.iter().any(|q: &crate::Pipeline| q.name == p.name) {
                 let d = source.diagnostic(
                     0..0,
@@ -120,7 +113,6 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         }
     }
     if !diags.is_empty() {
-        diags.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
         return Err(Diagnostics(diags));
     }
     Ok(Config {
@@ -132,6 +124,11 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         pipelines,
         redactor,
     })
+}
+
+/// Orders the diagnostics of one file (from `first` on) as they appear in it.
+fn by_position(diags: &mut [Diagnostic], first: usize) {
+    diags[first..].sort_by_key(|d| (d.line, d.column));
 }
 
 fn parse_file<'s>(cx: &mut Cx<'s>) -> Option<toml::Spanned<DeTable<'s>>> {

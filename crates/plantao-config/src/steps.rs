@@ -30,13 +30,16 @@ const HTTP_EXPECT_NAMES: &[&str] = &["status", "duration_ms", "json", "body", "h
 const SQL_KEYS: &[&str] = &["connection", "query"];
 const BACKOFF_KEYS: &[&str] = &["initial", "factor", "max"];
 
-/// Reads an array of step tables; `list` names it (`steps` or `finally`) in messages.
+/// Reads an array of step tables; `list` names it (`steps` or `finally`) in messages. The names
+/// of steps that have mistakes go to `broken`, so that other checks do not report them again
+/// as missing.
 pub(crate) fn read_steps(
     cx: &mut Cx,
     list: &str,
     v: &Value,
     dir: &Path,
     connections: &Connections,
+    broken: &mut Vec<String>,
 ) -> Vec<(Step, std::ops::Range<usize>)> {
     let Some(items) = reader::array(cx, list, v) else {
         return Vec::new();
@@ -47,7 +50,13 @@ pub(crate) fn read_steps(
         .filter_map(|(i, item)| {
             let place = format!("{list}[{i}]");
             let t = reader::table(cx, &place, item)?;
-            read_step(cx, &place, t, dir, connections).map(|s| (s, item.span()))
+            let step = read_step(cx, &place, t, dir, connections);
+            if step.is_none()
+                && let Some(name) = t.get("name").and_then(|n| n.get_ref().as_str())
+            {
+                broken.push(name.to_owned());
+            }
+            step.map(|s| (s, item.span()))
         })
         .collect()
 }
@@ -364,11 +373,13 @@ pub(crate) fn parse_expr(
     match Expr::parse(source) {
         Ok(expr) => {
             let mut ok = true;
-            for r in expr.references() {
-                if let Err(help) = check_root(&r.root) {
+            let mut roots: Vec<String> = expr.references().into_iter().map(|r| r.root).collect();
+            roots.dedup();
+            for root in roots {
+                if let Err(help) = check_root(&root) {
                     cx.error(
-                        expr_span(cx, &span, source, &r.root),
-                        format!("`{key}` reads `{}`, which is not defined here", r.root),
+                        expr_span(cx, &span, source, &root),
+                        format!("`{key}` reads `{root}`, which is not defined here"),
                         Some(help),
                     );
                     ok = false;

@@ -1,5 +1,8 @@
 //! What a user sees for each kind of mistake: file, line, column, what is wrong, how to fix it.
 
+// The setup helpers are not #[test] items themselves.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 
 use plantao_config::{Config, Diagnostics, load};

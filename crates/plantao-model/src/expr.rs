@@ -156,8 +156,7 @@ impl Expr {
 
 fn divide(a: Value, b: Value) -> Value {
     match (number(&a), number(&b)) {
-        (Some(_), Some(d)) if d == 0.0 => Value::Null,
-        (Some(n), Some(d)) => Value::Float(n / d),
+        (Some(n), Some(d)) if d != 0.0 => Value::Float(n / d),
         _ => Value::Null,
     }
 }

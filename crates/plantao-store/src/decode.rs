@@ -1,0 +1,43 @@
+//! Turning stored text back into domain types, shared by both backends.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use crate::error::{Result, StoreError};
+
+/// A status, trigger or other closed name read back from the database.
+pub(crate) fn parse<T: FromStr>(text: &str) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse()
+        .map_err(|e: T::Err| StoreError::Database(format!("unexpected value in the database: {e}")))
+}
+
+pub(crate) fn params_from_json(text: &str) -> Result<BTreeMap<String, String>> {
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::Database(format!("unreadable run parameters: {e}")))
+}
+
+pub(crate) fn params_to_json(params: &BTreeMap<String, String>) -> String {
+    serde_json::Value::from_iter(
+        params
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str()))),
+    )
+    .to_string()
+}
+
+/// Why a run could not move from one state to another, given the status it has (if any).
+pub(crate) fn transition_error(
+    id: &impl std::fmt::Display,
+    current: Option<String>,
+    wanted: &str,
+) -> StoreError {
+    match current {
+        None => StoreError::NotFound(format!("run {id}")),
+        Some(status) => {
+            StoreError::Conflict(format!("run {id} is {status}, so it cannot be {wanted}"))
+        }
+    }
+}

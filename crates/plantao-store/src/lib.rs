@@ -1,0 +1,67 @@
+//! The store: the single source of truth and the queue. One interface ([`Store`]), two
+//! backends chosen once from the URL scheme ([`open`]): SQLite (embedded, one node) and
+//! PostgreSQL (several nodes). The engine and the web layer only ever see `dyn Store`.
+//!
+//! Durability. SQLite runs in WAL mode with `synchronous=NORMAL`: a crash of plantao loses
+//! nothing that [`Store::apply`] returned for; a crash of the operating system or a power cut
+//! may lose the last moment of writes, and never corrupts the file. PostgreSQL gives whatever
+//! its own configuration gives (by default, nothing committed is lost).
+
+mod decode;
+mod error;
+mod postgres;
+mod records;
+mod sqlite;
+mod url;
+
+use async_trait::async_trait;
+use plantao_model::RunId;
+
+pub use error::{Result, StoreError};
+pub use records::*;
+pub use url::redact_url;
+
+/// The backend behind a store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Everything plantao persists goes through this interface; each backend passes the same
+/// conformance suite (`tests/conformance.rs`).
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    fn backend(&self) -> Backend;
+
+    /// Commits `writes` in one transaction, all or nothing, and says what each did. Callers
+    /// that have several writes at hand (ticks due together, a stage and its counters) pass
+    /// them together: one commit instead of many.
+    async fn apply(&self, writes: Vec<Write>) -> Result<Vec<Applied>>;
+
+    /// Records the pipelines of the configuration: new ones are added, changed ones updated,
+    /// and those no longer listed marked inactive (their runs are kept).
+    async fn sync_pipelines(&self, pipelines: &[PipelineRecord], at: Timestamp) -> Result<()>;
+
+    async fn pipelines(&self) -> Result<Vec<StoredPipeline>>;
+
+    async fn run(&self, id: RunId) -> Result<Run>;
+
+    /// Newest first.
+    async fn runs(&self, filter: &RunFilter) -> Result<Vec<Run>>;
+
+    async fn run_detail(&self, id: RunId) -> Result<RunDetail>;
+
+    /// Closes the connections; pending writes have been committed by then.
+    async fn close(&self);
+}
+
+/// Opens the store at `url` (`sqlite://…` or `postgres://…`), creating the SQLite file when
+/// needed and applying the embedded migrations.
+pub async fn open(url: &str) -> Result<Box<dyn Store>> {
+    match url::backend_of(url) {
+        Some(Backend::Sqlite) => Ok(Box::new(sqlite::SqliteStore::open(url).await?)),
+        Some(Backend::Postgres) => Ok(Box::new(postgres::PgStore::open(url).await?)),
+        None => Err(StoreError::BadUrl(redact_url(url))),
+    }
+}

@@ -1,0 +1,410 @@
+//! The PostgreSQL backend, for several nodes on one database: unique keys and row locks do the
+//! coordination.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use plantao_model::RunId;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row, Transaction};
+use uuid::Uuid;
+
+use crate::decode::{params_from_json, params_to_json, parse, transition_error};
+use crate::error::{Result, StoreError};
+use crate::records::*;
+use crate::{Backend, Store, redact_url};
+
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+/// Taken while migrating, so nodes starting together migrate one at a time.
+const MIGRATION_LOCK: i64 = 0x0070_6c61_6e74_616f; // "plantao" in ASCII
+
+pub(crate) struct PgStore {
+    pool: PgPool,
+    url: String,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PgStore({})", self.url)
+    }
+}
+
+impl PgStore {
+    pub(crate) async fn open(url: &str) -> Result<Self> {
+        let shown = redact_url(url);
+        let options =
+            PgConnectOptions::from_str(url).map_err(|_| StoreError::BadUrl(shown.clone()))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Unavailable {
+                url: shown.clone(),
+                reason: e.to_string(),
+            })?;
+        migrate(&pool).await?;
+        Ok(PgStore { pool, url: shown })
+    }
+}
+
+async fn migrate(pool: &PgPool) -> Result<()> {
+    let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("CREATE TABLE IF NOT EXISTS plantao_schema (version BIGINT NOT NULL)")
+        .execute(&mut *tx)
+        .await?;
+    let found: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM plantao_schema")
+        .fetch_one(&mut *tx)
+        .await?;
+    if found > known {
+        return Err(StoreError::NewerSchema { found, known });
+    }
+    for (version, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
+        sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM plantao_schema")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO plantao_schema (version) VALUES ($1)")
+            .bind(i64::try_from(version + 1).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn apply_one(tx: &mut Transaction<'static, Postgres>, write: Write) -> Result<Applied> {
+    match write {
+        Write::InsertRun(r) => {
+            let params: serde_json::Value = serde_json::from_str(&params_to_json(&r.params))
+                .map_err(|e| StoreError::Database(e.to_string()))?;
+            let done = sqlx::query(
+                "INSERT INTO runs (id, pipeline, triggered_by, scheduled_for, params, status, reason, queued_at, started_at, node)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                 ON CONFLICT (pipeline, scheduled_for) WHERE scheduled_for IS NOT NULL DO NOTHING",
+            )
+            .bind(r.id.as_uuid())
+            .bind(&r.pipeline)
+            .bind(r.trigger.as_str())
+            .bind(r.scheduled_for)
+            .bind(params)
+            .bind(r.status.as_str())
+            .bind(&r.reason)
+            .bind(r.queued_at)
+            .bind(r.started_at)
+            .bind(&r.node)
+            .execute(&mut **tx)
+            .await?;
+            Ok(if done.rows_affected() == 1 {
+                Applied::Inserted
+            } else {
+                Applied::Duplicate
+            })
+        }
+        Write::StartRun { id, at, node } => {
+            let done = sqlx::query("UPDATE runs SET status = 'running', started_at = $1, node = $2 WHERE id = $3 AND status = 'queued'")
+                .bind(at)
+                .bind(&node)
+                .bind(id.as_uuid())
+                .execute(&mut **tx)
+                .await?;
+            updated(tx, id, done.rows_affected(), "started").await
+        }
+        Write::FinishRun(end) => {
+            let done = sqlx::query(
+                "UPDATE runs SET status = $1, finished_at = $2,
+                    duration_ms = FLOOR(EXTRACT(EPOCH FROM ($2 - started_at)) * 1000)::BIGINT,
+                    reason = COALESCE($3, reason), error_stage = $4, error_message = $5
+                 WHERE id = $6 AND status IN ('queued', 'running')",
+            )
+            .bind(end.status.as_str())
+            .bind(end.at)
+            .bind(&end.reason)
+            .bind(&end.error_stage)
+            .bind(&end.error_message)
+            .bind(end.id.as_uuid())
+            .execute(&mut **tx)
+            .await?;
+            updated(tx, end.id, done.rows_affected(), "finished").await
+        }
+        Write::PutStage(s) => {
+            sqlx::query(
+                "INSERT INTO stages (run_id, step, attempt, status, started_at, finished_at, duration_ms, exit_code, error, log, cpu_user_ms, cpu_system_ms, peak_rss_kb)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                 ON CONFLICT (run_id, step, attempt) DO UPDATE SET
+                    status = excluded.status, started_at = excluded.started_at, finished_at = excluded.finished_at,
+                    duration_ms = excluded.duration_ms, exit_code = excluded.exit_code, error = excluded.error,
+                    log = excluded.log, cpu_user_ms = excluded.cpu_user_ms, cpu_system_ms = excluded.cpu_system_ms,
+                    peak_rss_kb = excluded.peak_rss_kb",
+            )
+            .bind(s.run_id.as_uuid())
+            .bind(&s.step)
+            .bind(i32::try_from(s.attempt).unwrap_or(i32::MAX))
+            .bind(s.status.as_str())
+            .bind(s.started_at)
+            .bind(s.finished_at)
+            .bind(s.duration_ms)
+            .bind(s.exit_code)
+            .bind(&s.error)
+            .bind(&s.log)
+            .bind(s.cpu_user_ms)
+            .bind(s.cpu_system_ms)
+            .bind(s.peak_rss_kb)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| StoreError::from_sqlx(e, || format!("run {}", s.run_id)))?;
+            Ok(Applied::Updated)
+        }
+        Write::PutCounter(c) => {
+            sqlx::query(
+                "INSERT INTO counters (run_id, step, name, value) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (run_id, step, name) DO UPDATE SET value = excluded.value",
+            )
+            .bind(c.run_id.as_uuid())
+            .bind(&c.step)
+            .bind(&c.name)
+            .bind(c.value)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| StoreError::from_sqlx(e, || format!("run {}", c.run_id)))?;
+            Ok(Applied::Updated)
+        }
+        Write::PutOutput(o) => {
+            sqlx::query(
+                "INSERT INTO outputs (run_id, step, key, value) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (run_id, step, key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(o.run_id.as_uuid())
+            .bind(&o.step)
+            .bind(&o.key)
+            .bind(&o.value)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| StoreError::from_sqlx(e, || format!("run {}", o.run_id)))?;
+            Ok(Applied::Updated)
+        }
+    }
+}
+
+async fn updated(
+    tx: &mut Transaction<'static, Postgres>,
+    id: RunId,
+    rows: u64,
+    wanted: &str,
+) -> Result<Applied> {
+    if rows == 1 {
+        return Ok(Applied::Updated);
+    }
+    let current: Option<String> = sqlx::query_scalar("SELECT status FROM runs WHERE id = $1")
+        .bind(id.as_uuid())
+        .fetch_optional(&mut **tx)
+        .await?;
+    Err(transition_error(&id, current, wanted))
+}
+
+fn run_from_row(row: &PgRow) -> Result<Run> {
+    let params: serde_json::Value = row.try_get("params")?;
+    Ok(Run {
+        id: RunId::from_uuid(row.try_get::<Uuid, _>("id")?),
+        pipeline: row.try_get("pipeline")?,
+        trigger: parse(row.try_get("triggered_by")?)?,
+        scheduled_for: row.try_get("scheduled_for")?,
+        params: params_from_json(&params.to_string())?,
+        status: parse(row.try_get("status")?)?,
+        reason: row.try_get("reason")?,
+        queued_at: row.try_get("queued_at")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        duration_ms: row.try_get("duration_ms")?,
+        error_stage: row.try_get("error_stage")?,
+        error_message: row.try_get("error_message")?,
+        node: row.try_get("node")?,
+    })
+}
+
+fn stage_from_row(row: &PgRow) -> Result<Stage> {
+    let attempt: i32 = row.try_get("attempt")?;
+    Ok(Stage {
+        run_id: RunId::from_uuid(row.try_get::<Uuid, _>("run_id")?),
+        step: row.try_get("step")?,
+        attempt: u32::try_from(attempt)
+            .map_err(|_| StoreError::Database(format!("bad attempt {attempt}")))?,
+        status: parse(row.try_get("status")?)?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        duration_ms: row.try_get("duration_ms")?,
+        exit_code: row.try_get("exit_code")?,
+        error: row.try_get("error")?,
+        log: row.try_get("log")?,
+        cpu_user_ms: row.try_get("cpu_user_ms")?,
+        cpu_system_ms: row.try_get("cpu_system_ms")?,
+        peak_rss_kb: row.try_get("peak_rss_kb")?,
+    })
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn apply(&self, writes: Vec<Write>) -> Result<Vec<Applied>> {
+        let mut tx = self.pool.begin().await?;
+        let mut applied = Vec::with_capacity(writes.len());
+        for write in writes {
+            applied.push(apply_one(&mut tx, write).await?);
+        }
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    async fn sync_pipelines(&self, pipelines: &[PipelineRecord], at: Timestamp) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let names: Vec<&str> = pipelines.iter().map(|p| p.name.as_str()).collect();
+        sqlx::query("UPDATE pipelines SET active = FALSE WHERE NOT (name = ANY($1))")
+            .bind(&names)
+            .execute(&mut *tx)
+            .await?;
+        for p in pipelines {
+            sqlx::query(
+                "INSERT INTO pipelines (name, definition_hash, description, active, first_seen, updated_at)
+                 VALUES ($1, $2, $3, TRUE, $4, $4)
+                 ON CONFLICT (name) DO UPDATE SET active = TRUE,
+                    updated_at = CASE WHEN pipelines.definition_hash = excluded.definition_hash
+                                       AND pipelines.description IS NOT DISTINCT FROM excluded.description
+                                      THEN pipelines.updated_at ELSE excluded.updated_at END,
+                    definition_hash = excluded.definition_hash, description = excluded.description",
+            )
+            .bind(&p.name)
+            .bind(&p.definition_hash)
+            .bind(&p.description)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn pipelines(&self) -> Result<Vec<StoredPipeline>> {
+        let rows = sqlx::query("SELECT * FROM pipelines ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StoredPipeline {
+                    record: PipelineRecord {
+                        name: row.try_get("name")?,
+                        definition_hash: row.try_get("definition_hash")?,
+                        description: row.try_get("description")?,
+                    },
+                    active: row.try_get("active")?,
+                    first_seen: row.try_get("first_seen")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn run(&self, id: RunId) -> Result<Run> {
+        let row = sqlx::query("SELECT * FROM runs WHERE id = $1")
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("run {id}")))?;
+        run_from_row(&row)
+    }
+
+    async fn runs(&self, filter: &RunFilter) -> Result<Vec<Run>> {
+        let rows = sqlx::query(
+            "SELECT * FROM runs
+             WHERE ($1::TEXT IS NULL OR pipeline = $1) AND ($2::TEXT IS NULL OR status = $2)
+               AND ($3::TEXT IS NULL OR triggered_by = $3) AND ($4::UUID IS NULL OR id < $4)
+             ORDER BY id DESC LIMIT $5",
+        )
+        .bind(&filter.pipeline)
+        .bind(filter.status.map(|s| s.as_str()))
+        .bind(filter.trigger.map(|t| t.as_str()))
+        .bind(filter.before.map(|b| b.as_uuid()))
+        .bind(i64::from(filter.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(run_from_row).collect()
+    }
+
+    async fn run_detail(&self, id: RunId) -> Result<RunDetail> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let key = id.as_uuid();
+        let row = sqlx::query("SELECT * FROM runs WHERE id = $1")
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("run {id}")))?;
+        let run = run_from_row(&row)?;
+        let stages = sqlx::query(
+            "SELECT * FROM stages WHERE run_id = $1 ORDER BY started_at, step, attempt",
+        )
+        .bind(key)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(stage_from_row)
+        .collect::<Result<_>>()?;
+        let counters = sqlx::query(
+            "SELECT step, name, value FROM counters WHERE run_id = $1 ORDER BY step, name",
+        )
+        .bind(key)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Counter {
+                run_id: id,
+                step: r.try_get("step")?,
+                name: r.try_get("name")?,
+                value: r.try_get("value")?,
+            })
+        })
+        .collect::<Result<_>>()?;
+        let outputs = sqlx::query(
+            "SELECT step, key, value FROM outputs WHERE run_id = $1 ORDER BY step, key",
+        )
+        .bind(key)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Output {
+                run_id: id,
+                step: r.try_get("step")?,
+                key: r.try_get("key")?,
+                value: r.try_get("value")?,
+            })
+        })
+        .collect::<Result<_>>()?;
+        tx.commit().await?;
+        Ok(RunDetail {
+            run,
+            stages,
+            counters,
+            outputs,
+        })
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,160 @@
+//! The records the store keeps. Plain data: the engine builds them, the store persists them.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use plantao_model::{RunId, RunStatus, StageStatus, Trigger};
+use serde::Serialize;
+
+pub type Timestamp = DateTime<Utc>;
+
+/// A pipeline as the configuration defines it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PipelineRecord {
+    pub name: String,
+    pub definition_hash: String,
+    pub description: Option<String>,
+}
+
+/// A pipeline as the store knows it: `active` is false once it left the configuration (its
+/// runs stay).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StoredPipeline {
+    #[serde(flatten)]
+    pub record: PipelineRecord,
+    pub active: bool,
+    pub first_seen: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A run to create. Only ticks (`scheduled`, `catchup`) carry `scheduled_for`; the store keeps
+/// at most one run per (pipeline, scheduled_for), which makes ticks exactly-once.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewRun {
+    pub id: RunId,
+    pub pipeline: String,
+    pub trigger: Trigger,
+    pub scheduled_for: Option<Timestamp>,
+    pub params: BTreeMap<String, String>,
+    /// `queued`, `running` (a local `plantao run`) or `skipped` (with its reason).
+    pub status: RunStatus,
+    pub reason: Option<String>,
+    pub queued_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub node: Option<String>,
+}
+
+/// A run as stored.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Run {
+    pub id: RunId,
+    pub pipeline: String,
+    pub trigger: Trigger,
+    pub scheduled_for: Option<Timestamp>,
+    pub params: BTreeMap<String, String>,
+    pub status: RunStatus,
+    pub reason: Option<String>,
+    pub queued_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+    pub duration_ms: Option<i64>,
+    pub error_stage: Option<String>,
+    pub error_message: Option<String>,
+    pub node: Option<String>,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunEnd {
+    pub id: RunId,
+    pub status: RunStatus,
+    pub at: Timestamp,
+    pub reason: Option<String>,
+    pub error_stage: Option<String>,
+    pub error_message: Option<String>,
+}
+
+/// One attempt of one step. Written when it starts and again when it ends.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Stage {
+    pub run_id: RunId,
+    pub step: String,
+    /// From 1.
+    pub attempt: u32,
+    pub status: StageStatus,
+    pub started_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+    pub duration_ms: Option<i64>,
+    pub exit_code: Option<i32>,
+    pub error: Option<String>,
+    /// Bounded by the runner (head and tail kept).
+    pub log: String,
+    pub cpu_user_ms: Option<i64>,
+    pub cpu_system_ms: Option<i64>,
+    pub peak_rss_kb: Option<i64>,
+}
+
+/// A number a stage reported (`approved=40`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Counter {
+    pub run_id: RunId,
+    pub step: String,
+    pub name: String,
+    pub value: f64,
+}
+
+/// A value a stage reported, numeric or not.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Output {
+    pub run_id: RunId,
+    pub step: String,
+    pub key: String,
+    pub value: String,
+}
+
+/// One change. [`crate::Store::apply`] commits a batch of them in one transaction.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Write {
+    /// [`Applied::Inserted`], or [`Applied::Duplicate`] when the tick already has a run.
+    InsertRun(NewRun),
+    /// `queued` → `running`; a run in any other state is a conflict.
+    StartRun {
+        id: RunId,
+        at: Timestamp,
+        node: Option<String>,
+    },
+    /// `queued` or `running` → a final status; the duration comes from `started_at`.
+    FinishRun(RunEnd),
+    /// Creates or replaces the stage of (run, step, attempt).
+    PutStage(Stage),
+    PutCounter(Counter),
+    PutOutput(Output),
+}
+
+/// What each write of a batch did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    Inserted,
+    Duplicate,
+    Updated,
+}
+
+/// Which runs to list: newest first, `before` a run id for the next page.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunFilter {
+    pub pipeline: Option<String>,
+    pub status: Option<RunStatus>,
+    pub trigger: Option<Trigger>,
+    pub before: Option<RunId>,
+    pub limit: u32,
+}
+
+/// A run with everything recorded about it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunDetail {
+    pub run: Run,
+    /// By start time, then step and attempt.
+    pub stages: Vec<Stage>,
+    pub counters: Vec<Counter>,
+    pub outputs: Vec<Output>,
+}

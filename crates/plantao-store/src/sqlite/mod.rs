@@ -1,0 +1,429 @@
+//! The embedded SQLite backend: one file, WAL mode, one writer connection and a few readers.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::DateTime;
+use plantao_model::RunId;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+use uuid::Uuid;
+
+use crate::decode::{params_from_json, params_to_json, parse, transition_error};
+use crate::error::{Result, StoreError};
+use crate::records::*;
+use crate::{Backend, Store};
+
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+
+pub(crate) struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    path: String,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SqliteStore({})", self.path)
+    }
+}
+
+fn micros(t: Timestamp) -> i64 {
+    t.timestamp_micros()
+}
+
+fn time(us: i64) -> Result<Timestamp> {
+    DateTime::from_timestamp_micros(us)
+        .ok_or_else(|| StoreError::Database(format!("time out of range: {us}")))
+}
+
+fn opt_time(us: Option<i64>) -> Result<Option<Timestamp>> {
+    us.map(time).transpose()
+}
+
+fn run_id(text: &str) -> Result<RunId> {
+    Uuid::parse_str(text)
+        .map(RunId::from_uuid)
+        .map_err(|e| StoreError::Database(format!("unreadable run id {text:?}: {e}")))
+}
+
+impl SqliteStore {
+    pub(crate) async fn open(url: &str) -> Result<Self> {
+        let unavailable = |e: sqlx::Error| StoreError::Unavailable {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        };
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|_| StoreError::BadUrl(url.to_owned()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let path = options.get_filename().display().to_string();
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(unavailable)?;
+        migrate(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(unavailable)?;
+        Ok(SqliteStore {
+            writer,
+            reader,
+            path,
+        })
+    }
+}
+
+async fn migrate(pool: &SqlitePool) -> Result<()> {
+    let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let found: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&mut *tx)
+        .await?;
+    if found > known {
+        return Err(StoreError::NewerSchema { found, known });
+    }
+    for (version, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
+        sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+        let set = format!("PRAGMA user_version = {}", version + 1);
+        sqlx::raw_sql(sqlx::AssertSqlSafe(set))
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn apply_one(tx: &mut Transaction<'static, Sqlite>, write: Write) -> Result<Applied> {
+    match write {
+        Write::InsertRun(r) => {
+            let done = sqlx::query(
+                "INSERT INTO runs (id, pipeline, triggered_by, scheduled_for, params, status, reason, queued_at, started_at, node)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (pipeline, scheduled_for) WHERE scheduled_for IS NOT NULL DO NOTHING",
+            )
+            .bind(r.id.to_string())
+            .bind(&r.pipeline)
+            .bind(r.trigger.as_str())
+            .bind(r.scheduled_for.map(micros))
+            .bind(params_to_json(&r.params))
+            .bind(r.status.as_str())
+            .bind(&r.reason)
+            .bind(micros(r.queued_at))
+            .bind(r.started_at.map(micros))
+            .bind(&r.node)
+            .execute(&mut **tx)
+            .await?;
+            Ok(if done.rows_affected() == 1 {
+                Applied::Inserted
+            } else {
+                Applied::Duplicate
+            })
+        }
+        Write::StartRun { id, at, node } => {
+            let done = sqlx::query("UPDATE runs SET status = 'running', started_at = ?, node = ? WHERE id = ? AND status = 'queued'")
+                .bind(micros(at))
+                .bind(&node)
+                .bind(id.to_string())
+                .execute(&mut **tx)
+                .await?;
+            updated(tx, id, done.rows_affected(), "started").await
+        }
+        Write::FinishRun(end) => {
+            let at = micros(end.at);
+            let done = sqlx::query(
+                "UPDATE runs SET status = ?, finished_at = ?,
+                    duration_ms = CASE WHEN started_at IS NULL THEN NULL ELSE (? - started_at) / 1000 END,
+                    reason = COALESCE(?, reason), error_stage = ?, error_message = ?
+                 WHERE id = ? AND status IN ('queued', 'running')",
+            )
+            .bind(end.status.as_str())
+            .bind(at)
+            .bind(at)
+            .bind(&end.reason)
+            .bind(&end.error_stage)
+            .bind(&end.error_message)
+            .bind(end.id.to_string())
+            .execute(&mut **tx)
+            .await?;
+            updated(tx, end.id, done.rows_affected(), "finished").await
+        }
+        Write::PutStage(s) => {
+            sqlx::query(
+                "INSERT INTO stages (run_id, step, attempt, status, started_at, finished_at, duration_ms, exit_code, error, log, cpu_user_ms, cpu_system_ms, peak_rss_kb)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (run_id, step, attempt) DO UPDATE SET
+                    status = excluded.status, started_at = excluded.started_at, finished_at = excluded.finished_at,
+                    duration_ms = excluded.duration_ms, exit_code = excluded.exit_code, error = excluded.error,
+                    log = excluded.log, cpu_user_ms = excluded.cpu_user_ms, cpu_system_ms = excluded.cpu_system_ms,
+                    peak_rss_kb = excluded.peak_rss_kb",
+            )
+            .bind(s.run_id.to_string())
+            .bind(&s.step)
+            .bind(i64::from(s.attempt))
+            .bind(s.status.as_str())
+            .bind(micros(s.started_at))
+            .bind(s.finished_at.map(micros))
+            .bind(s.duration_ms)
+            .bind(s.exit_code)
+            .bind(&s.error)
+            .bind(&s.log)
+            .bind(s.cpu_user_ms)
+            .bind(s.cpu_system_ms)
+            .bind(s.peak_rss_kb)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| StoreError::from_sqlx(e, || format!("run {}", s.run_id)))?;
+            Ok(Applied::Updated)
+        }
+        Write::PutCounter(c) => {
+            sqlx::query(
+                "INSERT INTO counters (run_id, step, name, value) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (run_id, step, name) DO UPDATE SET value = excluded.value",
+            )
+            .bind(c.run_id.to_string())
+            .bind(&c.step)
+            .bind(&c.name)
+            .bind(c.value)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| StoreError::from_sqlx(e, || format!("run {}", c.run_id)))?;
+            Ok(Applied::Updated)
+        }
+        Write::PutOutput(o) => {
+            sqlx::query(
+                "INSERT INTO outputs (run_id, step, key, value) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (run_id, step, key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(o.run_id.to_string())
+            .bind(&o.step)
+            .bind(&o.key)
+            .bind(&o.value)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| StoreError::from_sqlx(e, || format!("run {}", o.run_id)))?;
+            Ok(Applied::Updated)
+        }
+    }
+}
+
+/// `Updated` when the UPDATE touched the run, else why it did not.
+async fn updated(
+    tx: &mut Transaction<'static, Sqlite>,
+    id: RunId,
+    rows: u64,
+    wanted: &str,
+) -> Result<Applied> {
+    if rows == 1 {
+        return Ok(Applied::Updated);
+    }
+    let current: Option<String> = sqlx::query_scalar("SELECT status FROM runs WHERE id = ?")
+        .bind(id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+    Err(transition_error(&id, current, wanted))
+}
+
+fn run_from_row(row: &SqliteRow) -> Result<Run> {
+    Ok(Run {
+        id: run_id(row.try_get("id")?)?,
+        pipeline: row.try_get("pipeline")?,
+        trigger: parse(row.try_get("triggered_by")?)?,
+        scheduled_for: opt_time(row.try_get("scheduled_for")?)?,
+        params: params_from_json(row.try_get("params")?)?,
+        status: parse(row.try_get("status")?)?,
+        reason: row.try_get("reason")?,
+        queued_at: time(row.try_get("queued_at")?)?,
+        started_at: opt_time(row.try_get("started_at")?)?,
+        finished_at: opt_time(row.try_get("finished_at")?)?,
+        duration_ms: row.try_get("duration_ms")?,
+        error_stage: row.try_get("error_stage")?,
+        error_message: row.try_get("error_message")?,
+        node: row.try_get("node")?,
+    })
+}
+
+fn stage_from_row(row: &SqliteRow) -> Result<Stage> {
+    let attempt: i64 = row.try_get("attempt")?;
+    Ok(Stage {
+        run_id: run_id(row.try_get("run_id")?)?,
+        step: row.try_get("step")?,
+        attempt: u32::try_from(attempt)
+            .map_err(|_| StoreError::Database(format!("bad attempt {attempt}")))?,
+        status: parse(row.try_get("status")?)?,
+        started_at: time(row.try_get("started_at")?)?,
+        finished_at: opt_time(row.try_get("finished_at")?)?,
+        duration_ms: row.try_get("duration_ms")?,
+        exit_code: row.try_get("exit_code")?,
+        error: row.try_get("error")?,
+        log: row.try_get("log")?,
+        cpu_user_ms: row.try_get("cpu_user_ms")?,
+        cpu_system_ms: row.try_get("cpu_system_ms")?,
+        peak_rss_kb: row.try_get("peak_rss_kb")?,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn apply(&self, writes: Vec<Write>) -> Result<Vec<Applied>> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut applied = Vec::with_capacity(writes.len());
+        for write in writes {
+            applied.push(apply_one(&mut tx, write).await?);
+        }
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    async fn sync_pipelines(&self, pipelines: &[PipelineRecord], at: Timestamp) -> Result<()> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("UPDATE pipelines SET active = 0")
+            .execute(&mut *tx)
+            .await?;
+        for p in pipelines {
+            sqlx::query(
+                "INSERT INTO pipelines (name, definition_hash, description, active, first_seen, updated_at)
+                 VALUES (?, ?, ?, 1, ?, ?)
+                 ON CONFLICT (name) DO UPDATE SET active = 1,
+                    updated_at = CASE WHEN definition_hash = excluded.definition_hash
+                                       AND description IS excluded.description THEN updated_at ELSE excluded.updated_at END,
+                    definition_hash = excluded.definition_hash, description = excluded.description",
+            )
+            .bind(&p.name)
+            .bind(&p.definition_hash)
+            .bind(&p.description)
+            .bind(micros(at))
+            .bind(micros(at))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn pipelines(&self) -> Result<Vec<StoredPipeline>> {
+        let rows = sqlx::query("SELECT * FROM pipelines ORDER BY name")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StoredPipeline {
+                    record: PipelineRecord {
+                        name: row.try_get("name")?,
+                        definition_hash: row.try_get("definition_hash")?,
+                        description: row.try_get("description")?,
+                    },
+                    active: row.try_get::<i64, _>("active")? != 0,
+                    first_seen: time(row.try_get("first_seen")?)?,
+                    updated_at: time(row.try_get("updated_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn run(&self, id: RunId) -> Result<Run> {
+        let row = sqlx::query("SELECT * FROM runs WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("run {id}")))?;
+        run_from_row(&row)
+    }
+
+    async fn runs(&self, filter: &RunFilter) -> Result<Vec<Run>> {
+        let rows = sqlx::query(
+            "SELECT * FROM runs
+             WHERE (?1 IS NULL OR pipeline = ?1) AND (?2 IS NULL OR status = ?2)
+               AND (?3 IS NULL OR triggered_by = ?3) AND (?4 IS NULL OR id < ?4)
+             ORDER BY id DESC LIMIT ?5",
+        )
+        .bind(&filter.pipeline)
+        .bind(filter.status.map(|s| s.as_str()))
+        .bind(filter.trigger.map(|t| t.as_str()))
+        .bind(filter.before.map(|b| b.to_string()))
+        .bind(i64::from(filter.limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(run_from_row).collect()
+    }
+
+    async fn run_detail(&self, id: RunId) -> Result<RunDetail> {
+        let mut conn = self.reader.begin().await?;
+        let key = id.to_string();
+        let row = sqlx::query("SELECT * FROM runs WHERE id = ?")
+            .bind(&key)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("run {id}")))?;
+        let run = run_from_row(&row)?;
+        let stages =
+            sqlx::query("SELECT * FROM stages WHERE run_id = ? ORDER BY started_at, step, attempt")
+                .bind(&key)
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(stage_from_row)
+                .collect::<Result<_>>()?;
+        let counters = sqlx::query(
+            "SELECT step, name, value FROM counters WHERE run_id = ? ORDER BY step, name",
+        )
+        .bind(&key)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Counter {
+                run_id: id,
+                step: r.try_get("step")?,
+                name: r.try_get("name")?,
+                value: r.try_get("value")?,
+            })
+        })
+        .collect::<Result<_>>()?;
+        let outputs =
+            sqlx::query("SELECT step, key, value FROM outputs WHERE run_id = ? ORDER BY step, key")
+                .bind(&key)
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(Output {
+                        run_id: id,
+                        step: r.try_get("step")?,
+                        key: r.try_get("key")?,
+                        value: r.try_get("value")?,
+                    })
+                })
+                .collect::<Result<_>>()?;
+        conn.commit().await?;
+        Ok(RunDetail {
+            run,
+            stages,
+            counters,
+            outputs,
+        })
+    }
+
+    async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
