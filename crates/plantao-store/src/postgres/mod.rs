@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use plantao_model::RunId;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::{Connection, Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use crate::decode::{params_from_json, params_to_json, parse, transition_error};
@@ -35,15 +35,24 @@ impl PgStore {
         let shown = redact_url(url);
         let options =
             PgConnectOptions::from_str(url).map_err(|_| StoreError::BadUrl(shown.clone()))?;
+        let unavailable = |e: sqlx::Error| StoreError::Unavailable {
+            url: shown.clone(),
+            reason: e.to_string(),
+        };
+        // One direct attempt first: the pool would retry a refused connection until its
+        // acquire timeout, and a wrong URL should be said at once.
+        sqlx::PgConnection::connect_with(&options)
+            .await
+            .map_err(unavailable)?
+            .close()
+            .await
+            .map_err(unavailable)?;
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await
-            .map_err(|e| StoreError::Unavailable {
-                url: shown.clone(),
-                reason: e.to_string(),
-            })?;
+            .map_err(unavailable)?;
         migrate(&pool).await?;
         Ok(PgStore { pool, url: shown })
     }
