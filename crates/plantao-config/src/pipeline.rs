@@ -30,6 +30,7 @@ const PIPELINE_KEYS: &[&str] = &[
     "metrics",
     "steps",
     "finally",
+    "max_parallel_steps",
 ];
 const PARAM_KEYS: &[&str] = &["default", "description", "required"];
 
@@ -121,6 +122,10 @@ pub(crate) fn read_pipeline(cx: &mut Cx, t: Table, pc: &PipelineContext) -> Opti
         ],
     )
     .unwrap_or(Catchup::Latest);
+    let max_parallel_steps = t
+        .get("max_parallel_steps")
+        .and_then(|v| reader::integer(cx, "max_parallel_steps", v, 1..257))
+        .map_or(4, |n| usize::try_from(n).unwrap_or(4));
     let params = t
         .get("params")
         .map(|v| read_params(cx, v))
@@ -182,6 +187,7 @@ pub(crate) fn read_pipeline(cx: &mut Cx, t: Table, pc: &PipelineContext) -> Opti
         timeout,
         concurrency,
         catchup,
+        max_parallel_steps,
         params,
         env,
         working_dir,

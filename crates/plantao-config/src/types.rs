@@ -87,6 +87,8 @@ pub struct Pipeline {
     pub timeout: Option<Duration>,
     pub concurrency: Concurrency,
     pub catchup: Catchup,
+    /// How many steps of a graph (`needs`) may run at once.
+    pub max_parallel_steps: usize,
     pub params: BTreeMap<String, Param>,
     pub env: Vec<(String, Text)>,
     pub working_dir: Option<PathBuf>,

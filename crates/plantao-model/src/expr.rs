@@ -69,6 +69,12 @@ impl Vars {
         self
     }
 
+    /// Any JSON value: objects become maps, arrays lists, numbers doubles.
+    pub fn json(&mut self, name: &str, value: &serde_json::Value) -> &mut Self {
+        self.values.insert(name.to_owned(), from_json(value));
+        self
+    }
+
     /// Sets `group.key` to `value`, creating the group when needed.
     pub fn member(&mut self, group: &str, key: &str, value: f64) -> &mut Self {
         let entry = self
@@ -151,6 +157,22 @@ impl Expr {
             )),
             Err(e) => Err(e.to_string()),
         }
+    }
+}
+
+fn from_json(value: &serde_json::Value) -> Value {
+    use serde_json::Value as J;
+    match value {
+        J::Null => Value::Null,
+        J::Bool(b) => Value::Bool(*b),
+        J::Number(n) => n.as_f64().map_or(Value::Null, Value::Float),
+        J::String(s) => Value::String(Arc::new(s.clone())),
+        J::Array(items) => Value::List(Arc::new(items.iter().map(from_json).collect())),
+        J::Object(map) => Value::Map(Map::from(
+            map.iter()
+                .map(|(k, v)| (Key::from(k.clone()), from_json(v)))
+                .collect::<HashMap<Key, Value>>(),
+        )),
     }
 }
 
@@ -320,6 +342,21 @@ mod tests {
             })
             .collect();
         assert_eq!(refs, ["a.x", "b.y", "threshold"]);
+    }
+
+    #[test]
+    fn json_documents_are_readable() {
+        let mut v = Vars::default();
+        let doc = serde_json::json!({"status": "ok", "checks": [{"errors": 0}], "latency": 12});
+        v.json("json", &doc).number("status", 200.0);
+        let t = |src: &str| Expr::parse(src).unwrap().eval(&v);
+        assert_eq!(
+            t("json.status == 'ok' && status == 200"),
+            ExprValue::Bool(true)
+        );
+        assert_eq!(t("json.checks[0].errors == 0"), ExprValue::Bool(true));
+        assert_eq!(t("json.latency / 4"), ExprValue::Number(3.0));
+        assert_eq!(t("json.missing == 1"), ExprValue::NoData);
     }
 
     #[test]

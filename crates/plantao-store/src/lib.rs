@@ -52,6 +52,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     async fn run_detail(&self, id: RunId) -> Result<RunDetail>;
 
+    /// Registers a process that executes runs, with its first lease.
+    async fn register_node(&self, node: &Node) -> Result<()>;
+
+    /// Extends a node's lease; `NotFound` when the node was removed (taken for dead).
+    async fn renew_node(&self, id: &str, at: Timestamp, expires_at: Timestamp) -> Result<()>;
+
+    /// Removes a node that stops cleanly.
+    async fn remove_node(&self, id: &str) -> Result<()>;
+
+    async fn nodes(&self) -> Result<Vec<Node>>;
+
     /// Closes the connections; pending writes have been committed by then.
     async fn close(&self);
 }

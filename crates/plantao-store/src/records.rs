@@ -158,3 +158,17 @@ pub struct RunDetail {
     pub counters: Vec<Counter>,
     pub outputs: Vec<Output>,
 }
+
+/// A process that executes runs, and its lease: it renews `expires_at` while alive. A run left
+/// `running` by a node whose lease expired belongs to a dead process.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Node {
+    pub id: String,
+    /// `serve` or `run`.
+    pub kind: String,
+    pub host: String,
+    pub pid: u32,
+    pub started_at: Timestamp,
+    pub renewed_at: Timestamp,
+    pub expires_at: Timestamp,
+}

@@ -26,6 +26,7 @@ conformance!(
     runs_list_newest_first_with_filters_and_pages,
     pipelines_follow_the_configuration,
     everything_survives_a_reopen,
+    nodes_hold_leases_they_renew,
 );
 
 fn at(minutes: i64) -> DateTime<Utc> {
@@ -93,7 +94,7 @@ async fn migrations_are_idempotent_and_a_newer_schema_is_refused(fx: &Fixture) {
             err,
             StoreError::NewerSchema {
                 found: 99,
-                known: 1
+                known: 2
             }
         ),
         "{err:?}"
@@ -645,4 +646,39 @@ async fn everything_survives_a_reopen(fx: &Fixture) {
         "a run cut off mid-way shows as running"
     );
     assert_eq!(d.stages.len(), 1);
+}
+
+async fn nodes_hold_leases_they_renew(fx: &Fixture) {
+    let store = fx.open().await;
+    let node = |id: &str, kind: &str, start: i64| Node {
+        id: id.into(),
+        kind: kind.into(),
+        host: "host-a".into(),
+        pid: 4242,
+        started_at: at(start),
+        renewed_at: at(start),
+        expires_at: at(start) + Duration::seconds(6),
+    };
+    store
+        .register_node(&node("serve-1", "serve", 0))
+        .await
+        .unwrap();
+    store.register_node(&node("run-1", "run", 1)).await.unwrap();
+    store
+        .renew_node("serve-1", at(2), at(2) + Duration::seconds(6))
+        .await
+        .unwrap();
+    let nodes = store.nodes().await.unwrap();
+    assert_eq!(nodes.len(), 2);
+    assert_eq!(nodes[0].id, "serve-1");
+    assert_eq!(nodes[0].renewed_at, at(2));
+    assert_eq!(nodes[0].expires_at, at(2) + Duration::seconds(6));
+    assert_eq!(nodes[1], node("run-1", "run", 1));
+    store.remove_node("run-1").await.unwrap();
+    let gone = store.renew_node("run-1", at(3), at(4)).await.unwrap_err();
+    assert!(
+        matches!(gone, StoreError::NotFound(ref w) if w == "node run-1"),
+        "{gone:?}"
+    );
+    assert_eq!(store.nodes().await.unwrap().len(), 1);
 }

@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use plantao_model::RunStatus;
 
 /// plantao: runs your scheduled pipelines, watches your jobs and endpoints, records every run,
 /// and raises the alarm.
@@ -25,11 +26,68 @@ pub struct Cli {
 pub enum Command {
     /// Check the configuration and every pipeline; print `ok: N pipelines` or every problem.
     Validate,
+    /// Run a pipeline now, here, and show each stage as it goes.
+    Run(RunArgs),
+    /// List recorded runs, newest first.
+    Runs(RunsArgs),
+    /// Show one run: stages, attempts, counters, derived metrics, resources, log tails.
+    Show {
+        /// The run's id (as `plantao runs` lists it).
+        run: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the whole stored log of a run's stages.
+    Logs {
+        run: String,
+        /// Only this stage.
+        #[arg(long)]
+        stage: Option<String>,
+    },
     /// Work with configuration files.
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Measure plantao on this machine (figures for docs/benchmarks.md).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The pipeline to run.
+    pub pipeline: String,
+    /// A parameter, as NAME=VALUE; steps read it as $PLANTAO_PARAM_<NAME>.
+    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
+    /// Do not run this step (repeatable).
+    #[arg(long, value_name = "STEP")]
+    pub skip: Vec<String>,
+    /// Run only this step (repeatable); the others are skipped.
+    #[arg(long, value_name = "STEP")]
+    pub only: Vec<String>,
+    /// Print what would run, and record nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the finished run as JSON instead of progress and a summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    #[arg(long)]
+    pub pipeline: Option<String>,
+    #[arg(long, value_parser = parse_status)]
+    pub status: Option<RunStatus>,
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -40,4 +98,33 @@ pub enum ConfigCommand {
         #[arg(long)]
         pipeline: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Per-step overhead: a pipeline of trivial sequential steps, against spawning the same
+    /// program from a shell loop.
+    Steps {
+        /// How many runs to time (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Steps per run.
+        #[arg(long, default_value_t = 40)]
+        steps: usize,
+        /// Also measure on this PostgreSQL database (history is written there).
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
+    },
+}
+
+fn parse_param(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("`{text}` is not NAME=VALUE")),
+    }
+}
+
+fn parse_status(text: &str) -> Result<RunStatus, String> {
+    text.parse()
+        .map_err(|e: plantao_model::ParseEnumError| e.to_string())
 }

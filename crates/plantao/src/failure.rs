@@ -2,19 +2,38 @@ use std::fmt;
 use std::process::ExitCode;
 
 use plantao_config::Diagnostics;
+use plantao_engine::RunError;
+use plantao_model::RunStatus;
+use plantao_store::StoreError;
 
 /// Why a command failed, and so its exit code: 2 for configuration and usage errors (as clap
-/// uses for usage), 1 for everything else.
+/// uses for usage), 3 for a run that ended `partial`, 1 for everything else.
 #[derive(Debug)]
 pub enum Failure {
     Config(Diagnostics),
+    Usage(String),
+    /// Something asked for that is not there (a run id): exit 1.
+    Missing(String),
+    Store(StoreError),
+    Run(RunError),
+    /// A run that ended without succeeding; its summary was printed already.
+    Ended(RunStatus),
 }
 
 impl Failure {
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Failure::Config(_) => ExitCode::from(2),
+            Failure::Config(_) | Failure::Usage(_) => ExitCode::from(2),
+            Failure::Ended(RunStatus::Partial) => ExitCode::from(3),
+            Failure::Missing(_) | Failure::Store(_) | Failure::Run(_) | Failure::Ended(_) => {
+                ExitCode::from(1)
+            }
         }
+    }
+
+    /// Whether there is anything left to say on stderr.
+    pub fn silent(&self) -> bool {
+        matches!(self, Failure::Ended(_))
     }
 }
 
@@ -22,6 +41,10 @@ impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Failure::Config(d) => write!(f, "{d}"),
+            Failure::Usage(m) | Failure::Missing(m) => write!(f, "error: {m}"),
+            Failure::Store(e) => write!(f, "error: {e}"),
+            Failure::Run(e) => write!(f, "error: {e}"),
+            Failure::Ended(s) => write!(f, "the run ended {s}"),
         }
     }
 }
@@ -29,5 +52,17 @@ impl fmt::Display for Failure {
 impl From<Diagnostics> for Failure {
     fn from(d: Diagnostics) -> Self {
         Failure::Config(d)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Store(e)
+    }
+}
+
+impl From<RunError> for Failure {
+    fn from(e: RunError) -> Self {
+        Failure::Run(e)
     }
 }

@@ -7,28 +7,58 @@
 mod cli;
 mod commands;
 mod failure;
+mod format;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, ConfigCommand};
+use crate::cli::{BenchCommand, Cli, Command, ConfigCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let outcome = match cli.command {
-        Command::Validate => commands::validate::run(&cli.config),
-        Command::Config {
-            command: ConfigCommand::Example { pipeline },
-        } => {
-            commands::config::example(pipeline);
-            Ok(())
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start: {e}");
+            return ExitCode::FAILURE;
         }
     };
+    let config = cli.config;
+    let outcome = runtime.block_on(async move {
+        match cli.command {
+            Command::Validate => commands::validate::run(&config),
+            Command::Run(args) => commands::run::run(&config, args).await,
+            Command::Runs(args) => commands::runs::list(&config, args).await,
+            Command::Show { run, json } => commands::runs::show(&config, &run, json).await,
+            Command::Logs { run, stage } => {
+                commands::runs::logs(&config, &run, stage.as_deref()).await
+            }
+            Command::Config {
+                command: ConfigCommand::Example { pipeline },
+            } => {
+                commands::config::example(pipeline);
+                Ok(())
+            }
+            Command::Bench {
+                command:
+                    BenchCommand::Steps {
+                        runs,
+                        steps,
+                        postgres,
+                    },
+            } => commands::bench::steps(runs, steps, postgres.as_deref()).await,
+        }
+    });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("{failure}");
+            if !failure.silent() {
+                eprintln!("{failure}");
+            }
             failure.exit_code()
         }
     }

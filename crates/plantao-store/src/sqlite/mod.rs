@@ -18,7 +18,10 @@ use crate::error::{Result, StoreError};
 use crate::records::*;
 use crate::{Backend, Store};
 
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_nodes.sql"),
+];
 
 pub(crate) struct SqliteStore {
     writer: SqlitePool,
@@ -420,6 +423,66 @@ impl Store for SqliteStore {
             counters,
             outputs,
         })
+    }
+
+    async fn register_node(&self, node: &Node) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO nodes (id, kind, host, pid, started_at, renewed_at, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET renewed_at = excluded.renewed_at, expires_at = excluded.expires_at",
+        )
+        .bind(&node.id)
+        .bind(&node.kind)
+        .bind(&node.host)
+        .bind(i64::from(node.pid))
+        .bind(micros(node.started_at))
+        .bind(micros(node.renewed_at))
+        .bind(micros(node.expires_at))
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn renew_node(&self, id: &str, at: Timestamp, expires_at: Timestamp) -> Result<()> {
+        let done = sqlx::query("UPDATE nodes SET renewed_at = ?, expires_at = ? WHERE id = ?")
+            .bind(micros(at))
+            .bind(micros(expires_at))
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("node {id}")));
+        }
+        Ok(())
+    }
+
+    async fn remove_node(&self, id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM nodes WHERE id = ?")
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn nodes(&self) -> Result<Vec<Node>> {
+        let rows = sqlx::query("SELECT * FROM nodes ORDER BY started_at, id")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let pid: i64 = row.try_get("pid")?;
+                Ok(Node {
+                    id: row.try_get("id")?,
+                    kind: row.try_get("kind")?,
+                    host: row.try_get("host")?,
+                    pid: u32::try_from(pid)
+                        .map_err(|_| StoreError::Database(format!("bad pid {pid}")))?,
+                    started_at: time(row.try_get("started_at")?)?,
+                    renewed_at: time(row.try_get("renewed_at")?)?,
+                    expires_at: time(row.try_get("expires_at")?)?,
+                })
+            })
+            .collect()
     }
 
     async fn close(&self) {

@@ -1,9 +1,14 @@
+pub mod bench;
 pub mod config;
+pub mod run;
+pub mod runs;
 pub mod validate;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use plantao_config::Config;
+use plantao_store::Store;
 
 use crate::failure::Failure;
 
@@ -12,4 +17,40 @@ pub fn load_config(path: &Path) -> Result<Config, Failure> {
     Ok(plantao_config::load(path, &|name| {
         std::env::var(name).ok()
     })?)
+}
+
+/// Opens the configuration's store and records its pipelines there.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, Failure> {
+    let store: Arc<dyn Store> = plantao_store::open(config.storage.url.expose())
+        .await?
+        .into();
+    let records: Vec<_> = config
+        .pipelines
+        .iter()
+        .map(|p| plantao_store::PipelineRecord {
+            name: p.name.clone(),
+            definition_hash: p.definition_hash.clone(),
+            description: p.description.clone(),
+        })
+        .collect();
+    store.sync_pipelines(&records, chrono::Utc::now()).await?;
+    Ok(store)
+}
+
+/// The pipeline by name, or a usage error that lists the known ones.
+pub fn find_pipeline<'c>(
+    config: &'c Config,
+    name: &str,
+) -> Result<&'c plantao_config::Pipeline, Failure> {
+    config.pipeline(name).ok_or_else(|| {
+        let known: Vec<&str> = config.pipelines.iter().map(|p| p.name.as_str()).collect();
+        Failure::Usage(format!(
+            "there is no pipeline `{name}`; the pipelines are: {}",
+            if known.is_empty() {
+                "(none: add files to the pipelines/ folder)".to_owned()
+            } else {
+                known.join(", ")
+            }
+        ))
+    })
 }

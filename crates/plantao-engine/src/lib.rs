@@ -1,0 +1,11 @@
+//! What plantao does with a configuration and a store: run pipelines (the runner), and hold the
+//! lease that tells other processes this one is alive. The engine sees only the store's
+//! interface, never a backend.
+
+pub mod lease;
+pub mod runner;
+
+pub use lease::Lease;
+pub use runner::{
+    Observer, Plan, PlanError, Planned, Quiet, RunError, RunReport, RunRequest, Runner, StageReport,
+};

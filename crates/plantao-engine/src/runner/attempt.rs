@@ -1,0 +1,30 @@
+use plantao_model::StageStatus;
+
+/// What one attempt of one step produced, whatever kind of step it was.
+#[derive(Debug, Default)]
+pub(crate) struct Attempt {
+    pub status: Option<StageStatus>,
+    pub exit_code: Option<i32>,
+    pub error: Option<String>,
+    pub log: String,
+    pub counters: Vec<(String, f64)>,
+    pub outputs: Vec<(String, String)>,
+    pub cpu_user_ms: Option<i64>,
+    pub cpu_system_ms: Option<i64>,
+    pub peak_rss_kb: Option<i64>,
+}
+
+impl Attempt {
+    pub fn failed(error: impl Into<String>, log: String) -> Self {
+        Attempt {
+            status: Some(StageStatus::Failed),
+            error: Some(error.into()),
+            log,
+            ..Default::default()
+        }
+    }
+
+    pub fn status(&self) -> StageStatus {
+        self.status.unwrap_or(StageStatus::Failed)
+    }
+}

@@ -1,0 +1,102 @@
+//! A pipeline written as TOML in a temp folder, its config loaded, a SQLite store beside it,
+//! and a runner: what each runner test starts from.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use plantao_config::Config;
+use plantao_engine::{Plan, Quiet, RunReport, RunRequest, Runner};
+use plantao_model::Trigger;
+use plantao_store::{RunDetail, Store};
+use tokio::sync::watch;
+
+pub struct Bed {
+    pub dir: tempfile::TempDir,
+    /// Files the steps write, for the test to read.
+    pub scratch: Option<tempfile::TempDir>,
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub runner: Runner,
+}
+
+impl Bed {
+    /// `pipeline` is the text of `pipelines/p.toml`; `root` is added to `plantao.toml`.
+    pub async fn new(pipeline: &str, root: &str, env: &[(&str, &str)]) -> Bed {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("pipelines")).unwrap();
+        std::fs::write(dir.path().join("plantao.toml"), root).unwrap();
+        std::fs::write(dir.path().join("pipelines/p.toml"), pipeline).unwrap();
+        let env: BTreeMap<String, String> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let config =
+            plantao_config::load(&dir.path().join("plantao.toml"), &|n| env.get(n).cloned())
+                .unwrap_or_else(|d| panic!("{d}"));
+        let config = Arc::new(config);
+        let store: Arc<dyn Store> = plantao_store::open(config.storage.url.expose())
+            .await
+            .unwrap()
+            .into();
+        let runner = Runner::new(config.clone(), store.clone(), Some("test-node".into()));
+        Bed {
+            dir,
+            scratch: None,
+            config,
+            store,
+            runner,
+        }
+    }
+
+    pub async fn simple(pipeline: &str) -> Bed {
+        Bed::new(pipeline, "", &[]).await
+    }
+
+    /// A pipeline whose text names files in the bed's folder.
+    pub async fn in_folder(pipeline: impl FnOnce(&std::path::Path) -> String) -> Bed {
+        let folder = tempfile::tempdir().unwrap();
+        let text = pipeline(folder.path());
+        let mut bed = Bed::new(&text, "", &[]).await;
+        bed.scratch = Some(folder);
+        bed
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub async fn run_with(&self, request: RunRequest) -> RunReport {
+        let (_keep, cancel) = watch::channel(false);
+        let plan = Plan::new(self.config.pipeline("p").unwrap(), &request).unwrap();
+        self.runner
+            .run(&plan, Trigger::Manual, cancel, &Quiet)
+            .await
+            .unwrap()
+    }
+
+    pub async fn run(&self) -> RunReport {
+        self.run_with(RunRequest::default()).await
+    }
+
+    pub async fn detail(&self, report: &RunReport) -> RunDetail {
+        self.store.run_detail(report.run_id).await.unwrap()
+    }
+}
+
+/// A URL from the environment for an external database, or None outside CI when unset.
+pub fn external(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) => Some(url),
+        Err(_) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{var} must be set in CI: scripts/test starts the server"
+            );
+            eprintln!("skipped: {var} is not set");
+            None
+        }
+    }
+}

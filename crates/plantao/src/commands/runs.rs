@@ -1,0 +1,263 @@
+//! `plantao runs`, `plantao show`, `plantao logs`: finding runs again.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono_tz::Tz;
+use plantao_config::Config;
+use plantao_model::{RunId, Vars};
+use plantao_store::{RunDetail, RunFilter};
+
+use crate::cli::RunsArgs;
+use crate::commands::run::metric_json;
+use crate::commands::{load_config, open_store};
+use crate::failure::Failure;
+use crate::format;
+
+/// How many lines of each stage's log `show` prints.
+const TAIL_LINES: usize = 10;
+
+pub async fn list(config_path: &Path, args: RunsArgs) -> Result<(), Failure> {
+    let config = load_config(config_path)?;
+    let store = open_store(&config).await?;
+    let runs = store
+        .runs(&RunFilter {
+            pipeline: args.pipeline.clone(),
+            status: args.status,
+            trigger: None,
+            before: None,
+            limit: args.limit.clamp(1, 10_000),
+        })
+        .await?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&runs).unwrap_or_default()
+        );
+        return Ok(());
+    }
+    if runs.is_empty() {
+        println!("no runs recorded yet: `plantao run PIPELINE` runs one");
+        return Ok(());
+    }
+    let zone = config.defaults.timezone;
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .map(|r| {
+            vec![
+                r.id.to_string(),
+                r.pipeline.clone(),
+                r.trigger.to_string(),
+                r.status.to_string(),
+                format::time(r.started_at.unwrap_or(r.queued_at), zone),
+                r.duration_ms.map(format::duration_ms).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    println!(
+        "{}",
+        format::table(
+            &[
+                "run", "pipeline", "trigger", "status", "started", "duration"
+            ],
+            &rows
+        )
+    );
+    Ok(())
+}
+
+fn parse_id(text: &str) -> Result<RunId, Failure> {
+    text.parse()
+        .map_err(|e: plantao_model::ParseRunIdError| Failure::Usage(e.to_string()))
+}
+
+/// The run's derived metrics, from its pipeline's current definition.
+fn metrics(config: &Config, detail: &RunDetail) -> Vec<(String, plantao_model::ExprValue)> {
+    let Some(pipeline) = config.pipeline(&detail.run.pipeline) else {
+        return Vec::new();
+    };
+    let mut vars = Vars::default();
+    for c in &detail.counters {
+        vars.member(&c.step, &c.name, c.value);
+    }
+    pipeline
+        .metrics
+        .iter()
+        .map(|m| (m.name.clone(), m.expr.eval(&vars)))
+        .collect()
+}
+
+pub async fn show(config_path: &Path, run: &str, json: bool) -> Result<(), Failure> {
+    let id = parse_id(run)?;
+    let config = load_config(config_path)?;
+    let store = open_store(&config).await?;
+    let detail = store.run_detail(id).await.map_err(not_found)?;
+    let metrics = metrics(&config, &detail);
+    if json {
+        let m: BTreeMap<&str, serde_json::Value> = metrics
+            .iter()
+            .map(|(k, v)| (k.as_str(), metric_json(v)))
+            .collect();
+        let out = serde_json::json!({ "run": detail.run, "stages": detail.stages, "counters": detail.counters,
+            "outputs": detail.outputs, "metrics": m });
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        return Ok(());
+    }
+    let zone: Tz = config
+        .pipeline(&detail.run.pipeline)
+        .map_or(config.defaults.timezone, |p| p.timezone);
+    let r = &detail.run;
+    println!("run {}  {}  {}", r.id, r.pipeline, r.status);
+    println!("  trigger   {}", r.trigger);
+    if let Some(s) = r.scheduled_for {
+        println!("  scheduled {}", format::time(s, zone));
+    }
+    println!("  queued    {}", format::time(r.queued_at, zone));
+    if let Some(s) = r.started_at {
+        println!("  started   {}", format::time(s, zone));
+    }
+    if let Some(f) = r.finished_at {
+        println!("  finished  {}", format::time(f, zone));
+    }
+    if let Some(d) = r.duration_ms {
+        println!("  duration  {}", format::duration_ms(d));
+    }
+    if let Some(n) = &r.node {
+        println!("  node      {n}");
+    }
+    for (k, v) in &r.params {
+        println!("  param     {k}={v}");
+    }
+    if let Some(reason) = &r.reason {
+        println!("  reason    {reason}");
+    }
+    if let (Some(stage), Some(message)) = (&r.error_stage, &r.error_message) {
+        println!("  error     {stage}: {message}");
+    }
+    println!();
+    let rows: Vec<Vec<String>> = detail
+        .stages
+        .iter()
+        .map(|s| {
+            let counters: Vec<(String, f64)> = detail
+                .counters
+                .iter()
+                .filter(|c| c.step == s.step)
+                .map(|c| (c.name.clone(), c.value))
+                .collect();
+            vec![
+                s.step.clone(),
+                s.attempt.to_string(),
+                s.status.to_string(),
+                s.exit_code.map(|c| c.to_string()).unwrap_or_default(),
+                s.duration_ms.map(format::duration_ms).unwrap_or_default(),
+                match (s.cpu_user_ms, s.cpu_system_ms) {
+                    (Some(u), Some(sy)) => format!("{u}+{sy} ms"),
+                    _ => String::new(),
+                },
+                s.peak_rss_kb
+                    .map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
+                    .unwrap_or_default(),
+                format::counters(&counters),
+            ]
+        })
+        .collect();
+    println!(
+        "{}",
+        format::table(
+            &[
+                "stage",
+                "attempt",
+                "status",
+                "exit",
+                "duration",
+                "cpu user+sys",
+                "peak rss",
+                "counters"
+            ],
+            &rows
+        )
+    );
+    if !metrics.is_empty() {
+        let m: Vec<String> = metrics
+            .iter()
+            .map(|(k, v)| format!("{k}={}", format::metric(v)))
+            .collect();
+        println!("\nmetrics: {}", m.join(" "));
+    }
+    let text_outputs: Vec<String> = detail
+        .outputs
+        .iter()
+        .filter(|o| {
+            !detail
+                .counters
+                .iter()
+                .any(|c| c.step == o.step && c.name == o.key)
+        })
+        .map(|o| format!("{}.{}={}", o.step, o.key, o.value))
+        .collect();
+    if !text_outputs.is_empty() {
+        println!("outputs: {}", text_outputs.join(" "));
+    }
+    for s in &detail.stages {
+        let error = s
+            .error
+            .as_deref()
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default();
+        println!(
+            "\n── {} (attempt {}, {}{error})",
+            s.step, s.attempt, s.status
+        );
+        let lines: Vec<&str> = s.log.lines().collect();
+        let from = lines.len().saturating_sub(TAIL_LINES);
+        if from > 0 {
+            println!(
+                "   … {from} earlier lines: plantao logs {} --stage {}",
+                r.id, s.step
+            );
+        }
+        for line in &lines[from..] {
+            println!("   {line}");
+        }
+    }
+    Ok(())
+}
+
+pub async fn logs(config_path: &Path, run: &str, stage: Option<&str>) -> Result<(), Failure> {
+    let id = parse_id(run)?;
+    let config = load_config(config_path)?;
+    let store = open_store(&config).await?;
+    let detail = store.run_detail(id).await.map_err(not_found)?;
+    let stages: Vec<_> = detail
+        .stages
+        .iter()
+        .filter(|s| stage.is_none_or(|name| s.step == name))
+        .collect();
+    if stages.is_empty()
+        && let Some(name) = stage
+    {
+        let known: Vec<&str> = detail.stages.iter().map(|s| s.step.as_str()).collect();
+        return Err(Failure::Usage(format!(
+            "run {id} has no stage `{name}`; its stages are: {}",
+            known.join(", ")
+        )));
+    }
+    for s in stages {
+        println!("== {} (attempt {}, {}) ==", s.step, s.attempt, s.status);
+        print!("{}", s.log);
+        if !s.log.is_empty() && !s.log.ends_with('\n') {
+            println!();
+        }
+    }
+    Ok(())
+}
+
+fn not_found(e: plantao_store::StoreError) -> Failure {
+    match e {
+        plantao_store::StoreError::NotFound(what) => Failure::Missing(format!(
+            "{what} not found: `plantao runs` lists the recorded runs"
+        )),
+        other => Failure::Store(other),
+    }
+}
