@@ -18,7 +18,7 @@ pub(crate) async fn run(
 ) -> Attempt {
     let timeout = limit.map_or(step.timeout, |l| l.min(step.timeout));
     let started = Instant::now();
-    let request = exchange(client, step, timeout, log_limit);
+    let request = exchange(client, step, log_limit);
     let cancelled = async {
         while !*cancel.borrow_and_update() {
             if cancel.changed().await.is_err() {
@@ -69,12 +69,12 @@ struct Answer {
 async fn exchange(
     client: &reqwest::Client,
     step: &HttpStep,
-    timeout: Duration,
     log_limit: usize,
 ) -> Result<Answer, reqwest::Error> {
     let method =
         reqwest::Method::from_bytes(step.method.as_bytes()).unwrap_or(reqwest::Method::GET);
-    let mut request = client.request(method, step.url.expose()).timeout(timeout);
+    // The caller's own timer bounds the whole exchange, body included.
+    let mut request = client.request(method, step.url.expose());
     for (name, value) in &step.headers {
         request = request.header(name.as_str(), value.expose());
     }

@@ -22,7 +22,7 @@ enum Cell {
     Number(f64),
     Text(String),
     Null,
-    /// A type read neither as a number nor as text (e.g. PostgreSQL NUMERIC).
+    /// A type read neither as a number nor as text (e.g. an interval).
     Unreadable(String),
 }
 
@@ -147,18 +147,26 @@ fn ubig(v: u64) -> Cell {
     Cell::Number(v as f64)
 }
 
+/// DECIMAL and NUMERIC: counters are floating-point, so the last digits of a very long
+/// decimal may round.
+fn decimal(v: rust_decimal::Decimal) -> Cell {
+    use rust_decimal::prelude::ToPrimitive;
+    v.to_f64()
+        .map_or_else(|| Cell::Text(v.to_string()), Cell::Number)
+}
+
 fn flag(v: bool) -> Cell {
     Cell::Text(v.to_string())
 }
 
 fn pg_cell(row: &PgRow, i: usize) -> Cell {
-    read_cell!(row, i, i64 => big, i32 => num, i16 => num, f64 => num, f32 => num, bool => flag, String => Cell::Text)
+    read_cell!(row, i, i64 => big, i32 => num, i16 => num, f64 => num, f32 => num,
+        rust_decimal::Decimal => decimal, bool => flag, String => Cell::Text)
 }
 
 fn my_cell(row: &MySqlRow, i: usize) -> Cell {
-    read_cell!(row, i, i64 => big, u64 => ubig, i32 => num, f64 => num, f32 => num, bool => flag, String => |s: String| {
-        s.parse::<f64>().map_or(Cell::Text(s), Cell::Number)
-    })
+    read_cell!(row, i, i64 => big, u64 => ubig, i32 => num, f64 => num, f32 => num,
+        rust_decimal::Decimal => decimal, bool => flag, String => Cell::Text)
 }
 
 fn lite_cell(row: &SqliteRow, i: usize) -> Cell {
