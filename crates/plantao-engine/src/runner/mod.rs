@@ -367,7 +367,12 @@ impl Runner {
             stage.finished_at = Some(Utc::now());
             stage.duration_ms = Some(duration_ms);
             stage.exit_code = result.exit_code;
-            stage.error = result.error.clone();
+            // An error message may quote a URL or a command that holds a secret.
+            let error = result
+                .error
+                .as_deref()
+                .map(|e| self.redactor().redact(e).into_owned());
+            stage.error = error.clone();
             stage.log = self.redactor().redact(&result.log).into_owned();
             stage.cpu_user_ms = result.cpu_user_ms;
             stage.cpu_system_ms = result.cpu_system_ms;
@@ -382,11 +387,13 @@ impl Runner {
                 })
             }));
             writes.extend(result.outputs.iter().map(|(key, value)| {
+                // Stored redacted; later steps still receive the value itself.
+                let value = self.redactor().redact(value).into_owned();
                 Write::PutOutput(Output {
                     run_id: cx.id,
                     step: step.name.clone(),
                     key: key.clone(),
-                    value: value.clone(),
+                    value,
                 })
             }));
             self.store.apply(writes).await?;
@@ -397,7 +404,7 @@ impl Runner {
                 status,
                 duration_ms,
                 exit_code: result.exit_code,
-                error: result.error.clone(),
+                error: error.clone(),
                 counters: result.counters.clone(),
                 finally,
             };
@@ -411,7 +418,7 @@ impl Runner {
                 return Ok((report, result.outputs, deadline_hit));
             }
             let delay = backoff::delay(&step.retry_backoff, attempt + 1);
-            let error = result.error.as_deref().unwrap_or("failed");
+            let error = error.as_deref().unwrap_or("failed");
             cx.observer.retrying(&step.name, attempt, error, delay);
             let mut cancel = cx.cancel.clone();
             let wait = tokio::time::sleep(match remaining {
