@@ -26,7 +26,7 @@ pub(crate) fn interpolate(
             Some((n, d)) => (n, Some(d)),
             None => (inner, None),
         };
-        if !is_env_name(name) {
+        if !plantao_model::is_identifier(name) {
             return Err(EnvError::BadName(name.to_owned()));
         }
         match lookup(name).or_else(|| default.map(str::to_owned)) {
@@ -38,14 +38,6 @@ pub(crate) fn interpolate(
     }
     out.push_str(rest);
     Ok((out, used_env))
-}
-
-fn is_env_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[cfg(test)]

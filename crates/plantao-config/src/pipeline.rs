@@ -237,7 +237,7 @@ fn read_params(cx: &mut Cx, v: &reader::Value) -> BTreeMap<String, Param> {
     };
     let mut out = BTreeMap::new();
     for (name, span, value) in t.entries() {
-        if !reader::is_identifier(name) {
+        if !plantao_model::is_identifier(name) {
             cx.error(
                 span,
                 format!("parameter name `{name}` is not allowed"),
@@ -289,7 +289,7 @@ fn read_metrics(cx: &mut Cx, v: &reader::Value, steps: &BTreeSet<&str>) -> Vec<M
     };
     let mut out = Vec::new();
     for (name, span, value) in t.entries() {
-        if !reader::is_identifier(name) {
+        if !plantao_model::is_identifier(name) {
             cx.error(
                 span,
                 format!("metric name `{name}` is not allowed"),

@@ -282,13 +282,3 @@ pub(crate) fn text_map(cx: &mut Cx, key: &str, v: &Value) -> Vec<(String, Text)>
         })
         .collect()
 }
-
-/// Names used in expressions and environment variable names: a letter or `_`, then letters,
-/// digits and `_`.
-pub(crate) fn is_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}

@@ -72,7 +72,7 @@ fn read_step(
     let name = match t.get("name") {
         Some(v) => {
             let name = reader::text(cx, "name", v)?.expose().to_owned();
-            if !reader::is_identifier(&name) {
+            if !plantao_model::is_identifier(&name) {
                 cx.error(
                     v.span(),
                     format!("step name `{name}` is not allowed"),

@@ -9,3 +9,13 @@ pub use expr::{Expr, ExprError, ExprValue, Reference, Vars};
 pub use ids::{ParseRunIdError, RunId};
 pub use secret::{Redactor, Secret, Text};
 pub use status::{ParseEnumError, RunStatus, StageStatus, Trigger};
+
+/// A name that may appear in expressions and environment variable names (step names, counters,
+/// parameters, outputs): a letter or `_`, then letters, digits and `_`.
+pub fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}

@@ -1,4 +1,12 @@
 use plantao_model::StageStatus;
+use tokio::sync::watch;
+
+/// Resolves once `cancel` turns true; never, if its sender is gone without doing so.
+pub(crate) async fn cancelled(mut cancel: watch::Receiver<bool>) {
+    if cancel.wait_for(|c| *c).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
 
 /// What one attempt of one step produced, whatever kind of step it was.
 #[derive(Debug, Default)]

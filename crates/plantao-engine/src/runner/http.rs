@@ -6,26 +6,20 @@ use plantao_config::HttpStep;
 use plantao_model::{ExprValue, StageStatus, Vars};
 use tokio::sync::watch;
 
-use super::attempt::Attempt;
+use super::attempt::{Attempt, cancelled};
 use super::process::Stopped;
 
 pub(crate) async fn run(
     client: &reqwest::Client,
     step: &HttpStep,
     limit: Option<Duration>,
-    mut cancel: watch::Receiver<bool>,
+    cancel: watch::Receiver<bool>,
     log_limit: usize,
 ) -> Attempt {
     let timeout = limit.map_or(step.timeout, |l| l.min(step.timeout));
     let started = Instant::now();
     let request = exchange(client, step, log_limit);
-    let cancelled = async {
-        while !*cancel.borrow_and_update() {
-            if cancel.changed().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }
-    };
+    let cancelled = cancelled(cancel);
     let outcome = tokio::select! {
         r = tokio::time::timeout(timeout, request) => r.map_err(|_| Stopped::TimedOut),
         () = cancelled => Err(Stopped::Cancelled),

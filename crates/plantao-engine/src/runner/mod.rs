@@ -420,14 +420,13 @@ impl Runner {
             let delay = backoff::delay(&step.retry_backoff, attempt + 1);
             let error = error.as_deref().unwrap_or("failed");
             cx.observer.retrying(&step.name, attempt, error, delay);
-            let mut cancel = cx.cancel.clone();
             let wait = tokio::time::sleep(match remaining {
                 Some(r) => delay.min(r),
                 None => delay,
             });
             tokio::select! {
                 () = wait => {}
-                _ = cancel.wait_for(|c| *c) => {
+                () = attempt::cancelled(cx.cancel.clone()) => {
                     cx.observer.stage_finished(&report);
                     return Ok((report, result.outputs, false));
                 }

@@ -1,6 +1,8 @@
 //! What a step reports through `$PLANTAO_OUTPUT`, as GitHub Actions reads `$GITHUB_OUTPUT`:
 //! `key=value` lines and `key<<DELIM` … `DELIM` blocks. Numbers become counters.
 
+use plantao_model::is_identifier;
+
 /// Outputs in file order (a later value of a key replaces an earlier one), and warnings about
 /// lines that could not be read.
 #[derive(Debug, Default, PartialEq)]
@@ -29,14 +31,6 @@ impl Reported {
     }
 }
 
-fn valid_key(key: &str) -> bool {
-    let mut chars = key.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
 pub(crate) fn parse(text: &str) -> Reported {
     let mut out = Reported::default();
     let mut lines = text.lines().enumerate();
@@ -47,7 +41,7 @@ pub(crate) fn parse(text: &str) -> Reported {
         if let Some((key, delim)) = line.split_once("<<") {
             let key = key.trim();
             let delim = delim.trim();
-            if !valid_key(key) || delim.is_empty() {
+            if !is_identifier(key) || delim.is_empty() {
                 out.warnings.push(format!(
                     "$PLANTAO_OUTPUT line {}: `{line}` is not `key<<DELIMITER`",
                     i + 1
@@ -73,7 +67,7 @@ pub(crate) fn parse(text: &str) -> Reported {
             out.set(key, body.join("\n"));
         } else if let Some((key, value)) = line.split_once('=') {
             let key = key.trim();
-            if !valid_key(key) {
+            if !is_identifier(key) {
                 out.warnings.push(format!(
                     "$PLANTAO_OUTPUT line {}: `{key}` is not a valid name (letters, digits and `_`)",
                     i + 1

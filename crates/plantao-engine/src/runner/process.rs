@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::attempt::cancelled;
 use super::log::BoundedLog;
 use super::sys::{self, Reaped, SIGKILL, SIGTERM};
 
@@ -34,7 +35,7 @@ pub(crate) struct Finished {
 pub(crate) async fn run(
     mut command: Command,
     limit: Option<Duration>,
-    mut cancel: watch::Receiver<bool>,
+    cancel: watch::Receiver<bool>,
     log_limit: usize,
 ) -> std::io::Result<Finished> {
     let (mut reader, writer) = std::io::pipe()?;
@@ -73,13 +74,7 @@ pub(crate) async fn run(
             None => std::future::pending().await,
         }
     };
-    let cancelled = async {
-        while !*cancel.borrow_and_update() {
-            if cancel.changed().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }
-    };
+    let cancelled = cancelled(cancel);
     let (reaped, stopped) = tokio::select! {
         r = &mut waiting => (r, None),
         () = deadline => (stop(pid, &mut waiting).await, Some(Stopped::TimedOut)),

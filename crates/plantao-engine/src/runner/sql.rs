@@ -12,7 +12,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Column, Connection as _, Row, TypeInfo};
 use tokio::sync::watch;
 
-use super::attempt::Attempt;
+use super::attempt::{Attempt, cancelled};
 
 /// How many rows the log shows.
 const SHOWN_ROWS: usize = 20;
@@ -31,16 +31,10 @@ pub(crate) async fn run(
     name: &str,
     query: &str,
     limit: Option<Duration>,
-    mut cancel: watch::Receiver<bool>,
+    cancel: watch::Receiver<bool>,
 ) -> Attempt {
     let work = fetch(connection, query);
-    let cancelled = async {
-        while !*cancel.borrow_and_update() {
-            if cancel.changed().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }
-    };
+    let cancelled = cancelled(cancel);
     let timed = async {
         match limit {
             Some(l) => tokio::time::timeout(l, work).await.ok(),
