@@ -4,11 +4,14 @@
 //! it ([`Diagnostics`]). Values written as `${env:NAME}` come from the environment and are
 //! secrets: they are kept out of every printed form (see [`plantao_model::Text`]).
 
+mod chains;
 mod cron;
+mod daemon_keys;
 mod diag;
 mod duration;
 mod env;
 mod graph;
+mod maintenance;
 mod pipeline;
 mod reader;
 mod root;

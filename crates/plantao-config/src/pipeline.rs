@@ -12,7 +12,7 @@ use crate::graph::check_graph;
 use crate::reader::{self, Cx, Table};
 use crate::steps::{parse_expr, read_steps};
 use crate::types::{Catchup, Concurrency, Metric, Param, Pipeline, Step};
-use crate::{Connections, suggest, tz};
+use crate::{Connections, daemon_keys, suggest, tz};
 
 const PIPELINE_KEYS: &[&str] = &[
     "name",
@@ -40,8 +40,21 @@ pub(crate) struct PipelineContext<'a> {
     pub connections: &'a Connections,
 }
 
-pub(crate) fn read_pipeline(cx: &mut Cx, t: Table, pc: &PipelineContext) -> Option<Pipeline> {
-    t.check_keys(cx, "in a pipeline", PIPELINE_KEYS);
+/// A pipeline, with the names it chains to and where they were written (checked once every
+/// pipeline is known).
+pub(crate) struct Read {
+    pub pipeline: Pipeline,
+    pub chains: Vec<(String, std::ops::Range<usize>)>,
+}
+
+pub(crate) fn read_pipeline(cx: &mut Cx, t: Table, pc: &PipelineContext) -> Option<Read> {
+    let known: Vec<&str> = PIPELINE_KEYS
+        .iter()
+        .chain(daemon_keys::KEYS)
+        .copied()
+        .collect();
+    t.check_keys(cx, "in a pipeline", &known);
+    let daemon = daemon_keys::read(cx, t);
     let file = cx.source.path.clone();
     let stem = file
         .file_stem()
@@ -176,17 +189,31 @@ pub(crate) fn read_pipeline(cx: &mut Cx, t: Table, pc: &PipelineContext) -> Opti
         .map(|v| read_metrics(cx, v, &step_names))
         .unwrap_or_default();
     let hash = hex(&Sha256::digest(cx.source.text.as_bytes()));
-    Some(Pipeline {
+    let chains = daemon
+        .on_success
+        .iter()
+        .chain(&daemon.on_failure)
+        .cloned()
+        .collect();
+    let pipeline = Pipeline {
         name,
         file,
         definition_hash: hash,
         description,
         schedules,
         every,
+        jitter: daemon.jitter,
+        between: daemon.between,
         timezone,
         timeout,
         concurrency,
         catchup,
+        queue_limit: daemon.queue_limit,
+        max_concurrent: daemon.max_concurrent,
+        catchup_limit: daemon.catchup_limit,
+        retry_interrupted: daemon.retry_interrupted,
+        on_success: daemon.on_success.into_iter().map(|(n, _)| n).collect(),
+        on_failure: daemon.on_failure.into_iter().map(|(n, _)| n).collect(),
         max_parallel_steps,
         params,
         env,
@@ -195,7 +222,8 @@ pub(crate) fn read_pipeline(cx: &mut Cx, t: Table, pc: &PipelineContext) -> Opti
         metrics,
         steps: strip(steps),
         finally: strip(finally),
-    })
+    };
+    Some(Read { pipeline, chains })
 }
 
 fn strip(steps: Vec<(Step, std::ops::Range<usize>)>) -> Vec<Step> {

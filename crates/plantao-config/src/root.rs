@@ -3,21 +3,34 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use chrono_tz::Tz;
 use plantao_model::{Redactor, Text};
 use toml::de::DeTable;
 
+use crate::chains::{Refs, check_cycles, check_names};
 use crate::diag::{Diagnostic, Diagnostics, Source, file_diagnostic};
+use crate::maintenance;
 use crate::pipeline::{PipelineContext, read_pipeline};
 use crate::reader::{self, Cx, Table};
-use crate::types::{Config, Connection, ConnectionKind, Defaults, Server, Storage};
+use crate::types::{
+    Config, Connection, ConnectionKind, Defaults, Engine, Maintenance, Server, Storage,
+};
 use crate::{Connections, resolve, tz};
 
-const ROOT_KEYS: &[&str] = &["server", "storage", "defaults", "connections"];
+const ROOT_KEYS: &[&str] = &[
+    "server",
+    "storage",
+    "defaults",
+    "engine",
+    "maintenance",
+    "connections",
+];
 const SERVER_KEYS: &[&str] = &["listen"];
 const STORAGE_KEYS: &[&str] = &["url"];
 const DEFAULTS_KEYS: &[&str] = &["timezone"];
+const ENGINE_KEYS: &[&str] = &["max_concurrent_runs", "shutdown_grace"];
 const CONNECTION_KEYS: &[&str] = &["url"];
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8077";
 
@@ -43,25 +56,42 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
     };
     // "" when the file is in the current folder, so paths print as `pipelines/x.toml`.
     let dir = path.parent().unwrap_or(Path::new("")).to_owned();
-    let source = Source::new(path, text);
+    let root_source = Source::new(path, text);
+    let mut maintenance_refs = Vec::new();
     let root = {
         let mut cx = Cx {
-            source: &source,
+            source: &root_source,
             diags: &mut diags,
             env,
             redactor: &mut redactor,
         };
-        parse_file(&mut cx).map(|t| read_root(&mut cx, Table::new(t.get_ref(), t.span()), &dir))
+        parse_file(&mut cx).map(|t| {
+            read_root(
+                &mut cx,
+                Table::new(t.get_ref(), t.span()),
+                &dir,
+                &mut maintenance_refs,
+            )
+        })
     };
     by_position(&mut diags, 0);
-    let (server, storage, defaults, connections) = match root {
+    let Root {
+        server,
+        storage,
+        defaults,
+        engine,
+        maintenance,
+        connections,
+    } = match root {
         Some(Some(r)) => r,
-        _ => (
-            default_server(),
-            default_storage(&dir),
-            Defaults { timezone: Tz::UTC },
-            BTreeMap::new(),
-        ),
+        _ => Root {
+            server: default_server(),
+            storage: default_storage(&dir),
+            defaults: Defaults { timezone: Tz::UTC },
+            engine: default_engine(),
+            maintenance: Vec::new(),
+            connections: BTreeMap::new(),
+        },
     };
     let names: Connections = connections.keys().cloned().collect();
     let pc = PipelineContext {
@@ -70,6 +100,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         connections: &names,
     };
     let mut pipelines = Vec::new();
+    let mut chain_refs = Vec::new();
     for file in pipeline_files(&dir, &mut diags) {
         let text = match std::fs::read_to_string(&file) {
             Ok(t) => t,
@@ -93,25 +124,35 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         let read = parse_file(&mut cx)
             .and_then(|t| read_pipeline(&mut cx, Table::new(t.get_ref(), t.span()), &pc));
         by_position(&mut diags, first);
-        if let Some(p) = read {
-            if pipelines.iter().any(|q: &crate::Pipeline| q.name == p.name) {
-                let d = source.diagnostic(
-                    0..0,
-                    format!(
-                        "a pipeline named `{}` is already defined in another file",
-                        p.name
-                    ),
-                    Some(
-                        "pipeline names must be unique: rename this file or set name = \"…\""
-                            .into(),
-                    ),
-                );
-                diags.push(d);
-            } else {
-                pipelines.push(p);
-            }
+        let Some(read) = read else { continue };
+        let p = read.pipeline;
+        if pipelines.iter().any(|q: &crate::Pipeline| q.name == p.name) {
+            let d = source.diagnostic(
+                0..0,
+                format!(
+                    "a pipeline named `{}` is already defined in another file",
+                    p.name
+                ),
+                Some("pipeline names must be unique: rename this file or set name = \"…\"".into()),
+            );
+            diags.push(d);
+            continue;
         }
+        chain_refs.push(Refs {
+            from: p.name.clone(),
+            names: read.chains,
+            source,
+        });
+        pipelines.push(p);
     }
+    check_names(&chain_refs, &pipelines, "on_success/on_failure", &mut diags);
+    check_cycles(&chain_refs, &pipelines, &mut diags);
+    let maintenance_refs = [Refs {
+        source: root_source,
+        from: String::new(),
+        names: maintenance_refs,
+    }];
+    check_names(&maintenance_refs, &pipelines, "[[maintenance]]", &mut diags);
     if !diags.is_empty() {
         return Err(Diagnostics(diags));
     }
@@ -120,6 +161,8 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         server,
         storage,
         defaults,
+        engine,
+        maintenance,
         connections,
         pipelines,
         redactor,
@@ -167,9 +210,21 @@ fn pipeline_files(dir: &Path, diags: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
     files
 }
 
-type Root = (Server, Storage, Defaults, BTreeMap<String, Connection>);
+struct Root {
+    server: Server,
+    storage: Storage,
+    defaults: Defaults,
+    engine: Engine,
+    maintenance: Vec<Maintenance>,
+    connections: BTreeMap<String, Connection>,
+}
 
-fn read_root(cx: &mut Cx, t: Table, dir: &Path) -> Option<Root> {
+fn read_root(
+    cx: &mut Cx,
+    t: Table,
+    dir: &Path,
+    maintenance_refs: &mut Vec<(String, std::ops::Range<usize>)>,
+) -> Option<Root> {
     t.check_keys(cx, "in plantao.toml", ROOT_KEYS);
     let server = match t.get("server").and_then(|v| reader::table(cx, "server", v)) {
         Some(s) => read_server(cx, s),
@@ -212,7 +267,47 @@ fn read_root(cx: &mut Cx, t: Table, dir: &Path) -> Option<Root> {
             }
         }
     }
-    Some((server, storage, defaults, connections))
+    let engine = match t.get("engine").and_then(|v| reader::table(cx, "engine", v)) {
+        Some(e) => read_engine(cx, e),
+        None => default_engine(),
+    };
+    let maintenance = t
+        .get("maintenance")
+        .map(|v| maintenance::read(cx, v, maintenance_refs))
+        .unwrap_or_default();
+    Some(Root {
+        server,
+        storage,
+        defaults,
+        engine,
+        maintenance,
+        connections,
+    })
+}
+
+fn default_engine() -> Engine {
+    Engine {
+        max_concurrent_runs: 8,
+        shutdown_grace: Duration::from_secs(30),
+    }
+}
+
+fn read_engine(cx: &mut Cx, t: Table) -> Engine {
+    t.check_keys(cx, "in [engine]", ENGINE_KEYS);
+    let mut engine = default_engine();
+    if let Some(n) = t
+        .get("max_concurrent_runs")
+        .and_then(|v| reader::integer(cx, "max_concurrent_runs", v, 1..10_001))
+    {
+        engine.max_concurrent_runs = usize::try_from(n).unwrap_or(engine.max_concurrent_runs);
+    }
+    if let Some(d) = t
+        .get("shutdown_grace")
+        .and_then(|v| reader::duration(cx, "shutdown_grace", v))
+    {
+        engine.shutdown_grace = d;
+    }
+    engine
 }
 
 fn default_server() -> Server {

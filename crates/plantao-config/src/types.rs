@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use chrono::{DateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
 use plantao_model::{Expr, Redactor, Text};
 
@@ -17,6 +18,8 @@ pub struct Config {
     pub server: Server,
     pub storage: Storage,
     pub defaults: Defaults,
+    pub engine: Engine,
+    pub maintenance: Vec<Maintenance>,
     pub connections: BTreeMap<String, Connection>,
     /// In file-name order.
     pub pipelines: Vec<Pipeline>,
@@ -44,6 +47,33 @@ pub struct Storage {
 #[derive(Debug)]
 pub struct Defaults {
     pub timezone: Tz,
+}
+
+/// How `plantao serve` executes runs.
+#[derive(Debug)]
+pub struct Engine {
+    /// Runs executing at once on this node, all pipelines together.
+    pub max_concurrent_runs: usize,
+    /// On SIGTERM: how long running steps may take to finish before they are stopped.
+    pub shutdown_grace: Duration,
+}
+
+/// A period when the named pipelines (all, when none is named) do not run: their ticks are
+/// recorded as skipped, reason `maintenance`.
+#[derive(Debug)]
+pub struct Maintenance {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub pipelines: Vec<String>,
+    pub reason: Option<String>,
+}
+
+impl Maintenance {
+    pub fn covers(&self, pipeline: &str, at: DateTime<Utc>) -> bool {
+        at >= self.start
+            && at < self.end
+            && (self.pipelines.is_empty() || self.pipelines.iter().any(|p| p == pipeline))
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,10 +113,25 @@ pub struct Pipeline {
     pub description: Option<String>,
     pub schedules: Vec<CronSchedule>,
     pub every: Option<Duration>,
+    /// A fixed offset added to every tick, derived from the pipeline's name and at most this.
+    pub jitter: Option<Duration>,
+    /// Ticks outside this daily window (in `timezone`) do not happen; it may wrap midnight.
+    pub between: Option<(NaiveTime, NaiveTime)>,
     pub timezone: Tz,
     pub timeout: Option<Duration>,
     pub concurrency: Concurrency,
     pub catchup: Catchup,
+    /// With `concurrency = "queue"`: how many runs may wait.
+    pub queue_limit: u32,
+    /// With `concurrency = "allow"`: how many runs at once.
+    pub max_concurrent: u32,
+    /// With `catchup = "all"`: how many missed ticks run.
+    pub catchup_limit: u32,
+    /// Queue a new run when a run is interrupted (its node died).
+    pub retry_interrupted: bool,
+    /// Pipelines queued when a run succeeds, or fails (trigger `chained`).
+    pub on_success: Vec<String>,
+    pub on_failure: Vec<String>,
     /// How many steps of a graph (`needs`) may run at once.
     pub max_parallel_steps: usize,
     pub params: BTreeMap<String, Param>,

@@ -309,3 +309,46 @@ fn the_quickstart_example_is_valid() {
     let c = load(&path, &|_| None).unwrap_or_else(|d| panic!("{d}"));
     assert!(!c.pipelines.is_empty());
 }
+
+#[test]
+fn chained_pipelines_must_exist_and_not_loop() {
+    let s = Setup::new(ROOT)
+        .pipeline("a", "on_success = [\"b\"]\non_failure = [\"alert-team\"]\n[[steps]]\nname = \"x\"\nrun = \"true\"\n")
+        .pipeline("b", "on_success = [\"c\"]\n[[steps]]\nname = \"x\"\nrun = \"true\"\n")
+        .pipeline("c", "on_failure = [\"a\"]\n[[steps]]\nname = \"x\"\nrun = \"true\"\n");
+    let errors = s.errors();
+    let unknown = find(&errors, "names `alert-team`, which is not a pipeline");
+    assert!(unknown.contains("a.toml:2:15:"), "{unknown}");
+    let cycle = find(&errors, "start each other in a circle");
+    assert!(cycle.contains("a → b → c → a"), "{cycle}");
+}
+
+#[test]
+fn daemon_keys_and_maintenance_windows() {
+    let s = Setup::new(
+        "[engine]\nmax_concurrent_runs = 3\nshutdown_grace = \"10s\"\n\n[[maintenance]]\nstart = 2026-12-24T18:00:00-03:00\nend = \"2026-12-26T08:00:00-03:00\"\npipelines = [\"p\"]\nreason = \"Natal\"\n",
+    )
+    .pipeline(
+        "p",
+        "every = \"5m\"\njitter = \"30s\"\nbetween = \"06:30-20:00\"\nconcurrency = \"queue\"\nqueue_limit = 3\nretry_interrupted = true\n[[steps]]\nname = \"x\"\nrun = \"true\"\n",
+    );
+    let c = s.load().unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(c.engine.max_concurrent_runs, 3);
+    assert_eq!(c.maintenance[0].reason.as_deref(), Some("Natal"));
+    assert_eq!(
+        c.maintenance[0].start.to_rfc3339(),
+        "2026-12-24T21:00:00+00:00"
+    );
+    let p = &c.pipelines[0];
+    assert_eq!((p.queue_limit, p.retry_interrupted), (3, true));
+    assert_eq!(p.between.unwrap().0.to_string(), "06:30:00");
+
+    let bad = Setup::new("[[maintenance]]\nstart = 2026-12-24T18:00:00\nend = 2026-12-20T00:00:00Z\npipelines = [\"q\"]\n")
+        .pipeline("p", "between = \"6h-20h\"\n[[steps]]\nname = \"x\"\nrun = \"true\"\n");
+    let errors = bad.errors();
+    find(
+        &errors,
+        "`start` = 2026-12-24T18:00:00 is not a date and time with its offset",
+    );
+    find(&errors, "`between` is not a daily window");
+}

@@ -7,5 +7,6 @@ pub mod runner;
 
 pub use lease::Lease;
 pub use runner::{
-    Observer, Plan, PlanError, Planned, Quiet, RunError, RunReport, RunRequest, Runner, StageReport,
+    Claimed, Observer, Plan, PlanError, Planned, Quiet, RunError, RunReport, RunRequest, Runner,
+    StageReport, Stop, StopSignal,
 };

@@ -292,7 +292,7 @@ async fn cancelling_stops_the_step_and_runs_finally() {
     )
     .await;
     let plan = Plan::new(bed.config.pipeline("p").unwrap(), &RunRequest::default()).unwrap();
-    let (cancel_tx, cancel) = watch::channel(false);
+    let (cancel_tx, cancel) = watch::channel(None);
     let store = bed.store.clone();
     tokio::spawn(async move {
         // Cancel once the step is recorded as running.
@@ -313,7 +313,7 @@ async fn cancelling_stops_the_step_and_runs_finally() {
                     .iter()
                     .any(|s| s.status == StageStatus::Running)
             {
-                cancel_tx.send(true).unwrap();
+                cancel_tx.send(Some(plantao_engine::Stop::Cancel)).unwrap();
                 return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -512,7 +512,7 @@ async fn a_crash_mid_run_leaves_finished_stages_recorded() {
     )
     .await;
     let plan = Plan::new(bed.config.pipeline("p").unwrap(), &RunRequest::default()).unwrap();
-    let (_k, cancel) = watch::channel(false);
+    let (_k, cancel) = watch::channel(None);
     // The run is abandoned mid-way, as a crash would leave it: the store already holds it.
     let _ = tokio::time::timeout(
         Duration::from_secs(2),

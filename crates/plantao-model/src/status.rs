@@ -60,6 +60,7 @@ text_enum!(
         Backfill => "backfill",
         External => "external",
         Probe => "probe",
+        Chained => "chained",
     }
 );
 

@@ -41,3 +41,12 @@ pub(crate) fn transition_error(
         }
     }
 }
+
+/// `Updated` when an update touched a row, else `NotFound` for what `what` names.
+pub(crate) fn found(rows: u64, what: impl FnOnce() -> String) -> Result<crate::Applied> {
+    if rows == 0 {
+        Err(StoreError::NotFound(what()))
+    } else {
+        Ok(crate::Applied::Updated)
+    }
+}

@@ -14,6 +14,8 @@ mod records;
 mod sqlite;
 mod url;
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use plantao_model::RunId;
 
@@ -52,6 +54,21 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     async fn run_detail(&self, id: RunId) -> Result<RunDetail>;
 
+    /// Queued runs, oldest first.
+    async fn queued(&self, limit: u32) -> Result<Vec<Run>>;
+
+    /// Per pipeline, how many runs are queued and running (pipelines with none are absent).
+    async fn open_runs(&self) -> Result<BTreeMap<String, OpenRuns>>;
+
+    /// Per pipeline, the latest tick that has a run (whatever its status).
+    async fn last_ticks(&self) -> Result<BTreeMap<String, Timestamp>>;
+
+    /// Runs left `running` by a node that is gone or whose lease expired before `now`.
+    async fn orphaned(&self, now: Timestamp) -> Result<Vec<Run>>;
+
+    /// Runs of `node` that someone asked to stop.
+    async fn cancel_requests(&self, node: &str) -> Result<Vec<RunId>>;
+
     /// Registers a process that executes runs, with its first lease.
     async fn register_node(&self, node: &Node) -> Result<()>;
 
@@ -60,6 +77,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Removes a node that stops cleanly.
     async fn remove_node(&self, id: &str) -> Result<()>;
+
+    /// Removes the nodes whose lease expired before `before`; returns them.
+    async fn remove_expired_nodes(&self, before: Timestamp) -> Result<Vec<Node>>;
 
     async fn nodes(&self) -> Result<Vec<Node>>;
 

@@ -23,6 +23,8 @@ pub struct StoredPipeline {
     #[serde(flatten)]
     pub record: PipelineRecord,
     pub active: bool,
+    /// Paused by an operator: its ticks are recorded as skipped, reason `paused`.
+    pub paused: bool,
     pub first_seen: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -42,6 +44,8 @@ pub struct NewRun {
     pub queued_at: Timestamp,
     pub started_at: Option<Timestamp>,
     pub node: Option<String>,
+    /// The run that queued this one (`chained` runs, retries of interrupted runs).
+    pub parent: Option<RunId>,
 }
 
 /// A run as stored.
@@ -61,6 +65,18 @@ pub struct Run {
     pub error_stage: Option<String>,
     pub error_message: Option<String>,
     pub node: Option<String>,
+    pub parent: Option<RunId>,
+    /// For ticks: from the instant it was due to its first step starting.
+    pub lag_ms: Option<i64>,
+    /// Someone asked this run to stop; the node running it will.
+    pub cancel_requested: bool,
+}
+
+/// How many runs of a pipeline wait and run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct OpenRuns {
+    pub queued: u32,
+    pub running: u32,
 }
 
 /// How a run ended.
@@ -123,8 +139,23 @@ pub enum Write {
         at: Timestamp,
         node: Option<String>,
     },
-    /// `queued` or `running` → a final status; the duration comes from `started_at`.
+    /// `queued` or `running` → a final status; the duration comes from `started_at`. Stages
+    /// still `running` end `interrupted`.
     FinishRun(RunEnd),
+    /// Records a tick's scheduling lag.
+    SetLag {
+        id: RunId,
+        lag_ms: i64,
+    },
+    /// Asks an open run to stop; a final run is a conflict.
+    RequestCancel {
+        id: RunId,
+    },
+    /// Pauses or resumes a pipeline; an unknown pipeline is not found.
+    SetPaused {
+        pipeline: String,
+        paused: bool,
+    },
     /// Creates or replaces the stage of (run, step, attempt).
     PutStage(Stage),
     PutCounter(Counter),

@@ -1,9 +1,21 @@
 use plantao_model::StageStatus;
 use tokio::sync::watch;
 
-/// Resolves once `cancel` turns true; never, if its sender is gone without doing so.
-pub(crate) async fn cancelled(mut cancel: watch::Receiver<bool>) {
-    if cancel.wait_for(|c| *c).await.is_err() {
+/// Why a run is asked to stop early.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// Someone cancelled it: the run ends `cancelled`.
+    Cancel,
+    /// plantao is shutting down: the run ends `interrupted`.
+    Shutdown,
+}
+
+/// What a run watches to know it should stop; `None` while it should go on.
+pub type StopSignal = watch::Receiver<Option<Stop>>;
+
+/// Resolves once a stop is asked for; never, if the sender is gone without asking.
+pub(crate) async fn cancelled(mut cancel: StopSignal) {
+    if cancel.wait_for(Option::is_some).await.is_err() {
         std::future::pending::<()>().await;
     }
 }

@@ -4,16 +4,15 @@ use std::time::{Duration, Instant};
 
 use plantao_config::HttpStep;
 use plantao_model::{ExprValue, StageStatus, Vars};
-use tokio::sync::watch;
 
-use super::attempt::{Attempt, cancelled};
+use super::attempt::{Attempt, StopSignal, cancelled};
 use super::process::Stopped;
 
 pub(crate) async fn run(
     client: &reqwest::Client,
     step: &HttpStep,
     limit: Option<Duration>,
-    cancel: watch::Receiver<bool>,
+    cancel: StopSignal,
     log_limit: usize,
 ) -> Attempt {
     let timeout = limit.map_or(step.timeout, |l| l.min(step.timeout));

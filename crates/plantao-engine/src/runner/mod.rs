@@ -18,15 +18,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::{SecondsFormat, Utc};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use plantao_config::{Action, Config, Step};
 use plantao_model::{Redactor, RunId, RunStatus, StageStatus, Trigger, Vars};
-use plantao_store::{Counter, NewRun, Output, RunEnd, Stage, Store, StoreError, Write};
+use plantao_store::{Counter, NewRun, Output, RunEnd, Stage, Store, StoreError, Timestamp, Write};
 use tokio::sync::watch;
 
 use attempt::Attempt;
+pub use attempt::{Stop, StopSignal};
 pub use log::DEFAULT_LOG_LIMIT;
 pub use plan::{Plan, PlanError, Planned, RunRequest};
 pub use report::{Observer, Quiet, RunReport, StageReport};
@@ -56,11 +59,22 @@ pub struct Runner {
 struct RunCx<'a> {
     id: RunId,
     trigger: Trigger,
+    scheduled_for: Option<Timestamp>,
+    /// A tick's lag is recorded with its first stage.
+    lag_pending: AtomicBool,
     plan: &'a Plan<'a>,
     folder: PathBuf,
     deadline: Option<Instant>,
-    cancel: watch::Receiver<bool>,
+    cancel: StopSignal,
     observer: &'a dyn Observer,
+}
+
+/// A run that exists already and is `running` on this node.
+#[derive(Clone, Debug)]
+pub struct Claimed {
+    pub id: RunId,
+    pub trigger: Trigger,
+    pub scheduled_for: Option<Timestamp>,
 }
 
 /// How a list of steps ended.
@@ -101,18 +115,17 @@ impl Runner {
         &self.config.redactor
     }
 
-    /// Creates the run (status `running`, on this node) and executes it to its end. `cancel`
-    /// turning true stops it: running steps are killed, `finally` steps still run.
+    /// Creates the run (status `running`, on this node) and executes it to its end. A stop
+    /// asked for on `stop` kills the running steps; `finally` steps still run.
     pub async fn run(
         &self,
         plan: &Plan<'_>,
         trigger: Trigger,
-        cancel: watch::Receiver<bool>,
+        stop: StopSignal,
         observer: &dyn Observer,
     ) -> Result<RunReport, RunError> {
         let id = RunId::new();
         let started = Utc::now();
-        let clock = Instant::now();
         self.store
             .apply(vec![Write::InsertRun(NewRun {
                 id,
@@ -125,26 +138,51 @@ impl Runner {
                 queued_at: started,
                 started_at: Some(started),
                 node: self.node.clone(),
+                parent: None,
             })])
             .await?;
-        observer.run_started(id, &plan.pipeline.name);
-        let folder = std::env::temp_dir().join(format!("plantao-{id}"));
+        self.execute(
+            plan,
+            &Claimed {
+                id,
+                trigger,
+                scheduled_for: None,
+            },
+            stop,
+            observer,
+        )
+        .await
+    }
+
+    /// Executes a run that is already `running` on this node (claimed from the queue).
+    pub async fn execute(
+        &self,
+        plan: &Plan<'_>,
+        run: &Claimed,
+        stop: StopSignal,
+        observer: &dyn Observer,
+    ) -> Result<RunReport, RunError> {
+        let clock = Instant::now();
+        observer.run_started(run.id, &plan.pipeline.name);
+        let folder = std::env::temp_dir().join(format!("plantao-{}", run.id));
         std::fs::create_dir_all(&folder).map_err(|error| RunError::Folder {
             path: folder.clone(),
             error,
         })?;
         let cx = RunCx {
-            id,
-            trigger,
+            id: run.id,
+            trigger: run.trigger,
+            scheduled_for: run.scheduled_for,
+            lag_pending: AtomicBool::new(run.scheduled_for.is_some()),
             plan,
             folder,
             deadline: plan.pipeline.timeout.map(|t| clock + t),
-            cancel: cancel.clone(),
+            cancel: stop.clone(),
             observer,
         };
         let main = self.run_list(&cx, &plan.steps, false).await;
-        // `finally` runs whatever happened: no pipeline deadline, no cancellation.
-        let (_never, calm) = watch::channel(false);
+        // `finally` runs whatever happened: no pipeline deadline, no stop.
+        let (_never, calm) = watch::channel(None);
         let finally_cx = RunCx {
             deadline: None,
             cancel: calm,
@@ -152,25 +190,23 @@ impl Runner {
         };
         let cleanup = self.run_list(&finally_cx, &plan.finally, true).await;
         let _ = std::fs::remove_dir_all(&finally_cx.folder);
-        let cancelled = *cancel.borrow();
+        let stopped = *stop.borrow();
         let main = main?;
         let cleanup = cleanup?;
-
-        let status = if cancelled {
-            RunStatus::Cancelled
-        } else if main.deadline_hit
-            || main
-                .stopped_by
-                .as_ref()
-                .is_some_and(|s| s.status == StageStatus::TimedOut)
-        {
-            RunStatus::TimedOut
-        } else if main.stopped_by.is_some() {
-            RunStatus::Failed
-        } else if main.first_failure.is_some() {
-            RunStatus::Partial
-        } else {
-            RunStatus::Succeeded
+        let status = match stopped {
+            Some(Stop::Cancel) => RunStatus::Cancelled,
+            Some(Stop::Shutdown) => RunStatus::Interrupted,
+            None if main.deadline_hit
+                || main
+                    .stopped_by
+                    .as_ref()
+                    .is_some_and(|s| s.status == StageStatus::TimedOut) =>
+            {
+                RunStatus::TimedOut
+            }
+            None if main.stopped_by.is_some() => RunStatus::Failed,
+            None if main.first_failure.is_some() => RunStatus::Partial,
+            None => RunStatus::Succeeded,
         };
         let error_stage = main.first_failure.as_ref().map(|s| s.step.clone());
         let error_message = if main.deadline_hit && main.stopped_by.is_none() {
@@ -180,22 +216,22 @@ impl Runner {
         } else {
             main.first_failure.as_ref().and_then(|s| s.error.clone())
         };
-        let reason = cancelled.then(|| "cancelled".to_owned());
-        self.store
-            .apply(vec![Write::FinishRun(RunEnd {
-                id,
-                status,
-                at: Utc::now(),
-                reason,
-                error_stage: error_stage.clone(),
-                error_message: error_message.clone(),
-            })])
-            .await?;
+        let reason = stopped.map(|s| stop_reason(s).to_owned());
+        let mut writes = vec![Write::FinishRun(RunEnd {
+            id: run.id,
+            status,
+            at: Utc::now(),
+            reason,
+            error_stage: error_stage.clone(),
+            error_message: error_message.clone(),
+        })];
+        writes.extend(chained(plan, run.id, status));
+        self.store.apply(writes).await?;
         let mut stages = main.reports;
         stages.extend(cleanup.reports);
         let metrics = derived_metrics(plan, &stages);
         Ok(RunReport {
-            run_id: id,
+            run_id: run.id,
             pipeline: plan.pipeline.name.clone(),
             status,
             duration_ms: i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX),
@@ -227,7 +263,7 @@ impl Runner {
                 end.deadline_hit = true;
                 stop = stop.or(Some("the pipeline's timeout passed before it started"));
             }
-            if stop.is_none() && *cx.cancel.borrow() {
+            if stop.is_none() && cx.cancel.borrow().is_some() {
                 stop = Some("the run was cancelled before it started");
             }
             let mut progressed = false;
@@ -356,11 +392,24 @@ impl Runner {
                 cpu_system_ms: None,
                 peak_rss_kb: None,
             };
-            self.store
-                .apply(vec![Write::PutStage(stage.clone())])
-                .await?;
+            let mut writes = vec![Write::PutStage(stage.clone())];
+            if let Some(due) = cx.scheduled_for
+                && cx.lag_pending.swap(false, Ordering::Relaxed)
+            {
+                let lag_ms = (started_at - due).num_milliseconds().max(0);
+                writes.push(Write::SetLag { id: cx.id, lag_ms });
+            }
+            self.store.apply(writes).await?;
             cx.observer.stage_started(&step.name, attempt, attempts);
-            let result = self.attempt(cx, step, attempt, earlier, limit).await;
+            let mut result = self.attempt(cx, step, attempt, earlier, limit).await;
+            if result.status() == StageStatus::Cancelled
+                && let Some(why) = *cx.cancel.borrow()
+            {
+                result.error = Some(stop_reason(why).to_owned());
+                if why == Stop::Shutdown {
+                    result.status = Some(StageStatus::Interrupted);
+                }
+            }
             let status = result.status();
             let duration_ms = i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);
             stage.status = status;
@@ -411,6 +460,7 @@ impl Runner {
             let deadline_hit = status == StageStatus::TimedOut && deadline_binds;
             let last = status == StageStatus::Succeeded
                 || status == StageStatus::Cancelled
+                || status == StageStatus::Interrupted
                 || deadline_hit
                 || attempt == attempts;
             if last {
@@ -576,7 +626,12 @@ fn step_env(
         ("PLANTAO_STEP".to_owned(), step.name.clone()),
         ("PLANTAO_ATTEMPT".to_owned(), attempt.to_string()),
         ("PLANTAO_TRIGGER".to_owned(), cx.trigger.to_string()),
-        ("PLANTAO_SCHEDULED_FOR".to_owned(), String::new()),
+        (
+            "PLANTAO_SCHEDULED_FOR".to_owned(),
+            cx.scheduled_for
+                .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+                .unwrap_or_default(),
+        ),
         (
             "PLANTAO_OUTPUT".to_owned(),
             output_file.display().to_string(),
@@ -618,5 +673,40 @@ fn derived_metrics(
         .metrics
         .iter()
         .map(|m| (m.name.clone(), m.expr.eval(&vars)))
+        .collect()
+}
+
+fn stop_reason(stop: Stop) -> &'static str {
+    match stop {
+        Stop::Cancel => "cancelled",
+        Stop::Shutdown => "plantao was shutting down",
+    }
+}
+
+/// The runs a finished run starts: `on_success` after a success; `on_failure` after a failure,
+/// a partial success or a timeout. A cancelled or interrupted run starts nothing.
+fn chained(plan: &Plan<'_>, parent: RunId, status: RunStatus) -> Vec<Write> {
+    let next = match status {
+        RunStatus::Succeeded => &plan.pipeline.on_success,
+        RunStatus::Failed | RunStatus::Partial | RunStatus::TimedOut => &plan.pipeline.on_failure,
+        _ => return Vec::new(),
+    };
+    let now = Utc::now();
+    next.iter()
+        .map(|pipeline| {
+            Write::InsertRun(NewRun {
+                id: RunId::new(),
+                pipeline: pipeline.clone(),
+                trigger: Trigger::Chained,
+                scheduled_for: None,
+                params: BTreeMap::new(),
+                status: RunStatus::Queued,
+                reason: None,
+                queued_at: now,
+                started_at: None,
+                node: None,
+                parent: Some(parent),
+            })
+        })
         .collect()
 }

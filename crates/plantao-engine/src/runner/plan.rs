@@ -47,8 +47,7 @@ pub struct Plan<'p> {
     pub pipeline: &'p Pipeline,
     /// What the steps receive.
     pub params: BTreeMap<String, String>,
-    /// What the run record keeps: defaults taken from the environment appear as their
-    /// `${env:…}` template, never as the secret.
+    /// What the run record keeps: defaults taken from the environment are left out.
     pub recorded_params: BTreeMap<String, String>,
     pub steps: Vec<Planned<'p>>,
     pub finally: Vec<Planned<'p>>,
@@ -57,17 +56,19 @@ pub struct Plan<'p> {
 impl<'p> Plan<'p> {
     pub fn new(pipeline: &'p Pipeline, request: &RunRequest) -> Result<Plan<'p>, PlanError> {
         let params = resolve_params(pipeline, &request.params)?;
+        // The record keeps what was given and the defaults that are no secret; a claimed run
+        // resolves the secret ones again from the configuration.
         let recorded_params = params
             .iter()
-            .map(|(name, value)| {
-                let default = pipeline.params.get(name).and_then(|p| p.default.as_ref());
-                match default {
-                    Some(d) if d.is_secret() && !request.params.contains_key(name) => {
-                        (name.clone(), d.shown().to_owned())
-                    }
-                    _ => (name.clone(), value.clone()),
-                }
+            .filter(|(name, _)| {
+                request.params.contains_key(*name)
+                    || !pipeline
+                        .params
+                        .get(*name)
+                        .and_then(|p| p.default.as_ref())
+                        .is_some_and(|d| d.is_secret())
             })
+            .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let names: Vec<&str> = pipeline
             .steps

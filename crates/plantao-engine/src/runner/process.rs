@@ -7,9 +7,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use tokio::sync::watch;
-
-use super::attempt::cancelled;
+use super::attempt::{StopSignal, cancelled};
 use super::log::BoundedLog;
 use super::sys::{self, Reaped, SIGKILL, SIGTERM};
 
@@ -35,7 +33,7 @@ pub(crate) struct Finished {
 pub(crate) async fn run(
     mut command: Command,
     limit: Option<Duration>,
-    cancel: watch::Receiver<bool>,
+    cancel: StopSignal,
     log_limit: usize,
 ) -> std::io::Result<Finished> {
     let (mut reader, writer) = std::io::pipe()?;

@@ -10,9 +10,8 @@ use sqlx::mysql::MySqlRow;
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Column, Connection as _, Row, TypeInfo};
-use tokio::sync::watch;
 
-use super::attempt::{Attempt, cancelled};
+use super::attempt::{Attempt, StopSignal, cancelled};
 
 /// How many rows the log shows.
 const SHOWN_ROWS: usize = 20;
@@ -31,7 +30,7 @@ pub(crate) async fn run(
     name: &str,
     query: &str,
     limit: Option<Duration>,
-    cancel: watch::Receiver<bool>,
+    cancel: StopSignal,
 ) -> Attempt {
     let work = fetch(connection, query);
     let cancelled = cancelled(cancel);

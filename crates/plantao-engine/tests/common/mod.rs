@@ -69,7 +69,7 @@ impl Bed {
     }
 
     pub async fn run_with(&self, request: RunRequest) -> RunReport {
-        let (_keep, cancel) = watch::channel(false);
+        let (_keep, cancel) = watch::channel(None);
         let plan = Plan::new(self.config.pipeline("p").unwrap(), &request).unwrap();
         self.runner
             .run(&plan, Trigger::Manual, cancel, &Quiet)

@@ -1,6 +1,7 @@
 //! The PostgreSQL backend, for several nodes on one database: unique keys and row locks do the
 //! coordination.
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, Postgres, Row, Transaction};
 use uuid::Uuid;
 
-use crate::decode::{params_from_json, params_to_json, parse, transition_error};
+use crate::decode::{found, params_from_json, params_to_json, parse, transition_error};
 use crate::error::{Result, StoreError};
 use crate::records::*;
 use crate::{Backend, Store, redact_url};
@@ -18,6 +19,7 @@ use crate::{Backend, Store, redact_url};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_nodes.sql"),
+    include_str!("migrations/0003_daemon.sql"),
 ];
 /// Taken while migrating, so nodes starting together migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x0070_6c61_6e74_616f; // "plantao" in ASCII
@@ -101,8 +103,8 @@ async fn apply_one(tx: &mut Transaction<'static, Postgres>, write: Write) -> Res
             let params: serde_json::Value = serde_json::from_str(&params_to_json(&r.params))
                 .map_err(|e| StoreError::Database(e.to_string()))?;
             let done = sqlx::query(
-                "INSERT INTO runs (id, pipeline, triggered_by, scheduled_for, params, status, reason, queued_at, started_at, node)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                "INSERT INTO runs (id, pipeline, triggered_by, scheduled_for, params, status, reason, queued_at, started_at, node, parent)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
                  ON CONFLICT (pipeline, scheduled_for) WHERE scheduled_for IS NOT NULL DO NOTHING",
             )
             .bind(r.id.as_uuid())
@@ -115,6 +117,7 @@ async fn apply_one(tx: &mut Transaction<'static, Postgres>, write: Write) -> Res
             .bind(r.queued_at)
             .bind(r.started_at)
             .bind(&r.node)
+            .bind(r.parent.map(|p| p.as_uuid()))
             .execute(&mut **tx)
             .await?;
             Ok(if done.rows_affected() == 1 {
@@ -147,7 +150,36 @@ async fn apply_one(tx: &mut Transaction<'static, Postgres>, write: Write) -> Res
             .bind(end.id.as_uuid())
             .execute(&mut **tx)
             .await?;
-            updated(tx, end.id, done.rows_affected(), "finished").await
+            let result = updated(tx, end.id, done.rows_affected(), "finished").await?;
+            sqlx::query("UPDATE stages SET status = 'interrupted', finished_at = $1 WHERE run_id = $2 AND status = 'running'")
+                .bind(end.at)
+                .bind(end.id.as_uuid())
+                .execute(&mut **tx)
+                .await?;
+            Ok(result)
+        }
+        Write::SetLag { id, lag_ms } => {
+            let done = sqlx::query("UPDATE runs SET lag_ms = $1 WHERE id = $2")
+                .bind(lag_ms)
+                .bind(id.as_uuid())
+                .execute(&mut **tx)
+                .await?;
+            found(done.rows_affected(), || format!("run {id}"))
+        }
+        Write::RequestCancel { id } => {
+            let done = sqlx::query("UPDATE runs SET cancel_requested = TRUE WHERE id = $1 AND status IN ('queued', 'running')")
+                .bind(id.as_uuid())
+                .execute(&mut **tx)
+                .await?;
+            updated(tx, id, done.rows_affected(), "cancelled").await
+        }
+        Write::SetPaused { pipeline, paused } => {
+            let done = sqlx::query("UPDATE pipelines SET paused = $1 WHERE name = $2")
+                .bind(paused)
+                .bind(&pipeline)
+                .execute(&mut **tx)
+                .await?;
+            found(done.rows_affected(), || format!("pipeline {pipeline}"))
         }
         Write::PutStage(s) => {
             sqlx::query(
@@ -241,6 +273,24 @@ fn run_from_row(row: &PgRow) -> Result<Run> {
         error_stage: row.try_get("error_stage")?,
         error_message: row.try_get("error_message")?,
         node: row.try_get("node")?,
+        parent: row
+            .try_get::<Option<Uuid>, _>("parent")?
+            .map(RunId::from_uuid),
+        lag_ms: row.try_get("lag_ms")?,
+        cancel_requested: row.try_get("cancel_requested")?,
+    })
+}
+
+fn node_from_row(row: &PgRow) -> Result<Node> {
+    let pid: i64 = row.try_get("pid")?;
+    Ok(Node {
+        id: row.try_get("id")?,
+        kind: row.try_get("kind")?,
+        host: row.try_get("host")?,
+        pid: u32::try_from(pid).map_err(|_| StoreError::Database(format!("bad pid {pid}")))?,
+        started_at: row.try_get("started_at")?,
+        renewed_at: row.try_get("renewed_at")?,
+        expires_at: row.try_get("expires_at")?,
     })
 }
 
@@ -321,6 +371,7 @@ impl Store for PgStore {
                         description: row.try_get("description")?,
                     },
                     active: row.try_get("active")?,
+                    paused: row.try_get("paused")?,
                     first_seen: row.try_get("first_seen")?,
                     updated_at: row.try_get("updated_at")?,
                 })
@@ -416,6 +467,78 @@ impl Store for PgStore {
         })
     }
 
+    async fn queued(&self, limit: u32) -> Result<Vec<Run>> {
+        let rows = sqlx::query("SELECT * FROM runs WHERE status = 'queued' ORDER BY id LIMIT $1")
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(run_from_row).collect()
+    }
+
+    async fn open_runs(&self) -> Result<BTreeMap<String, OpenRuns>> {
+        let rows = sqlx::query(
+            "SELECT pipeline, COUNT(*) FILTER (WHERE status = 'queued') AS queued,
+                    COUNT(*) FILTER (WHERE status = 'running') AS running
+             FROM runs WHERE status IN ('queued', 'running') GROUP BY pipeline",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let count = |c: &str| -> Result<u32> {
+                    Ok(u32::try_from(r.try_get::<i64, _>(c)?).unwrap_or(u32::MAX))
+                };
+                Ok((
+                    r.try_get("pipeline")?,
+                    OpenRuns {
+                        queued: count("queued")?,
+                        running: count("running")?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    async fn last_ticks(&self) -> Result<BTreeMap<String, Timestamp>> {
+        let rows = sqlx::query(
+            "SELECT pipeline, MAX(scheduled_for) AS last FROM runs WHERE scheduled_for IS NOT NULL GROUP BY pipeline",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("pipeline")?, r.try_get("last")?)))
+            .collect()
+    }
+
+    async fn orphaned(&self, now: Timestamp) -> Result<Vec<Run>> {
+        let rows = sqlx::query(
+            "SELECT r.* FROM runs r LEFT JOIN nodes n ON n.id = r.node
+             WHERE r.status = 'running' AND (n.id IS NULL OR n.expires_at < $1) ORDER BY r.id",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(run_from_row).collect()
+    }
+
+    async fn cancel_requests(&self, node: &str) -> Result<Vec<RunId>> {
+        let ids: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM runs WHERE node = $1 AND status = 'running' AND cancel_requested",
+        )
+        .bind(node)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().map(RunId::from_uuid).collect())
+    }
+
+    async fn remove_expired_nodes(&self, before: Timestamp) -> Result<Vec<Node>> {
+        let rows = sqlx::query("DELETE FROM nodes WHERE expires_at < $1 RETURNING *")
+            .bind(before)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(node_from_row).collect()
+    }
+
     async fn register_node(&self, node: &Node) -> Result<()> {
         sqlx::query(
             "INSERT INTO nodes (id, kind, host, pid, started_at, renewed_at, expires_at)
@@ -459,21 +582,7 @@ impl Store for PgStore {
         let rows = sqlx::query("SELECT * FROM nodes ORDER BY started_at, id")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|row| {
-                let pid: i64 = row.try_get("pid")?;
-                Ok(Node {
-                    id: row.try_get("id")?,
-                    kind: row.try_get("kind")?,
-                    host: row.try_get("host")?,
-                    pid: u32::try_from(pid)
-                        .map_err(|_| StoreError::Database(format!("bad pid {pid}")))?,
-                    started_at: row.try_get("started_at")?,
-                    renewed_at: row.try_get("renewed_at")?,
-                    expires_at: row.try_get("expires_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(node_from_row).collect()
     }
 
     async fn close(&self) {

@@ -1,5 +1,6 @@
 //! The embedded SQLite backend: one file, WAL mode, one writer connection and a few readers.
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 use uuid::Uuid;
 
-use crate::decode::{params_from_json, params_to_json, parse, transition_error};
+use crate::decode::{found, params_from_json, params_to_json, parse, transition_error};
 use crate::error::{Result, StoreError};
 use crate::records::*;
 use crate::{Backend, Store};
@@ -21,6 +22,7 @@ use crate::{Backend, Store};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_nodes.sql"),
+    include_str!("migrations/0003_daemon.sql"),
 ];
 
 pub(crate) struct SqliteStore {
@@ -115,8 +117,8 @@ async fn apply_one(tx: &mut Transaction<'static, Sqlite>, write: Write) -> Resul
     match write {
         Write::InsertRun(r) => {
             let done = sqlx::query(
-                "INSERT INTO runs (id, pipeline, triggered_by, scheduled_for, params, status, reason, queued_at, started_at, node)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                "INSERT INTO runs (id, pipeline, triggered_by, scheduled_for, params, status, reason, queued_at, started_at, node, parent)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (pipeline, scheduled_for) WHERE scheduled_for IS NOT NULL DO NOTHING",
             )
             .bind(r.id.to_string())
@@ -129,6 +131,7 @@ async fn apply_one(tx: &mut Transaction<'static, Sqlite>, write: Write) -> Resul
             .bind(micros(r.queued_at))
             .bind(r.started_at.map(micros))
             .bind(&r.node)
+            .bind(r.parent.map(|p| p.to_string()))
             .execute(&mut **tx)
             .await?;
             Ok(if done.rows_affected() == 1 {
@@ -163,7 +166,36 @@ async fn apply_one(tx: &mut Transaction<'static, Sqlite>, write: Write) -> Resul
             .bind(end.id.to_string())
             .execute(&mut **tx)
             .await?;
-            updated(tx, end.id, done.rows_affected(), "finished").await
+            let result = updated(tx, end.id, done.rows_affected(), "finished").await?;
+            sqlx::query("UPDATE stages SET status = 'interrupted', finished_at = ? WHERE run_id = ? AND status = 'running'")
+                .bind(at)
+                .bind(end.id.to_string())
+                .execute(&mut **tx)
+                .await?;
+            Ok(result)
+        }
+        Write::SetLag { id, lag_ms } => {
+            let done = sqlx::query("UPDATE runs SET lag_ms = ? WHERE id = ?")
+                .bind(lag_ms)
+                .bind(id.to_string())
+                .execute(&mut **tx)
+                .await?;
+            found(done.rows_affected(), || format!("run {id}"))
+        }
+        Write::RequestCancel { id } => {
+            let done = sqlx::query("UPDATE runs SET cancel_requested = 1 WHERE id = ? AND status IN ('queued', 'running')")
+                .bind(id.to_string())
+                .execute(&mut **tx)
+                .await?;
+            updated(tx, id, done.rows_affected(), "cancelled").await
+        }
+        Write::SetPaused { pipeline, paused } => {
+            let done = sqlx::query("UPDATE pipelines SET paused = ? WHERE name = ?")
+                .bind(paused)
+                .bind(&pipeline)
+                .execute(&mut **tx)
+                .await?;
+            found(done.rows_affected(), || format!("pipeline {pipeline}"))
         }
         Write::PutStage(s) => {
             sqlx::query(
@@ -257,6 +289,25 @@ fn run_from_row(row: &SqliteRow) -> Result<Run> {
         error_stage: row.try_get("error_stage")?,
         error_message: row.try_get("error_message")?,
         node: row.try_get("node")?,
+        parent: row
+            .try_get::<Option<&str>, _>("parent")?
+            .map(run_id)
+            .transpose()?,
+        lag_ms: row.try_get("lag_ms")?,
+        cancel_requested: row.try_get::<i64, _>("cancel_requested")? != 0,
+    })
+}
+
+fn node_from_row(row: &SqliteRow) -> Result<Node> {
+    let pid: i64 = row.try_get("pid")?;
+    Ok(Node {
+        id: row.try_get("id")?,
+        kind: row.try_get("kind")?,
+        host: row.try_get("host")?,
+        pid: u32::try_from(pid).map_err(|_| StoreError::Database(format!("bad pid {pid}")))?,
+        started_at: time(row.try_get("started_at")?)?,
+        renewed_at: time(row.try_get("renewed_at")?)?,
+        expires_at: time(row.try_get("expires_at")?)?,
     })
 }
 
@@ -335,6 +386,7 @@ impl Store for SqliteStore {
                         description: row.try_get("description")?,
                     },
                     active: row.try_get::<i64, _>("active")? != 0,
+                    paused: row.try_get::<i64, _>("paused")? != 0,
                     first_seen: time(row.try_get("first_seen")?)?,
                     updated_at: time(row.try_get("updated_at")?)?,
                 })
@@ -425,6 +477,77 @@ impl Store for SqliteStore {
         })
     }
 
+    async fn queued(&self, limit: u32) -> Result<Vec<Run>> {
+        let rows = sqlx::query("SELECT * FROM runs WHERE status = 'queued' ORDER BY id LIMIT ?")
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(run_from_row).collect()
+    }
+
+    async fn open_runs(&self) -> Result<BTreeMap<String, OpenRuns>> {
+        let rows = sqlx::query(
+            "SELECT pipeline, SUM(status = 'queued') AS queued, SUM(status = 'running') AS running
+             FROM runs WHERE status IN ('queued', 'running') GROUP BY pipeline",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let count = |c: &str| -> Result<u32> {
+                    Ok(u32::try_from(r.try_get::<i64, _>(c)?).unwrap_or(u32::MAX))
+                };
+                Ok((
+                    r.try_get("pipeline")?,
+                    OpenRuns {
+                        queued: count("queued")?,
+                        running: count("running")?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    async fn last_ticks(&self) -> Result<BTreeMap<String, Timestamp>> {
+        let rows = sqlx::query(
+            "SELECT pipeline, MAX(scheduled_for) AS last FROM runs WHERE scheduled_for IS NOT NULL GROUP BY pipeline",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("pipeline")?, time(r.try_get("last")?)?)))
+            .collect()
+    }
+
+    async fn orphaned(&self, now: Timestamp) -> Result<Vec<Run>> {
+        let rows = sqlx::query(
+            "SELECT r.* FROM runs r LEFT JOIN nodes n ON n.id = r.node
+             WHERE r.status = 'running' AND (n.id IS NULL OR n.expires_at < ?) ORDER BY r.id",
+        )
+        .bind(micros(now))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(run_from_row).collect()
+    }
+
+    async fn cancel_requests(&self, node: &str) -> Result<Vec<RunId>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM runs WHERE node = ? AND status = 'running' AND cancel_requested = 1",
+        )
+        .bind(node)
+        .fetch_all(&self.reader)
+        .await?;
+        ids.iter().map(|i| run_id(i)).collect()
+    }
+
+    async fn remove_expired_nodes(&self, before: Timestamp) -> Result<Vec<Node>> {
+        let rows = sqlx::query("DELETE FROM nodes WHERE expires_at < ? RETURNING *")
+            .bind(micros(before))
+            .fetch_all(&self.writer)
+            .await?;
+        rows.iter().map(node_from_row).collect()
+    }
+
     async fn register_node(&self, node: &Node) -> Result<()> {
         sqlx::query(
             "INSERT INTO nodes (id, kind, host, pid, started_at, renewed_at, expires_at)
@@ -468,21 +591,7 @@ impl Store for SqliteStore {
         let rows = sqlx::query("SELECT * FROM nodes ORDER BY started_at, id")
             .fetch_all(&self.reader)
             .await?;
-        rows.iter()
-            .map(|row| {
-                let pid: i64 = row.try_get("pid")?;
-                Ok(Node {
-                    id: row.try_get("id")?,
-                    kind: row.try_get("kind")?,
-                    host: row.try_get("host")?,
-                    pid: u32::try_from(pid)
-                        .map_err(|_| StoreError::Database(format!("bad pid {pid}")))?,
-                    started_at: time(row.try_get("started_at")?)?,
-                    renewed_at: time(row.try_get("renewed_at")?)?,
-                    expires_at: time(row.try_get("expires_at")?)?,
-                })
-            })
-            .collect()
+        rows.iter().map(node_from_row).collect()
     }
 
     async fn close(&self) {

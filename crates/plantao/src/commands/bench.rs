@@ -118,7 +118,7 @@ async fn time_pipeline(
         .ok_or_else(|| Failure::Usage("no bench pipeline".into()))?;
     let plan =
         Plan::new(pipeline, &RunRequest::default()).map_err(|e| Failure::Usage(e.to_string()))?;
-    let (_keep, cancel) = watch::channel(false);
+    let (_keep, cancel) = watch::channel(None);
     // One run to warm up caches and connections, not counted.
     runner
         .run(&plan, Trigger::Manual, cancel.clone(), &Quiet)

@@ -32,10 +32,10 @@ pub async fn run(config_path: &Path, args: RunArgs) -> Result<(), Failure> {
     let store = open_store(&config).await?;
     let lease = Lease::acquire(store.clone(), "run").await?;
     let runner = Runner::new(config.clone(), store.clone(), Some(lease.id().to_owned()));
-    let (cancel_tx, cancel) = watch::channel(false);
+    let (cancel_tx, cancel) = watch::channel(None);
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            let _ = cancel_tx.send(true);
+            let _ = cancel_tx.send(Some(plantao_engine::Stop::Cancel));
         }
     });
     let printer = Printer::new(!args.json);
