@@ -81,7 +81,8 @@ impl Lease {
     }
 }
 
-fn hostname() -> String {
+/// This machine's name, as nodes record it.
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .ok()

@@ -2,8 +2,12 @@
 //! lease that tells other processes this one is alive. The engine sees only the store's
 //! interface, never a backend.
 
+pub mod clock;
+pub mod daemon;
+pub mod executor;
 pub mod lease;
 pub mod runner;
+pub mod scheduler;
 
 pub use lease::Lease;
 pub use runner::{

@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use plantao_model::RunStatus;
 
 /// plantao: runs your scheduled pipelines, watches your jobs and endpoints, records every run,
@@ -26,8 +26,33 @@ pub struct Cli {
 pub enum Command {
     /// Check the configuration and every pipeline; print `ok: N pipelines` or every problem.
     Validate,
+    /// Run the daemon: pipelines on their schedules, queued runs, until SIGTERM or Ctrl-C
+    /// (SIGHUP reloads the configuration).
+    Serve {
+        /// Log lines as JSON instead of text.
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
+    },
     /// Run a pipeline now, here, and show each stage as it goes.
     Run(RunArgs),
+    /// Queue a run of a pipeline for the daemon (`plantao serve`) to run.
+    Trigger {
+        pipeline: String,
+        /// A parameter, as NAME=VALUE.
+        #[arg(long = "param", short = 'p', value_name = "NAME=VALUE", value_parser = parse_param)]
+        params: Vec<(String, String)>,
+    },
+    /// Pause a pipeline: its ticks are recorded as skipped (reason `paused`) until `resume`.
+    Pause { pipeline: String },
+    /// Resume a paused pipeline.
+    Resume { pipeline: String },
+    /// The next times a pipeline runs, in its time zone and in UTC.
+    Next {
+        pipeline: String,
+        /// How many.
+        #[arg(short = 'n', long, default_value_t = 5)]
+        count: usize,
+    },
     /// List recorded runs, newest first.
     Runs(RunsArgs),
     /// Show one run: stages, attempts, counters, derived metrics, resources, log tails.
@@ -127,4 +152,10 @@ fn parse_param(text: &str) -> Result<(String, String), String> {
 fn parse_status(text: &str) -> Result<RunStatus, String> {
     text.parse()
         .map_err(|e: plantao_model::ParseEnumError| e.to_string())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }

@@ -31,7 +31,20 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async move {
         match cli.command {
             Command::Validate => commands::validate::run(&config),
+            Command::Serve { log_format } => commands::serve::run(&config, log_format).await,
             Command::Run(args) => commands::run::run(&config, args).await,
+            Command::Trigger { pipeline, params } => {
+                commands::control::trigger(&config, &pipeline, params).await
+            }
+            Command::Pause { pipeline } => {
+                commands::control::set_paused(&config, &pipeline, true).await
+            }
+            Command::Resume { pipeline } => {
+                commands::control::set_paused(&config, &pipeline, false).await
+            }
+            Command::Next { pipeline, count } => {
+                commands::control::next(&config, &pipeline, count).await
+            }
             Command::Runs(args) => commands::runs::list(&config, args).await,
             Command::Show { run, json } => commands::runs::show(&config, &run, json).await,
             Command::Logs { run, stage } => {

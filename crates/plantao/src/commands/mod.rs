@@ -1,7 +1,9 @@
 pub mod bench;
 pub mod config;
+pub mod control;
 pub mod run;
 pub mod runs;
+pub mod serve;
 pub mod validate;
 
 use std::path::Path;
@@ -24,6 +26,15 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, Failure> {
     let store: Arc<dyn Store> = plantao_store::open(config.storage.url.expose())
         .await?
         .into();
+    sync_pipelines(store.as_ref(), config).await?;
+    Ok(store)
+}
+
+/// Records the configuration's pipelines in the store.
+pub async fn sync_pipelines(
+    store: &dyn Store,
+    config: &Config,
+) -> Result<(), plantao_store::StoreError> {
     let records: Vec<_> = config
         .pipelines
         .iter()
@@ -33,8 +44,7 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, Failure> {
             description: p.description.clone(),
         })
         .collect();
-    store.sync_pipelines(&records, chrono::Utc::now()).await?;
-    Ok(store)
+    store.sync_pipelines(&records, chrono::Utc::now()).await
 }
 
 /// The pipeline by name, or a usage error that lists the known ones.

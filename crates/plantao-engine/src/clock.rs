@@ -1,0 +1,78 @@
+//! Time as the daemon sees it. The scheduler takes a clock as input, so tests drive it by hand
+//! and never sleep.
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::pin::Pin;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+
+pub trait Clock: Send + Sync + Debug {
+    fn now(&self) -> DateTime<Utc>;
+
+    /// Resolves once `now()` has reached `at`.
+    fn sleep_until(&self, at: DateTime<Utc>) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+}
+
+/// The machine's clock.
+#[derive(Debug)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+
+    fn sleep_until(&self, at: DateTime<Utc>) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            // Sleep in slices: the wall clock may jump (NTP, suspend) while we sleep.
+            loop {
+                let left = at - Utc::now();
+                if left <= chrono::Duration::zero() {
+                    return;
+                }
+                let slice = left
+                    .to_std()
+                    .unwrap_or_default()
+                    .min(std::time::Duration::from_secs(60));
+                tokio::time::sleep(slice).await;
+            }
+        })
+    }
+}
+
+/// A clock that moves only when told to: for tests.
+#[derive(Debug)]
+pub struct ManualClock {
+    now: watch::Sender<DateTime<Utc>>,
+}
+
+impl ManualClock {
+    pub fn new(start: DateTime<Utc>) -> Self {
+        ManualClock {
+            now: watch::Sender::new(start),
+        }
+    }
+
+    pub fn set(&self, at: DateTime<Utc>) {
+        self.now.send_replace(at);
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        self.now.send_modify(|t| *t += by);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.now.borrow()
+    }
+
+    fn sleep_until(&self, at: DateTime<Utc>) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        let mut rx = self.now.subscribe();
+        Box::pin(async move {
+            let _ = rx.wait_for(|now| *now >= at).await;
+        })
+    }
+}

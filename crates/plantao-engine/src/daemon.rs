@@ -1,0 +1,75 @@
+//! `plantao serve` without its front door: this node's lease, the scheduler and the executor,
+//! a configuration that can be replaced while running, and a graceful stop.
+
+use std::sync::Arc;
+
+use plantao_config::Config;
+use plantao_store::{Store, StoreError};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use crate::clock::Clock;
+use crate::executor::Executor;
+use crate::lease::Lease;
+use crate::scheduler::Scheduler;
+
+#[derive(Debug)]
+pub struct Daemon {
+    lease: Lease,
+    config: watch::Sender<Arc<Config>>,
+    stop: watch::Sender<bool>,
+    scheduler: JoinHandle<()>,
+    executor: JoinHandle<()>,
+}
+
+impl Daemon {
+    pub async fn start(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Daemon, StoreError> {
+        let lease = Lease::acquire(store.clone(), "serve").await?;
+        let (config_tx, config_rx) = watch::channel(config);
+        let (stop, stop_rx) = watch::channel(false);
+        let wake = Arc::new(Notify::new());
+        let scheduler = Scheduler {
+            store: store.clone(),
+            clock: clock.clone(),
+            config: config_rx.clone(),
+            wake: wake.clone(),
+        };
+        let executor = Executor {
+            store,
+            clock,
+            config: config_rx,
+            node: lease.id().to_owned(),
+            wake,
+        };
+        Ok(Daemon {
+            lease,
+            config: config_tx,
+            scheduler: tokio::spawn(scheduler.run(stop_rx.clone())),
+            executor: tokio::spawn(executor.run(stop_rx)),
+            stop,
+        })
+    }
+
+    pub fn node(&self) -> &str {
+        self.lease.id()
+    }
+
+    /// Applies a new configuration: new schedules start, removed pipelines stop being
+    /// scheduled, running runs finish on the definition they started with.
+    pub fn reload(&self, config: Arc<Config>) {
+        self.config.send_replace(config);
+    }
+
+    /// Stops scheduling and claiming, gives running runs the configured grace, stops the rest
+    /// (they end interrupted), and releases the lease.
+    pub async fn shut_down(self) -> Result<(), StoreError> {
+        self.stop.send_replace(true);
+        let _ = self.scheduler.await;
+        let _ = self.executor.await;
+        self.lease.release().await
+    }
+}

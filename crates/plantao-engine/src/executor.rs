@@ -1,0 +1,329 @@
+//! The executor: claims queued runs from the store and runs them, within the global
+//! `max_concurrent_runs` and each pipeline's own limit; closes the runs of dead nodes as
+//! interrupted; stops the runs someone asked to stop; and on shutdown lets running steps finish
+//! for a grace period before stopping them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use plantao_config::Config;
+use plantao_model::{RunId, RunStatus};
+use plantao_store::{NewRun, Run, RunEnd, Store, StoreError, Write};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+
+use crate::clock::Clock;
+use crate::runner::{Claimed, Plan, Quiet, RunRequest, Runner, Stop};
+use crate::scheduler::decide::parallel_limit;
+
+/// How often the executor looks at the queue, dead nodes and cancel requests when nothing
+/// wakes it sooner.
+pub const POLL: Duration = Duration::from_millis(500);
+
+/// How often it looks for runs left by dead nodes.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+#[derive(Debug)]
+pub struct Executor {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub config: watch::Receiver<Arc<Config>>,
+    /// This node's lease id.
+    pub node: String,
+    pub wake: Arc<Notify>,
+}
+
+struct Running {
+    stop: watch::Sender<Option<Stop>>,
+}
+
+impl Executor {
+    /// Runs until `stop` turns true, then shuts down gracefully.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut config = self.config.borrow().clone();
+        let mut runner = Arc::new(Runner::new(
+            config.clone(),
+            self.store.clone(),
+            Some(self.node.clone()),
+        ));
+        let mut config_rx = self.config.clone();
+        let mut running: HashMap<RunId, Running> = HashMap::new();
+        let mut tasks: JoinSet<RunId> = JoinSet::new();
+        let mut last_sweep: Option<std::time::Instant> = None;
+        loop {
+            if last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_EVERY) {
+                last_sweep = Some(std::time::Instant::now());
+                if let Err(e) = self.sweep(&config).await {
+                    tracing::error!(error = %e, "cannot look for runs of dead nodes");
+                }
+            }
+            if let Err(e) = self.stop_requested(&running).await {
+                tracing::error!(error = %e, "cannot read cancel requests");
+            }
+            if let Err(e) = self.claim(&config, &runner, &mut running, &mut tasks).await {
+                tracing::error!(error = %e, "cannot claim queued runs");
+            }
+            tokio::select! {
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(POLL) => {}
+                Some(done) = tasks.join_next() => {
+                    if let Ok(id) = done {
+                        running.remove(&id);
+                    }
+                }
+                changed = config_rx.changed() => {
+                    if changed.is_ok() {
+                        // Runs in flight keep the definition they started with.
+                        config = config_rx.borrow_and_update().clone();
+                        runner = Arc::new(Runner::new(config.clone(), self.store.clone(), Some(self.node.clone())));
+                    }
+                }
+                _ = stop.wait_for(|s| *s) => break,
+            }
+        }
+        self.shut_down(&config, running, tasks).await;
+    }
+
+    /// Starts as many queued runs as the limits allow.
+    async fn claim(
+        &self,
+        config: &Arc<Config>,
+        runner: &Arc<Runner>,
+        running: &mut HashMap<RunId, Running>,
+        tasks: &mut JoinSet<RunId>,
+    ) -> Result<(), StoreError> {
+        let room = config
+            .engine
+            .max_concurrent_runs
+            .saturating_sub(running.len());
+        if room == 0 {
+            return Ok(());
+        }
+        let queued = self
+            .store
+            .queued(u32::try_from(room * 4 + 16).unwrap_or(u32::MAX))
+            .await?;
+        if queued.is_empty() {
+            return Ok(());
+        }
+        let mut open = self.store.open_runs().await?;
+        for run in queued {
+            if running.len() >= config.engine.max_concurrent_runs {
+                break;
+            }
+            let Some(pipeline) = config.pipeline(&run.pipeline) else {
+                self.fail(&run, "the pipeline is no longer in the configuration")
+                    .await?;
+                continue;
+            };
+            let counts = open.entry(run.pipeline.clone()).or_default();
+            if counts.running >= parallel_limit(pipeline) {
+                continue;
+            }
+            let started = self
+                .store
+                .apply(vec![Write::StartRun {
+                    id: run.id,
+                    at: Utc::now(),
+                    node: Some(self.node.clone()),
+                }])
+                .await;
+            match started {
+                Ok(_) => {}
+                // Another node took it, or someone cancelled it meanwhile.
+                Err(StoreError::Conflict(_) | StoreError::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            }
+            counts.running += 1;
+            let (stop_tx, stop_rx) = watch::channel(if run.cancel_requested {
+                Some(Stop::Cancel)
+            } else {
+                None
+            });
+            running.insert(run.id, Running { stop: stop_tx });
+            let (config, runner, store) = (config.clone(), runner.clone(), self.store.clone());
+            tasks.spawn(async move {
+                let id = run.id;
+                execute(&config, &runner, store.as_ref(), run, stop_rx).await;
+                id
+            });
+        }
+        Ok(())
+    }
+
+    async fn fail(&self, run: &Run, message: &str) -> Result<(), StoreError> {
+        let end = RunEnd {
+            id: run.id,
+            status: RunStatus::Failed,
+            at: Utc::now(),
+            reason: None,
+            error_stage: None,
+            error_message: Some(message.to_owned()),
+        };
+        match self.store.apply(vec![Write::FinishRun(end)]).await {
+            Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Closes, as interrupted, the runs whose node died; queues them again where the pipeline
+    /// says `retry_interrupted`. A node on this host whose process is gone is dead at once;
+    /// others when their lease expires.
+    async fn sweep(&self, config: &Config) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        let host = crate::lease::hostname();
+        let long_gone = now - chrono::TimeDelta::minutes(10);
+        let nodes = self.store.nodes().await?;
+        for node in &nodes {
+            if node.id != self.node && node.host == host && !process_alive(node.pid) {
+                self.store.remove_node(&node.id).await?;
+            }
+        }
+        if nodes.iter().any(|n| n.expires_at < long_gone) {
+            self.store.remove_expired_nodes(long_gone).await?;
+        }
+        for run in self.store.orphaned(now).await? {
+            let mut writes = vec![Write::FinishRun(RunEnd {
+                id: run.id,
+                status: RunStatus::Interrupted,
+                at: now,
+                reason: Some(format!(
+                    "its node ({}) stopped before the run ended",
+                    run.node.as_deref().unwrap_or("?")
+                )),
+                error_stage: None,
+                error_message: None,
+            })];
+            if config
+                .pipeline(&run.pipeline)
+                .is_some_and(|p| p.retry_interrupted)
+            {
+                writes.push(Write::InsertRun(NewRun {
+                    id: RunId::new(),
+                    pipeline: run.pipeline.clone(),
+                    trigger: run.trigger,
+                    scheduled_for: None,
+                    params: run.params.clone(),
+                    status: RunStatus::Queued,
+                    reason: Some(format!("retry of interrupted run {}", run.id)),
+                    queued_at: now,
+                    started_at: None,
+                    node: None,
+                    parent: Some(run.id),
+                }));
+            }
+            match self.store.apply(writes).await {
+                Ok(_) => {
+                    tracing::warn!(run = %run.id, pipeline = %run.pipeline, "run interrupted: its node stopped");
+                    self.wake.notify_one();
+                }
+                // Another node closed it first.
+                Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    async fn stop_requested(&self, running: &HashMap<RunId, Running>) -> Result<(), StoreError> {
+        if running.is_empty() {
+            return Ok(());
+        }
+        for id in self.store.cancel_requests(&self.node).await? {
+            if let Some(r) = running.get(&id) {
+                r.stop
+                    .send_if_modified(|s| s.replace(Stop::Cancel).is_none());
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits up to `shutdown_grace` for the running runs, then stops them (they end
+    /// interrupted) and waits for them to record it.
+    async fn shut_down(
+        &self,
+        config: &Config,
+        running: HashMap<RunId, Running>,
+        mut tasks: JoinSet<RunId>,
+    ) {
+        if tasks.is_empty() {
+            return;
+        }
+        tracing::info!(runs = tasks.len(), grace = ?config.engine.shutdown_grace, "waiting for running runs");
+        let drained = tokio::time::timeout(config.engine.shutdown_grace, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                runs = tasks.len(),
+                "grace period over: stopping the runs still going"
+            );
+            for r in running.values() {
+                r.stop
+                    .send_if_modified(|s| s.replace(Stop::Shutdown).is_none());
+            }
+            while tasks.join_next().await.is_some() {}
+        }
+    }
+}
+
+/// Runs one claimed run to its end; a run that cannot start (its parameters no longer fit the
+/// pipeline) ends failed with the reason.
+async fn execute(
+    config: &Config,
+    runner: &Runner,
+    store: &dyn Store,
+    run: Run,
+    stop: watch::Receiver<Option<Stop>>,
+) {
+    let Some(pipeline) = config.pipeline(&run.pipeline) else {
+        return;
+    };
+    let request = RunRequest {
+        params: run.params.clone(),
+        ..Default::default()
+    };
+    let outcome = match Plan::new(pipeline, &request) {
+        Ok(plan) => {
+            let claimed = Claimed {
+                id: run.id,
+                trigger: run.trigger,
+                scheduled_for: run.scheduled_for,
+            };
+            tracing::info!(run = %run.id, pipeline = %run.pipeline, trigger = %run.trigger, "run started");
+            runner
+                .execute(&plan, &claimed, stop, &Quiet)
+                .await
+                .map(|r| r.status)
+                .map_err(|e| e.to_string())
+        }
+        Err(e) => {
+            let end = RunEnd {
+                id: run.id,
+                status: RunStatus::Failed,
+                at: Utc::now(),
+                reason: None,
+                error_stage: None,
+                error_message: Some(e.to_string()),
+            };
+            store
+                .apply(vec![Write::FinishRun(end)])
+                .await
+                .map(|_| RunStatus::Failed)
+                .map_err(|e| e.to_string())
+        }
+    };
+    match outcome {
+        Ok(status) => tracing::info!(run = %run.id, pipeline = %run.pipeline, %status, "run ended"),
+        Err(e) => {
+            tracing::error!(run = %run.id, pipeline = %run.pipeline, error = %e, "run could not be recorded")
+        }
+    }
+}
+
+fn process_alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}

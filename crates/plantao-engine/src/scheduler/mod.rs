@@ -1,0 +1,239 @@
+//! The scheduler: turns due ticks into runs in the store, exactly once each (the store's unique
+//! key on pipeline and tick), with every tick that does not run recorded as a skipped run with
+//! its reason. It only writes; the executor runs what it queues.
+
+pub mod decide;
+pub mod timing;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use plantao_config::Config;
+use plantao_model::{RunId, RunStatus};
+use plantao_store::{NewRun, RunFilter, Store, StoreError, Write};
+use tokio::sync::{Notify, watch};
+
+use crate::clock::Clock;
+use decide::{MISSED_RECORD_LIMIT, Outcome, Situation, catch_up, decide};
+pub use timing::Timing;
+
+#[derive(Debug)]
+pub struct Scheduler {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub config: watch::Receiver<Arc<Config>>,
+    /// Told when runs were queued.
+    pub wake: Arc<Notify>,
+}
+
+/// Each scheduled pipeline's timing and the tick after the last one handled.
+struct Agenda {
+    entries: BTreeMap<String, (Timing, DateTime<Utc>)>,
+}
+
+impl Agenda {
+    /// Starts each pipeline after its last recorded tick, or at `now` when it has none.
+    fn new(config: &Config, last: &BTreeMap<String, DateTime<Utc>>, now: DateTime<Utc>) -> Agenda {
+        let entries = config
+            .pipelines
+            .iter()
+            .filter_map(|p| {
+                let timing = Timing::of(p);
+                if !timing.is_scheduled() {
+                    return None;
+                }
+                let after = last.get(&p.name).copied().unwrap_or(now);
+                Some((p.name.clone(), (timing, after)))
+            })
+            .collect();
+        Agenda { entries }
+    }
+
+    fn earliest(&self) -> Option<DateTime<Utc>> {
+        self.entries
+            .values()
+            .filter_map(|(t, after)| t.next_after(*after))
+            .min()
+    }
+
+    /// Every tick due at `now`, per pipeline, oldest first; not yet marked handled.
+    fn due(&self, now: DateTime<Utc>) -> BTreeMap<String, Vec<DateTime<Utc>>> {
+        self.entries
+            .iter()
+            .filter_map(|(name, (timing, after))| {
+                let ticks = timing.between(*after, now, MISSED_RECORD_LIMIT);
+                (!ticks.is_empty()).then(|| (name.clone(), ticks))
+            })
+            .collect()
+    }
+
+    /// Marks the ticks handled. A pipeline with more than [`MISSED_RECORD_LIMIT`] due ticks
+    /// (plantao was down for very long) had its oldest ones recorded: the rest are passed over,
+    /// with a warning, rather than written one by one.
+    fn handled(&mut self, due: &BTreeMap<String, Vec<DateTime<Utc>>>, now: DateTime<Utc>) {
+        for (name, ticks) in due {
+            if let (Some(entry), Some(last)) = (self.entries.get_mut(name), ticks.last()) {
+                entry.1 = *last;
+                if ticks.len() >= MISSED_RECORD_LIMIT {
+                    tracing::warn!(pipeline = %name, after = %last, "more missed ticks than are recorded one by one; the rest until now are passed over");
+                    entry.1 = now;
+                }
+            }
+        }
+    }
+}
+
+impl Scheduler {
+    /// Runs until `stop` turns true. Ticks missed while plantao was down are handled first,
+    /// by each pipeline's catch-up policy.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut config = self.config.borrow().clone();
+        let mut agenda = loop {
+            match self.store.last_ticks().await {
+                Ok(last) => break Agenda::new(&config, &last, self.clock.now()),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the last ticks; trying again in 1 s");
+                    if wait_or_stop(&mut stop, Duration::from_secs(1)).await {
+                        return;
+                    }
+                }
+            }
+        };
+        let mut config_rx = self.config.clone();
+        loop {
+            let now = self.clock.now();
+            let due = agenda.due(now);
+            if !due.is_empty() {
+                match self.record(&config, &due, now).await {
+                    Ok(queued) => {
+                        agenda.handled(&due, now);
+                        if queued {
+                            self.wake.notify_one();
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot record ticks; trying again in 1 s");
+                        if wait_or_stop(&mut stop, Duration::from_secs(1)).await {
+                            return;
+                        }
+                        continue;
+                    }
+                }
+            }
+            let sleep = async {
+                match agenda.earliest() {
+                    Some(at) => self.clock.sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = sleep => {}
+                changed = config_rx.changed() => {
+                    if changed.is_ok() {
+                        config = config_rx.borrow_and_update().clone();
+                        // New schedules start from now; the store's unique key keeps any tick
+                        // already recorded from being recorded twice.
+                        let last: BTreeMap<String, DateTime<Utc>> =
+                            agenda.entries.iter().map(|(n, (_, after))| (n.clone(), *after)).collect();
+                        agenda = Agenda::new(&config, &last, self.clock.now());
+                    }
+                }
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    }
+
+    /// Records every due tick in one transaction. Returns whether any run was queued.
+    async fn record(
+        &self,
+        config: &Config,
+        due: &BTreeMap<String, Vec<DateTime<Utc>>>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let paused: BTreeSet<String> = self
+            .store
+            .pipelines()
+            .await?
+            .into_iter()
+            .filter(|p| p.paused)
+            .map(|p| p.record.name)
+            .collect();
+        let mut open = self.store.open_runs().await?;
+        let mut writes = Vec::new();
+        let mut queued = false;
+        for (name, ticks) in due {
+            let Some(p) = config.pipeline(name) else {
+                continue;
+            };
+            for (tick, trigger) in catch_up(p, ticks, now) {
+                let situation = Situation {
+                    paused: paused.contains(name),
+                    maintenance: &config.maintenance,
+                    open: open.get(name).copied().unwrap_or_default(),
+                };
+                let outcome = match trigger {
+                    Some(trigger) => decide(p, tick, trigger, situation),
+                    None => Outcome::Skip("missed"),
+                };
+                let mut run = NewRun {
+                    id: RunId::new(),
+                    pipeline: name.clone(),
+                    trigger: trigger.unwrap_or(plantao_model::Trigger::Catchup),
+                    scheduled_for: Some(tick),
+                    params: BTreeMap::new(),
+                    status: RunStatus::Queued,
+                    reason: None,
+                    queued_at: now,
+                    started_at: None,
+                    node: None,
+                    parent: None,
+                };
+                match outcome {
+                    Outcome::Skip(reason) => {
+                        run.status = RunStatus::Skipped;
+                        run.reason = Some(reason.to_owned());
+                        tracing::info!(pipeline = %name, tick = %tick, reason, "tick skipped");
+                    }
+                    Outcome::Queue { replace, .. } => {
+                        if replace {
+                            writes.extend(self.replacing(name).await?);
+                        }
+                        open.entry(name.clone()).or_default().queued += 1;
+                        queued = true;
+                    }
+                }
+                writes.push(Write::InsertRun(run));
+            }
+        }
+        self.store.apply(writes).await?;
+        Ok(queued)
+    }
+
+    /// Asks the running runs of `pipeline` to stop, for `concurrency = "replace"`.
+    async fn replacing(&self, pipeline: &str) -> Result<Vec<Write>, StoreError> {
+        let running = self
+            .store
+            .runs(&RunFilter {
+                pipeline: Some(pipeline.to_owned()),
+                status: Some(RunStatus::Running),
+                limit: 1000,
+                ..Default::default()
+            })
+            .await?;
+        Ok(running
+            .into_iter()
+            .map(|r| Write::RequestCancel { id: r.id })
+            .collect())
+    }
+}
+
+/// Waits `d`, or less if `stop` turns true; says whether it did.
+pub(crate) async fn wait_or_stop(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
+    let stopped = tokio::select! {
+        () = tokio::time::sleep(d) => false,
+        _ = stop.wait_for(|s| *s) => true,
+    };
+    stopped || *stop.borrow()
+}

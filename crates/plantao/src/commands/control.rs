@@ -1,0 +1,127 @@
+//! `plantao trigger`, `pause`, `resume` and `next`: talking to the daemon through the store.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use plantao_engine::scheduler::Timing;
+use plantao_engine::{Plan, RunRequest};
+use plantao_model::{RunId, RunStatus, Trigger};
+use plantao_store::{NewRun, StoreError, Write};
+
+use crate::commands::{find_pipeline, load_config, open_store};
+use crate::failure::Failure;
+
+pub async fn trigger(
+    config_path: &Path,
+    pipeline: &str,
+    params: Vec<(String, String)>,
+) -> Result<(), Failure> {
+    let config = load_config(config_path)?;
+    let p = find_pipeline(&config, pipeline)?;
+    let request = RunRequest {
+        params: params.into_iter().collect::<BTreeMap<_, _>>(),
+        ..Default::default()
+    };
+    let plan = Plan::new(p, &request).map_err(|e| Failure::Usage(e.to_string()))?;
+    let store = open_store(&config).await?;
+    let id = RunId::new();
+    store
+        .apply(vec![Write::InsertRun(NewRun {
+            id,
+            pipeline: p.name.clone(),
+            trigger: Trigger::Manual,
+            scheduled_for: None,
+            params: plan.recorded_params.clone(),
+            status: RunStatus::Queued,
+            reason: None,
+            queued_at: Utc::now(),
+            started_at: None,
+            node: None,
+            parent: None,
+        })])
+        .await?;
+    println!(
+        "queued run {id} of {}: `plantao show {id}` follows it",
+        p.name
+    );
+    Ok(())
+}
+
+pub async fn set_paused(config_path: &Path, pipeline: &str, paused: bool) -> Result<(), Failure> {
+    let config = load_config(config_path)?;
+    let p = find_pipeline(&config, pipeline)?;
+    let store = open_store(&config).await?;
+    match store
+        .apply(vec![Write::SetPaused {
+            pipeline: p.name.clone(),
+            paused,
+        }])
+        .await
+    {
+        Ok(_) => {}
+        Err(StoreError::NotFound(what)) => {
+            return Err(Failure::Missing(format!("{what} not found")));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    if paused {
+        println!(
+            "paused {}: its ticks are recorded as skipped (reason `paused`) until `plantao resume {}`",
+            p.name, p.name
+        );
+    } else {
+        println!("resumed {}", p.name);
+    }
+    Ok(())
+}
+
+pub async fn next(config_path: &Path, pipeline: &str, count: usize) -> Result<(), Failure> {
+    let config = load_config(config_path)?;
+    let p = find_pipeline(&config, pipeline)?;
+    let timing = Timing::of(p);
+    if !timing.is_scheduled() {
+        println!("{} has no schedule: it runs when triggered", p.name);
+        return Ok(());
+    }
+    let store = open_store(&config).await?;
+    if store
+        .pipelines()
+        .await?
+        .iter()
+        .any(|s| s.record.name == p.name && s.paused)
+    {
+        println!(
+            "{} is paused: none of these runs until `plantao resume {}`",
+            p.name, p.name
+        );
+    }
+    let mut at: DateTime<Utc> = Utc::now();
+    let mut shown = 0;
+    let mut passed_over = 0;
+    while shown < count.max(1) {
+        let Some(next) = timing.next_after(at) else {
+            break;
+        };
+        at = next;
+        if let Some(m) = config.maintenance.iter().find(|m| m.covers(&p.name, next)) {
+            passed_over += 1;
+            if passed_over > 10_000 {
+                break;
+            }
+            let _ = m;
+            continue;
+        }
+        println!(
+            "{}   {}",
+            next.with_timezone(&p.timezone)
+                .format("%Y-%m-%d %H:%M:%S %Z"),
+            next.format("%Y-%m-%d %H:%M:%S UTC")
+        );
+        shown += 1;
+    }
+    if passed_over > 0 {
+        println!("({passed_over} ticks in maintenance windows are not listed)");
+    }
+    Ok(())
+}
