@@ -62,6 +62,11 @@ impl ManualClock {
     pub fn advance(&self, by: chrono::Duration) {
         self.now.send_modify(|t| *t += by);
     }
+
+    /// How many tasks are waiting on this clock: a test advances it once they all are.
+    pub fn sleepers(&self) -> usize {
+        self.now.receiver_count()
+    }
 }
 
 impl Clock for ManualClock {
