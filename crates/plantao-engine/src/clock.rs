@@ -26,13 +26,19 @@ impl Clock for SystemClock {
 
     fn sleep_until(&self, at: DateTime<Utc>) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         Box::pin(async move {
-            // Sleep in slices: the wall clock may jump (NTP, suspend) while we sleep.
+            // Sleep in slices (the wall clock may jump while we sleep) until just before the
+            // instant, then yield until it comes: the timer alone wakes up to a millisecond late.
+            let early = chrono::Duration::milliseconds(2);
             loop {
                 let left = at - Utc::now();
                 if left <= chrono::Duration::zero() {
                     return;
                 }
-                let slice = left
+                if left <= early {
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                let slice = (left - early)
                     .to_std()
                     .unwrap_or_default()
                     .min(std::time::Duration::from_secs(60));

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use plantao_config::Config;
 use plantao_store::{Store, StoreError};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
-use crate::executor::Executor;
+use crate::executor::{Executor, Handoff, Slots};
 use crate::lease::Lease;
 use crate::scheduler::Scheduler;
 
@@ -32,11 +32,19 @@ impl Daemon {
         let (config_tx, config_rx) = watch::channel(config);
         let (stop, stop_rx) = watch::channel(false);
         let wake = Arc::new(Notify::new());
+        let slots = Arc::new(Slots::default());
+        let (handoff_tx, handed) = mpsc::unbounded_channel();
+        let handoff = Handoff {
+            node: lease.id().to_owned(),
+            slots: slots.clone(),
+            tx: handoff_tx,
+        };
         let scheduler = Scheduler {
             store: store.clone(),
             clock: clock.clone(),
             config: config_rx.clone(),
             wake: wake.clone(),
+            handoff: Some(handoff),
         };
         let executor = Executor {
             store,
@@ -44,6 +52,8 @@ impl Daemon {
             config: config_rx,
             node: lease.id().to_owned(),
             wake,
+            slots,
+            handed,
         };
         Ok(Daemon {
             lease,

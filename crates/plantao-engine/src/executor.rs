@@ -11,7 +11,9 @@ use chrono::Utc;
 use plantao_config::Config;
 use plantao_model::{RunId, RunStatus};
 use plantao_store::{NewRun, Run, RunEnd, Store, StoreError, Write};
-use tokio::sync::{Notify, watch};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::clock::Clock;
@@ -33,6 +35,46 @@ pub struct Executor {
     /// This node's lease id.
     pub node: String,
     pub wake: Arc<Notify>,
+    /// This node's run slots, shared with the scheduler's hand-off.
+    pub slots: Arc<Slots>,
+    /// Runs the scheduler already started on this node, to execute at once.
+    pub handed: mpsc::UnboundedReceiver<Run>,
+}
+
+/// How many runs execute on this node, against `max_concurrent_runs`.
+#[derive(Debug, Default)]
+pub struct Slots {
+    used: AtomicUsize,
+}
+
+impl Slots {
+    /// Takes a slot when fewer than `limit` are taken.
+    pub fn try_take(&self, limit: usize) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    pub fn release(&self) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Acquire)
+    }
+}
+
+/// What the scheduler needs to start a due run on this node itself, skipping the queue: the
+/// shortest path from the due instant to the step running.
+#[derive(Debug, Clone)]
+pub struct Handoff {
+    pub node: String,
+    pub slots: Arc<Slots>,
+    pub tx: mpsc::UnboundedSender<Run>,
 }
 
 struct Running {
@@ -41,7 +83,7 @@ struct Running {
 
 impl Executor {
     /// Runs until `stop` turns true, then shuts down gracefully.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
         let mut config = self.config.borrow().clone();
         let mut runner = Arc::new(Runner::new(
             config.clone(),
@@ -68,7 +110,11 @@ impl Executor {
             tokio::select! {
                 () = self.wake.notified() => {}
                 () = tokio::time::sleep(POLL) => {}
+                Some(run) = self.handed.recv() => {
+                    self.launch(run, &config, &runner, &mut running, &mut tasks);
+                }
                 Some(done) = tasks.join_next() => {
+                    self.slots.release();
                     if let Ok(id) = done {
                         running.remove(&id);
                     }
@@ -97,7 +143,7 @@ impl Executor {
         let room = config
             .engine
             .max_concurrent_runs
-            .saturating_sub(running.len());
+            .saturating_sub(self.slots.used());
         if room == 0 {
             return Ok(());
         }
@@ -110,16 +156,18 @@ impl Executor {
         }
         let mut open = self.store.open_runs().await?;
         for run in queued {
-            if running.len() >= config.engine.max_concurrent_runs {
+            if !self.slots.try_take(config.engine.max_concurrent_runs) {
                 break;
             }
             let Some(pipeline) = config.pipeline(&run.pipeline) else {
+                self.slots.release();
                 self.fail(&run, "the pipeline is no longer in the configuration")
                     .await?;
                 continue;
             };
             let counts = open.entry(run.pipeline.clone()).or_default();
             if counts.running >= parallel_limit(pipeline) {
+                self.slots.release();
                 continue;
             }
             let started = self
@@ -133,24 +181,38 @@ impl Executor {
             match started {
                 Ok(_) => {}
                 // Another node took it, or someone cancelled it meanwhile.
-                Err(StoreError::Conflict(_) | StoreError::NotFound(_)) => continue,
-                Err(e) => return Err(e),
+                Err(StoreError::Conflict(_) | StoreError::NotFound(_)) => {
+                    self.slots.release();
+                    continue;
+                }
+                Err(e) => {
+                    self.slots.release();
+                    return Err(e);
+                }
             }
             counts.running += 1;
-            let (stop_tx, stop_rx) = watch::channel(if run.cancel_requested {
-                Some(Stop::Cancel)
-            } else {
-                None
-            });
-            running.insert(run.id, Running { stop: stop_tx });
-            let (config, runner, store) = (config.clone(), runner.clone(), self.store.clone());
-            tasks.spawn(async move {
-                let id = run.id;
-                execute(&config, &runner, store.as_ref(), run, stop_rx).await;
-                id
-            });
+            self.launch(run, config, runner, running, tasks);
         }
         Ok(())
+    }
+
+    /// Executes a run that is `running` on this node and holds a slot.
+    fn launch(
+        &self,
+        run: Run,
+        config: &Arc<Config>,
+        runner: &Arc<Runner>,
+        running: &mut HashMap<RunId, Running>,
+        tasks: &mut JoinSet<RunId>,
+    ) {
+        let (stop_tx, stop_rx) = watch::channel(run.cancel_requested.then_some(Stop::Cancel));
+        running.insert(run.id, Running { stop: stop_tx });
+        let (config, runner, store) = (config.clone(), runner.clone(), self.store.clone());
+        tasks.spawn(async move {
+            let id = run.id;
+            execute(&config, &runner, store.as_ref(), run, stop_rx).await;
+            id
+        });
     }
 
     async fn fail(&self, run: &Run, message: &str) -> Result<(), StoreError> {

@@ -73,6 +73,7 @@ impl Rig {
             clock: self.clock.clone(),
             config: config_rx,
             wake: Arc::new(Notify::new()),
+            handoff: None,
         };
         let sleepers = self.clock.sleepers();
         tokio::spawn(async move {

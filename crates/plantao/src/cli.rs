@@ -127,6 +127,21 @@ pub enum ConfigCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// Scheduling lag: a pipeline due every second, from the due instant to its step's own
+    /// process recording the time it started.
+    Lag {
+        /// How many seconds to measure.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
+    /// Start-up: from starting `plantao serve` with many pipelines to it serving.
+    Startup {
+        #[arg(long, default_value_t = 100)]
+        pipelines: usize,
+        /// How many starts to time (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
     /// Per-step overhead: a pipeline of trivial sequential steps, against spawning the same
     /// program from a shell loop.
     Steps {

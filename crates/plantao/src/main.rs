@@ -56,14 +56,17 @@ fn main() -> ExitCode {
                 commands::config::example(pipeline);
                 Ok(())
             }
-            Command::Bench {
-                command:
-                    BenchCommand::Steps {
-                        runs,
-                        steps,
-                        postgres,
-                    },
-            } => commands::bench::steps(runs, steps, postgres.as_deref()).await,
+            Command::Bench { command } => match command {
+                BenchCommand::Steps {
+                    runs,
+                    steps,
+                    postgres,
+                } => commands::bench::steps(runs, steps, postgres.as_deref()).await,
+                BenchCommand::Lag { seconds } => commands::bench::lag(seconds).await,
+                BenchCommand::Startup { pipelines, runs } => {
+                    commands::bench::startup(pipelines, runs).await
+                }
+            },
         }
     });
     match outcome {

@@ -399,9 +399,14 @@ impl Runner {
                 let lag_ms = (started_at - due).num_milliseconds().max(0);
                 writes.push(Write::SetLag { id: cx.id, lag_ms });
             }
-            self.store.apply(writes).await?;
             cx.observer.stage_started(&step.name, attempt, attempts);
-            let mut result = self.attempt(cx, step, attempt, earlier, limit).await;
+            // The stage is recorded while its process starts, not before: the commit stays off
+            // the path from the due instant to the step running.
+            let (recorded, mut result) = tokio::join!(
+                self.store.apply(writes),
+                self.attempt(cx, step, attempt, earlier, limit)
+            );
+            recorded?;
             if result.status() == StageStatus::Cancelled
                 && let Some(why) = *cx.cancel.borrow()
             {

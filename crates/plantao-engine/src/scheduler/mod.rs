@@ -10,13 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use plantao_config::Config;
+use plantao_config::{Concurrency, Config};
 use plantao_model::{RunId, RunStatus};
-use plantao_store::{NewRun, RunFilter, Store, StoreError, Write};
+use plantao_store::{NewRun, OpenRuns, Run, RunFilter, Store, StoreError, Write};
 use tokio::sync::{Notify, watch};
 
 use crate::clock::Clock;
-use decide::{MISSED_RECORD_LIMIT, Outcome, Situation, catch_up, decide};
+use crate::executor::Handoff;
+use decide::{MISSED_RECORD_LIMIT, Outcome, Situation, catch_up, decide, parallel_limit};
 pub use timing::Timing;
 
 #[derive(Debug)]
@@ -26,6 +27,19 @@ pub struct Scheduler {
     pub config: watch::Receiver<Arc<Config>>,
     /// Told when runs were queued.
     pub wake: Arc<Notify>,
+    /// Starts due runs on this node directly when it has room (the daemon); without it every
+    /// run is queued.
+    pub handoff: Option<Handoff>,
+}
+
+/// How long before a tick is due the scheduler reads what its decisions need. A pause made
+/// within this moment of a tick takes effect from the next tick.
+const PREFETCH: chrono::TimeDelta = chrono::TimeDelta::milliseconds(20);
+
+/// What the store says about paused pipelines and open runs.
+struct Snapshot {
+    paused: BTreeSet<String>,
+    open: BTreeMap<String, OpenRuns>,
 }
 
 /// Each scheduled pipeline's timing and the tick after the last one handled.
@@ -102,11 +116,20 @@ impl Scheduler {
             }
         };
         let mut config_rx = self.config.clone();
+        let mut prefetched: Option<Snapshot> = None;
         loop {
             let now = self.clock.now();
             let due = agenda.due(now);
             if !due.is_empty() {
-                match self.record(&config, &due, now).await {
+                let snapshot = match prefetched.take() {
+                    Some(s) => Ok(s),
+                    None => self.snapshot().await,
+                };
+                let recorded = match snapshot {
+                    Ok(snapshot) => self.record(&config, &due, now, snapshot).await,
+                    Err(e) => Err(e),
+                };
+                match recorded {
                     Ok(queued) => {
                         agenda.handled(&due, now);
                         if queued {
@@ -124,7 +147,13 @@ impl Scheduler {
             }
             let sleep = async {
                 match agenda.earliest() {
-                    Some(at) => self.clock.sleep_until(at).await,
+                    Some(at) => {
+                        // Read what the decisions need just before the instant, so that only
+                        // the write stands between the due instant and the run.
+                        self.clock.sleep_until(at - PREFETCH).await;
+                        prefetched = self.snapshot().await.ok();
+                        self.clock.sleep_until(at).await;
+                    }
                     None => std::future::pending().await,
                 }
             };
@@ -145,14 +174,8 @@ impl Scheduler {
         }
     }
 
-    /// Records every due tick in one transaction. Returns whether any run was queued.
-    async fn record(
-        &self,
-        config: &Config,
-        due: &BTreeMap<String, Vec<DateTime<Utc>>>,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let paused: BTreeSet<String> = self
+    async fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        let paused = self
             .store
             .pipelines()
             .await?
@@ -160,8 +183,35 @@ impl Scheduler {
             .filter(|p| p.paused)
             .map(|p| p.record.name)
             .collect();
-        let mut open = self.store.open_runs().await?;
+        Ok(Snapshot {
+            paused,
+            open: self.store.open_runs().await?,
+        })
+    }
+
+    /// Records every due tick in one transaction. Returns whether any run was queued.
+    async fn record(
+        &self,
+        config: &Config,
+        due: &BTreeMap<String, Vec<DateTime<Utc>>>,
+        now: DateTime<Utc>,
+        snapshot: Snapshot,
+    ) -> Result<bool, StoreError> {
+        let Snapshot { paused, mut open } = snapshot;
+        // A run may have ended since the snapshot: where an overlap would skip or limit a
+        // tick, look again.
+        let busy = due.keys().any(|name| {
+            let counts = open.get(name).copied().unwrap_or_default();
+            counts.queued + counts.running > 0
+                && config
+                    .pipeline(name)
+                    .is_some_and(|p| p.concurrency != Concurrency::Allow)
+        });
+        if busy {
+            open = self.store.open_runs().await?;
+        }
         let mut writes = Vec::new();
+        let mut handed = Vec::new();
         let mut queued = false;
         for (name, ticks) in due {
             let Some(p) = config.pipeline(name) else {
@@ -200,14 +250,41 @@ impl Scheduler {
                         if replace {
                             writes.extend(self.replacing(name).await?);
                         }
-                        open.entry(name.clone()).or_default().queued += 1;
-                        queued = true;
+                        let counts = open.entry(name.clone()).or_default();
+                        let direct = !replace
+                            && counts.queued == 0
+                            && counts.running < parallel_limit(p)
+                            && self.handoff.as_ref().is_some_and(|h| {
+                                h.slots.try_take(config.engine.max_concurrent_runs)
+                            });
+                        if direct {
+                            run.status = RunStatus::Running;
+                            run.started_at = Some(now);
+                            run.node = self.handoff.as_ref().map(|h| h.node.clone());
+                            counts.running += 1;
+                            handed.push(run.clone());
+                        } else {
+                            counts.queued += 1;
+                            queued = true;
+                        }
                     }
                 }
                 writes.push(Write::InsertRun(run));
             }
         }
-        self.store.apply(writes).await?;
+        let applied = self.store.apply(writes).await;
+        if let Some(h) = &self.handoff {
+            if applied.is_err() {
+                handed.iter().for_each(|_| h.slots.release());
+            }
+            for run in handed.iter().filter(|_| applied.is_ok()) {
+                // The executor owns the slot from here.
+                if h.tx.send(started(run)).is_err() {
+                    h.slots.release();
+                }
+            }
+        }
+        applied?;
         Ok(queued)
     }
 
@@ -226,6 +303,29 @@ impl Scheduler {
             .into_iter()
             .map(|r| Write::RequestCancel { id: r.id })
             .collect())
+    }
+}
+
+/// The stored form of a run the scheduler started itself.
+fn started(n: &NewRun) -> Run {
+    Run {
+        id: n.id,
+        pipeline: n.pipeline.clone(),
+        trigger: n.trigger,
+        scheduled_for: n.scheduled_for,
+        params: n.params.clone(),
+        status: n.status,
+        reason: n.reason.clone(),
+        queued_at: n.queued_at,
+        started_at: n.started_at,
+        finished_at: None,
+        duration_ms: None,
+        error_stage: None,
+        error_message: None,
+        node: n.node.clone(),
+        parent: n.parent,
+        lag_ms: None,
+        cancel_requested: false,
     }
 }
 

@@ -140,3 +140,182 @@ async fn time_pipeline(
     store.close().await;
     Ok(times)
 }
+
+/// Writes a configuration into `dir` and loads it.
+fn write_config(
+    dir: &std::path::Path,
+    pipelines: &[(String, String)],
+) -> Result<plantao_config::Config, Failure> {
+    let fail =
+        |e: std::io::Error| Failure::Usage(format!("cannot write the benchmark's files: {e}"));
+    std::fs::create_dir_all(dir.join("pipelines")).map_err(fail)?;
+    std::fs::write(dir.join("plantao.toml"), "").map_err(fail)?;
+    for (name, text) in pipelines {
+        std::fs::write(dir.join(format!("pipelines/{name}.toml")), text).map_err(fail)?;
+    }
+    load_config(&dir.join("plantao.toml"))
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+pub async fn lag(seconds: u64) -> Result<(), Failure> {
+    let dir = tempfile::tempdir().map_err(|e| Failure::Usage(e.to_string()))?;
+    // The step is `date` itself, run directly: the time it prints is when its process ran.
+    let step = "schedule = \"* * * * * *\"\nconcurrency = \"allow\"\nmax_concurrent = 4\n\
+                [[steps]]\nname = \"stamp\"\nargv = [\"date\", \"+%s%N\"]\n";
+    let config = Arc::new(write_config(
+        dir.path(),
+        &[("every-second".into(), step.into())],
+    )?);
+    // What starting `date` costs by itself: from just before the spawn to the time it prints.
+    let mut floor = Vec::new();
+    for _ in 0..20 {
+        let before = chrono::Utc::now();
+        let out = std::process::Command::new("date")
+            .arg("+%s%N")
+            .output()
+            .map_err(|e| Failure::Usage(e.to_string()))?;
+        let printed: i64 = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        if let Some(b) = before.timestamp_nanos_opt() {
+            floor.push((printed - b) as f64 / 1e6);
+        }
+    }
+    floor.sort_by(f64::total_cmp);
+    let store = open_store(&config).await?;
+    let clock = Arc::new(plantao_engine::clock::SystemClock);
+    let daemon =
+        plantao_engine::daemon::Daemon::start(config.clone(), store.clone(), clock).await?;
+    tokio::time::sleep(Duration::from_secs(seconds.max(2))).await;
+    daemon.shut_down().await?;
+    let runs = store
+        .runs(&plantao_store::RunFilter {
+            limit: 100_000,
+            ..Default::default()
+        })
+        .await?;
+    let mut lags = Vec::new();
+    let mut recorded = Vec::new();
+    for run in &runs {
+        let (Some(due), Some(lag)) = (run.scheduled_for, run.lag_ms) else {
+            continue;
+        };
+        recorded.push(lag as f64);
+        let detail = store.run_detail(run.id).await?;
+        let Some(ns) = detail
+            .stages
+            .first()
+            .and_then(|s| s.log.trim().parse::<i64>().ok())
+        else {
+            continue;
+        };
+        if let Some(due_ns) = due.timestamp_nanos_opt() {
+            lags.push((ns - due_ns) as f64 / 1e6);
+        }
+    }
+    store.close().await;
+    if lags.is_empty() {
+        return Err(Failure::Usage("no tick ran during the benchmark".into()));
+    }
+    lags.sort_by(f64::total_cmp);
+    recorded.sort_by(f64::total_cmp);
+    println!(
+        "machine: {} cores; {} ticks of a pipeline due every second; due instant → the step (`date`) running",
+        cores(),
+        lags.len()
+    );
+    println!(
+        "lag: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        percentile(&lags, 0.5),
+        percentile(&lags, 0.99),
+        lags[lags.len() - 1]
+    );
+    println!(
+        "of which starting `date` alone (spawn → it prints the time, measured apart): p50 {:.2} ms, p99 {:.2} ms",
+        percentile(&floor, 0.5),
+        percentile(&floor, 0.99)
+    );
+    println!(
+        "as recorded on the runs (due instant → stage recorded as starting, whole ms): p50 {} ms, p99 {} ms",
+        percentile(&recorded, 0.5),
+        percentile(&recorded, 0.99)
+    );
+    Ok(())
+}
+
+pub async fn startup(pipelines: usize, runs: usize) -> Result<(), Failure> {
+    let dir = tempfile::tempdir().map_err(|e| Failure::Usage(e.to_string()))?;
+    let list: Vec<(String, String)> = (0..pipelines.max(1))
+        .map(|i| {
+            (
+                format!("p{i:04}"),
+                format!(
+                    "schedule = \"{} {} * * *\"\n[[steps]]\nname = \"s\"\nrun = \"true\"\n",
+                    i % 60,
+                    i % 24
+                ),
+            )
+        })
+        .collect();
+    write_config(dir.path(), &list)?;
+    let exe = std::env::current_exe().map_err(|e| Failure::Usage(e.to_string()))?;
+    let config = dir.path().join("plantao.toml");
+    let mut times = Vec::new();
+    // The first start creates the database and is not counted.
+    for i in 0..=runs.max(1) {
+        let start = Instant::now();
+        let mut child = tokio::process::Command::new(&exe)
+            .arg("--config")
+            .arg(&config)
+            .arg("serve")
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| Failure::Usage(format!("cannot start plantao serve: {e}")))?;
+        let stderr = child
+            .stderr
+            .take()
+            .ok_or_else(|| Failure::Usage("no stderr".into()))?;
+        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stderr));
+        let ready = loop {
+            match lines.next_line().await {
+                Ok(Some(line)) if line.contains("plantao is serving") => {
+                    break Some(start.elapsed());
+                }
+                Ok(Some(_)) => continue,
+                _ => break None,
+            }
+        };
+        let pid = child.id().unwrap_or(0);
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status();
+        let _ = child.wait().await;
+        let ready =
+            ready.ok_or_else(|| Failure::Usage("plantao serve stopped before serving".into()))?;
+        if i > 0 {
+            times.push(ready);
+        }
+    }
+    let mut ms: Vec<f64> = times.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+    ms.sort_by(f64::total_cmp);
+    println!(
+        "machine: {} cores; `plantao serve` with {pipelines} pipelines, {} starts",
+        cores(),
+        ms.len()
+    );
+    println!(
+        "start to serving: median {:.1} ms, min {:.1} ms, max {:.1} ms",
+        percentile(&ms, 0.5),
+        ms[0],
+        ms[ms.len() - 1]
+    );
+    Ok(())
+}

@@ -49,20 +49,25 @@ pub async fn list(config_path: &Path, args: RunsArgs) -> Result<(), Failure> {
                 r.pipeline.clone(),
                 r.trigger.to_string(),
                 r.status.to_string(),
-                format::time(r.started_at.unwrap_or(r.queued_at), zone),
+                format::time(
+                    r.scheduled_for.or(r.started_at).unwrap_or(r.queued_at),
+                    zone,
+                ),
                 r.duration_ms.map(format::duration_ms).unwrap_or_default(),
+                r.reason.clone().unwrap_or_default(),
             ]
         })
         .collect();
-    println!(
-        "{}",
-        format::table(
-            &[
-                "run", "pipeline", "trigger", "status", "started", "duration"
-            ],
-            &rows
-        )
-    );
+    let header = [
+        "run",
+        "pipeline",
+        "trigger",
+        "status",
+        "due or started",
+        "duration",
+        "reason",
+    ];
+    println!("{}", format::table(&header, &rows));
     Ok(())
 }
 
@@ -121,6 +126,12 @@ pub async fn show(config_path: &Path, run: &str, json: bool) -> Result<(), Failu
     }
     if let Some(d) = r.duration_ms {
         println!("  duration  {}", format::duration_ms(d));
+    }
+    if let Some(lag) = r.lag_ms {
+        println!("  lag       {lag} ms from the tick to its first step");
+    }
+    if let Some(parent) = r.parent {
+        println!("  parent    {parent}");
     }
     if let Some(n) = &r.node {
         println!("  node      {n}");

@@ -1,0 +1,349 @@
+//! `plantao serve` as a process: killed with SIGKILL at many moments and restarted, stopped
+//! gracefully, reloaded with SIGHUP, beside a `plantao run`.
+
+#![allow(clippy::unwrap_used)]
+#![allow(clippy::disallowed_methods)] // the tests wait on real processes
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new(pipelines: &[(&str, &str)]) -> Home {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("pipelines")).unwrap();
+        std::fs::write(
+            dir.path().join("plantao.toml"),
+            "[engine]\nshutdown_grace = \"2s\"\n",
+        )
+        .unwrap();
+        // A second configuration on the same store, with no pipelines: for reading runs even
+        // while the daemon's own configuration is broken on purpose.
+        std::fs::create_dir(dir.path().join("inspect")).unwrap();
+        let db = dir.path().join("plantao.db");
+        std::fs::write(
+            dir.path().join("inspect/plantao.toml"),
+            format!("[storage]\nurl = \"sqlite://{}\"\n", db.display()),
+        )
+        .unwrap();
+        let home = Home { dir };
+        for (name, text) in pipelines {
+            home.pipeline(name, text);
+        }
+        home
+    }
+
+    fn pipeline(&self, name: &str, text: &str) {
+        std::fs::write(self.dir.path().join(format!("pipelines/{name}.toml")), text).unwrap();
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("plantao.toml")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_plantao"));
+        c.arg("--config")
+            .arg(self.config())
+            .args(args)
+            .env_remove("PLANTAO_CONFIG");
+        c
+    }
+
+    fn serve(&self, log: &str) -> Child {
+        let log = std::fs::File::create(self.dir.path().join(log)).unwrap();
+        self.command(&["serve"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    }
+
+    fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
+    }
+
+    /// Waits (60 s at most) until the log says plantao serves.
+    fn wait_serving(&self, log: &str) {
+        wait_for(
+            || self.log(log).contains("plantao is serving"),
+            "serve to start",
+        );
+    }
+
+    fn runs(&self) -> Vec<serde_json::Value> {
+        let Output {
+            stdout,
+            status,
+            stderr,
+        } = Command::new(env!("CARGO_BIN_EXE_plantao"))
+            .arg("--config")
+            .arg(self.dir.path().join("inspect/plantao.toml"))
+            .args(["runs", "--json", "--limit", "100000"])
+            .output()
+            .unwrap();
+        assert!(status.success(), "{}", String::from_utf8_lossy(&stderr));
+        serde_json::from_slice::<serde_json::Value>(&stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+}
+
+fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ok() {
+        assert!(Instant::now() < deadline, "waited 60 s for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn signal(child: &Child, sig: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// A small deterministic generator, so a failing sequence of kill moments can be replayed.
+struct Moments(u64);
+
+impl Moments {
+    fn next_ms(&mut self, from: u64, to: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        from + self.0 % (to - from)
+    }
+}
+
+#[test]
+fn killed_at_twenty_moments_no_tick_is_lost_or_doubled_and_nothing_stays_running() {
+    let home = Home::new(&[(
+        "tick",
+        "schedule = \"* * * * * *\"\nconcurrency = \"allow\"\nmax_concurrent = 5\ncatchup = \"all\"\ncatchup_limit = 3\n\
+         [[steps]]\nname = \"work\"\nrun = \"sleep 0.3\"\n",
+    )]);
+    let mut moments = Moments(0x5eed_1234_abcd);
+    for round in 0..20 {
+        let log = format!("serve-{round}.log");
+        let mut serve = home.serve(&log);
+        home.wait_serving(&log);
+        std::thread::sleep(Duration::from_millis(moments.next_ms(200, 2200)));
+        serve.kill().unwrap();
+        serve.wait().unwrap();
+    }
+    let mut serve = home.serve("serve-last.log");
+    home.wait_serving("serve-last.log");
+    // Long enough for the runs cut by the last kill to be closed and new ticks to run.
+    std::thread::sleep(Duration::from_millis(2500));
+    signal(&serve, "TERM");
+    assert!(
+        serve.wait().unwrap().success(),
+        "{}",
+        home.log("serve-last.log")
+    );
+
+    let runs = home.runs();
+    let ticks: Vec<&str> = runs
+        .iter()
+        .filter_map(|r| r["scheduled_for"].as_str())
+        .collect();
+    let distinct: BTreeSet<&str> = ticks.iter().copied().collect();
+    assert_eq!(ticks.len(), distinct.len(), "a tick has two runs");
+    // Every second from the first tick to the last has its run: queued and run, or recorded
+    // as missed while plantao was down.
+    let seconds: Vec<i64> = distinct
+        .iter()
+        .map(|t| chrono::DateTime::parse_from_rfc3339(t).unwrap().timestamp())
+        .collect();
+    let span = seconds.last().unwrap() - seconds.first().unwrap() + 1;
+    assert_eq!(
+        i64::try_from(seconds.len()).unwrap(),
+        span,
+        "a tick is missing between the first and the last"
+    );
+    let statuses: BTreeSet<&str> = runs.iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert!(
+        !statuses.contains("running") && !statuses.contains("queued"),
+        "left open: {statuses:?}"
+    );
+    assert!(
+        statuses.contains("interrupted"),
+        "no kill landed mid-run: {statuses:?}"
+    );
+    assert!(statuses.contains("succeeded"));
+    for r in &runs {
+        if r["status"] == "skipped" {
+            assert_eq!(r["reason"], "missed", "{r}");
+        }
+    }
+}
+
+#[test]
+fn a_plantao_run_beside_the_daemon_is_left_alone() {
+    let home = Home::new(&[("long", "[[steps]]\nname = \"wait\"\nrun = \"sleep 3\"\n")]);
+    let run = home
+        .command(&["run", "long"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(
+        || home.runs().iter().any(|r| r["status"] == "running"),
+        "the local run to start",
+    );
+    let mut serve = home.serve("serve.log");
+    home.wait_serving("serve.log");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        home.runs()[0]["status"],
+        "running",
+        "{}",
+        home.log("serve.log")
+    );
+    let output = run.wait_with_output().unwrap();
+    assert!(output.status.success());
+    assert_eq!(home.runs()[0]["status"], "succeeded");
+    signal(&serve, "TERM");
+    assert!(serve.wait().unwrap().success());
+}
+
+#[test]
+fn sighup_reloads_and_a_broken_config_keeps_the_old_one() {
+    let home = Home::new(&[(
+        "old",
+        "schedule = \"* * * * * *\"\n[[steps]]\nname = \"s\"\nrun = \"true\"\n",
+    )]);
+    let mut serve = home.serve("serve.log");
+    home.wait_serving("serve.log");
+    wait_for(
+        || home.runs().iter().any(|r| r["pipeline"] == "old"),
+        "a tick of `old`",
+    );
+    std::fs::remove_file(home.dir.path().join("pipelines/old.toml")).unwrap();
+    home.pipeline(
+        "new",
+        "schedule = \"* * * * * *\"\n[[steps]]\nname = \"s\"\nrun = \"true\"\n",
+    );
+    signal(&serve, "HUP");
+    wait_for(
+        || home.log("serve.log").contains("configuration reloaded"),
+        "the reload",
+    );
+    wait_for(
+        || home.runs().iter().any(|r| r["pipeline"] == "new"),
+        "a tick of `new`",
+    );
+    let old_count = home
+        .runs()
+        .iter()
+        .filter(|r| r["pipeline"] == "old")
+        .count();
+    home.pipeline(
+        "broken",
+        "schedule = \"0 25 * * *\"\n[[steps]]\nname = \"s\"\nrun = \"true\"\n",
+    );
+    signal(&serve, "HUP");
+    wait_for(
+        || home.log("serve.log").contains("configuration not reloaded"),
+        "the refusal",
+    );
+    assert!(
+        home.log("serve.log")
+            .contains("the hour field `25` is invalid"),
+        "{}",
+        home.log("serve.log")
+    );
+    let before = home
+        .runs()
+        .iter()
+        .filter(|r| r["pipeline"] == "new")
+        .count();
+    wait_for(
+        || {
+            home.runs()
+                .iter()
+                .filter(|r| r["pipeline"] == "new")
+                .count()
+                > before + 1
+        },
+        "`new` to keep running",
+    );
+    assert_eq!(
+        home.runs()
+            .iter()
+            .filter(|r| r["pipeline"] == "old")
+            .count(),
+        old_count,
+        "`old` stopped"
+    );
+    signal(&serve, "TERM");
+    assert!(serve.wait().unwrap().success());
+}
+
+#[test]
+fn serve_without_a_config_says_how_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_plantao"))
+        .current_dir(dir.path())
+        .env_remove("PLANTAO_CONFIG")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("plantao serve --config examples/quickstart/plantao.toml"),
+        "{err}"
+    );
+    assert!(!Path::new(&dir.path().join("plantao.db")).exists());
+}
+
+#[test]
+fn trigger_pause_resume_and_next() {
+    let home = Home::new(&[(
+        "p",
+        "schedule = \"0 12 * * *\"\ntimezone = \"America/Sao_Paulo\"\n[[steps]]\nname = \"s\"\nrun = \"echo hi\"\n",
+    )]);
+    let out = home.command(&["next", "p", "-n", "2"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].contains("12:00:00 -03") && lines[0].contains("15:00:00 UTC"),
+        "{text}"
+    );
+    let out = home.command(&["pause", "p"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&home.command(&["next", "p"]).output().unwrap().stdout)
+        .into_owned();
+    assert!(text.starts_with("p is paused"), "{text}");
+    assert!(
+        home.command(&["resume", "p"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let out = home.command(&["trigger", "p"]).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(home.runs()[0]["status"], "queued");
+    let mut serve = home.serve("serve.log");
+    wait_for(
+        || home.runs()[0]["status"] == "succeeded",
+        "the daemon to run the triggered run",
+    );
+    signal(&serve, "TERM");
+    assert!(serve.wait().unwrap().success());
+    let out = home.command(&["pause", "nope"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
