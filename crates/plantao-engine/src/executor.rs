@@ -129,6 +129,23 @@ impl Executor {
                 _ = stop.wait_for(|s| *s) => break,
             }
         }
+        // Runs the scheduler handed over in the last instant never started.
+        self.handed.close();
+        while let Ok(run) = self.handed.try_recv() {
+            self.slots.release();
+            let reason = Some("plantao was shutting down before it started".to_owned());
+            if let Err(e) = close(
+                self.store.as_ref(),
+                run.id,
+                RunStatus::Interrupted,
+                reason,
+                None,
+            )
+            .await
+            {
+                tracing::error!(run = %run.id, error = %e, "cannot close a run that never started");
+            }
+        }
         self.shut_down(&config, running, tasks).await;
     }
 
@@ -216,18 +233,14 @@ impl Executor {
     }
 
     async fn fail(&self, run: &Run, message: &str) -> Result<(), StoreError> {
-        let end = RunEnd {
-            id: run.id,
-            status: RunStatus::Failed,
-            at: Utc::now(),
-            reason: None,
-            error_stage: None,
-            error_message: Some(message.to_owned()),
-        };
-        match self.store.apply(vec![Write::FinishRun(end)]).await {
-            Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
+        close(
+            self.store.as_ref(),
+            run.id,
+            RunStatus::Failed,
+            None,
+            Some(message.to_owned()),
+        )
+        .await
     }
 
     /// Closes, as interrupted, the runs whose node died; queues them again where the pipeline
@@ -332,8 +345,8 @@ impl Executor {
     }
 }
 
-/// Runs one claimed run to its end; a run that cannot start (its parameters no longer fit the
-/// pipeline) ends failed with the reason.
+/// Runs one claimed run to its end. A run that cannot start (its pipeline left the
+/// configuration, its parameters no longer fit) ends failed with the reason.
 async fn execute(
     config: &Config,
     runner: &Runner,
@@ -341,14 +354,18 @@ async fn execute(
     run: Run,
     stop: watch::Receiver<Option<Stop>>,
 ) {
-    let Some(pipeline) = config.pipeline(&run.pipeline) else {
-        return;
+    let planned = match config.pipeline(&run.pipeline) {
+        Some(pipeline) => Plan::new(
+            pipeline,
+            &RunRequest {
+                params: run.params.clone(),
+                ..Default::default()
+            },
+        )
+        .map_err(|e| e.to_string()),
+        None => Err("the pipeline is no longer in the configuration".to_owned()),
     };
-    let request = RunRequest {
-        params: run.params.clone(),
-        ..Default::default()
-    };
-    let outcome = match Plan::new(pipeline, &request) {
+    let outcome = match planned {
         Ok(plan) => {
             let claimed = Claimed {
                 id: run.id,
@@ -362,27 +379,38 @@ async fn execute(
                 .map(|r| r.status)
                 .map_err(|e| e.to_string())
         }
-        Err(e) => {
-            let end = RunEnd {
-                id: run.id,
-                status: RunStatus::Failed,
-                at: Utc::now(),
-                reason: None,
-                error_stage: None,
-                error_message: Some(e.to_string()),
-            };
-            store
-                .apply(vec![Write::FinishRun(end)])
-                .await
-                .map(|_| RunStatus::Failed)
-                .map_err(|e| e.to_string())
-        }
+        Err(why) => close(store, run.id, RunStatus::Failed, None, Some(why))
+            .await
+            .map(|()| RunStatus::Failed)
+            .map_err(|e| e.to_string()),
     };
     match outcome {
         Ok(status) => tracing::info!(run = %run.id, pipeline = %run.pipeline, %status, "run ended"),
         Err(e) => {
             tracing::error!(run = %run.id, pipeline = %run.pipeline, error = %e, "run could not be recorded")
         }
+    }
+}
+
+/// Ends an open run that will not execute; one that ended meanwhile is left as it is.
+async fn close(
+    store: &dyn Store,
+    id: RunId,
+    status: RunStatus,
+    reason: Option<String>,
+    error_message: Option<String>,
+) -> Result<(), StoreError> {
+    let end = RunEnd {
+        id,
+        status,
+        at: Utc::now(),
+        reason,
+        error_stage: None,
+        error_message,
+    };
+    match store.apply(vec![Write::FinishRun(end)]).await {
+        Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

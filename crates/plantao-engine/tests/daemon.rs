@@ -261,7 +261,7 @@ async fn a_cancel_request_stops_a_running_run() {
 #[tokio::test]
 async fn shutdown_lets_short_runs_finish_and_interrupts_long_ones() {
     let rig = Rig::new(
-        "[engine]\nshutdown_grace = \"1s\"\n",
+        "[engine]\nshutdown_grace = \"5s\"\n",
         &[
             ("short", "[[steps]]\nname = \"s\"\nrun = \"sleep 0.3\"\n"),
             ("long", "[[steps]]\nname = \"s\"\nrun = \"sleep 60\"\n"),

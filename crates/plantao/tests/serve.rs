@@ -130,7 +130,7 @@ fn killed_at_twenty_moments_no_tick_is_lost_or_doubled_and_nothing_stays_running
     let home = Home::new(&[(
         "tick",
         "schedule = \"* * * * * *\"\nconcurrency = \"allow\"\nmax_concurrent = 5\ncatchup = \"all\"\ncatchup_limit = 3\n\
-         [[steps]]\nname = \"work\"\nrun = \"sleep 0.3\"\n",
+         [[steps]]\nname = \"work\"\nrun = \"sleep 0.8\"\n",
     )]);
     let mut moments = Moments(0x5eed_1234_abcd);
     for round in 0..20 {
