@@ -100,3 +100,12 @@ pub fn external(var: &str) -> Option<String> {
         }
     }
 }
+
+/// Each stage's step and status, in report order.
+pub fn stage_statuses(report: &RunReport) -> Vec<(String, plantao_model::StageStatus)> {
+    report
+        .stages
+        .iter()
+        .map(|s| (s.step.clone(), s.status))
+        .collect()
+}

@@ -1,0 +1,170 @@
+//! Each kind of write, as PostgreSQL statements inside the caller's transaction.
+
+use sqlx::{Postgres, Transaction};
+
+use crate::decode::{found, params_to_json, transition_error};
+use crate::error::{Result, StoreError};
+use crate::records::*;
+use plantao_model::RunId;
+
+pub(super) async fn apply_one(
+    tx: &mut Transaction<'static, Postgres>,
+    write: Write,
+) -> Result<Applied> {
+    match write {
+        Write::InsertRun(r) => {
+            let params: serde_json::Value = serde_json::from_str(&params_to_json(&r.params))
+                .map_err(|e| StoreError::Database(e.to_string()))?;
+            let done = sqlx::query(
+                "INSERT INTO runs (id, pipeline, triggered_by, scheduled_for, params, status, reason, queued_at, started_at, node, parent)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                 ON CONFLICT (pipeline, scheduled_for) WHERE scheduled_for IS NOT NULL DO NOTHING",
+            )
+            .bind(r.id.as_uuid())
+            .bind(&r.pipeline)
+            .bind(r.trigger.as_str())
+            .bind(r.scheduled_for)
+            .bind(params)
+            .bind(r.status.as_str())
+            .bind(&r.reason)
+            .bind(r.queued_at)
+            .bind(r.started_at)
+            .bind(&r.node)
+            .bind(r.parent.map(|p| p.as_uuid()))
+            .execute(&mut **tx)
+            .await?;
+            Ok(if done.rows_affected() == 1 {
+                Applied::Inserted
+            } else {
+                Applied::Duplicate
+            })
+        }
+        Write::StartRun { id, at, node } => {
+            let done = sqlx::query("UPDATE runs SET status = 'running', started_at = $1, node = $2 WHERE id = $3 AND status = 'queued'")
+                .bind(at)
+                .bind(&node)
+                .bind(id.as_uuid())
+                .execute(&mut **tx)
+                .await?;
+            updated(tx, id, done.rows_affected(), "started").await
+        }
+        Write::FinishRun(end) => {
+            let done = sqlx::query(
+                "UPDATE runs SET status = $1, finished_at = $2,
+                    duration_ms = FLOOR(EXTRACT(EPOCH FROM ($2 - started_at)) * 1000)::BIGINT,
+                    reason = COALESCE($3, reason), error_stage = $4, error_message = $5
+                 WHERE id = $6 AND status IN ('queued', 'running')",
+            )
+            .bind(end.status.as_str())
+            .bind(end.at)
+            .bind(&end.reason)
+            .bind(&end.error_stage)
+            .bind(&end.error_message)
+            .bind(end.id.as_uuid())
+            .execute(&mut **tx)
+            .await?;
+            let result = updated(tx, end.id, done.rows_affected(), "finished").await?;
+            sqlx::query("UPDATE stages SET status = 'interrupted', finished_at = $1 WHERE run_id = $2 AND status = 'running'")
+                .bind(end.at)
+                .bind(end.id.as_uuid())
+                .execute(&mut **tx)
+                .await?;
+            Ok(result)
+        }
+        Write::SetLag { id, lag_ms } => {
+            let done = sqlx::query("UPDATE runs SET lag_ms = $1 WHERE id = $2")
+                .bind(lag_ms)
+                .bind(id.as_uuid())
+                .execute(&mut **tx)
+                .await?;
+            found(done.rows_affected(), || format!("run {id}"))
+        }
+        Write::RequestCancel { id } => {
+            let done = sqlx::query("UPDATE runs SET cancel_requested = TRUE WHERE id = $1 AND status IN ('queued', 'running')")
+                .bind(id.as_uuid())
+                .execute(&mut **tx)
+                .await?;
+            updated(tx, id, done.rows_affected(), "cancelled").await
+        }
+        Write::SetPaused { pipeline, paused } => {
+            let done = sqlx::query("UPDATE pipelines SET paused = $1 WHERE name = $2")
+                .bind(paused)
+                .bind(&pipeline)
+                .execute(&mut **tx)
+                .await?;
+            found(done.rows_affected(), || format!("pipeline {pipeline}"))
+        }
+        Write::PutStage(s) => {
+            sqlx::query(
+                "INSERT INTO stages (run_id, step, attempt, status, started_at, finished_at, duration_ms, exit_code, error, log, cpu_user_ms, cpu_system_ms, peak_rss_kb)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                 ON CONFLICT (run_id, step, attempt) DO UPDATE SET
+                    status = excluded.status, started_at = excluded.started_at, finished_at = excluded.finished_at,
+                    duration_ms = excluded.duration_ms, exit_code = excluded.exit_code, error = excluded.error,
+                    log = excluded.log, cpu_user_ms = excluded.cpu_user_ms, cpu_system_ms = excluded.cpu_system_ms,
+                    peak_rss_kb = excluded.peak_rss_kb",
+            )
+            .bind(s.run_id.as_uuid())
+            .bind(&s.step)
+            .bind(i32::try_from(s.attempt).unwrap_or(i32::MAX))
+            .bind(s.status.as_str())
+            .bind(s.started_at)
+            .bind(s.finished_at)
+            .bind(s.duration_ms)
+            .bind(s.exit_code)
+            .bind(&s.error)
+            .bind(&s.log)
+            .bind(s.cpu_user_ms)
+            .bind(s.cpu_system_ms)
+            .bind(s.peak_rss_kb)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| StoreError::from_sqlx(e, || format!("run {}", s.run_id)))?;
+            Ok(Applied::Updated)
+        }
+        Write::PutCounter(c) => {
+            sqlx::query(
+                "INSERT INTO counters (run_id, step, name, value) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (run_id, step, name) DO UPDATE SET value = excluded.value",
+            )
+            .bind(c.run_id.as_uuid())
+            .bind(&c.step)
+            .bind(&c.name)
+            .bind(c.value)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| StoreError::from_sqlx(e, || format!("run {}", c.run_id)))?;
+            Ok(Applied::Updated)
+        }
+        Write::PutOutput(o) => {
+            sqlx::query(
+                "INSERT INTO outputs (run_id, step, key, value) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (run_id, step, key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(o.run_id.as_uuid())
+            .bind(&o.step)
+            .bind(&o.key)
+            .bind(&o.value)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| StoreError::from_sqlx(e, || format!("run {}", o.run_id)))?;
+            Ok(Applied::Updated)
+        }
+    }
+}
+
+async fn updated(
+    tx: &mut Transaction<'static, Postgres>,
+    id: RunId,
+    rows: u64,
+    wanted: &str,
+) -> Result<Applied> {
+    if rows == 1 {
+        return Ok(Applied::Updated);
+    }
+    let current: Option<String> = sqlx::query_scalar("SELECT status FROM runs WHERE id = $1")
+        .bind(id.as_uuid())
+        .fetch_optional(&mut **tx)
+        .await?;
+    Err(transition_error(&id, current, wanted))
+}

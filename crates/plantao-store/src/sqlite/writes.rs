@@ -1,0 +1,172 @@
+//! Each kind of write, as SQLite statements inside the caller's transaction.
+
+use sqlx::{Sqlite, Transaction};
+
+use super::micros;
+use crate::decode::{found, params_to_json, transition_error};
+use crate::error::{Result, StoreError};
+use crate::records::*;
+use plantao_model::RunId;
+
+pub(super) async fn apply_one(
+    tx: &mut Transaction<'static, Sqlite>,
+    write: Write,
+) -> Result<Applied> {
+    match write {
+        Write::InsertRun(r) => {
+            let done = sqlx::query(
+                "INSERT INTO runs (id, pipeline, triggered_by, scheduled_for, params, status, reason, queued_at, started_at, node, parent)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (pipeline, scheduled_for) WHERE scheduled_for IS NOT NULL DO NOTHING",
+            )
+            .bind(r.id.to_string())
+            .bind(&r.pipeline)
+            .bind(r.trigger.as_str())
+            .bind(r.scheduled_for.map(micros))
+            .bind(params_to_json(&r.params))
+            .bind(r.status.as_str())
+            .bind(&r.reason)
+            .bind(micros(r.queued_at))
+            .bind(r.started_at.map(micros))
+            .bind(&r.node)
+            .bind(r.parent.map(|p| p.to_string()))
+            .execute(&mut **tx)
+            .await?;
+            Ok(if done.rows_affected() == 1 {
+                Applied::Inserted
+            } else {
+                Applied::Duplicate
+            })
+        }
+        Write::StartRun { id, at, node } => {
+            let done = sqlx::query("UPDATE runs SET status = 'running', started_at = ?, node = ? WHERE id = ? AND status = 'queued'")
+                .bind(micros(at))
+                .bind(&node)
+                .bind(id.to_string())
+                .execute(&mut **tx)
+                .await?;
+            updated(tx, id, done.rows_affected(), "started").await
+        }
+        Write::FinishRun(end) => {
+            let at = micros(end.at);
+            let done = sqlx::query(
+                "UPDATE runs SET status = ?, finished_at = ?,
+                    duration_ms = CASE WHEN started_at IS NULL THEN NULL ELSE (? - started_at) / 1000 END,
+                    reason = COALESCE(?, reason), error_stage = ?, error_message = ?
+                 WHERE id = ? AND status IN ('queued', 'running')",
+            )
+            .bind(end.status.as_str())
+            .bind(at)
+            .bind(at)
+            .bind(&end.reason)
+            .bind(&end.error_stage)
+            .bind(&end.error_message)
+            .bind(end.id.to_string())
+            .execute(&mut **tx)
+            .await?;
+            let result = updated(tx, end.id, done.rows_affected(), "finished").await?;
+            sqlx::query("UPDATE stages SET status = 'interrupted', finished_at = ? WHERE run_id = ? AND status = 'running'")
+                .bind(at)
+                .bind(end.id.to_string())
+                .execute(&mut **tx)
+                .await?;
+            Ok(result)
+        }
+        Write::SetLag { id, lag_ms } => {
+            let done = sqlx::query("UPDATE runs SET lag_ms = ? WHERE id = ?")
+                .bind(lag_ms)
+                .bind(id.to_string())
+                .execute(&mut **tx)
+                .await?;
+            found(done.rows_affected(), || format!("run {id}"))
+        }
+        Write::RequestCancel { id } => {
+            let done = sqlx::query("UPDATE runs SET cancel_requested = 1 WHERE id = ? AND status IN ('queued', 'running')")
+                .bind(id.to_string())
+                .execute(&mut **tx)
+                .await?;
+            updated(tx, id, done.rows_affected(), "cancelled").await
+        }
+        Write::SetPaused { pipeline, paused } => {
+            let done = sqlx::query("UPDATE pipelines SET paused = ? WHERE name = ?")
+                .bind(paused)
+                .bind(&pipeline)
+                .execute(&mut **tx)
+                .await?;
+            found(done.rows_affected(), || format!("pipeline {pipeline}"))
+        }
+        Write::PutStage(s) => {
+            sqlx::query(
+                "INSERT INTO stages (run_id, step, attempt, status, started_at, finished_at, duration_ms, exit_code, error, log, cpu_user_ms, cpu_system_ms, peak_rss_kb)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (run_id, step, attempt) DO UPDATE SET
+                    status = excluded.status, started_at = excluded.started_at, finished_at = excluded.finished_at,
+                    duration_ms = excluded.duration_ms, exit_code = excluded.exit_code, error = excluded.error,
+                    log = excluded.log, cpu_user_ms = excluded.cpu_user_ms, cpu_system_ms = excluded.cpu_system_ms,
+                    peak_rss_kb = excluded.peak_rss_kb",
+            )
+            .bind(s.run_id.to_string())
+            .bind(&s.step)
+            .bind(i64::from(s.attempt))
+            .bind(s.status.as_str())
+            .bind(micros(s.started_at))
+            .bind(s.finished_at.map(micros))
+            .bind(s.duration_ms)
+            .bind(s.exit_code)
+            .bind(&s.error)
+            .bind(&s.log)
+            .bind(s.cpu_user_ms)
+            .bind(s.cpu_system_ms)
+            .bind(s.peak_rss_kb)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| StoreError::from_sqlx(e, || format!("run {}", s.run_id)))?;
+            Ok(Applied::Updated)
+        }
+        Write::PutCounter(c) => {
+            sqlx::query(
+                "INSERT INTO counters (run_id, step, name, value) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (run_id, step, name) DO UPDATE SET value = excluded.value",
+            )
+            .bind(c.run_id.to_string())
+            .bind(&c.step)
+            .bind(&c.name)
+            .bind(c.value)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| StoreError::from_sqlx(e, || format!("run {}", c.run_id)))?;
+            Ok(Applied::Updated)
+        }
+        Write::PutOutput(o) => {
+            sqlx::query(
+                "INSERT INTO outputs (run_id, step, key, value) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (run_id, step, key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(o.run_id.to_string())
+            .bind(&o.step)
+            .bind(&o.key)
+            .bind(&o.value)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| StoreError::from_sqlx(e, || format!("run {}", o.run_id)))?;
+            Ok(Applied::Updated)
+        }
+    }
+}
+
+/// `Updated` when the UPDATE touched the run, else why it did not.
+async fn updated(
+    tx: &mut Transaction<'static, Sqlite>,
+    id: RunId,
+    rows: u64,
+    wanted: &str,
+) -> Result<Applied> {
+    if rows == 1 {
+        return Ok(Applied::Updated);
+    }
+    let current: Option<String> = sqlx::query_scalar("SELECT status FROM runs WHERE id = ?")
+        .bind(id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+    Err(transition_error(&id, current, wanted))
+}
