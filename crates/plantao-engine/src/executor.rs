@@ -149,7 +149,7 @@ impl Executor {
         self.shut_down(&config, running, tasks).await;
     }
 
-    /// Starts as many queued runs as the limits allow.
+    /// Starts as many queued runs as the limits allow, oldest first.
     async fn claim(
         &self,
         config: &Arc<Config>,
@@ -157,57 +157,41 @@ impl Executor {
         running: &mut HashMap<RunId, Running>,
         tasks: &mut JoinSet<RunId>,
     ) -> Result<(), StoreError> {
-        let room = config
-            .engine
-            .max_concurrent_runs
-            .saturating_sub(self.slots.used());
-        if room == 0 {
-            return Ok(());
-        }
-        let queued = self
-            .store
-            .queued(u32::try_from(room * 4 + 16).unwrap_or(u32::MAX))
-            .await?;
-        if queued.is_empty() {
+        if self.slots.used() >= config.engine.max_concurrent_runs {
             return Ok(());
         }
         let mut open = self.store.open_runs().await?;
-        for run in queued {
-            if !self.slots.try_take(config.engine.max_concurrent_runs) {
-                break;
-            }
-            let Some(pipeline) = config.pipeline(&run.pipeline) else {
-                self.slots.release();
-                self.fail(&run, "the pipeline is no longer in the configuration")
-                    .await?;
-                continue;
-            };
-            let counts = open.entry(run.pipeline.clone()).or_default();
-            if counts.running >= parallel_limit(pipeline) {
-                self.slots.release();
-                continue;
-            }
-            let started = self
-                .store
-                .apply(vec![Write::StartRun {
-                    id: run.id,
-                    at: Utc::now(),
-                    node: Some(self.node.clone()),
-                }])
-                .await;
-            match started {
-                Ok(_) => {}
-                // Another node took it, or someone cancelled it meanwhile.
-                Err(StoreError::Conflict(_) | StoreError::NotFound(_)) => {
+        if open.values().all(|o| o.queued == 0) {
+            return Ok(());
+        }
+        // Pipelines at their own limit, across every node.
+        let at_limit = |name: &str, running: u32| {
+            config
+                .pipeline(name)
+                .is_some_and(|p| running >= parallel_limit(p))
+        };
+        let mut full: Vec<String> = open
+            .iter()
+            .filter(|(name, o)| at_limit(name, o.running))
+            .map(|(name, _)| name.clone())
+            .collect();
+        while self.slots.try_take(config.engine.max_concurrent_runs) {
+            let run = match self.store.claim_next(&self.node, Utc::now(), &full).await {
+                Ok(Some(run)) => run,
+                Ok(None) => {
                     self.slots.release();
-                    continue;
+                    break;
                 }
                 Err(e) => {
                     self.slots.release();
                     return Err(e);
                 }
-            }
+            };
+            let counts = open.entry(run.pipeline.clone()).or_default();
             counts.running += 1;
+            if at_limit(&run.pipeline, counts.running) {
+                full.push(run.pipeline.clone());
+            }
             self.launch(run, config, runner, running, tasks);
         }
         Ok(())
@@ -230,17 +214,6 @@ impl Executor {
             execute(&config, &runner, store.as_ref(), run, stop_rx).await;
             id
         });
-    }
-
-    async fn fail(&self, run: &Run, message: &str) -> Result<(), StoreError> {
-        close(
-            self.store.as_ref(),
-            run.id,
-            RunStatus::Failed,
-            None,
-            Some(message.to_owned()),
-        )
-        .await
     }
 
     /// Closes, as interrupted, the runs whose node died; queues them again where the pipeline

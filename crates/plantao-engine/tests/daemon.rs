@@ -345,3 +345,64 @@ async fn a_success_starts_the_chained_pipeline() {
     assert!(alarms.is_empty(), "on_failure did not fire after a success");
     daemon.shut_down().await.unwrap();
 }
+
+#[tokio::test]
+async fn two_daemons_on_one_store_run_each_tick_once() {
+    let rig = Rig::new(
+        "",
+        &[(
+            "tick",
+            "schedule = \"* * * * * *\"\nconcurrency = \"allow\"\nmax_concurrent = 4\n\
+             [[steps]]\nname = \"s\"\nrun = \"echo $PLANTAO_RUN_ID >> ../ran\"\nworking_dir = \"pipelines\"\n",
+        )],
+    )
+    .await;
+    let other: Arc<dyn Store> = plantao_store::open(rig.config.storage.url.expose())
+        .await
+        .unwrap()
+        .into();
+    let a = rig.start().await;
+    let b = Daemon::start(rig.config.clone(), other, Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let runs = loop {
+        let runs = rig
+            .store
+            .runs(&RunFilter {
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        if runs
+            .iter()
+            .filter(|r| r.status == RunStatus::Succeeded)
+            .count()
+            >= 4
+        {
+            break runs;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    a.shut_down().await.unwrap();
+    b.shut_down().await.unwrap();
+    let ticks: Vec<_> = runs.iter().filter_map(|r| r.scheduled_for).collect();
+    let distinct: std::collections::BTreeSet<_> = ticks.iter().collect();
+    assert_eq!(ticks.len(), distinct.len(), "a tick has two runs");
+    let ran = std::fs::read_to_string(rig.dir.path().join("ran")).unwrap();
+    let executed: Vec<&str> = ran.lines().collect();
+    let unique: std::collections::BTreeSet<&str> = executed.iter().copied().collect();
+    assert_eq!(
+        executed.len(),
+        unique.len(),
+        "a run was executed twice: {ran}"
+    );
+    for id in unique {
+        let detail = rig.store.run_detail(id.parse().unwrap()).await.unwrap();
+        assert_eq!(
+            detail.stages.len(),
+            1,
+            "every executed run is a stored run with its stage"
+        );
+    }
+}

@@ -54,8 +54,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     async fn run_detail(&self, id: RunId) -> Result<RunDetail>;
 
-    /// Queued runs, oldest first.
-    async fn queued(&self, limit: u32) -> Result<Vec<Run>>;
+    /// Claims the oldest queued run whose pipeline is not in `full`: it becomes `running` on
+    /// `node` from `at`. Two nodes never claim the same run (on PostgreSQL, `FOR UPDATE SKIP
+    /// LOCKED`: a node passes over the rows another is claiming instead of waiting for them).
+    async fn claim_next(&self, node: &str, at: Timestamp, full: &[String]) -> Result<Option<Run>>;
 
     /// Per pipeline, how many runs are queued and running (pipelines with none are absent).
     async fn open_runs(&self) -> Result<BTreeMap<String, OpenRuns>>;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use plantao_config::{Concurrency, Config};
 use plantao_model::{RunId, RunStatus};
-use plantao_store::{NewRun, OpenRuns, Run, RunFilter, Store, StoreError, Write};
+use plantao_store::{Applied, NewRun, OpenRuns, Run, RunFilter, Store, StoreError, Write};
 use tokio::sync::{Notify, watch};
 
 use crate::clock::Clock;
@@ -262,7 +262,8 @@ impl Scheduler {
                             run.started_at = Some(now);
                             run.node = self.handoff.as_ref().map(|h| h.node.clone());
                             counts.running += 1;
-                            handed.push(run.clone());
+                            // Its index among the writes: only an insert that wins the tick is handed over.
+                            handed.push((writes.len(), run.clone()));
                         } else {
                             counts.queued += 1;
                             queued = true;
@@ -274,12 +275,13 @@ impl Scheduler {
         }
         let applied = self.store.apply(writes).await;
         if let Some(h) = &self.handoff {
-            if applied.is_err() {
-                handed.iter().for_each(|_| h.slots.release());
-            }
-            for run in handed.iter().filter(|_| applied.is_ok()) {
+            for (index, run) in &handed {
+                // Another node may have recorded the tick first: then it runs it, not us.
+                let won = applied
+                    .as_ref()
+                    .is_ok_and(|a| a.get(*index) == Some(&Applied::Inserted));
                 // The executor owns the slot from here.
-                if h.tx.send(started(run)).is_err() {
+                if !won || h.tx.send(started(run)).is_err() {
                     h.slots.release();
                 }
             }

@@ -310,12 +310,19 @@ impl Store for PgStore {
         })
     }
 
-    async fn queued(&self, limit: u32) -> Result<Vec<Run>> {
-        let rows = sqlx::query("SELECT * FROM runs WHERE status = 'queued' ORDER BY id LIMIT $1")
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(run_from_row).collect()
+    async fn claim_next(&self, node: &str, at: Timestamp, full: &[String]) -> Result<Option<Run>> {
+        let row = sqlx::query(
+            "UPDATE runs SET status = 'running', started_at = $1, node = $2
+             WHERE id = (SELECT id FROM runs WHERE status = 'queued' AND NOT (pipeline = ANY($3))
+                         ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+             RETURNING *",
+        )
+        .bind(at)
+        .bind(node)
+        .bind(full)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(run_from_row).transpose()
     }
 
     async fn open_runs(&self) -> Result<BTreeMap<String, OpenRuns>> {

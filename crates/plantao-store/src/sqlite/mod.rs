@@ -319,12 +319,20 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn queued(&self, limit: u32) -> Result<Vec<Run>> {
-        let rows = sqlx::query("SELECT * FROM runs WHERE status = 'queued' ORDER BY id LIMIT ?")
-            .bind(i64::from(limit))
-            .fetch_all(&self.reader)
-            .await?;
-        rows.iter().map(run_from_row).collect()
+    async fn claim_next(&self, node: &str, at: Timestamp, full: &[String]) -> Result<Option<Run>> {
+        let full = serde_json::Value::from(full.to_vec()).to_string();
+        let row = sqlx::query(
+            "UPDATE runs SET status = 'running', started_at = ?1, node = ?2
+             WHERE id = (SELECT id FROM runs WHERE status = 'queued'
+                         AND pipeline NOT IN (SELECT value FROM json_each(?3)) ORDER BY id LIMIT 1)
+             RETURNING *",
+        )
+        .bind(micros(at))
+        .bind(node)
+        .bind(full)
+        .fetch_optional(&self.writer)
+        .await?;
+        row.as_ref().map(run_from_row).transpose()
     }
 
     async fn open_runs(&self) -> Result<BTreeMap<String, OpenRuns>> {

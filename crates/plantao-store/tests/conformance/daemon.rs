@@ -1,5 +1,7 @@
 //! What the daemon asks of a backend: leases, the queue, orphans, cancel requests, pauses.
 
+use std::sync::Arc;
+
 use chrono::Duration;
 use plantao_model::{RunId, RunStatus, StageStatus, Trigger};
 use plantao_store::*;
@@ -42,9 +44,9 @@ pub async fn nodes_hold_leases_they_renew(fx: &Fixture) {
     assert_eq!(store.nodes().await.unwrap().len(), 1);
 }
 
-pub async fn the_queue_is_oldest_first_and_counted_per_pipeline(fx: &Fixture) {
+pub async fn the_queue_is_claimed_oldest_first_and_counted_per_pipeline(fx: &Fixture) {
     let store = fx.open().await;
-    let runs: Vec<NewRun> = ["a", "b", "a", "a"]
+    let runs: Vec<NewRun> = ["a", "b", "a", "a", "c"]
         .iter()
         .map(|p| new_run(p, Trigger::Manual, None))
         .collect();
@@ -52,23 +54,39 @@ pub async fn the_queue_is_oldest_first_and_counted_per_pipeline(fx: &Fixture) {
         .apply(runs.iter().cloned().map(Write::InsertRun).collect())
         .await
         .unwrap();
-    store
-        .apply(vec![Write::StartRun {
-            id: runs[0].id,
-            at: at(1),
-            node: Some("n".into()),
-        }])
-        .await
-        .unwrap();
-    let queued: Vec<RunId> = store
-        .queued(10)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.id)
-        .collect();
-    assert_eq!(queued, [runs[1].id, runs[2].id, runs[3].id]);
-    assert_eq!(store.queued(1).await.unwrap().len(), 1);
+    let first = store.claim_next("n1", at(1), &[]).await.unwrap().unwrap();
+    assert_eq!(
+        (first.id, first.status, first.node.as_deref()),
+        (runs[0].id, RunStatus::Running, Some("n1"))
+    );
+    assert_eq!(first.started_at, Some(at(1)));
+    // `a` is at its limit: the next claims pass over it.
+    let full = vec!["a".to_owned()];
+    assert_eq!(
+        store
+            .claim_next("n1", at(2), &full)
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        runs[1].id
+    );
+    assert_eq!(
+        store
+            .claim_next("n1", at(2), &full)
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        runs[4].id
+    );
+    assert!(
+        store
+            .claim_next("n1", at(2), &full)
+            .await
+            .unwrap()
+            .is_none()
+    );
     let open = store.open_runs().await.unwrap();
     assert_eq!(
         open.get("a"),
@@ -80,11 +98,43 @@ pub async fn the_queue_is_oldest_first_and_counted_per_pipeline(fx: &Fixture) {
     assert_eq!(
         open.get("b"),
         Some(&OpenRuns {
-            queued: 1,
-            running: 0
+            queued: 0,
+            running: 1
         })
     );
-    assert_eq!(open.get("c"), None);
+    assert_eq!(open.get("d"), None);
+}
+
+pub async fn nodes_never_claim_the_same_run(fx: &Fixture) {
+    let first = fx.open().await;
+    let runs: Vec<NewRun> = (0..40)
+        .map(|i| new_run(&format!("p{}", i % 5), Trigger::Manual, None))
+        .collect();
+    first
+        .apply(runs.iter().cloned().map(Write::InsertRun).collect())
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for n in 0..4 {
+        let store: Arc<dyn Store> = fx.open().await.into();
+        tasks.push(tokio::spawn(async move {
+            let node = format!("node-{n}");
+            let mut mine = Vec::new();
+            while let Some(run) = store.claim_next(&node, at(1), &[]).await.unwrap() {
+                assert_eq!(run.node.as_deref(), Some(node.as_str()));
+                mine.push(run.id);
+            }
+            mine
+        }));
+    }
+    let mut claimed = Vec::new();
+    for t in tasks {
+        claimed.extend(t.await.unwrap());
+    }
+    claimed.sort();
+    let mut expected: Vec<RunId> = runs.iter().map(|r| r.id).collect();
+    expected.sort();
+    assert_eq!(claimed, expected, "every run claimed exactly once");
 }
 
 pub async fn runs_of_dead_nodes_are_found_and_closed_as_interrupted(fx: &Fixture) {
