@@ -216,20 +216,19 @@ impl Executor {
         });
     }
 
-    /// Closes, as interrupted, the runs whose node died; queues them again where the pipeline
-    /// says `retry_interrupted`. A node on this host whose process is gone is dead at once;
-    /// others when their lease expires.
+    /// Closes, as interrupted, the runs whose node died (its lease expired); queues them again
+    /// where the pipeline says `retry_interrupted`. Only the lease decides: a process id or a
+    /// host name can be shared by containers, so neither is taken as proof of death.
     async fn sweep(&self, config: &Config) -> Result<(), StoreError> {
         let now = self.clock.now();
-        let host = crate::lease::hostname();
         let long_gone = now - chrono::TimeDelta::minutes(10);
-        let nodes = self.store.nodes().await?;
-        for node in &nodes {
-            if node.id != self.node && node.host == host && !process_alive(node.pid) {
-                self.store.remove_node(&node.id).await?;
-            }
-        }
-        if nodes.iter().any(|n| n.expires_at < long_gone) {
+        if self
+            .store
+            .nodes()
+            .await?
+            .iter()
+            .any(|n| n.expires_at < long_gone)
+        {
             self.store.remove_expired_nodes(long_gone).await?;
         }
         for run in self.store.orphaned(now).await? {
@@ -385,8 +384,4 @@ async fn close(
         Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
         Err(e) => Err(e),
     }
-}
-
-fn process_alive(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
 }

@@ -81,8 +81,7 @@ impl Lease {
     }
 }
 
-/// This machine's name, as nodes record it.
-pub(crate) fn hostname() -> String {
+fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .ok()

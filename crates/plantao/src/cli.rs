@@ -46,6 +46,11 @@ pub enum Command {
     Pause { pipeline: String },
     /// Resume a paused pipeline.
     Resume { pipeline: String },
+    /// Nodes and their leases, the queue, each pipeline's next tick and last run.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
     /// The next times a pipeline runs, in its time zone and in UTC.
     Next {
         pipeline: String,

@@ -45,6 +45,7 @@ fn main() -> ExitCode {
             Command::Next { pipeline, count } => {
                 commands::control::next(&config, &pipeline, count).await
             }
+            Command::Status { json } => commands::status::run(&config, json).await,
             Command::Runs(args) => commands::runs::list(&config, args).await,
             Command::Show { run, json } => commands::runs::show(&config, &run, json).await,
             Command::Logs { run, stage } => {

@@ -96,6 +96,11 @@ impl Home {
     }
 }
 
+/// The node id a daemon logged when it started serving.
+fn node_of(log: &str) -> Option<String> {
+    Some(log.split("node=\"").nth(1)?.split('"').next()?.to_owned())
+}
+
 fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !ok() {
@@ -143,8 +148,16 @@ fn killed_at_twenty_moments_no_tick_is_lost_or_doubled_and_nothing_stays_running
     }
     let mut serve = home.serve("serve-last.log");
     home.wait_serving("serve-last.log");
-    // Long enough for the runs cut by the last kill to be closed and new ticks to run.
-    std::thread::sleep(Duration::from_millis(2500));
+    // The runs cut by the last kill are closed once that node's lease expires (6 s).
+    let node = node_of(&home.log("serve-last.log"));
+    wait_for(
+        || {
+            home.runs()
+                .iter()
+                .all(|r| r["status"] != "running" || r["node"].as_str() == node.as_deref())
+        },
+        "the runs of the killed nodes to be closed",
+    );
     signal(&serve, "TERM");
     assert!(
         serve.wait().unwrap().success(),

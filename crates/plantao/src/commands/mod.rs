@@ -4,6 +4,7 @@ pub mod control;
 pub mod run;
 pub mod runs;
 pub mod serve;
+pub mod status;
 pub mod validate;
 
 use std::path::Path;
