@@ -139,6 +139,16 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 60)]
         seconds: u64,
     },
+    /// Failover: two `plantao serve` nodes on PostgreSQL; the one holding a run is killed with
+    /// SIGKILL; the time until the other closes the run.
+    Failover {
+        /// The PostgreSQL database to use (runs are written there).
+        #[arg(long, value_name = "URL")]
+        postgres: String,
+        /// How many kills to time (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// Start-up: from starting `plantao serve` with many pipelines to it serving.
     Startup {
         #[arg(long, default_value_t = 100)]

@@ -64,6 +64,9 @@ fn main() -> ExitCode {
                     postgres,
                 } => commands::bench::steps(runs, steps, postgres.as_deref()).await,
                 BenchCommand::Lag { seconds } => commands::bench::lag(seconds).await,
+                BenchCommand::Failover { postgres, runs } => {
+                    commands::bench::failover(&postgres, runs).await
+                }
                 BenchCommand::Startup { pipelines, runs } => {
                     commands::bench::startup(pipelines, runs).await
                 }

@@ -319,3 +319,123 @@ pub async fn startup(pipelines: usize, runs: usize) -> Result<(), Failure> {
     );
     Ok(())
 }
+
+/// A `plantao serve` child process on `config`, once it logs that it serves.
+async fn serve_node(config: &std::path::Path) -> Result<(tokio::process::Child, String), Failure> {
+    let exe = std::env::current_exe().map_err(|e| Failure::Usage(e.to_string()))?;
+    let mut child = tokio::process::Command::new(exe)
+        .arg("--config")
+        .arg(config)
+        .arg("serve")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| Failure::Usage(format!("cannot start plantao serve: {e}")))?;
+    let stderr = child
+        .stderr
+        .take()
+        .ok_or_else(|| Failure::Usage("no stderr".into()))?;
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stderr));
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Some(node) = line
+            .split("node=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+        {
+            let node = node.to_owned();
+            // Keep reading the log so the node never blocks on a full pipe.
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            return Ok((child, node));
+        }
+    }
+    Err(Failure::Usage(
+        "plantao serve stopped before serving".into(),
+    ))
+}
+
+pub async fn failover(postgres: &str, runs: usize) -> Result<(), Failure> {
+    let dir = tempfile::tempdir().map_err(|e| Failure::Usage(e.to_string()))?;
+    let pipeline = "[[steps]]\nname = \"hold\"\nrun = \"sleep 60\"\n";
+    let fail = |e: std::io::Error| Failure::Usage(e.to_string());
+    std::fs::create_dir_all(dir.path().join("pipelines")).map_err(fail)?;
+    std::fs::write(
+        dir.path().join("plantao.toml"),
+        format!("[storage]\nurl = \"{postgres}\"\n"),
+    )
+    .map_err(fail)?;
+    std::fs::write(dir.path().join("pipelines/failover-bench.toml"), pipeline).map_err(fail)?;
+    let config_path = dir.path().join("plantao.toml");
+    let config = load_config(&config_path)?;
+    let store = open_store(&config).await?;
+    let mut nodes = vec![
+        serve_node(&config_path).await?,
+        serve_node(&config_path).await?,
+    ];
+    let mut took = Vec::new();
+    for _ in 0..runs.max(1) {
+        let id = plantao_model::RunId::new();
+        store
+            .apply(vec![plantao_store::Write::InsertRun(
+                plantao_store::NewRun {
+                    id,
+                    pipeline: "failover-bench".into(),
+                    trigger: Trigger::Manual,
+                    scheduled_for: None,
+                    params: Default::default(),
+                    status: RunStatus::Queued,
+                    reason: None,
+                    queued_at: chrono::Utc::now(),
+                    started_at: None,
+                    node: None,
+                    parent: None,
+                },
+            )])
+            .await?;
+        let holder = loop {
+            let run = store.run(id).await?;
+            if let Some(node) = run.node.filter(|_| run.status == RunStatus::Running) {
+                break node;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let i = nodes
+            .iter()
+            .position(|(_, n)| *n == holder)
+            .ok_or_else(|| Failure::Usage("unknown node".into()))?;
+        let (mut victim, _) = nodes.swap_remove(i);
+        let killed = chrono::Utc::now();
+        victim.kill().await.map_err(fail)?;
+        let closed = loop {
+            let run = store.run(id).await?;
+            if run.status.is_final() {
+                break run.finished_at.unwrap_or_else(chrono::Utc::now);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        took.push((closed - killed).num_milliseconds() as f64 / 1000.0);
+        nodes.push(serve_node(&config_path).await?);
+    }
+    for (mut child, _) in nodes {
+        if let Some(pid) = child.id() {
+            let _ = std::process::Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status();
+        }
+        let _ = child.wait().await;
+    }
+    store.close().await;
+    took.sort_by(f64::total_cmp);
+    println!(
+        "machine: {} cores; two nodes on PostgreSQL; {} kills of the node holding a run",
+        cores(),
+        took.len()
+    );
+    println!(
+        "SIGKILL → run closed by the other node: median {:.2} s, max {:.2} s",
+        percentile(&took, 0.5),
+        took[took.len() - 1]
+    );
+    Ok(())
+}
