@@ -6,7 +6,7 @@ use plantao_model::RunStatus;
 /// plantao: runs your scheduled pipelines, watches your jobs and endpoints, records every run,
 /// and raises the alarm.
 #[derive(Debug, Parser)]
-#[command(name = "plantao", version, about, long_about = None)]
+#[command(name = "plantao", version)]
 pub struct Cli {
     /// The main configuration file; pipelines are read from the `pipelines/` folder beside it.
     #[arg(
@@ -91,7 +91,7 @@ pub enum Command {
 pub struct RunArgs {
     /// The pipeline to run.
     pub pipeline: String,
-    /// A parameter, as NAME=VALUE; steps read it as $PLANTAO_PARAM_<NAME>.
+    /// A parameter, as NAME=VALUE; steps read it as `$PLANTAO_PARAM_<NAME>`.
     #[arg(long = "param", short = 'p', value_name = "NAME=VALUE", value_parser = parse_param)]
     pub params: Vec<(String, String)>,
     /// Do not run this step (repeatable).
