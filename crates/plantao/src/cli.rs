@@ -3,8 +3,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use plantao_model::RunStatus;
 
-/// plantao: runs your scheduled pipelines, watches your jobs and endpoints, records every run,
-/// and raises the alarm.
+/// plantao: runs your scheduled pipelines and records every run, with its stages, counters
+/// and durations.
 #[derive(Debug, Parser)]
 #[command(name = "plantao", version)]
 pub struct Cli {
