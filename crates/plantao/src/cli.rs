@@ -149,6 +149,18 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// Throughput: trivial runs queued at once, executed by the daemon with history persisted.
+    Throughput {
+        /// How many runs.
+        #[arg(long, default_value_t = 2000)]
+        runs: usize,
+        /// Runs at once on the node.
+        #[arg(long, default_value_t = 16)]
+        parallel: usize,
+        /// Measure on this PostgreSQL database instead of SQLite.
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
+    },
     /// Start-up: from starting `plantao serve` with many pipelines to it serving.
     Startup {
         #[arg(long, default_value_t = 100)]

@@ -64,6 +64,11 @@ fn main() -> ExitCode {
                     postgres,
                 } => commands::bench::steps(runs, steps, postgres.as_deref()).await,
                 BenchCommand::Lag { seconds } => commands::bench::lag(seconds).await,
+                BenchCommand::Throughput {
+                    runs,
+                    parallel,
+                    postgres,
+                } => commands::bench::throughput(runs, parallel, postgres.as_deref()).await,
                 BenchCommand::Failover { postgres, runs } => {
                     commands::bench::failover(&postgres, runs).await
                 }

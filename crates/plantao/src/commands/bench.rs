@@ -439,3 +439,93 @@ pub async fn failover(postgres: &str, runs: usize) -> Result<(), Failure> {
     );
     Ok(())
 }
+
+pub async fn throughput(
+    runs: usize,
+    parallel: usize,
+    postgres: Option<&str>,
+) -> Result<(), Failure> {
+    let dir = tempfile::tempdir().map_err(|e| Failure::Usage(e.to_string()))?;
+    let fail = |e: std::io::Error| Failure::Usage(e.to_string());
+    std::fs::create_dir_all(dir.path().join("pipelines")).map_err(fail)?;
+    let url = match postgres {
+        Some(u) => u.to_owned(),
+        None => format!("sqlite://{}", dir.path().join("bench.db").display()),
+    };
+    std::fs::write(
+        dir.path().join("plantao.toml"),
+        format!(
+            "[storage]\nurl = \"{url}\"\n[engine]\nmax_concurrent_runs = {}\n",
+            parallel.max(1)
+        ),
+    )
+    .map_err(fail)?;
+    std::fs::write(
+        dir.path().join("pipelines/trivial.toml"),
+        format!("concurrency = \"allow\"\nmax_concurrent = {}\n[[steps]]\nname = \"t\"\nargv = [\"{}\"]\n", parallel.max(1), true_program()),
+    )
+    .map_err(fail)?;
+    let config = Arc::new(load_config(&dir.path().join("plantao.toml"))?);
+    let store = open_store(&config).await?;
+    let now = chrono::Utc::now();
+    let new_runs: Vec<plantao_store::Write> = (0..runs.max(1))
+        .map(|_| {
+            plantao_store::Write::InsertRun(plantao_store::NewRun {
+                id: plantao_model::RunId::new(),
+                pipeline: "trivial".into(),
+                trigger: Trigger::Api,
+                scheduled_for: None,
+                params: Default::default(),
+                status: RunStatus::Queued,
+                reason: None,
+                queued_at: now,
+                started_at: None,
+                node: None,
+                parent: None,
+            })
+        })
+        .collect();
+    store.apply(new_runs).await?;
+    let start = Instant::now();
+    let daemon = plantao_engine::daemon::Daemon::start(
+        config.clone(),
+        store.clone(),
+        Arc::new(plantao_engine::clock::SystemClock),
+    )
+    .await?;
+    loop {
+        let open = store.open_runs().await?;
+        if open.values().all(|o| o.queued == 0 && o.running == 0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = start.elapsed();
+    daemon.shut_down().await?;
+    let succeeded = store
+        .runs(&plantao_store::RunFilter {
+            status: Some(RunStatus::Succeeded),
+            limit: 1_000_000,
+            ..Default::default()
+        })
+        .await?
+        .len();
+    store.close().await;
+    println!(
+        "machine: {} cores; {} trivial runs (one `true` step each), {} at once, {}",
+        cores(),
+        runs.max(1),
+        parallel.max(1),
+        if postgres.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
+    );
+    println!(
+        "{succeeded} succeeded in {:.2} s: {:.0} runs/s end to end, history persisted",
+        took.as_secs_f64(),
+        succeeded as f64 / took.as_secs_f64()
+    );
+    Ok(())
+}
