@@ -119,6 +119,23 @@ impl Rig {
     }
 }
 
+/// A run recorded for the 12:00 tick of `p`, before plantao went down.
+fn last_tick() -> NewRun {
+    NewRun {
+        id: RunId::new(),
+        pipeline: "p".into(),
+        trigger: Trigger::Scheduled,
+        scheduled_for: Some(t0()),
+        params: BTreeMap::new(),
+        status: RunStatus::Succeeded,
+        reason: None,
+        queued_at: t0(),
+        started_at: None,
+        node: None,
+        parent: None,
+    }
+}
+
 fn summary(runs: &[Run]) -> Vec<(String, Trigger, RunStatus, Option<String>)> {
     runs.iter()
         .map(|r| {
@@ -256,20 +273,7 @@ async fn after_downtime(policy: &str) -> Vec<(String, Trigger, RunStatus, Option
     )
     .await;
     // The last tick recorded before plantao went down: 12:00. It comes back at 12:10:30.
-    let mut last = NewRun {
-        id: RunId::new(),
-        pipeline: "p".into(),
-        trigger: Trigger::Scheduled,
-        scheduled_for: Some(t0()),
-        params: BTreeMap::new(),
-        status: RunStatus::Succeeded,
-        reason: None,
-        queued_at: t0(),
-        started_at: None,
-        node: None,
-        parent: None,
-    };
-    last.status = RunStatus::Queued;
+    let last = last_tick();
     rig.store.apply(vec![Write::InsertRun(last)]).await.unwrap();
     rig.clock.set(t0() + TimeDelta::seconds(630));
     let _stop = rig.start().await;
@@ -310,19 +314,7 @@ async fn catchup_all_runs_the_latest_up_to_the_limit() {
 async fn a_tick_late_by_less_than_the_grace_is_on_time() {
     // The pair of the downtime cases: back 4 s after the 12:01 tick, it runs as scheduled.
     let rig = Rig::new("", &[("p", "every = \"1m\"\ncatchup = \"none\"")]).await;
-    let first = NewRun {
-        id: RunId::new(),
-        pipeline: "p".into(),
-        trigger: Trigger::Scheduled,
-        scheduled_for: Some(t0()),
-        params: BTreeMap::new(),
-        status: RunStatus::Succeeded,
-        reason: None,
-        queued_at: t0(),
-        started_at: None,
-        node: None,
-        parent: None,
-    };
+    let first = last_tick();
     rig.store
         .apply(vec![Write::InsertRun(first)])
         .await

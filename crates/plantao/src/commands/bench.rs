@@ -263,43 +263,14 @@ pub async fn startup(pipelines: usize, runs: usize) -> Result<(), Failure> {
         })
         .collect();
     write_config(dir.path(), &list)?;
-    let exe = std::env::current_exe().map_err(|e| Failure::Usage(e.to_string()))?;
     let config = dir.path().join("plantao.toml");
     let mut times = Vec::new();
     // The first start creates the database and is not counted.
     for i in 0..=runs.max(1) {
         let start = Instant::now();
-        let mut child = tokio::process::Command::new(&exe)
-            .arg("--config")
-            .arg(&config)
-            .arg("serve")
-            .stderr(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| Failure::Usage(format!("cannot start plantao serve: {e}")))?;
-        let stderr = child
-            .stderr
-            .take()
-            .ok_or_else(|| Failure::Usage("no stderr".into()))?;
-        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stderr));
-        let ready = loop {
-            match lines.next_line().await {
-                Ok(Some(line)) if line.contains("plantao is serving") => {
-                    break Some(start.elapsed());
-                }
-                Ok(Some(_)) => continue,
-                _ => break None,
-            }
-        };
-        let pid = child.id().unwrap_or(0);
-        let _ = std::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(pid.to_string())
-            .status();
-        let _ = child.wait().await;
-        let ready =
-            ready.ok_or_else(|| Failure::Usage("plantao serve stopped before serving".into()))?;
+        let (child, _) = serve_node(&config).await?;
+        let ready = start.elapsed();
+        stop_node(child).await;
         if i > 0 {
             times.push(ready);
         }
@@ -318,6 +289,17 @@ pub async fn startup(pipelines: usize, runs: usize) -> Result<(), Failure> {
         ms[ms.len() - 1]
     );
     Ok(())
+}
+
+/// Stops a `plantao serve` child gracefully, as a service manager would.
+async fn stop_node(mut child: tokio::process::Child) {
+    if let Some(pid) = child.id() {
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status();
+    }
+    let _ = child.wait().await;
 }
 
 /// A `plantao serve` child process on `config`, once it logs that it serves.
@@ -416,14 +398,8 @@ pub async fn failover(postgres: &str, runs: usize) -> Result<(), Failure> {
         took.push((closed - killed).num_milliseconds() as f64 / 1000.0);
         nodes.push(serve_node(&config_path).await?);
     }
-    for (mut child, _) in nodes {
-        if let Some(pid) = child.id() {
-            let _ = std::process::Command::new("kill")
-                .arg("-TERM")
-                .arg(pid.to_string())
-                .status();
-        }
-        let _ = child.wait().await;
+    for (child, _) in nodes {
+        stop_node(child).await;
     }
     store.close().await;
     took.sort_by(f64::total_cmp);
