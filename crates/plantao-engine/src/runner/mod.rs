@@ -16,7 +16,7 @@ mod sys;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use std::sync::atomic::AtomicBool;
@@ -51,7 +51,8 @@ pub struct Runner {
     config: Arc<Config>,
     store: Arc<dyn Store>,
     node: Option<String>,
-    http: reqwest::Client,
+    /// Built on the first HTTP step: a daemon without HTTP steps never loads TLS roots.
+    http: OnceLock<reqwest::Client>,
     log_limit: usize,
 }
 
@@ -90,19 +91,24 @@ struct ListEnd {
 
 impl Runner {
     pub fn new(config: Arc<Config>, store: Arc<dyn Store>, node: Option<String>) -> Self {
-        // One TLS provider for the process; a second install is a no-op error worth ignoring.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("plantao/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
         Runner {
             config,
             store,
             node,
-            http,
+            http: OnceLock::new(),
             log_limit: DEFAULT_LOG_LIMIT,
         }
+    }
+
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            // One TLS provider for the process; a second install is a no-op worth ignoring.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            reqwest::Client::builder()
+                .user_agent(concat!("plantao/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .unwrap_or_default()
+        })
     }
 
     /// Bounds each stage's stored log (default [`DEFAULT_LOG_LIMIT`]).

@@ -175,7 +175,7 @@ impl Runner {
                     .await
             }
             Action::Http(h) => {
-                http::run(&self.http, h, limit, cx.cancel.clone(), self.log_limit).await
+                http::run(self.http(), h, limit, cx.cancel.clone(), self.log_limit).await
             }
             Action::Sql(q) => match self.config.connections.get(&q.connection) {
                 Some(conn) => {
