@@ -360,3 +360,73 @@ fn trigger_pause_resume_and_next() {
     let out = home.command(&["pause", "nope"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn status_shows_the_node_the_queue_and_each_pipeline() {
+    let home = Home::new(&[
+        (
+            "ticking",
+            "schedule = \"0 12 * * *\"\ntimezone = \"America/Sao_Paulo\"\n[[steps]]\nname = \"s\"\nrun = \"true\"\n",
+        ),
+        ("manual", "[[steps]]\nname = \"s\"\nrun = \"true\"\n"),
+    ]);
+    let text =
+        |args: &[&str]| String::from_utf8(home.command(args).output().unwrap().stdout).unwrap();
+    let before = text(&["status"]);
+    assert!(before.starts_with("nodes: none is running"), "{before}");
+    assert!(before.contains("queue: 0 queued, 0 running"), "{before}");
+    assert!(
+        before.contains("manual    active  on demand") && before.contains("none yet"),
+        "{before}"
+    );
+    assert!(before.contains("12:00:00 -03"), "{before}");
+    home.command(&["pause", "ticking"]).output().unwrap();
+    home.command(&["trigger", "manual"]).output().unwrap();
+    let mut serve = home.serve("serve.log");
+    home.wait_serving("serve.log");
+    wait_for(
+        || home.runs()[0]["status"] == "succeeded",
+        "the triggered run",
+    );
+    let during = text(&["status"]);
+    assert!(
+        during.contains("serve-") && during.contains("serve  "),
+        "{during}"
+    );
+    assert!(during.contains("ticking   paused"), "{during}");
+    assert!(during.contains("succeeded at"), "{during}");
+    let json: serde_json::Value = serde_json::from_str(&text(&["status", "--json"])).unwrap();
+    assert_eq!(json["nodes"][0]["alive"], true);
+    assert_eq!(json["queued"], 0);
+    signal(&serve, "TERM");
+    assert!(serve.wait().unwrap().success());
+}
+
+#[test]
+fn a_planted_secret_stays_out_of_the_daemon_log() {
+    let secret = "planted-fake-secret-serve-91c";
+    let home = Home::new(&[(
+        "leaky",
+        "schedule = \"* * * * * *\"\n[env]\nTOKEN = \"${env:TOKEN}\"\n[[steps]]\nname = \"s\"\nrun = \"echo $TOKEN; exit 3\"\n",
+    )]);
+    let log = std::fs::File::create(home.dir.path().join("serve.log")).unwrap();
+    let mut serve = home
+        .command(&["serve"])
+        .env("TOKEN", secret)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    home.wait_serving("serve.log");
+    wait_for(
+        || home.runs().iter().any(|r| r["status"] == "failed"),
+        "a failed run",
+    );
+    signal(&serve, "TERM");
+    assert!(serve.wait().unwrap().success());
+    let log = home.log("serve.log");
+    assert!(log.contains("status=failed"), "{log}");
+    assert!(!log.contains(secret), "{log}");
+    let runs = serde_json::to_string(&home.runs()).unwrap();
+    assert!(!runs.contains(secret));
+}
