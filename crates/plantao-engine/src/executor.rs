@@ -248,17 +248,10 @@ impl Executor {
                 .is_some_and(|p| p.retry_interrupted)
             {
                 writes.push(Write::InsertRun(NewRun {
-                    id: RunId::new(),
-                    pipeline: run.pipeline.clone(),
-                    trigger: run.trigger,
-                    scheduled_for: None,
                     params: run.params.clone(),
-                    status: RunStatus::Queued,
                     reason: Some(format!("retry of interrupted run {}", run.id)),
-                    queued_at: now,
-                    started_at: None,
-                    node: None,
                     parent: Some(run.id),
+                    ..NewRun::queued(&run.pipeline, run.trigger, now)
                 }));
             }
             match self.store.apply(writes).await {

@@ -12,5 +12,5 @@ pub mod scheduler;
 pub use lease::Lease;
 pub use runner::{
     Claimed, Observer, Plan, PlanError, Planned, Quiet, RunError, RunReport, RunRequest, Runner,
-    StageReport, Stop, StopSignal,
+    StageReport, Stop, StopSignal, derived_metrics,
 };

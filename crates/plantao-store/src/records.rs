@@ -48,6 +48,25 @@ pub struct NewRun {
     pub parent: Option<RunId>,
 }
 
+impl NewRun {
+    /// A run waiting in the queue, with a fresh id, no parameters and no tick.
+    pub fn queued(pipeline: impl Into<String>, trigger: Trigger, at: Timestamp) -> NewRun {
+        NewRun {
+            id: RunId::new(),
+            pipeline: pipeline.into(),
+            trigger,
+            scheduled_for: None,
+            params: BTreeMap::new(),
+            status: RunStatus::Queued,
+            reason: None,
+            queued_at: at,
+            started_at: None,
+            node: None,
+            parent: None,
+        }
+    }
+}
+
 /// A run as stored.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Run {

@@ -24,8 +24,8 @@ use std::sync::atomic::AtomicBool;
 use chrono::Utc;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use plantao_config::{Config, Step};
-use plantao_model::{Redactor, RunId, RunStatus, StageStatus, Trigger, Vars};
+use plantao_config::{Config, Pipeline, Step};
+use plantao_model::{ExprValue, Redactor, RunId, RunStatus, StageStatus, Trigger, Vars};
 use plantao_store::{NewRun, RunEnd, Stage, Store, StoreError, Timestamp, Write};
 use tokio::sync::watch;
 
@@ -235,7 +235,13 @@ impl Runner {
         self.store.apply(writes).await?;
         let mut stages = main.reports;
         stages.extend(cleanup.reports);
-        let metrics = derived_metrics(plan, &stages);
+        // The counters of each step's last attempt.
+        let counters = stages.iter().flat_map(|s| {
+            s.counters
+                .iter()
+                .map(|(name, value)| (s.step.as_str(), name.as_str(), *value))
+        });
+        let metrics = derived_metrics(plan.pipeline, counters);
         Ok(RunReport {
             run_id: run.id,
             pipeline: plan.pipeline.name.clone(),
@@ -362,18 +368,16 @@ impl Runner {
     }
 }
 
-/// The pipeline's derived metrics over the counters of the run's final attempts.
-fn derived_metrics(
-    plan: &Plan<'_>,
-    stages: &[StageReport],
-) -> Vec<(String, plantao_model::ExprValue)> {
+/// A pipeline's derived metrics over counters given as (step, counter, value).
+pub fn derived_metrics<'a>(
+    pipeline: &Pipeline,
+    counters: impl IntoIterator<Item = (&'a str, &'a str, f64)>,
+) -> Vec<(String, ExprValue)> {
     let mut vars = Vars::default();
-    for s in stages {
-        for (name, value) in &s.counters {
-            vars.member(&s.step, name, *value);
-        }
+    for (step, name, value) in counters {
+        vars.member(step, name, value);
     }
-    plan.pipeline
+    pipeline
         .metrics
         .iter()
         .map(|m| (m.name.clone(), m.expr.eval(&vars)))
@@ -399,17 +403,8 @@ fn chained(plan: &Plan<'_>, parent: RunId, status: RunStatus) -> Vec<Write> {
     next.iter()
         .map(|pipeline| {
             Write::InsertRun(NewRun {
-                id: RunId::new(),
-                pipeline: pipeline.clone(),
-                trigger: Trigger::Chained,
-                scheduled_for: None,
-                params: BTreeMap::new(),
-                status: RunStatus::Queued,
-                reason: None,
-                queued_at: now,
-                started_at: None,
-                node: None,
                 parent: Some(parent),
+                ..NewRun::queued(pipeline, Trigger::Chained, now)
             })
         })
         .collect()

@@ -93,13 +93,6 @@ async fn time_pipeline(
     steps: usize,
 ) -> Result<Vec<Duration>, Failure> {
     let folder = dir.join(format!("cfg-{}", url.split("://").next().unwrap_or("x")));
-    let pipelines = folder.join("pipelines");
-    std::fs::create_dir_all(&pipelines).map_err(|e| Failure::Usage(e.to_string()))?;
-    std::fs::write(
-        folder.join("plantao.toml"),
-        format!("[storage]\nurl = \"{url}\"\n"),
-    )
-    .map_err(|e| Failure::Usage(e.to_string()))?;
     let mut pipeline = String::new();
     for i in 0..steps {
         let _ = write!(
@@ -108,9 +101,8 @@ async fn time_pipeline(
             true_program()
         );
     }
-    std::fs::write(pipelines.join("bench.toml"), pipeline)
-        .map_err(|e| Failure::Usage(e.to_string()))?;
-    let config = Arc::new(load_config(&folder.join("plantao.toml"))?);
+    let root = format!("[storage]\nurl = \"{url}\"\n");
+    let config = Arc::new(write_config(&folder, &root, &[("bench".into(), pipeline)])?);
     let store = open_store(&config).await?;
     let runner = Runner::new(config.clone(), store.clone(), None);
     let pipeline = config
@@ -141,15 +133,17 @@ async fn time_pipeline(
     Ok(times)
 }
 
-/// Writes a configuration into `dir` and loads it.
+/// Writes a configuration (`root` as plantao.toml, each pipeline as pipelines/NAME.toml) into
+/// `dir` and loads it.
 fn write_config(
     dir: &std::path::Path,
+    root: &str,
     pipelines: &[(String, String)],
 ) -> Result<plantao_config::Config, Failure> {
     let fail =
         |e: std::io::Error| Failure::Usage(format!("cannot write the benchmark's files: {e}"));
     std::fs::create_dir_all(dir.join("pipelines")).map_err(fail)?;
-    std::fs::write(dir.join("plantao.toml"), "").map_err(fail)?;
+    std::fs::write(dir.join("plantao.toml"), root).map_err(fail)?;
     for (name, text) in pipelines {
         std::fs::write(dir.join(format!("pipelines/{name}.toml")), text).map_err(fail)?;
     }
@@ -168,6 +162,7 @@ pub async fn lag(seconds: u64) -> Result<(), Failure> {
                 [[steps]]\nname = \"stamp\"\nargv = [\"date\", \"+%s%N\"]\n";
     let config = Arc::new(write_config(
         dir.path(),
+        "",
         &[("every-second".into(), step.into())],
     )?);
     // What starting `date` costs by itself: from just before the spawn to the time it prints.
@@ -262,7 +257,7 @@ pub async fn startup(pipelines: usize, runs: usize) -> Result<(), Failure> {
             )
         })
         .collect();
-    write_config(dir.path(), &list)?;
+    write_config(dir.path(), "", &list)?;
     let config = dir.path().join("plantao.toml");
     let mut times = Vec::new();
     // The first start creates the database and is not counted.
@@ -339,16 +334,13 @@ async fn serve_node(config: &std::path::Path) -> Result<(tokio::process::Child, 
 pub async fn failover(postgres: &str, runs: usize) -> Result<(), Failure> {
     let dir = tempfile::tempdir().map_err(|e| Failure::Usage(e.to_string()))?;
     let pipeline = "[[steps]]\nname = \"hold\"\nrun = \"sleep 60\"\n";
-    let fail = |e: std::io::Error| Failure::Usage(e.to_string());
-    std::fs::create_dir_all(dir.path().join("pipelines")).map_err(fail)?;
-    std::fs::write(
-        dir.path().join("plantao.toml"),
-        format!("[storage]\nurl = \"{postgres}\"\n"),
-    )
-    .map_err(fail)?;
-    std::fs::write(dir.path().join("pipelines/failover-bench.toml"), pipeline).map_err(fail)?;
+    let root = format!("[storage]\nurl = \"{postgres}\"\n");
+    let config = write_config(
+        dir.path(),
+        &root,
+        &[("failover-bench".into(), pipeline.into())],
+    )?;
     let config_path = dir.path().join("plantao.toml");
-    let config = load_config(&config_path)?;
     let store = open_store(&config).await?;
     let mut nodes = vec![
         serve_node(&config_path).await?,
@@ -361,16 +353,11 @@ pub async fn failover(postgres: &str, runs: usize) -> Result<(), Failure> {
             .apply(vec![plantao_store::Write::InsertRun(
                 plantao_store::NewRun {
                     id,
-                    pipeline: "failover-bench".into(),
-                    trigger: Trigger::Manual,
-                    scheduled_for: None,
-                    params: Default::default(),
-                    status: RunStatus::Queued,
-                    reason: None,
-                    queued_at: chrono::Utc::now(),
-                    started_at: None,
-                    node: None,
-                    parent: None,
+                    ..plantao_store::NewRun::queued(
+                        "failover-bench",
+                        Trigger::Manual,
+                        chrono::Utc::now(),
+                    )
                 },
             )])
             .await?;
@@ -387,7 +374,10 @@ pub async fn failover(postgres: &str, runs: usize) -> Result<(), Failure> {
             .ok_or_else(|| Failure::Usage("unknown node".into()))?;
         let (mut victim, _) = nodes.swap_remove(i);
         let killed = chrono::Utc::now();
-        victim.kill().await.map_err(fail)?;
+        victim
+            .kill()
+            .await
+            .map_err(|e| Failure::Usage(format!("cannot kill a node: {e}")))?;
         let closed = loop {
             let run = store.run(id).await?;
             if run.status.is_final() {
@@ -422,43 +412,30 @@ pub async fn throughput(
     postgres: Option<&str>,
 ) -> Result<(), Failure> {
     let dir = tempfile::tempdir().map_err(|e| Failure::Usage(e.to_string()))?;
-    let fail = |e: std::io::Error| Failure::Usage(e.to_string());
-    std::fs::create_dir_all(dir.path().join("pipelines")).map_err(fail)?;
     let url = match postgres {
         Some(u) => u.to_owned(),
         None => format!("sqlite://{}", dir.path().join("bench.db").display()),
     };
-    std::fs::write(
-        dir.path().join("plantao.toml"),
-        format!(
-            "[storage]\nurl = \"{url}\"\n[engine]\nmax_concurrent_runs = {}\n",
-            parallel.max(1)
-        ),
-    )
-    .map_err(fail)?;
-    std::fs::write(
-        dir.path().join("pipelines/trivial.toml"),
-        format!("concurrency = \"allow\"\nmax_concurrent = {}\n[[steps]]\nname = \"t\"\nargv = [\"{}\"]\n", parallel.max(1), true_program()),
-    )
-    .map_err(fail)?;
-    let config = Arc::new(load_config(&dir.path().join("plantao.toml"))?);
+    let parallel = parallel.max(1);
+    let root = format!("[storage]\nurl = \"{url}\"\n[engine]\nmax_concurrent_runs = {parallel}\n");
+    let pipeline = format!(
+        "concurrency = \"allow\"\nmax_concurrent = {parallel}\n[[steps]]\nname = \"t\"\nargv = [\"{}\"]\n",
+        true_program()
+    );
+    let config = Arc::new(write_config(
+        dir.path(),
+        &root,
+        &[("trivial".into(), pipeline)],
+    )?);
     let store = open_store(&config).await?;
     let now = chrono::Utc::now();
     let new_runs: Vec<plantao_store::Write> = (0..runs.max(1))
         .map(|_| {
-            plantao_store::Write::InsertRun(plantao_store::NewRun {
-                id: plantao_model::RunId::new(),
-                pipeline: "trivial".into(),
-                trigger: Trigger::Api,
-                scheduled_for: None,
-                params: Default::default(),
-                status: RunStatus::Queued,
-                reason: None,
-                queued_at: now,
-                started_at: None,
-                node: None,
-                parent: None,
-            })
+            plantao_store::Write::InsertRun(plantao_store::NewRun::queued(
+                "trivial",
+                Trigger::Api,
+                now,
+            ))
         })
         .collect();
     store.apply(new_runs).await?;

@@ -6,7 +6,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use plantao_engine::scheduler::Timing;
 use plantao_engine::{Plan, RunRequest};
-use plantao_model::{RunId, RunStatus, Trigger};
+use plantao_model::{RunId, Trigger};
 use plantao_store::{NewRun, StoreError, Write};
 
 use crate::commands::{find_pipeline, load_config, open_store};
@@ -29,16 +29,8 @@ pub async fn trigger(
     store
         .apply(vec![Write::InsertRun(NewRun {
             id,
-            pipeline: p.name.clone(),
-            trigger: Trigger::Manual,
-            scheduled_for: None,
             params: plan.recorded_params.clone(),
-            status: RunStatus::Queued,
-            reason: None,
-            queued_at: Utc::now(),
-            started_at: None,
-            node: None,
-            parent: None,
+            ..NewRun::queued(&p.name, Trigger::Manual, Utc::now())
         })])
         .await?;
     println!(

@@ -45,32 +45,13 @@ pub async fn run(config_path: &Path, args: RunArgs) -> Result<(), Failure> {
     let report = report?;
     if args.json {
         let detail = store.run_detail(report.run_id).await?;
-        let metrics: BTreeMap<&str, serde_json::Value> = report
-            .metrics
-            .iter()
-            .map(|(k, v)| (k.as_str(), metric_json(v)))
-            .collect();
-        let json = serde_json::json!({ "run": detail.run, "stages": detail.stages, "counters": detail.counters,
-            "outputs": detail.outputs, "metrics": metrics });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json).unwrap_or_default()
-        );
+        crate::commands::runs::print_detail_json(&detail, &report.metrics);
     } else {
         print_summary(&report);
     }
     match report.status {
         RunStatus::Succeeded => Ok(()),
         other => Err(Failure::Ended(other)),
-    }
-}
-
-pub fn metric_json(v: &plantao_model::ExprValue) -> serde_json::Value {
-    match v {
-        plantao_model::ExprValue::Number(n) => serde_json::json!(n),
-        plantao_model::ExprValue::Bool(b) => serde_json::json!(b),
-        plantao_model::ExprValue::Text(t) => serde_json::json!(t),
-        plantao_model::ExprValue::NoData => serde_json::Value::Null,
     }
 }
 

@@ -5,11 +5,11 @@ use std::path::Path;
 
 use chrono_tz::Tz;
 use plantao_config::Config;
-use plantao_model::{RunId, Vars};
+use plantao_engine::derived_metrics;
+use plantao_model::{ExprValue, RunId};
 use plantao_store::{RunDetail, RunFilter};
 
 use crate::cli::RunsArgs;
-use crate::commands::run::metric_json;
 use crate::commands::{load_config, open_store};
 use crate::failure::Failure;
 use crate::format;
@@ -77,19 +77,28 @@ fn parse_id(text: &str) -> Result<RunId, Failure> {
 }
 
 /// The run's derived metrics, from its pipeline's current definition.
-fn metrics(config: &Config, detail: &RunDetail) -> Vec<(String, plantao_model::ExprValue)> {
+fn metrics(config: &Config, detail: &RunDetail) -> Vec<(String, ExprValue)> {
     let Some(pipeline) = config.pipeline(&detail.run.pipeline) else {
         return Vec::new();
     };
-    let mut vars = Vars::default();
-    for c in &detail.counters {
-        vars.member(&c.step, &c.name, c.value);
-    }
-    pipeline
-        .metrics
+    derived_metrics(
+        pipeline,
+        detail
+            .counters
+            .iter()
+            .map(|c| (c.step.as_str(), c.name.as_str(), c.value)),
+    )
+}
+
+/// A run with its stages, counters, outputs and derived metrics, as `--json` prints it.
+pub fn print_detail_json(detail: &RunDetail, metrics: &[(String, ExprValue)]) {
+    let metrics: BTreeMap<&str, serde_json::Value> = metrics
         .iter()
-        .map(|m| (m.name.clone(), m.expr.eval(&vars)))
-        .collect()
+        .map(|(k, v)| (k.as_str(), metric_json(v)))
+        .collect();
+    let out = serde_json::json!({ "run": detail.run, "stages": detail.stages, "counters": detail.counters,
+        "outputs": detail.outputs, "metrics": metrics });
+    println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
 }
 
 pub async fn show(config_path: &Path, run: &str, json: bool) -> Result<(), Failure> {
@@ -99,13 +108,7 @@ pub async fn show(config_path: &Path, run: &str, json: bool) -> Result<(), Failu
     let detail = store.run_detail(id).await.map_err(not_found)?;
     let metrics = metrics(&config, &detail);
     if json {
-        let m: BTreeMap<&str, serde_json::Value> = metrics
-            .iter()
-            .map(|(k, v)| (k.as_str(), metric_json(v)))
-            .collect();
-        let out = serde_json::json!({ "run": detail.run, "stages": detail.stages, "counters": detail.counters,
-            "outputs": detail.outputs, "metrics": m });
-        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        print_detail_json(&detail, &metrics);
         return Ok(());
     }
     let zone: Tz = config
@@ -270,5 +273,14 @@ fn not_found(e: plantao_store::StoreError) -> Failure {
             "{what} not found: `plantao runs` lists the recorded runs"
         )),
         other => Failure::Store(other),
+    }
+}
+
+fn metric_json(v: &ExprValue) -> serde_json::Value {
+    match v {
+        ExprValue::Number(n) => serde_json::json!(n),
+        ExprValue::Bool(b) => serde_json::json!(b),
+        ExprValue::Text(t) => serde_json::json!(t),
+        ExprValue::NoData => serde_json::Value::Null,
     }
 }
