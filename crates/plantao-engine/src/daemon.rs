@@ -17,7 +17,8 @@ use crate::scheduler::Scheduler;
 pub struct Daemon {
     lease: Lease,
     config: watch::Sender<Arc<Config>>,
-    stop: watch::Sender<bool>,
+    stop_scheduler: watch::Sender<bool>,
+    stop_executor: watch::Sender<bool>,
     scheduler: JoinHandle<()>,
     executor: JoinHandle<()>,
 }
@@ -30,7 +31,8 @@ impl Daemon {
     ) -> Result<Daemon, StoreError> {
         let lease = Lease::acquire(store.clone(), "serve").await?;
         let (config_tx, config_rx) = watch::channel(config);
-        let (stop, stop_rx) = watch::channel(false);
+        let (stop_scheduler, scheduler_stop) = watch::channel(false);
+        let (stop_executor, executor_stop) = watch::channel(false);
         let wake = Arc::new(Notify::new());
         let slots = Arc::new(Slots::default());
         let (handoff_tx, handed) = mpsc::unbounded_channel();
@@ -58,9 +60,10 @@ impl Daemon {
         Ok(Daemon {
             lease,
             config: config_tx,
-            scheduler: tokio::spawn(scheduler.run(stop_rx.clone())),
-            executor: tokio::spawn(executor.run(stop_rx)),
-            stop,
+            scheduler: tokio::spawn(scheduler.run(scheduler_stop)),
+            executor: tokio::spawn(executor.run(executor_stop)),
+            stop_scheduler,
+            stop_executor,
         })
     }
 
@@ -77,8 +80,11 @@ impl Daemon {
     /// Stops scheduling and claiming, gives running runs the configured grace, stops the rest
     /// (they end interrupted), and releases the lease.
     pub async fn shut_down(self) -> Result<(), StoreError> {
-        self.stop.send_replace(true);
+        // The scheduler first: once it has stopped, no run can be handed to the executor after
+        // the executor has closed its hand-off.
+        self.stop_scheduler.send_replace(true);
         let _ = self.scheduler.await;
+        self.stop_executor.send_replace(true);
         let _ = self.executor.await;
         self.lease.release().await
     }
