@@ -24,6 +24,32 @@ async fn sqlite_file_is_created_in_wal_mode() {
     store.close().await;
 }
 
+/// Several programs opening a new file at once race to switch it to WAL mode, and SQLite
+/// answers "database is locked" at once to the losers, whatever the busy timeout: every one of
+/// them must still open it (a `plantao run` beside a starting daemon did not).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_files_opened_by_many_at_once_all_open() {
+    for round in 0..40 {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("plantao.db").display());
+        let opens: Vec<_> = (0..4)
+            .map(|_| {
+                tokio::spawn({
+                    let url = url.clone();
+                    async move { open(&url).await }
+                })
+            })
+            .collect();
+        for opened in opens {
+            let store = opened
+                .await
+                .unwrap()
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+            store.close().await;
+        }
+    }
+}
+
 #[tokio::test]
 async fn sqlite_in_a_missing_folder_says_where() {
     let err = open("sqlite:///nonexistent-folder-for-plantao/x.db")

@@ -70,18 +70,12 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(BUSY_WAIT)
             .foreign_keys(true);
         let path = options.get_filename().display().to_string();
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await
-            .map_err(unavailable)?;
+        let writer = connect(1, options.clone()).await.map_err(unavailable)?;
         migrate(&writer).await?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options.read_only(true))
+        let reader = connect(4, options.read_only(true))
             .await
             .map_err(unavailable)?;
         Ok(SqliteStore {
@@ -90,6 +84,43 @@ impl SqliteStore {
             path,
         })
     }
+}
+
+/// How long opening the file may wait for other programs opening it at the same moment; the
+/// same as the busy timeout every statement waits.
+const BUSY_WAIT: Duration = Duration::from_secs(10);
+
+/// Opens a pool, waiting while another program holds the file. SQLite does not call the busy
+/// handler for a connection's first statements while another connection switches a new file to
+/// WAL mode: it answers "database is locked" at once. So a `plantao run` started beside a daemon
+/// that is creating the file would fail; retrying for as long as the busy timeout is what every
+/// other statement gets.
+async fn connect(
+    size: u32,
+    options: SqliteConnectOptions,
+) -> std::result::Result<SqlitePool, sqlx::Error> {
+    let deadline = tokio::time::Instant::now() + BUSY_WAIT;
+    loop {
+        let opened = SqlitePoolOptions::new()
+            .max_connections(size)
+            .connect_with(options.clone())
+            .await;
+        match opened {
+            Err(e) if is_busy(&e) && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            opened => return opened,
+        }
+    }
+}
+
+/// SQLITE_BUSY and its extended codes (BUSY_RECOVERY, BUSY_SNAPSHOT, BUSY_TIMEOUT).
+fn is_busy(e: &sqlx::Error) -> bool {
+    let code = e
+        .as_database_error()
+        .and_then(|d| d.code())
+        .and_then(|c| c.parse::<i32>().ok());
+    code.is_some_and(|c| c & 0xff == 5)
 }
 
 async fn migrate(pool: &SqlitePool) -> Result<()> {
