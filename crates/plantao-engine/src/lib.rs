@@ -10,6 +10,28 @@ pub mod runner;
 pub mod scheduler;
 
 pub use lease::Lease;
+
+use plantao_config::Config;
+use plantao_store::{PipelineRecord, Store, StoreError, Timestamp};
+
+/// Records the configuration's pipelines in the store (new, changed, gone) as of `at`.
+pub async fn sync_pipelines(
+    store: &dyn Store,
+    config: &Config,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    let records: Vec<_> = config
+        .pipelines
+        .iter()
+        .map(|p| PipelineRecord {
+            name: p.name.clone(),
+            definition_hash: p.definition_hash.clone(),
+            description: p.description.clone(),
+            timezone: p.timezone.name().to_owned(),
+        })
+        .collect();
+    store.sync_pipelines(&records, at).await
+}
 pub use runner::{
     Claimed, Observer, Plan, PlanError, Planned, Quiet, RunError, RunReport, RunRequest, Runner,
     StageReport, Stop, StopSignal, derived_metrics,

@@ -46,16 +46,9 @@ impl Rig {
             .await
             .unwrap()
             .into();
-        let records: Vec<_> = config
-            .pipelines
-            .iter()
-            .map(|p| plantao_store::PipelineRecord {
-                name: p.name.clone(),
-                definition_hash: p.definition_hash.clone(),
-                description: None,
-            })
-            .collect();
-        store.sync_pipelines(&records, t0()).await.unwrap();
+        plantao_engine::sync_pipelines(store.as_ref(), &config, t0())
+            .await
+            .unwrap();
         Rig {
             _dir: dir,
             config,

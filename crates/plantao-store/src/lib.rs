@@ -11,6 +11,7 @@ mod decode;
 mod error;
 mod postgres;
 mod records;
+mod rollup;
 mod sqlite;
 mod url;
 
@@ -21,6 +22,7 @@ use plantao_model::RunId;
 
 pub use error::{Result, StoreError};
 pub use records::*;
+pub use rollup::{Bucket, CounterTotal, GAMMA, Grain, Histogram, Summary, Window, day_of, hour_of};
 pub use url::redact_url;
 
 /// The backend behind a store.
@@ -85,8 +87,51 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     async fn nodes(&self) -> Result<Vec<Node>>;
 
+    /// The rollup buckets of `pipeline` at `grain` that start in `[from, to)`, oldest first;
+    /// buckets without runs are absent.
+    async fn rollups(
+        &self,
+        pipeline: &str,
+        grain: Grain,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Bucket>>;
+
+    /// What `pipeline`'s runs add up to over `window` at `now`, read from the rollups (so it
+    /// outlives pruning); `zone` is the pipeline's, for "today".
+    async fn summary(
+        &self,
+        pipeline: &str,
+        window: Window,
+        now: Timestamp,
+        zone: chrono_tz::Tz,
+    ) -> Result<Summary> {
+        let (grain, from, to) = window.range(now, zone);
+        let mut total = Summary::default();
+        for bucket in self.rollups(pipeline, grain, from, to).await? {
+            total.merge(&bucket.summary);
+        }
+        Ok(total)
+    }
+
+    /// Deletes at most `limit` finished runs queued before `before`, with their stages,
+    /// counters and outputs, in one short transaction; says how many. Rollups stay. Callers
+    /// loop until it returns fewer than `limit`, so no transaction holds the database long.
+    async fn prune(&self, before: Timestamp, limit: u32) -> Result<u64>;
+
+    /// Periodic work done by one node at a time: `node` takes `task` (or keeps it) until
+    /// `until`, unless another node holds it past `now`. True when `node` owns it. Owners renew
+    /// well before `until`; when one dies, another takes over once its hold expires.
+    async fn own(&self, task: &str, node: &str, now: Timestamp, until: Timestamp) -> Result<bool>;
+
     /// Closes the connections; pending writes have been committed by then.
     async fn close(&self);
+}
+
+/// The smallest run id (UUIDv7) that can be made at `at`: ids below it were made before.
+fn first_id_at(at: Timestamp) -> uuid::Uuid {
+    let ms = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+    uuid::Builder::from_unix_timestamp_millis(ms, &[0; 10]).into_uuid()
 }
 
 /// Opens the store at `url` (`sqlite://…` or `postgres://…`), creating the SQLite file when

@@ -14,6 +14,8 @@ pub struct PipelineRecord {
     pub name: String,
     pub definition_hash: String,
     pub description: Option<String>,
+    /// The IANA zone its daily rollups follow.
+    pub timezone: String,
 }
 
 /// A pipeline as the store knows it: `active` is false once it left the configuration (its

@@ -10,10 +10,13 @@ mod harness;
 mod common;
 #[path = "conformance/daemon.rs"]
 mod daemon;
+#[path = "conformance/history.rs"]
+mod history;
 #[path = "conformance/runs.rs"]
 mod runs;
 
 use daemon::*;
+use history::*;
 use runs::*;
 
 conformance!(
@@ -35,4 +38,8 @@ conformance!(
     a_run_can_be_asked_to_stop,
     pipelines_pause_and_resume,
     ticks_remember_the_latest_and_lags_are_kept,
+    finished_runs_add_up_by_hour_and_by_local_day,
+    percentiles_from_rollups_match_and_outlive_pruning,
+    pruning_keeps_open_and_recent_runs,
+    one_node_owns_a_task_until_its_hold_lapses,
 );

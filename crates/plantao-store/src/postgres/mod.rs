@@ -16,13 +16,15 @@ use uuid::Uuid;
 use crate::decode::{params_from_json, parse};
 use crate::error::{Result, StoreError};
 use crate::records::*;
-use crate::{Backend, Store, redact_url};
+use crate::rollup::{Bucket, Gather, Grain, RunsRow};
+use crate::{Backend, Store, first_id_at, redact_url};
 use writes::apply_one;
 
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_nodes.sql"),
     include_str!("migrations/0003_daemon.sql"),
+    include_str!("migrations/0004_rollups.sql"),
 ];
 /// Taken while migrating, so nodes starting together migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x0070_6c61_6e74_616f; // "plantao" in ASCII
@@ -182,9 +184,9 @@ impl Store for PgStore {
             .await?;
         for p in pipelines {
             sqlx::query(
-                "INSERT INTO pipelines (name, definition_hash, description, active, first_seen, updated_at)
-                 VALUES ($1, $2, $3, TRUE, $4, $4)
-                 ON CONFLICT (name) DO UPDATE SET active = TRUE,
+                "INSERT INTO pipelines (name, definition_hash, description, active, first_seen, updated_at, timezone)
+                 VALUES ($1, $2, $3, TRUE, $4, $4, $5)
+                 ON CONFLICT (name) DO UPDATE SET active = TRUE, timezone = excluded.timezone,
                     updated_at = CASE WHEN pipelines.definition_hash = excluded.definition_hash
                                        AND pipelines.description IS NOT DISTINCT FROM excluded.description
                                       THEN pipelines.updated_at ELSE excluded.updated_at END,
@@ -194,6 +196,7 @@ impl Store for PgStore {
             .bind(&p.definition_hash)
             .bind(&p.description)
             .bind(at)
+            .bind(&p.timezone)
             .execute(&mut *tx)
             .await?;
         }
@@ -212,6 +215,7 @@ impl Store for PgStore {
                         name: row.try_get("name")?,
                         definition_hash: row.try_get("definition_hash")?,
                         description: row.try_get("description")?,
+                        timezone: row.try_get("timezone")?,
                     },
                     active: row.try_get("active")?,
                     paused: row.try_get("paused")?,
@@ -433,6 +437,105 @@ impl Store for PgStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(node_from_row).collect()
+    }
+
+    async fn rollups(
+        &self,
+        pipeline: &str,
+        grain: Grain,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Bucket>> {
+        let mut tx = self.pool.begin().await?;
+        let filter = "WHERE pipeline = $1 AND grain = $2 AND bucket >= $3 AND bucket < $4";
+        let mut gather = Gather::default();
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT * FROM rollup_runs {filter}"
+        )))
+        .bind(pipeline)
+        .bind(grain.as_str())
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &rows {
+            gather.runs(RunsRow {
+                bucket: row.try_get("bucket")?,
+                status: row.try_get("status")?,
+                trigger: row.try_get("triggered_by")?,
+                runs: row.try_get("runs")?,
+                timed_runs: row.try_get("timed_runs")?,
+                duration_ms_sum: row.try_get("duration_ms_sum")?,
+                duration_ms_max: row.try_get("duration_ms_max")?,
+                cpu_ms: row.try_get("cpu_ms")?,
+            });
+        }
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT * FROM rollup_durations {filter}"
+        )))
+        .bind(pipeline)
+        .bind(grain.as_str())
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &rows {
+            gather.duration(
+                row.try_get("bucket")?,
+                row.try_get("status")?,
+                row.try_get("bin")?,
+                row.try_get("runs")?,
+            );
+        }
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT * FROM rollup_counters {filter}"
+        )))
+        .bind(pipeline)
+        .bind(grain.as_str())
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &rows {
+            let step: &str = row.try_get("step")?;
+            let name: &str = row.try_get("name")?;
+            gather.counter(
+                row.try_get("bucket")?,
+                format!("{step}.{name}"),
+                row.try_get("sum")?,
+                row.try_get("runs")?,
+            );
+        }
+        tx.commit().await?;
+        Ok(gather.finish())
+    }
+
+    async fn prune(&self, before: Timestamp, limit: u32) -> Result<u64> {
+        let done = sqlx::query(
+            "DELETE FROM runs WHERE id IN (
+                SELECT id FROM runs WHERE id < $1 AND status NOT IN ('queued', 'running')
+                ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(first_id_at(before))
+        .bind(i64::from(limit))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn own(&self, task: &str, node: &str, now: Timestamp, until: Timestamp) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO owners (task, node, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (task) DO UPDATE SET node = excluded.node, expires_at = excluded.expires_at
+             WHERE owners.node = excluded.node OR owners.expires_at < $4",
+        )
+        .bind(task)
+        .bind(node)
+        .bind(until)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn close(&self) {

@@ -1,6 +1,8 @@
 //! Each kind of write, as PostgreSQL statements inside the caller's transaction.
 
-use sqlx::{Postgres, Transaction};
+use sqlx::{Postgres, Row, Transaction};
+
+use crate::rollup::{Histogram, buckets, zone};
 
 use crate::decode::{found, params_to_json, transition_error};
 use crate::error::{Result, StoreError};
@@ -33,6 +35,9 @@ pub(super) async fn apply_one(
             .bind(r.parent.map(|p| p.as_uuid()))
             .execute(&mut **tx)
             .await?;
+            if done.rows_affected() == 1 && r.status.is_final() {
+                roll_up(tx, r.id).await?;
+            }
             Ok(if done.rows_affected() == 1 {
                 Applied::Inserted
             } else {
@@ -69,6 +74,7 @@ pub(super) async fn apply_one(
                 .bind(end.id.as_uuid())
                 .execute(&mut **tx)
                 .await?;
+            roll_up(tx, end.id).await?;
             Ok(result)
         }
         Write::SetLag { id, lag_ms } => {
@@ -167,4 +173,71 @@ async fn updated(
         .fetch_optional(&mut **tx)
         .await?;
     Err(transition_error(&id, current, wanted))
+}
+
+/// Adds a run that just finished to its hourly and daily rollups.
+async fn roll_up(tx: &mut Transaction<'static, Postgres>, id: RunId) -> Result<()> {
+    let row = sqlx::query(
+        "SELECT r.pipeline, r.status, r.triggered_by, COALESCE(r.scheduled_for, r.queued_at) AS at,
+                r.duration_ms,
+                (SELECT timezone FROM pipelines WHERE name = r.pipeline) AS timezone,
+                (SELECT COALESCE(SUM(COALESCE(cpu_user_ms, 0) + COALESCE(cpu_system_ms, 0)), 0)::BIGINT
+                   FROM stages WHERE run_id = r.id) AS cpu_ms
+         FROM runs r WHERE r.id = $1",
+    )
+    .bind(id.as_uuid())
+    .fetch_one(&mut **tx)
+    .await?;
+    let pipeline: String = row.try_get("pipeline")?;
+    let status: String = row.try_get("status")?;
+    let duration: Option<i64> = row.try_get("duration_ms")?;
+    let tz = zone(row.try_get::<Option<&str>, _>("timezone")?.unwrap_or("UTC"));
+    for (grain, bucket) in buckets(row.try_get("at")?, tz) {
+        sqlx::query(
+            "INSERT INTO rollup_runs AS r (pipeline, grain, bucket, status, triggered_by, runs, timed_runs, duration_ms_sum, duration_ms_max, cpu_ms)
+             VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9)
+             ON CONFLICT (pipeline, grain, bucket, status, triggered_by) DO UPDATE SET
+                runs = r.runs + 1, timed_runs = r.timed_runs + excluded.timed_runs,
+                duration_ms_sum = r.duration_ms_sum + excluded.duration_ms_sum,
+                duration_ms_max = GREATEST(r.duration_ms_max, excluded.duration_ms_max),
+                cpu_ms = r.cpu_ms + excluded.cpu_ms",
+        )
+        .bind(&pipeline)
+        .bind(grain.as_str())
+        .bind(bucket)
+        .bind(&status)
+        .bind(row.try_get::<&str, _>("triggered_by")?)
+        .bind(i64::from(duration.is_some()))
+        .bind(duration.unwrap_or(0))
+        .bind(duration)
+        .bind(row.try_get::<i64, _>("cpu_ms")?)
+        .execute(&mut **tx)
+        .await?;
+        if let Some(ms) = duration {
+            sqlx::query(
+                "INSERT INTO rollup_durations AS d (pipeline, grain, bucket, status, bin, runs) VALUES ($1, $2, $3, $4, $5, 1)
+                 ON CONFLICT (pipeline, grain, bucket, status, bin) DO UPDATE SET runs = d.runs + 1",
+            )
+            .bind(&pipeline)
+            .bind(grain.as_str())
+            .bind(bucket)
+            .bind(&status)
+            .bind(Histogram::bin_of(ms))
+            .execute(&mut **tx)
+            .await?;
+        }
+        sqlx::query(
+            "INSERT INTO rollup_counters AS c (pipeline, grain, bucket, step, name, sum, runs)
+             SELECT $1, $2, $3, step, name, value, 1 FROM counters WHERE run_id = $4
+             ON CONFLICT (pipeline, grain, bucket, step, name) DO UPDATE SET
+                sum = c.sum + excluded.sum, runs = c.runs + 1",
+        )
+        .bind(&pipeline)
+        .bind(grain.as_str())
+        .bind(bucket)
+        .bind(id.as_uuid())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }

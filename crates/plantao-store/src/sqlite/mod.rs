@@ -19,13 +19,15 @@ use uuid::Uuid;
 use crate::decode::{params_from_json, parse};
 use crate::error::{Result, StoreError};
 use crate::records::*;
-use crate::{Backend, Store};
+use crate::rollup::{Bucket, Gather, Grain, RunsRow};
+use crate::{Backend, Store, first_id_at};
 use writes::apply_one;
 
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_nodes.sql"),
     include_str!("migrations/0003_daemon.sql"),
+    include_str!("migrations/0004_rollups.sql"),
 ];
 
 pub(crate) struct SqliteStore {
@@ -227,9 +229,9 @@ impl Store for SqliteStore {
             .await?;
         for p in pipelines {
             sqlx::query(
-                "INSERT INTO pipelines (name, definition_hash, description, active, first_seen, updated_at)
-                 VALUES (?, ?, ?, 1, ?, ?)
-                 ON CONFLICT (name) DO UPDATE SET active = 1,
+                "INSERT INTO pipelines (name, definition_hash, description, active, first_seen, updated_at, timezone)
+                 VALUES (?, ?, ?, 1, ?, ?, ?)
+                 ON CONFLICT (name) DO UPDATE SET active = 1, timezone = excluded.timezone,
                     updated_at = CASE WHEN definition_hash = excluded.definition_hash
                                        AND description IS excluded.description THEN updated_at ELSE excluded.updated_at END,
                     definition_hash = excluded.definition_hash, description = excluded.description",
@@ -239,6 +241,7 @@ impl Store for SqliteStore {
             .bind(&p.description)
             .bind(micros(at))
             .bind(micros(at))
+            .bind(&p.timezone)
             .execute(&mut *tx)
             .await?;
         }
@@ -257,6 +260,7 @@ impl Store for SqliteStore {
                         name: row.try_get("name")?,
                         definition_hash: row.try_get("definition_hash")?,
                         description: row.try_get("description")?,
+                        timezone: row.try_get("timezone")?,
                     },
                     active: row.try_get::<i64, _>("active")? != 0,
                     paused: row.try_get::<i64, _>("paused")? != 0,
@@ -473,6 +477,109 @@ impl Store for SqliteStore {
             .fetch_all(&self.reader)
             .await?;
         rows.iter().map(node_from_row).collect()
+    }
+
+    async fn rollups(
+        &self,
+        pipeline: &str,
+        grain: Grain,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Bucket>> {
+        let mut conn = self.reader.begin().await?;
+        let key = (pipeline, grain.as_str(), micros(from), micros(to));
+        let filter = "WHERE pipeline = ? AND grain = ? AND bucket >= ? AND bucket < ?";
+        let mut gather = Gather::default();
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT * FROM rollup_runs {filter}"
+        )))
+        .bind(key.0)
+        .bind(key.1)
+        .bind(key.2)
+        .bind(key.3)
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in &rows {
+            gather.runs(RunsRow {
+                bucket: time(row.try_get("bucket")?)?,
+                status: row.try_get("status")?,
+                trigger: row.try_get("triggered_by")?,
+                runs: row.try_get("runs")?,
+                timed_runs: row.try_get("timed_runs")?,
+                duration_ms_sum: row.try_get("duration_ms_sum")?,
+                duration_ms_max: row.try_get("duration_ms_max")?,
+                cpu_ms: row.try_get("cpu_ms")?,
+            });
+        }
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT * FROM rollup_durations {filter}"
+        )))
+        .bind(key.0)
+        .bind(key.1)
+        .bind(key.2)
+        .bind(key.3)
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in &rows {
+            gather.duration(
+                time(row.try_get("bucket")?)?,
+                row.try_get("status")?,
+                row.try_get("bin")?,
+                row.try_get("runs")?,
+            );
+        }
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT * FROM rollup_counters {filter}"
+        )))
+        .bind(key.0)
+        .bind(key.1)
+        .bind(key.2)
+        .bind(key.3)
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in &rows {
+            let step: &str = row.try_get("step")?;
+            let name: &str = row.try_get("name")?;
+            gather.counter(
+                time(row.try_get("bucket")?)?,
+                format!("{step}.{name}"),
+                row.try_get("sum")?,
+                row.try_get("runs")?,
+            );
+        }
+        Ok(gather.finish())
+    }
+
+    async fn prune(&self, before: Timestamp, limit: u32) -> Result<u64> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let done = sqlx::query(
+            "DELETE FROM runs WHERE id IN (
+                SELECT id FROM runs WHERE id < ? AND status NOT IN ('queued', 'running')
+                ORDER BY id LIMIT ?)",
+        )
+        .bind(first_id_at(before).to_string())
+        .bind(i64::from(limit))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn own(&self, task: &str, node: &str, now: Timestamp, until: Timestamp) -> Result<bool> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let done = sqlx::query(
+            "INSERT INTO owners (task, node, expires_at) VALUES (?, ?, ?)
+             ON CONFLICT (task) DO UPDATE SET node = excluded.node, expires_at = excluded.expires_at
+             WHERE owners.node = excluded.node OR owners.expires_at < ?",
+        )
+        .bind(task)
+        .bind(node)
+        .bind(micros(until))
+        .bind(micros(now))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn close(&self) {

@@ -1,11 +1,14 @@
 //! Each kind of write, as SQLite statements inside the caller's transaction.
 
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Row, Sqlite, Transaction};
 
-use super::micros;
+use chrono_tz::Tz;
+
+use super::{micros, time};
 use crate::decode::{found, params_to_json, transition_error};
 use crate::error::{Result, StoreError};
 use crate::records::*;
+use crate::rollup::{Histogram, buckets, zone};
 use plantao_model::RunId;
 
 pub(super) async fn apply_one(
@@ -32,6 +35,9 @@ pub(super) async fn apply_one(
             .bind(r.parent.map(|p| p.to_string()))
             .execute(&mut **tx)
             .await?;
+            if done.rows_affected() == 1 && r.status.is_final() {
+                roll_up(tx, r.id).await?;
+            }
             Ok(if done.rows_affected() == 1 {
                 Applied::Inserted
             } else {
@@ -70,6 +76,7 @@ pub(super) async fn apply_one(
                 .bind(end.id.to_string())
                 .execute(&mut **tx)
                 .await?;
+            roll_up(tx, end.id).await?;
             Ok(result)
         }
         Write::SetLag { id, lag_ms } => {
@@ -169,4 +176,72 @@ async fn updated(
         .fetch_optional(&mut **tx)
         .await?;
     Err(transition_error(&id, current, wanted))
+}
+
+/// Adds a run that just finished to its hourly and daily rollups.
+async fn roll_up(tx: &mut Transaction<'static, Sqlite>, id: RunId) -> Result<()> {
+    let row = sqlx::query(
+        "SELECT r.pipeline, r.status, r.triggered_by, COALESCE(r.scheduled_for, r.queued_at) AS at,
+                r.duration_ms,
+                (SELECT timezone FROM pipelines WHERE name = r.pipeline) AS timezone,
+                (SELECT COALESCE(SUM(COALESCE(cpu_user_ms, 0) + COALESCE(cpu_system_ms, 0)), 0)
+                   FROM stages WHERE run_id = r.id) AS cpu_ms
+         FROM runs r WHERE r.id = ?",
+    )
+    .bind(id.to_string())
+    .fetch_one(&mut **tx)
+    .await?;
+    let pipeline: String = row.try_get("pipeline")?;
+    let status: String = row.try_get("status")?;
+    let duration: Option<i64> = row.try_get("duration_ms")?;
+    let tz: Tz = zone(row.try_get::<Option<&str>, _>("timezone")?.unwrap_or("UTC"));
+    for (grain, bucket) in buckets(time(row.try_get("at")?)?, tz) {
+        let key = (pipeline.as_str(), grain.as_str(), micros(bucket));
+        sqlx::query(
+            "INSERT INTO rollup_runs (pipeline, grain, bucket, status, triggered_by, runs, timed_runs, duration_ms_sum, duration_ms_max, cpu_ms)
+             VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
+             ON CONFLICT (pipeline, grain, bucket, status, triggered_by) DO UPDATE SET
+                runs = runs + 1, timed_runs = timed_runs + excluded.timed_runs,
+                duration_ms_sum = duration_ms_sum + excluded.duration_ms_sum,
+                duration_ms_max = MAX(COALESCE(duration_ms_max, excluded.duration_ms_max), COALESCE(excluded.duration_ms_max, duration_ms_max)),
+                cpu_ms = cpu_ms + excluded.cpu_ms",
+        )
+        .bind(key.0)
+        .bind(key.1)
+        .bind(key.2)
+        .bind(&status)
+        .bind(row.try_get::<&str, _>("triggered_by")?)
+        .bind(i64::from(duration.is_some()))
+        .bind(duration.unwrap_or(0))
+        .bind(duration)
+        .bind(row.try_get::<i64, _>("cpu_ms")?)
+        .execute(&mut **tx)
+        .await?;
+        if let Some(ms) = duration {
+            sqlx::query(
+                "INSERT INTO rollup_durations (pipeline, grain, bucket, status, bin, runs) VALUES (?, ?, ?, ?, ?, 1)
+                 ON CONFLICT (pipeline, grain, bucket, status, bin) DO UPDATE SET runs = runs + 1",
+            )
+            .bind(key.0)
+            .bind(key.1)
+            .bind(key.2)
+            .bind(&status)
+            .bind(Histogram::bin_of(ms))
+            .execute(&mut **tx)
+            .await?;
+        }
+        sqlx::query(
+            "INSERT INTO rollup_counters (pipeline, grain, bucket, step, name, sum, runs)
+             SELECT ?, ?, ?, step, name, value, 1 FROM counters WHERE run_id = ? AND true
+             ON CONFLICT (pipeline, grain, bucket, step, name) DO UPDATE SET
+                sum = sum + excluded.sum, runs = runs + 1",
+        )
+        .bind(key.0)
+        .bind(key.1)
+        .bind(key.2)
+        .bind(id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }

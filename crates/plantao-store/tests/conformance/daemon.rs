@@ -257,6 +257,7 @@ pub async fn pipelines_pause_and_resume(fx: &Fixture) {
         name: "p".into(),
         definition_hash: "h".into(),
         description: None,
+        timezone: "UTC".into(),
     };
     store
         .sync_pipelines(std::slice::from_ref(&rec), at(0))

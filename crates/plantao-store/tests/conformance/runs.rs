@@ -38,7 +38,7 @@ pub async fn migrations_are_idempotent_and_a_newer_schema_is_refused(fx: &Fixtur
             err,
             StoreError::NewerSchema {
                 found: 99,
-                known: 3
+                known: 4
             }
         ),
         "{err:?}"
@@ -528,6 +528,7 @@ pub async fn pipelines_follow_the_configuration(fx: &Fixture) {
         name: name.into(),
         definition_hash: hash.into(),
         description: Some(format!("{name} pipeline")),
+        timezone: "UTC".into(),
     };
     store
         .sync_pipelines(&[rec("a", "h1"), rec("b", "h1")], at(0))

@@ -31,21 +31,12 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, Failure> {
     Ok(store)
 }
 
-/// Records the configuration's pipelines in the store.
+/// Records the configuration's pipelines in the store, as of now.
 pub async fn sync_pipelines(
     store: &dyn Store,
     config: &Config,
 ) -> Result<(), plantao_store::StoreError> {
-    let records: Vec<_> = config
-        .pipelines
-        .iter()
-        .map(|p| plantao_store::PipelineRecord {
-            name: p.name.clone(),
-            definition_hash: p.definition_hash.clone(),
-            description: p.description.clone(),
-        })
-        .collect();
-    store.sync_pipelines(&records, chrono::Utc::now()).await
+    plantao_engine::sync_pipelines(store, config, chrono::Utc::now()).await
 }
 
 /// The pipeline by name, or a usage error that lists the known ones.

@@ -1,0 +1,366 @@
+//! History that lasts: rollups added up as runs finish, pruning of raw runs, and single-owner
+//! tasks.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono_tz::Tz;
+use plantao_model::{RunId, RunStatus, Trigger};
+use plantao_store::*;
+
+use super::common::*;
+use super::harness::Fixture;
+
+fn sao_paulo() -> Tz {
+    "America/Sao_Paulo".parse().unwrap()
+}
+
+/// A run id made at `t`, as if the run had been queued then (the tail is a counter, so ids made
+/// at one instant stay distinct and ordered).
+fn id_at(t: DateTime<Utc>, n: u64) -> RunId {
+    let ms = u64::try_from(t.timestamp_millis()).unwrap();
+    let mut tail = [0u8; 10];
+    tail[2..].copy_from_slice(&n.to_be_bytes());
+    RunId::from_uuid(uuid::Builder::from_unix_timestamp_millis(ms, &tail).into_uuid())
+}
+
+async fn sync(store: &dyn Store, zone: &str) {
+    let rec = PipelineRecord {
+        name: "report".into(),
+        definition_hash: "h".into(),
+        description: None,
+        timezone: zone.into(),
+    };
+    store
+        .sync_pipelines(std::slice::from_ref(&rec), at(0))
+        .await
+        .unwrap();
+}
+
+/// One run of `report`, due at `due`, that lasted `ms` milliseconds and ended `status`, with
+/// its counters.
+fn finished(
+    n: u64,
+    due: DateTime<Utc>,
+    ms: i64,
+    status: RunStatus,
+    counters: &[(&str, &str, f64)],
+) -> Vec<Write> {
+    let id = id_at(due, n);
+    let mut writes = vec![
+        Write::InsertRun(NewRun {
+            id,
+            scheduled_for: Some(due),
+            queued_at: due,
+            ..new_run("report", Trigger::Scheduled, None)
+        }),
+        Write::StartRun {
+            id,
+            at: due,
+            node: Some("n1".into()),
+        },
+        Write::PutStage(Stage {
+            cpu_user_ms: Some(7),
+            cpu_system_ms: Some(3),
+            ..stage(id, "send", 1, plantao_model::StageStatus::Succeeded, 0)
+        }),
+    ];
+    writes.extend(counters.iter().map(|(step, name, value)| {
+        Write::PutCounter(Counter {
+            run_id: id,
+            step: (*step).into(),
+            name: (*name).into(),
+            value: *value,
+        })
+    }));
+    writes.push(Write::FinishRun(RunEnd {
+        id,
+        status,
+        at: due + Duration::milliseconds(ms),
+        reason: None,
+        error_stage: None,
+        error_message: None,
+    }));
+    writes
+}
+
+pub async fn finished_runs_add_up_by_hour_and_by_local_day(fx: &Fixture) {
+    let store = fx.open().await;
+    sync(store.as_ref(), "America/Sao_Paulo").await;
+    // 2026-03-01 12:00 UTC is 09:00 in São Paulo (UTC−3); 02:30 UTC the next day is still
+    // 23:30 of March 1st there.
+    let morning = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+    let late = Utc.with_ymd_and_hms(2026, 3, 2, 2, 30, 0).unwrap();
+    let mut writes = Vec::new();
+    writes.extend(finished(
+        1,
+        morning,
+        1_000,
+        RunStatus::Succeeded,
+        &[("send", "sent", 90.0), ("send", "total", 100.0)],
+    ));
+    writes.extend(finished(
+        2,
+        morning + Duration::minutes(20),
+        3_000,
+        RunStatus::Failed,
+        &[("send", "sent", 10.0), ("send", "total", 50.0)],
+    ));
+    writes.extend(finished(
+        3,
+        late,
+        2_000,
+        RunStatus::Succeeded,
+        &[("send", "total", 5.0)],
+    ));
+    writes.push(Write::InsertRun(NewRun {
+        id: id_at(late, 4),
+        status: RunStatus::Skipped,
+        reason: Some("missed".into()),
+        scheduled_for: Some(late + Duration::minutes(5)),
+        queued_at: late + Duration::hours(3),
+        ..new_run("report", Trigger::Scheduled, None)
+    }));
+    store.apply(writes).await.unwrap();
+
+    let hours = store
+        .rollups("report", Grain::Hour, morning, late + Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        hours
+            .iter()
+            .map(|b| (b.start, b.summary.runs))
+            .collect::<Vec<_>>(),
+        [
+            (morning, 2),
+            (Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).unwrap(), 2)
+        ]
+    );
+    let first = &hours[0].summary;
+    assert_eq!(first.count("succeeded"), 1);
+    assert_eq!(first.count("failed"), 1);
+    assert_eq!(first.by_trigger["scheduled"], 2);
+    assert_eq!(
+        (first.timed_runs, first.duration_ms_sum),
+        (2, 4_000),
+        "{first:?}"
+    );
+    assert_eq!(first.duration_ms_max, Some(3_000));
+    assert_eq!(first.cpu_ms, 20);
+    assert_eq!(
+        first.counters["send.sent"],
+        CounterTotal {
+            sum: 100.0,
+            runs: 2
+        }
+    );
+    assert_eq!(hours[1].summary.count("skipped"), 1);
+    assert_eq!(
+        hours[1].summary.timed_runs, 1,
+        "a skipped run has no duration"
+    );
+
+    // One local day holds all four; its bucket starts at São Paulo's midnight.
+    let local_midnight = Utc.with_ymd_and_hms(2026, 3, 1, 3, 0, 0).unwrap();
+    let days = store
+        .rollups(
+            "report",
+            Grain::Day,
+            local_midnight - Duration::days(3),
+            local_midnight + Duration::days(3),
+        )
+        .await
+        .unwrap();
+    assert_eq!(days.len(), 1);
+    assert_eq!(days[0].start, local_midnight);
+    assert_eq!(days[0].summary.runs, 4);
+    assert_eq!(days[0].summary.counters["send.total"].sum, 155.0);
+
+    // Windows: "today" at 23:50 local holds the day; 24 h at 03:10 UTC slides over hours.
+    let now = late + Duration::minutes(20);
+    let today = store
+        .summary("report", Window::Today, now, sao_paulo())
+        .await
+        .unwrap();
+    assert_eq!(today, days[0].summary);
+    assert_eq!(today.success_rate(), Some(2.0 / 3.0));
+    let day_after = store
+        .summary(
+            "report",
+            Window::Today,
+            now + Duration::hours(1),
+            sao_paulo(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        day_after.runs, 0,
+        "after local midnight, today starts empty"
+    );
+    let last_24h = store
+        .summary("report", Window::Last24h, now, sao_paulo())
+        .await
+        .unwrap();
+    assert_eq!(last_24h.runs, 4);
+    let later = store
+        .summary(
+            "report",
+            Window::Last24h,
+            morning + Duration::hours(24),
+            sao_paulo(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(later.runs, 2, "the morning hour slid out of the last 24 h");
+    let week = store
+        .summary(
+            "report",
+            Window::Last7d,
+            morning + Duration::days(6),
+            sao_paulo(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(week.runs, 4);
+}
+
+pub async fn percentiles_from_rollups_match_and_outlive_pruning(fx: &Fixture) {
+    let store = fx.open().await;
+    sync(store.as_ref(), "UTC").await;
+    let start = Utc::now() - Duration::days(200);
+    // 1,500 runs over two days, lasting from 1 ms to about 40 minutes, unevenly spread.
+    let mut durations = Vec::new();
+    let mut writes = Vec::new();
+    for n in 0..1_500_i64 {
+        let ms = 1 + (n * 7_919 % 1_500) * (n % 37 + 1) * (n % 3 * 20 + 1);
+        durations.push(ms);
+        let status = if n % 10 == 0 {
+            RunStatus::Failed
+        } else {
+            RunStatus::Succeeded
+        };
+        writes.extend(finished(
+            u64::try_from(n).unwrap(),
+            start + Duration::minutes(2 * n),
+            ms,
+            status,
+            &[("load", "rows", 2.0)],
+        ));
+    }
+    for chunk in writes.chunks(600) {
+        store.apply(chunk.to_vec()).await.unwrap();
+    }
+    let ask = |grain| {
+        let store = &store;
+        async move {
+            store
+                .rollups("report", grain, start - Duration::days(2), Utc::now())
+                .await
+                .unwrap()
+        }
+    };
+    let mut total = Summary::default();
+    for bucket in ask(Grain::Hour).await {
+        total.merge(&bucket.summary);
+    }
+    durations.sort_unstable();
+    for q in [0.5, 0.9, 0.95, 0.99] {
+        #[allow(
+            clippy::cast_precision_loss,
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss
+        )]
+        let exact = durations[((q * durations.len() as f64).ceil() as usize).max(1) - 1] as f64;
+        let estimate = total.durations.quantile(q).unwrap();
+        assert!(
+            (estimate - exact).abs() <= exact * 0.02,
+            "p{}: {estimate} from rollups, {exact} exact",
+            q * 100.0
+        );
+    }
+    assert_eq!(total.runs, 1_500);
+    assert_eq!(total.succeeded_durations.count(), 1_350);
+    assert_eq!(total.counters["load.rows"].sum, 3_000.0);
+
+    let hours_before = ask(Grain::Hour).await;
+    let days_before = ask(Grain::Day).await;
+    let mut pruned = 0;
+    loop {
+        let n = store.prune(Utc::now(), 400).await.unwrap();
+        pruned += n;
+        if n < 400 {
+            break;
+        }
+    }
+    assert_eq!(pruned, 1_500);
+    let left = store
+        .runs(&RunFilter {
+            limit: 10,
+            ..RunFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(ask(Grain::Hour).await, hours_before);
+    assert_eq!(ask(Grain::Day).await, days_before);
+}
+
+pub async fn pruning_keeps_open_and_recent_runs(fx: &Fixture) {
+    let store = fx.open().await;
+    let old = Utc::now() - Duration::days(100);
+    let old_done = NewRun {
+        id: id_at(old, 1),
+        status: RunStatus::Skipped,
+        ..new_run("p", Trigger::Scheduled, Some(old))
+    };
+    let old_queued = NewRun {
+        id: id_at(old, 2),
+        ..new_run("p", Trigger::Manual, None)
+    };
+    let recent = NewRun {
+        status: RunStatus::Skipped,
+        ..new_run("p", Trigger::Scheduled, Some(at(1)))
+    };
+    store
+        .apply(
+            [&old_done, &old_queued, &recent]
+                .into_iter()
+                .cloned()
+                .map(Write::InsertRun)
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let cutoff = Utc::now() - Duration::days(90);
+    assert_eq!(store.prune(cutoff, 100).await.unwrap(), 1);
+    assert!(matches!(
+        store.run(old_done.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store.run(old_queued.id).await.unwrap().status,
+        RunStatus::Queued
+    );
+    store.run(recent.id).await.unwrap();
+    assert_eq!(store.prune(cutoff, 100).await.unwrap(), 0);
+}
+
+pub async fn one_node_owns_a_task_until_its_hold_lapses(fx: &Fixture) {
+    let store = fx.open().await;
+    let hold = |t: i64| at(0) + Duration::seconds(t);
+    assert!(store.own("prune", "a", hold(0), hold(6)).await.unwrap());
+    assert!(!store.own("prune", "b", hold(1), hold(7)).await.unwrap());
+    assert!(
+        store.own("alerts", "b", hold(1), hold(7)).await.unwrap(),
+        "tasks are held apart"
+    );
+    assert!(
+        store.own("prune", "a", hold(2), hold(8)).await.unwrap(),
+        "the owner renews"
+    );
+    assert!(!store.own("prune", "b", hold(7), hold(13)).await.unwrap());
+    assert!(
+        store.own("prune", "b", hold(9), hold(15)).await.unwrap(),
+        "another node takes over once the hold lapses"
+    );
+    assert!(!store.own("prune", "a", hold(10), hold(16)).await.unwrap());
+}
