@@ -28,7 +28,7 @@ const ROOT_KEYS: &[&str] = &[
     "connections",
 ];
 const SERVER_KEYS: &[&str] = &["listen"];
-const STORAGE_KEYS: &[&str] = &["url"];
+const STORAGE_KEYS: &[&str] = &["url", "retention"];
 const DEFAULTS_KEYS: &[&str] = &["timezone"];
 const ENGINE_KEYS: &[&str] = &["max_concurrent_runs", "shutdown_grace"];
 const CONNECTION_KEYS: &[&str] = &["url"];
@@ -318,9 +318,13 @@ fn default_server() -> Server {
     }
 }
 
+/// How long raw runs are kept by default; rollups are kept forever.
+const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 24 * 3600);
+
 fn default_storage(dir: &Path) -> Storage {
     Storage {
         url: Text::plain(format!("sqlite://{}", dir.join("plantao.db").display())),
+        retention: DEFAULT_RETENTION,
     }
 }
 
@@ -344,6 +348,32 @@ fn read_server(cx: &mut Cx, t: Table) -> Server {
 
 fn read_storage(cx: &mut Cx, t: Table, dir: &Path) -> Storage {
     t.check_keys(cx, "in [storage]", STORAGE_KEYS);
+    let retention = read_retention(cx, t);
+    Storage {
+        retention,
+        ..read_storage_url(cx, t, dir)
+    }
+}
+
+fn read_retention(cx: &mut Cx, t: Table) -> Duration {
+    let Some(v) = t.get("retention") else {
+        return DEFAULT_RETENTION;
+    };
+    match reader::duration(cx, "retention", v) {
+        Some(d) if d < Duration::from_secs(3600) => {
+            cx.error(
+                v.span(),
+                "`retention` in [storage] must be at least 1h: runs younger than that are still being looked at",
+                Some("e.g. retention = \"90d\" (the default) or retention = \"730d\" (two years)".into()),
+            );
+            DEFAULT_RETENTION
+        }
+        Some(d) => d,
+        None => DEFAULT_RETENTION,
+    }
+}
+
+fn read_storage_url(cx: &mut Cx, t: Table, dir: &Path) -> Storage {
     let Some(v) = t.get("url") else {
         return default_storage(dir);
     };
@@ -353,8 +383,12 @@ fn read_storage(cx: &mut Cx, t: Table, dir: &Path) -> Storage {
     match scheme_kind(url.expose()) {
         Some(ConnectionKind::Sqlite) => Storage {
             url: sqlite_beside(url, dir),
+            retention: DEFAULT_RETENTION,
         },
-        Some(ConnectionKind::Postgres) => Storage { url },
+        Some(ConnectionKind::Postgres) => Storage {
+            url,
+            retention: DEFAULT_RETENTION,
+        },
         _ => {
             cx.error(
                 v.span(),

@@ -42,6 +42,8 @@ pub struct Server {
 pub struct Storage {
     /// `sqlite://…` (a relative path is taken from the config file's folder) or `postgres://…`.
     pub url: Text,
+    /// Raw runs queued longer ago than this are pruned; rollups are kept forever.
+    pub retention: Duration,
 }
 
 #[derive(Debug)]

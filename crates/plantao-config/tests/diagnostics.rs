@@ -79,6 +79,24 @@ fn a_valid_config_loads_with_its_defaults() {
     assert_eq!(c.server.listen.to_string(), "127.0.0.1:8077");
     let expected = format!("sqlite://{}", s.dir.path().join("plantao.db").display());
     assert_eq!(c.storage.url.expose(), expected);
+    assert_eq!(
+        c.storage.retention,
+        std::time::Duration::from_secs(90 * 86_400)
+    );
+}
+
+#[test]
+fn retention_is_a_duration_of_an_hour_or_more() {
+    let s = Setup::new("[storage]\nretention = \"400d\"\n");
+    assert_eq!(
+        s.load().unwrap().storage.retention,
+        std::time::Duration::from_secs(400 * 86_400)
+    );
+    let s = Setup::new("[storage]\nretention = \"30m\"\n");
+    let errors = s.errors();
+    let e = find(&errors, "`retention` in [storage] must be at least 1h");
+    assert!(e.contains("plantao.toml:2:13:"), "{e}");
+    assert!(e.contains("retention = \"90d\""), "{e}");
 }
 
 #[test]

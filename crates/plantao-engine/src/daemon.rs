@@ -1,5 +1,5 @@
-//! `plantao serve` without its front door: this node's lease, the scheduler and the executor,
-//! a configuration that can be replaced while running, and a graceful stop.
+//! `plantao serve` without its front door: this node's lease, the scheduler, the executor and
+//! the housekeeper, a configuration that can be replaced while running, and a graceful stop.
 
 use std::sync::Arc;
 
@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
 use crate::executor::{Executor, Handoff, Slots};
+use crate::housekeeping::Housekeeper;
 use crate::lease::Lease;
 use crate::scheduler::Scheduler;
 
@@ -19,8 +20,10 @@ pub struct Daemon {
     config: watch::Sender<Arc<Config>>,
     stop_scheduler: watch::Sender<bool>,
     stop_executor: watch::Sender<bool>,
+    stop_housekeeper: watch::Sender<bool>,
     scheduler: JoinHandle<()>,
     executor: JoinHandle<()>,
+    housekeeper: JoinHandle<()>,
 }
 
 impl Daemon {
@@ -48,6 +51,13 @@ impl Daemon {
             wake: wake.clone(),
             handoff: Some(handoff),
         };
+        let (stop_housekeeper, housekeeper_stop) = watch::channel(false);
+        let housekeeper = Housekeeper {
+            store: store.clone(),
+            clock: clock.clone(),
+            config: config_rx.clone(),
+            node: lease.id().to_owned(),
+        };
         let executor = Executor {
             store,
             clock,
@@ -62,8 +72,10 @@ impl Daemon {
             config: config_tx,
             scheduler: tokio::spawn(scheduler.run(scheduler_stop)),
             executor: tokio::spawn(executor.run(executor_stop)),
+            housekeeper: tokio::spawn(housekeeper.run(housekeeper_stop)),
             stop_scheduler,
             stop_executor,
+            stop_housekeeper,
         })
     }
 
@@ -82,8 +94,10 @@ impl Daemon {
     pub async fn shut_down(self) -> Result<(), StoreError> {
         // The scheduler first: once it has stopped, no run can be handed to the executor after
         // the executor has closed its hand-off.
+        self.stop_housekeeper.send_replace(true);
         self.stop_scheduler.send_replace(true);
         let _ = self.scheduler.await;
+        let _ = self.housekeeper.await;
         self.stop_executor.send_replace(true);
         let _ = self.executor.await;
         self.lease.release().await

@@ -406,3 +406,82 @@ async fn two_daemons_on_one_store_run_each_tick_once() {
         );
     }
 }
+
+#[tokio::test]
+async fn runs_past_the_retention_are_pruned_and_the_rollups_stay() {
+    let rig = Rig::new(
+        "[storage]\nretention = \"30d\"\n",
+        &[("p", "[[steps]]\nname = \"s\"\nrun = \"true\"\n")],
+    )
+    .await;
+    plantao_engine::sync_pipelines(rig.store.as_ref(), &rig.config, Utc::now())
+        .await
+        .unwrap();
+    // 450 finished runs queued 40 days ago (more than two batches) and one recent run.
+    let old = Utc::now() - chrono::Duration::days(40);
+    let old_id = |n: u64| {
+        let mut tail = [0u8; 10];
+        tail[2..].copy_from_slice(&n.to_be_bytes());
+        let ms = u64::try_from(old.timestamp_millis()).unwrap();
+        RunId::from_uuid(uuid::Builder::from_unix_timestamp_millis(ms, &tail).into_uuid())
+    };
+    let mut writes: Vec<Write> = (0..450)
+        .map(|n| {
+            Write::InsertRun(NewRun {
+                status: RunStatus::Skipped,
+                queued_at: old,
+                ..new_run(old_id(n), "p", RunStatus::Skipped, None)
+            })
+        })
+        .collect();
+    let recent = RunId::new();
+    writes.push(Write::InsertRun(new_run(
+        recent,
+        "p",
+        RunStatus::Skipped,
+        None,
+    )));
+    rig.store.apply(writes).await.unwrap();
+    let zone: chrono_tz::Tz = "UTC".parse().unwrap();
+    let before = rig
+        .store
+        .summary(
+            "p",
+            plantao_store::Window::Last7d,
+            old + chrono::Duration::hours(1),
+            zone,
+        )
+        .await
+        .unwrap();
+    assert_eq!(before.count("skipped"), 450);
+
+    let daemon = rig.start().await;
+    let left = loop {
+        let left = rig
+            .store
+            .runs(&RunFilter {
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        if left.len() <= 1 {
+            break left;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    daemon.shut_down().await.unwrap();
+    let ids: Vec<RunId> = left.iter().map(|r| r.id).collect();
+    assert_eq!(ids, [recent], "recent runs stay");
+    let after = rig
+        .store
+        .summary(
+            "p",
+            plantao_store::Window::Last7d,
+            old + chrono::Duration::hours(1),
+            zone,
+        )
+        .await
+        .unwrap();
+    assert_eq!(after, before, "the history outlives the raw runs");
+}

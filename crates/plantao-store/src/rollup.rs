@@ -215,6 +215,14 @@ impl Summary {
         self.by_status.get(status).copied().unwrap_or(0)
     }
 
+    /// Runs that ran and did not succeed: failed, timed out, interrupted or partly succeeded.
+    pub fn failed(&self) -> u64 {
+        ["failed", "timed_out", "interrupted", "partial"]
+            .iter()
+            .map(|s| self.count(s))
+            .sum()
+    }
+
     /// Succeeded runs among those that ran (skipped and cancelled ones left out); `None` when
     /// none ran.
     pub fn success_rate(&self) -> Option<f64> {

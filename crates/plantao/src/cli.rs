@@ -51,6 +51,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// What runs added up to today, over 24 hours and 7 days: counts, success rate, durations,
+    /// and for one pipeline its counters and derived metrics. Read from the rollups, which
+    /// outlive pruning.
+    Stats {
+        /// One pipeline, with its counters and metrics; all pipelines when left out.
+        pipeline: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// The next times a pipeline runs, in its time zone and in UTC.
     Next {
         pipeline: String,

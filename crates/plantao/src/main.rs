@@ -46,6 +46,9 @@ fn main() -> ExitCode {
                 commands::control::next(&config, &pipeline, count).await
             }
             Command::Status { json } => commands::status::run(&config, json).await,
+            Command::Stats { pipeline, json } => {
+                commands::stats::run(&config, pipeline.as_deref(), json).await
+            }
             Command::Runs(args) => commands::runs::list(&config, args).await,
             Command::Show { run, json } => commands::runs::show(&config, &run, json).await,
             Command::Logs { run, stage } => {

@@ -260,3 +260,36 @@ fn an_unreachable_database_is_named_with_its_password_hidden() {
     );
     assert!(!err.contains("hunter2-pw"));
 }
+
+#[test]
+fn stats_add_up_the_runs_of_today_and_recompute_metrics_from_the_sums() {
+    let q = Quickstart::new();
+    q.json(&["run", "biz-reports", "--json"]);
+    q.json(&["run", "biz-reports", "--json"]);
+    let ingest = q.json(&["run", "nightly-ingest", "--json"]);
+    let v = q.json(&["stats", "--json"]);
+    for window in ["today", "24h", "7d"] {
+        let biz = &v["biz-reports"][window];
+        assert_eq!(biz["runs"], 2, "{window}: {biz}");
+        assert_eq!(biz["by_status"]["succeeded"], 2);
+        assert_eq!(biz["by_trigger"]["manual"], 2);
+        assert_eq!(biz["success_rate"], 1.0);
+        assert_eq!(biz["counters"]["process.approved"]["sum"], 72.0);
+        assert_eq!(
+            biz["metrics"]["approval_rate"], 90.0,
+            "from the summed counters"
+        );
+        assert!(biz["duration_ms"]["p95"].is_number());
+    }
+    let status = ingest["run"]["status"].as_str().unwrap();
+    assert_eq!(v["nightly-ingest"]["today"]["by_status"][status], 1);
+    assert_eq!(v["clinic-scrape"]["7d"]["runs"], 0);
+
+    let (code, out, err) = q.plantao(&["stats", "biz-reports"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("biz-reports  today   2     2"), "{out}");
+    assert!(out.contains("today metrics:  approval_rate=90"), "{out}");
+    let (code, _, err) = q.plantao(&["stats", "nope"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("there is no pipeline `nope`"), "{err}");
+}

@@ -4,6 +4,7 @@ pub mod control;
 pub mod run;
 pub mod runs;
 pub mod serve;
+pub mod stats;
 pub mod status;
 pub mod validate;
 

@@ -94,7 +94,7 @@ fn metrics(config: &Config, detail: &RunDetail) -> Vec<(String, ExprValue)> {
 pub fn print_detail_json(detail: &RunDetail, metrics: &[(String, ExprValue)]) {
     let metrics: BTreeMap<&str, serde_json::Value> = metrics
         .iter()
-        .map(|(k, v)| (k.as_str(), metric_json(v)))
+        .map(|(k, v)| (k.as_str(), format::metric_json(v)))
         .collect();
     let out = serde_json::json!({ "run": detail.run, "stages": detail.stages, "counters": detail.counters,
         "outputs": detail.outputs, "metrics": metrics });
@@ -273,14 +273,5 @@ fn not_found(e: plantao_store::StoreError) -> Failure {
             "{what} not found: `plantao runs` lists the recorded runs"
         )),
         other => Failure::Store(other),
-    }
-}
-
-fn metric_json(v: &ExprValue) -> serde_json::Value {
-    match v {
-        ExprValue::Number(n) => serde_json::json!(n),
-        ExprValue::Bool(b) => serde_json::json!(b),
-        ExprValue::Text(t) => serde_json::json!(t),
-        ExprValue::NoData => serde_json::Value::Null,
     }
 }
