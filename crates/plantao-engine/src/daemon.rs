@@ -13,6 +13,7 @@ use crate::executor::{Executor, Handoff, Slots};
 use crate::housekeeping::Housekeeper;
 use crate::lease::Lease;
 use crate::scheduler::Scheduler;
+use crate::writable::Writable;
 
 #[derive(Debug)]
 pub struct Daemon {
@@ -50,6 +51,7 @@ impl Daemon {
             config: config_rx.clone(),
             wake: wake.clone(),
             handoff: Some(handoff),
+            writable: lease.writable().clone(),
         };
         let (stop_housekeeper, housekeeper_stop) = watch::channel(false);
         let housekeeper = Housekeeper {
@@ -57,6 +59,7 @@ impl Daemon {
             clock: clock.clone(),
             config: config_rx.clone(),
             node: lease.id().to_owned(),
+            writable: lease.writable().clone(),
         };
         let executor = Executor {
             store,
@@ -66,6 +69,7 @@ impl Daemon {
             wake,
             slots,
             handed,
+            writable: lease.writable().clone(),
         };
         Ok(Daemon {
             lease,
@@ -81,6 +85,11 @@ impl Daemon {
 
     pub fn node(&self) -> &str {
         self.lease.id()
+    }
+
+    /// Whether the store accepts writes, as this node last saw it.
+    pub fn writable(&self) -> &Arc<Writable> {
+        self.lease.writable()
     }
 
     /// Applies a new configuration: new schedules start, removed pipelines stop being

@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 use crate::clock::Clock;
 use crate::runner::{Claimed, Plan, Quiet, RunRequest, Runner, Stop};
 use crate::scheduler::decide::parallel_limit;
+use crate::writable::Writable;
 
 /// How often the executor looks at the queue, dead nodes and cancel requests when nothing
 /// wakes it sooner.
@@ -39,6 +40,8 @@ pub struct Executor {
     pub slots: Arc<Slots>,
     /// Runs the scheduler already started on this node, to execute at once.
     pub handed: mpsc::UnboundedReceiver<Run>,
+    /// While the store refuses writes, claims are tried once a second and nothing is swept.
+    pub writable: Arc<Writable>,
 }
 
 /// How many runs execute on this node, against `max_concurrent_runs`.
@@ -95,16 +98,21 @@ impl Executor {
         let mut tasks: JoinSet<RunId> = JoinSet::new();
         let mut last_sweep: Option<std::time::Instant> = None;
         loop {
-            if last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_EVERY) {
+            let refusing = self.writable.is_refusing();
+            let second_passed = last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_EVERY);
+            if second_passed {
                 last_sweep = Some(std::time::Instant::now());
-                if let Err(e) = self.sweep(&config).await {
+                if !refusing && let Err(e) = self.sweep(&config).await {
                     tracing::error!(error = %e, "cannot look for runs of dead nodes");
                 }
             }
             if let Err(e) = self.stop_requested(&running).await {
                 tracing::error!(error = %e, "cannot read cancel requests");
             }
-            if let Err(e) = self.claim(&config, &runner, &mut running, &mut tasks).await {
+            if (!refusing || second_passed)
+                && let Err(e) = self.claim(&config, &runner, &mut running, &mut tasks).await
+                && !self.writable.failed(&e)
+            {
                 tracing::error!(error = %e, "cannot claim queued runs");
             }
             tokio::select! {
@@ -177,7 +185,10 @@ impl Executor {
             .collect();
         while self.slots.try_take(config.engine.max_concurrent_runs) {
             let run = match self.store.claim_next(&self.node, Utc::now(), &full).await {
-                Ok(Some(run)) => run,
+                Ok(Some(run)) => {
+                    self.writable.wrote();
+                    run
+                }
                 Ok(None) => {
                     self.slots.release();
                     break;
@@ -231,7 +242,13 @@ impl Executor {
         {
             self.store.remove_expired_nodes(long_gone).await?;
         }
-        for run in self.store.orphaned(now).await? {
+        // This node is alive whatever its lease says: after the database refused writes for a
+        // while, its lease may have lapsed before its next renewal.
+        let orphans = self.store.orphaned(now).await?;
+        for run in orphans
+            .into_iter()
+            .filter(|r| r.node.as_deref() != Some(self.node.as_str()))
+        {
             let mut writes = vec![Write::FinishRun(RunEnd {
                 id: run.id,
                 status: RunStatus::Interrupted,

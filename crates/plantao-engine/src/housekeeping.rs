@@ -15,6 +15,7 @@ use tokio::sync::watch;
 
 use crate::clock::Clock;
 use crate::lease::{LEASE_FOR, RENEW_EVERY};
+use crate::writable::Writable;
 
 pub const TASK: &str = "housekeeping";
 /// How often the owner prunes.
@@ -28,6 +29,8 @@ pub struct Housekeeper {
     pub clock: Arc<dyn Clock>,
     pub config: watch::Receiver<Arc<Config>>,
     pub node: String,
+    /// A refusal to write is the daemon's to report, once.
+    pub writable: Arc<Writable>,
 }
 
 impl Housekeeper {
@@ -44,11 +47,13 @@ impl Housekeeper {
                         Ok(n) => {
                             tracing::info!(runs = n, ?retention, "pruned runs past the retention")
                         }
+                        Err(e) if self.writable.failed(&e) => {}
                         Err(e) => tracing::error!(error = %e, "cannot prune old runs"),
                     }
                 }
                 Ok(true) => {}
                 Ok(false) => last_prune = None,
+                Err(e) if self.writable.failed(&e) => {}
                 Err(e) => tracing::error!(error = %e, "cannot take the housekeeping task"),
             }
             tokio::select! {

@@ -10,6 +10,8 @@ use plantao_store::{Node, Store, StoreError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::writable::Writable;
+
 pub const RENEW_EVERY: Duration = Duration::from_secs(2);
 pub const LEASE_FOR: Duration = Duration::from_secs(6);
 
@@ -19,6 +21,7 @@ pub struct Lease {
     store: Arc<dyn Store>,
     stop: watch::Sender<bool>,
     renewing: JoinHandle<()>,
+    writable: Arc<Writable>,
 }
 
 impl Lease {
@@ -36,9 +39,11 @@ impl Lease {
         };
         store.register_node(&node).await?;
         let (stop, mut stopped) = watch::channel(false);
+        let writable = Arc::new(Writable::default());
         let renewing = tokio::spawn({
             let store = store.clone();
             let node = node.clone();
+            let writable = writable.clone();
             async move {
                 loop {
                     tokio::select! {
@@ -48,9 +53,9 @@ impl Lease {
                     let now = Utc::now();
                     // Taken for dead while this process lives (a long pause): say so again. Any
                     // other error is a database that is down now and may be back next time.
-                    if let Err(StoreError::NotFound(_)) =
-                        store.renew_node(&node.id, now, now + LEASE_FOR).await
-                    {
+                    let renewed = store.renew_node(&node.id, now, now + LEASE_FOR).await;
+                    writable.saw(&renewed);
+                    if let Err(StoreError::NotFound(_)) = renewed {
                         let again = Node {
                             renewed_at: now,
                             expires_at: now + LEASE_FOR,
@@ -66,11 +71,18 @@ impl Lease {
             store,
             stop,
             renewing,
+            writable,
         })
     }
 
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// Whether the store accepts writes, as this process last saw it (renewing the lease is a
+    /// write every [`RENEW_EVERY`]).
+    pub fn writable(&self) -> &Arc<Writable> {
+        &self.writable
     }
 
     /// Stops renewing and removes the node.

@@ -67,6 +67,7 @@ impl Rig {
             config: config_rx,
             wake: Arc::new(Notify::new()),
             handoff: None,
+            writable: Arc::default(),
         };
         let sleepers = self.clock.sleepers();
         tokio::spawn(async move {

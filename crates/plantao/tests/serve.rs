@@ -430,3 +430,127 @@ fn a_planted_secret_stays_out_of_the_daemon_log() {
     let runs = serde_json::to_string(&home.runs()).unwrap();
     assert!(!runs.contains(secret));
 }
+
+/// A tmpfs of a few MiB mounted for one test, unmounted when dropped. Mounting needs root: the
+/// test command runs as root in CI; elsewhere the test says how to run it.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(at: &Path, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(at).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "this test mounts a small tmpfs to fill it, which needs root (scripts/test runs as root in CI): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk(at.to_owned())
+    }
+
+    /// Writes a file until the disk is full.
+    fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let path = self.0.join("filler");
+        let mut f = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 16 * 1024];
+        while f.write_all(&chunk).and_then(|()| f.flush()).is_ok() {}
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_stops_claiming_and_records_every_tick_once_space_returns() {
+    let home = Home::new(&[(
+        "tick",
+        // Each run stores a 60 KB log, so a full disk is felt within a tick or two.
+        "schedule = \"* * * * * *\"\n[[steps]]\nname = \"s\"\nrun = \"head -c 60000 /dev/zero | tr '\\\\0' x\"\n",
+    )]);
+    let disk = SmallDisk::mount(&home.dir.path().join("small"), "3m");
+    let db = disk.0.join("plantao.db");
+    let storage = format!("[storage]\nurl = \"sqlite://{}\"\n", db.display());
+    std::fs::write(
+        home.config(),
+        format!("{storage}[engine]\nshutdown_grace = \"2s\"\n"),
+    )
+    .unwrap();
+    std::fs::write(home.dir.path().join("inspect/plantao.toml"), &storage).unwrap();
+    let succeeded = |home: &Home| {
+        home.runs()
+            .iter()
+            .filter(|r| r["status"] == "succeeded")
+            .count()
+    };
+
+    let mut serve = home.serve("serve.log");
+    home.wait_serving("serve.log");
+    wait_for(|| succeeded(&home) >= 3, "three runs before the disk fills");
+    let filler = disk.fill();
+    wait_for(
+        || home.log("serve.log").contains("the database cannot write"),
+        "the daemon to notice the full disk",
+    );
+    let full_since = Instant::now();
+    let during = succeeded(&home);
+    // Longer than the 5 s after which a tick handled late counts as missed.
+    std::thread::sleep(Duration::from_secs(7));
+    assert!(
+        succeeded(&home) <= during + 1,
+        "runs went on while the disk was full"
+    );
+    std::fs::remove_file(filler).unwrap();
+    wait_for(
+        || home.log("serve.log").contains("the database writes again"),
+        "the daemon to notice space is back",
+    );
+    let after = succeeded(&home);
+    wait_for(
+        || succeeded(&home) >= after + 3,
+        "runs to go on by themselves",
+    );
+    signal(&serve, "TERM");
+    assert!(serve.wait().unwrap().success(), "{}", home.log("serve.log"));
+    assert!(full_since.elapsed() > Duration::from_secs(7));
+
+    let runs = home.runs();
+    let log = home.log("serve.log");
+    assert!(
+        runs.iter()
+            .all(|r| r["status"] != "running" && r["status"] != "queued"),
+        "{log}"
+    );
+    let mut ticks: Vec<i64> = runs
+        .iter()
+        .map(|r| {
+            chrono::DateTime::parse_from_rfc3339(r["scheduled_for"].as_str().unwrap())
+                .unwrap()
+                .timestamp()
+        })
+        .collect();
+    ticks.sort_unstable();
+    let distinct: BTreeSet<i64> = ticks.iter().copied().collect();
+    assert_eq!(distinct.len(), ticks.len(), "a tick has two runs");
+    let (first, last) = (ticks[0], ticks[ticks.len() - 1]);
+    let every_second = usize::try_from(last - first + 1).unwrap();
+    assert_eq!(ticks.len(), every_second, "a tick has no record: {ticks:?}");
+    // The ticks of the outage more than 5 s old when writes came back: the latest ran as
+    // catch-up, the others were recorded as missed (the default catch-up policy, `latest`).
+    let missed = runs
+        .iter()
+        .filter(|r| r["status"] == "skipped" && r["reason"] == "missed")
+        .count();
+    let caught_up = runs.iter().filter(|r| r["trigger"] == "catchup").count();
+    assert!(
+        missed >= 1 && caught_up >= 1,
+        "{missed} missed, {caught_up} caught up: {log}"
+    );
+}

@@ -67,7 +67,16 @@ struct RunCx<'a> {
     folder: PathBuf,
     deadline: Option<Instant>,
     cancel: StopSignal,
+    /// The run's own stop signal, also in `finally` steps (whose `cancel` never fires): a
+    /// record waiting for a database that cannot write gives up on a shutdown.
+    give_up: StopSignal,
     observer: &'a dyn Observer,
+}
+
+impl RunCx<'_> {
+    fn shutting_down(&self) -> bool {
+        *self.give_up.borrow() == Some(Stop::Shutdown)
+    }
 }
 
 /// A run that exists already and is `running` on this node.
@@ -184,6 +193,7 @@ impl Runner {
             folder,
             deadline: plan.pipeline.timeout.map(|t| clock + t),
             cancel: stop.clone(),
+            give_up: stop.clone(),
             observer,
         };
         let main = self.run_list(&cx, &plan.steps, false).await;
@@ -232,7 +242,10 @@ impl Runner {
             error_message: error_message.clone(),
         })];
         writes.extend(chained(plan, run.id, status));
-        self.store.apply(writes).await?;
+        // A cancelled run still waits to record that it ended; only a shutdown gives up (the
+        // next start then closes the run as interrupted).
+        self.record(writes, || *stop.borrow() == Some(Stop::Shutdown))
+            .await?;
         let mut stages = main.reports;
         stages.extend(cleanup.reports);
         // The counters of each step's last attempt.
@@ -335,8 +348,8 @@ impl Runner {
         finally: bool,
     ) -> Result<StageReport, RunError> {
         let now = Utc::now();
-        self.store
-            .apply(vec![Write::PutStage(Stage {
+        self.record(
+            vec![Write::PutStage(Stage {
                 run_id: cx.id,
                 step: step.name.clone(),
                 attempt: 1,
@@ -350,8 +363,10 @@ impl Runner {
                 cpu_user_ms: None,
                 cpu_system_ms: None,
                 peak_rss_kb: None,
-            })])
-            .await?;
+            })],
+            || cx.shutting_down(),
+        )
+        .await?;
         let report = StageReport {
             step: step.name.clone(),
             attempt: 1,
@@ -367,6 +382,34 @@ impl Runner {
         Ok(report)
     }
 }
+
+impl Runner {
+    /// Commits `writes`. While the database cannot write (a full disk), tries again every
+    /// second: a run in flight waits to record its progress rather than lose it, until
+    /// `give_up` says so (a shutdown).
+    async fn record(
+        &self,
+        writes: Vec<Write>,
+        give_up: impl Fn() -> bool,
+    ) -> Result<(), StoreError> {
+        let mut said = false;
+        loop {
+            match self.store.apply(writes.clone()).await {
+                Err(StoreError::CannotWrite(reason)) if !give_up() => {
+                    if !said {
+                        tracing::warn!(%reason, "a run waits to record its progress until the database can write");
+                        said = true;
+                    }
+                    tokio::time::sleep(RECORD_RETRY).await;
+                }
+                done => return done.map(drop),
+            }
+        }
+    }
+}
+
+/// How often a run retries a record the database refused for want of space.
+const RECORD_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A pipeline's derived metrics over counters given as (step, counter, value).
 pub fn derived_metrics<'a>(

@@ -65,7 +65,7 @@ impl Runner {
             // The stage is recorded while its process starts, not before: the commit stays off
             // the path from the due instant to the step running.
             let (recorded, mut result) = tokio::join!(
-                self.store.apply(writes),
+                self.record(writes, || cx.shutting_down()),
                 self.attempt(cx, step, attempt, earlier, limit)
             );
             recorded?;
@@ -112,7 +112,7 @@ impl Runner {
                     value,
                 })
             }));
-            self.store.apply(writes).await?;
+            self.record(writes, || cx.shutting_down()).await?;
             let report = StageReport {
                 step: step.name.clone(),
                 attempt,

@@ -17,6 +17,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::clock::Clock;
 use crate::executor::Handoff;
+use crate::writable::Writable;
 use decide::{MISSED_RECORD_LIMIT, Outcome, Situation, catch_up, decide, parallel_limit};
 pub use timing::Timing;
 
@@ -30,6 +31,8 @@ pub struct Scheduler {
     /// Starts due runs on this node directly when it has room (the daemon); without it every
     /// run is queued.
     pub handoff: Option<Handoff>,
+    /// Told whether ticks could be written.
+    pub writable: Arc<Writable>,
 }
 
 /// How long before a tick is due the scheduler reads what its decisions need. A pause made
@@ -131,13 +134,17 @@ impl Scheduler {
                 };
                 match recorded {
                     Ok(queued) => {
+                        self.writable.wrote();
                         agenda.handled(&due, now);
                         if queued {
                             self.wake.notify_one();
                         }
                     }
                     Err(e) => {
-                        tracing::error!(error = %e, "cannot record ticks; trying again in 1 s");
+                        // A refusal to write is logged once, when it starts.
+                        if !self.writable.failed(&e) {
+                            tracing::error!(error = %e, "cannot record ticks; trying again in 1 s");
+                        }
                         if wait_or_stop(&mut stop, Duration::from_secs(1)).await {
                             return;
                         }
@@ -212,6 +219,7 @@ impl Scheduler {
         }
         let mut writes = Vec::new();
         let mut handed = Vec::new();
+        let mut skipped = Vec::new();
         let mut queued = false;
         for (name, ticks) in due {
             let Some(p) = config.pipeline(name) else {
@@ -244,7 +252,7 @@ impl Scheduler {
                     Outcome::Skip(reason) => {
                         run.status = RunStatus::Skipped;
                         run.reason = Some(reason.to_owned());
-                        tracing::info!(pipeline = %name, tick = %tick, reason, "tick skipped");
+                        skipped.push((name, tick, reason));
                     }
                     Outcome::Queue { replace, .. } => {
                         if replace {
@@ -287,6 +295,9 @@ impl Scheduler {
             }
         }
         applied?;
+        for (pipeline, tick, reason) in skipped {
+            tracing::info!(%pipeline, %tick, reason, "tick skipped");
+        }
         Ok(queued)
     }
 

@@ -10,9 +10,10 @@ use async_trait::async_trait;
 use chrono::DateTime;
 use plantao_model::RunId;
 use sqlx::Row;
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    Sqlite, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use uuid::Uuid;
 
@@ -125,9 +126,59 @@ fn is_busy(e: &sqlx::Error) -> bool {
     code.is_some_and(|c| c & 0xff == 5)
 }
 
+/// A write transaction on the writer connection, begun with `BEGIN IMMEDIATE` so that a
+/// writer waits its turn (busy timeout) instead of failing when it would upgrade. Unless it
+/// commits, its connection is closed when it is dropped instead of going back to the pool: after
+/// a failed statement or COMMIT (a full disk, an I/O error) SQLite may have rolled back by
+/// itself, a ROLLBACK then fails, and the driver would count a transaction open forever (every
+/// later write failing). Closing is the one way to be sure nothing stays open.
+pub(crate) struct WriteTx {
+    conn: PoolConnection<Sqlite>,
+    committed: bool,
+}
+
+impl WriteTx {
+    async fn begin(pool: &SqlitePool) -> Result<WriteTx> {
+        let mut conn = pool.acquire().await?;
+        sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+        Ok(WriteTx {
+            conn,
+            committed: false,
+        })
+    }
+
+    async fn commit(mut self) -> Result<()> {
+        sqlx::raw_sql("COMMIT").execute(&mut *self.conn).await?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for WriteTx {
+    fn drop(&mut self) {
+        if !self.committed {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.conn
+    }
+}
+
 async fn migrate(pool: &SqlitePool) -> Result<()> {
     let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = WriteTx::begin(pool).await?;
     let found: i64 = sqlx::query_scalar("PRAGMA user_version")
         .fetch_one(&mut *tx)
         .await?;
@@ -213,7 +264,7 @@ impl Store for SqliteStore {
     }
 
     async fn apply(&self, writes: Vec<Write>) -> Result<Vec<Applied>> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = WriteTx::begin(&self.writer).await?;
         let mut applied = Vec::with_capacity(writes.len());
         for write in writes {
             applied.push(apply_one(&mut tx, write).await?);
@@ -223,7 +274,7 @@ impl Store for SqliteStore {
     }
 
     async fn sync_pipelines(&self, pipelines: &[PipelineRecord], at: Timestamp) -> Result<()> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = WriteTx::begin(&self.writer).await?;
         sqlx::query("UPDATE pipelines SET active = 0")
             .execute(&mut *tx)
             .await?;
@@ -551,7 +602,7 @@ impl Store for SqliteStore {
     }
 
     async fn prune(&self, before: Timestamp, limit: u32) -> Result<u64> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = WriteTx::begin(&self.writer).await?;
         let done = sqlx::query(
             "DELETE FROM runs WHERE id IN (
                 SELECT id FROM runs WHERE id < ? AND status NOT IN ('queued', 'running')
@@ -566,7 +617,7 @@ impl Store for SqliteStore {
     }
 
     async fn own(&self, task: &str, node: &str, now: Timestamp, until: Timestamp) -> Result<bool> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = WriteTx::begin(&self.writer).await?;
         let done = sqlx::query(
             "INSERT INTO owners (task, node, expires_at) VALUES (?, ?, ?)
              ON CONFLICT (task) DO UPDATE SET node = excluded.node, expires_at = excluded.expires_at

@@ -1,20 +1,17 @@
 //! Each kind of write, as SQLite statements inside the caller's transaction.
 
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::Row;
 
 use chrono_tz::Tz;
 
-use super::{micros, time};
+use super::{WriteTx, micros, time};
 use crate::decode::{found, params_to_json, transition_error};
 use crate::error::{Result, StoreError};
 use crate::records::*;
 use crate::rollup::{Histogram, buckets, zone};
 use plantao_model::RunId;
 
-pub(super) async fn apply_one(
-    tx: &mut Transaction<'static, Sqlite>,
-    write: Write,
-) -> Result<Applied> {
+pub(super) async fn apply_one(tx: &mut WriteTx, write: Write) -> Result<Applied> {
     match write {
         Write::InsertRun(r) => {
             let done = sqlx::query(
@@ -162,12 +159,7 @@ pub(super) async fn apply_one(
 }
 
 /// `Updated` when the UPDATE touched the run, else why it did not.
-async fn updated(
-    tx: &mut Transaction<'static, Sqlite>,
-    id: RunId,
-    rows: u64,
-    wanted: &str,
-) -> Result<Applied> {
+async fn updated(tx: &mut WriteTx, id: RunId, rows: u64, wanted: &str) -> Result<Applied> {
     if rows == 1 {
         return Ok(Applied::Updated);
     }
@@ -179,7 +171,7 @@ async fn updated(
 }
 
 /// Adds a run that just finished to its hourly and daily rollups.
-async fn roll_up(tx: &mut Transaction<'static, Sqlite>, id: RunId) -> Result<()> {
+async fn roll_up(tx: &mut WriteTx, id: RunId) -> Result<()> {
     let row = sqlx::query(
         "SELECT r.pipeline, r.status, r.triggered_by, COALESCE(r.scheduled_for, r.queued_at) AS at,
                 r.duration_ms,

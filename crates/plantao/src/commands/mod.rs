@@ -23,6 +23,14 @@ pub fn load_config(path: &Path) -> Result<Config, Failure> {
     })?)
 }
 
+/// Opens the configuration's store only to read it: nothing is written, so reading works on a
+/// full disk and a second configuration on the same store changes nothing.
+pub async fn open_store_to_read(config: &Config) -> Result<Arc<dyn Store>, Failure> {
+    Ok(plantao_store::open(config.storage.url.expose())
+        .await?
+        .into())
+}
+
 /// Opens the configuration's store and records its pipelines there.
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, Failure> {
     let store: Arc<dyn Store> = plantao_store::open(config.storage.url.expose())

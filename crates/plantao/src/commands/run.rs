@@ -33,9 +33,14 @@ pub async fn run(config_path: &Path, args: RunArgs) -> Result<(), Failure> {
     let lease = Lease::acquire(store.clone(), "run").await?;
     let runner = Runner::new(config.clone(), store.clone(), Some(lease.id().to_owned()));
     let (cancel_tx, cancel) = watch::channel(None);
+    // Ctrl-C cancels the run; a second one also gives up waiting for a database that cannot
+    // write (the run is then left for the next start to close as interrupted).
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            let _ = cancel_tx.send(Some(plantao_engine::Stop::Cancel));
+        for stop in [plantao_engine::Stop::Cancel, plantao_engine::Stop::Shutdown] {
+            if tokio::signal::ctrl_c().await.is_err() {
+                return;
+            }
+            cancel_tx.send_replace(Some(stop));
         }
     });
     let printer = Printer::new(!args.json);

@@ -10,7 +10,7 @@ use plantao_model::{ExprValue, RunId};
 use plantao_store::{RunDetail, RunFilter};
 
 use crate::cli::RunsArgs;
-use crate::commands::{load_config, open_store};
+use crate::commands::{load_config, open_store_to_read};
 use crate::failure::Failure;
 use crate::format;
 
@@ -19,7 +19,7 @@ const TAIL_LINES: usize = 10;
 
 pub async fn list(config_path: &Path, args: RunsArgs) -> Result<(), Failure> {
     let config = load_config(config_path)?;
-    let store = open_store(&config).await?;
+    let store = open_store_to_read(&config).await?;
     let runs = store
         .runs(&RunFilter {
             pipeline: args.pipeline.clone(),
@@ -104,7 +104,7 @@ pub fn print_detail_json(detail: &RunDetail, metrics: &[(String, ExprValue)]) {
 pub async fn show(config_path: &Path, run: &str, json: bool) -> Result<(), Failure> {
     let id = parse_id(run)?;
     let config = load_config(config_path)?;
-    let store = open_store(&config).await?;
+    let store = open_store_to_read(&config).await?;
     let detail = store.run_detail(id).await.map_err(not_found)?;
     let metrics = metrics(&config, &detail);
     if json {
@@ -241,7 +241,7 @@ pub async fn show(config_path: &Path, run: &str, json: bool) -> Result<(), Failu
 pub async fn logs(config_path: &Path, run: &str, stage: Option<&str>) -> Result<(), Failure> {
     let id = parse_id(run)?;
     let config = load_config(config_path)?;
-    let store = open_store(&config).await?;
+    let store = open_store_to_read(&config).await?;
     let detail = store.run_detail(id).await.map_err(not_found)?;
     let stages: Vec<_> = detail
         .stages

@@ -7,7 +7,7 @@ use std::path::Path;
 use chrono::Utc;
 use plantao_store::{Summary, Window};
 
-use crate::commands::{find_pipeline, load_config, open_store};
+use crate::commands::{find_pipeline, load_config, open_store_to_read};
 use crate::failure::Failure;
 use crate::format;
 
@@ -23,7 +23,7 @@ pub async fn run(config_path: &Path, pipeline: Option<&str>, json: bool) -> Resu
         Some(name) => vec![find_pipeline(&config, name)?],
         None => config.pipelines.iter().collect(),
     };
-    let store = open_store(&config).await?;
+    let store = open_store_to_read(&config).await?;
     let now = Utc::now();
     let mut rows = Vec::new();
     let mut notes = Vec::new();

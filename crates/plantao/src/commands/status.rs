@@ -9,13 +9,13 @@ use plantao_engine::scheduler::Timing;
 use plantao_model::RunStatus;
 use plantao_store::RunFilter;
 
-use crate::commands::{load_config, open_store};
+use crate::commands::{load_config, open_store_to_read};
 use crate::failure::Failure;
 use crate::format;
 
 pub async fn run(config_path: &Path, json: bool) -> Result<(), Failure> {
     let config = load_config(config_path)?;
-    let store = open_store(&config).await?;
+    let store = open_store_to_read(&config).await?;
     let now = Utc::now();
     let nodes = store.nodes().await?;
     let open = store.open_runs().await?;
