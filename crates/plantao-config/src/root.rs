@@ -156,6 +156,8 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
     if !diags.is_empty() {
         return Err(Diagnostics(diags));
     }
+    // Names are unique (checked above): sorted, a pipeline is found by binary search.
+    pipelines.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Config {
         file: path.to_owned(),
         server,

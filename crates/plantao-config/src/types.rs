@@ -21,7 +21,7 @@ pub struct Config {
     pub engine: Engine,
     pub maintenance: Vec<Maintenance>,
     pub connections: BTreeMap<String, Connection>,
-    /// In file-name order.
+    /// By name.
     pub pipelines: Vec<Pipeline>,
     /// Every value that came from the environment, to hide wherever text is printed.
     pub redactor: Redactor,
@@ -29,7 +29,10 @@ pub struct Config {
 
 impl Config {
     pub fn pipeline(&self, name: &str) -> Option<&Pipeline> {
-        self.pipelines.iter().find(|p| p.name == name)
+        self.pipelines
+            .binary_search_by(|p| p.name.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.pipelines[i])
     }
 }
 

@@ -97,6 +97,11 @@ impl Executor {
         let mut running: HashMap<RunId, Running> = HashMap::new();
         let mut tasks: JoinSet<RunId> = JoinSet::new();
         let mut last_sweep: Option<std::time::Instant> = None;
+        // Whether to read the store this time round: cancel requests and the queue. Not after
+        // each hand-off or each run that ends (a burst of a thousand would read it a thousand
+        // times), unless the queue may still hold runs for the slot just freed.
+        let mut look = true;
+        let mut queue_may_hold = true;
         loop {
             let refusing = self.writable.is_refusing();
             let second_passed = last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_EVERY);
@@ -106,18 +111,23 @@ impl Executor {
                     tracing::error!(error = %e, "cannot look for runs of dead nodes");
                 }
             }
-            if let Err(e) = self.stop_requested(&running).await {
-                tracing::error!(error = %e, "cannot read cancel requests");
+            if look {
+                if let Err(e) = self.stop_requested(&running).await {
+                    tracing::error!(error = %e, "cannot read cancel requests");
+                }
+                queue_may_hold = true;
             }
-            if (!refusing || second_passed)
-                && let Err(e) = self.claim(&config, &runner, &mut running, &mut tasks).await
-                && !self.writable.failed(&e)
-            {
-                tracing::error!(error = %e, "cannot claim queued runs");
+            if queue_may_hold && (!refusing || second_passed) {
+                match self.claim(&config, &runner, &mut running, &mut tasks).await {
+                    Ok(more) => queue_may_hold = more,
+                    Err(e) if self.writable.failed(&e) => {}
+                    Err(e) => tracing::error!(error = %e, "cannot claim queued runs"),
+                }
             }
+            look = false;
             tokio::select! {
-                () = self.wake.notified() => {}
-                () = tokio::time::sleep(POLL) => {}
+                () = self.wake.notified() => look = true,
+                () = tokio::time::sleep(POLL) => look = true,
                 Some(run) = self.handed.recv() => {
                     self.launch(run, &config, &runner, &mut running, &mut tasks);
                 }
@@ -132,6 +142,7 @@ impl Executor {
                         // Runs in flight keep the definition they started with.
                         config = config_rx.borrow_and_update().clone();
                         runner = Arc::new(Runner::new(config.clone(), self.store.clone(), Some(self.node.clone())));
+                        look = true;
                     }
                 }
                 _ = stop.wait_for(|s| *s) => break,
@@ -157,20 +168,21 @@ impl Executor {
         self.shut_down(&config, running, tasks).await;
     }
 
-    /// Starts as many queued runs as the limits allow, oldest first.
+    /// Starts as many queued runs as the limits allow, oldest first. Says whether the queue may
+    /// still hold runs this node could start once a slot frees.
     async fn claim(
         &self,
         config: &Arc<Config>,
         runner: &Arc<Runner>,
         running: &mut HashMap<RunId, Running>,
         tasks: &mut JoinSet<RunId>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         if self.slots.used() >= config.engine.max_concurrent_runs {
-            return Ok(());
+            return Ok(true);
         }
         let mut open = self.store.open_runs().await?;
         if open.values().all(|o| o.queued == 0) {
-            return Ok(());
+            return Ok(false);
         }
         // Pipelines at their own limit, across every node.
         let at_limit = |name: &str, running: u32| {
@@ -191,7 +203,10 @@ impl Executor {
                 }
                 Ok(None) => {
                     self.slots.release();
-                    break;
+                    // Runs wait behind their pipeline's limit: a run that ends may free it.
+                    return Ok(open
+                        .iter()
+                        .any(|(name, o)| o.queued > 0 && full.contains(name)));
                 }
                 Err(e) => {
                     self.slots.release();
@@ -205,7 +220,7 @@ impl Executor {
             }
             self.launch(run, config, runner, running, tasks);
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Executes a run that is `running` on this node and holds a slot.

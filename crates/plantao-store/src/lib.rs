@@ -49,6 +49,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     async fn pipelines(&self) -> Result<Vec<StoredPipeline>>;
 
+    /// The names of the paused pipelines: what the scheduler reads before each tick, cheap
+    /// however many pipelines there are.
+    async fn paused_pipelines(&self) -> Result<Vec<String>>;
+
     async fn run(&self, id: RunId) -> Result<Run>;
 
     /// Newest first.

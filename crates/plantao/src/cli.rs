@@ -170,6 +170,21 @@ pub enum BenchCommand {
         #[arg(long, value_name = "URL")]
         postgres: Option<String>,
     },
+    /// Bursts: many pipelines due on the same second; when every tick is a run, and when the
+    /// last step process runs, against starting as many processes bare.
+    Burst {
+        #[arg(long, default_value_t = 1000)]
+        pipelines: usize,
+    },
+    /// Spread: many pipelines every minute, each at its own moment (jitter); the lag from each
+    /// due instant to its step's process running.
+    Spread {
+        #[arg(long, default_value_t = 10_000)]
+        pipelines: usize,
+        /// How many seconds to measure.
+        #[arg(long, default_value_t = 120)]
+        seconds: u64,
+    },
     /// Start-up: from starting `plantao serve` with many pipelines to it serving.
     Startup {
         #[arg(long, default_value_t = 100)]

@@ -75,6 +75,10 @@ fn main() -> ExitCode {
                 BenchCommand::Failover { postgres, runs } => {
                     commands::bench::failover(&postgres, runs).await
                 }
+                BenchCommand::Burst { pipelines } => commands::bursts::burst(pipelines).await,
+                BenchCommand::Spread { pipelines, seconds } => {
+                    commands::bursts::spread(pipelines, seconds).await
+                }
                 BenchCommand::Startup { pipelines, runs } => {
                     commands::bench::startup(pipelines, runs).await
                 }

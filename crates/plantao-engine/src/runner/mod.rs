@@ -15,7 +15,7 @@ mod step;
 mod sys;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -38,11 +38,29 @@ pub use report::{Observer, Quiet, RunReport, StageReport};
 pub enum RunError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("cannot prepare the run's folder {path}: {error}")]
-    Folder {
-        path: PathBuf,
-        error: std::io::Error,
-    },
+    #[error("cannot prepare the folder for steps' output files {path}: {error}")]
+    Folder { path: PathBuf, error: String },
+}
+
+/// The folder holding this process's `$PLANTAO_OUTPUT` files, made once. Each attempt's file is
+/// named after its run, step and attempt, is only created if the step writes to it, and is
+/// removed once read: no file or folder is made per run (on ext4, creating inodes amid many
+/// recently deleted ones showed as the largest cost of a burst of runs).
+fn outputs_folder() -> Result<&'static Path, RunError> {
+    static FOLDER: OnceLock<Result<PathBuf, (PathBuf, String)>> = OnceLock::new();
+    let made = FOLDER.get_or_init(|| {
+        let path = std::env::temp_dir().join(format!("plantao-{}", std::process::id()));
+        std::fs::create_dir_all(&path)
+            .map(|()| path.clone())
+            .map_err(|e| (path, e.to_string()))
+    });
+    match made {
+        Ok(path) => Ok(path),
+        Err((path, error)) => Err(RunError::Folder {
+            path: path.clone(),
+            error: error.clone(),
+        }),
+    }
 }
 
 /// Executes runs for one process (`node`), recording them in `store`.
@@ -179,11 +197,7 @@ impl Runner {
     ) -> Result<RunReport, RunError> {
         let clock = Instant::now();
         observer.run_started(run.id, &plan.pipeline.name);
-        let folder = std::env::temp_dir().join(format!("plantao-{}", run.id));
-        std::fs::create_dir_all(&folder).map_err(|error| RunError::Folder {
-            path: folder.clone(),
-            error,
-        })?;
+        let folder = outputs_folder()?.to_owned();
         let cx = RunCx {
             id: run.id,
             trigger: run.trigger,
@@ -205,7 +219,6 @@ impl Runner {
             ..cx
         };
         let cleanup = self.run_list(&finally_cx, &plan.finally, true).await;
-        let _ = std::fs::remove_dir_all(&finally_cx.folder);
         let stopped = *stop.borrow();
         let main = main?;
         let cleanup = cleanup?;

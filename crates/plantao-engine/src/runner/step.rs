@@ -207,13 +207,9 @@ impl Runner {
         earlier: &BTreeMap<String, Vec<(String, String)>>,
         limit: Option<Duration>,
     ) -> Attempt {
-        let output_file = cx.folder.join(format!("{}-{attempt}.out", step.name));
-        if let Err(e) = std::fs::write(&output_file, b"") {
-            return Attempt::failed(
-                format!("cannot create {}: {e}", output_file.display()),
-                String::new(),
-            );
-        }
+        let output_file = cx
+            .folder
+            .join(format!("{}-{}-{attempt}.out", cx.id, step.name));
         for (k, v) in step_env(cx, step, attempt, earlier, &output_file) {
             command.env(k, v);
         }
@@ -231,7 +227,12 @@ impl Runner {
             }
         };
         let mut log = finished.log;
-        let reported = outputs::parse(&std::fs::read_to_string(&output_file).unwrap_or_default());
+        // Absent when the step reported nothing.
+        let written = std::fs::read_to_string(&output_file).ok();
+        if written.is_some() {
+            let _ = std::fs::remove_file(&output_file);
+        }
+        let reported = outputs::parse(written.as_deref().unwrap_or_default());
         for w in &reported.warnings {
             log.push_str(&format!("\n[plantao] warning: {w}"));
         }

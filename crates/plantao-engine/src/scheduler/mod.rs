@@ -45,42 +45,67 @@ struct Snapshot {
     open: BTreeMap<String, OpenRuns>,
 }
 
-/// Each scheduled pipeline's timing and the tick after the last one handled.
+/// Each scheduled pipeline's timing, the last tick handled and its next tick, with the next
+/// ticks ordered: finding what is due costs the due pipelines only, however many there are.
 struct Agenda {
-    entries: BTreeMap<String, (Timing, DateTime<Utc>)>,
+    entries: BTreeMap<String, Entry>,
+    queue: BTreeSet<(DateTime<Utc>, String)>,
+}
+
+struct Entry {
+    timing: Timing,
+    after: DateTime<Utc>,
+    next: Option<DateTime<Utc>>,
 }
 
 impl Agenda {
     /// Starts each pipeline after its last recorded tick, or at `now` when it has none.
     fn new(config: &Config, last: &BTreeMap<String, DateTime<Utc>>, now: DateTime<Utc>) -> Agenda {
-        let entries = config
-            .pipelines
-            .iter()
-            .filter_map(|p| {
-                let timing = Timing::of(p);
-                if !timing.is_scheduled() {
-                    return None;
-                }
+        let mut agenda = Agenda {
+            entries: BTreeMap::new(),
+            queue: BTreeSet::new(),
+        };
+        for p in &config.pipelines {
+            let timing = Timing::of(p);
+            if timing.is_scheduled() {
                 let after = last.get(&p.name).copied().unwrap_or(now);
-                Some((p.name.clone(), (timing, after)))
-            })
-            .collect();
-        Agenda { entries }
+                agenda.set(&p.name, timing, after);
+            }
+        }
+        agenda
+    }
+
+    /// Sets a pipeline's last handled tick and queues its next.
+    fn set(&mut self, name: &str, timing: Timing, after: DateTime<Utc>) {
+        let next = timing.next_after(after);
+        if let Some(old) = self.entries.get(name).and_then(|e| e.next) {
+            self.queue.remove(&(old, name.to_owned()));
+        }
+        if let Some(at) = next {
+            self.queue.insert((at, name.to_owned()));
+        }
+        self.entries.insert(
+            name.to_owned(),
+            Entry {
+                timing,
+                after,
+                next,
+            },
+        );
     }
 
     fn earliest(&self) -> Option<DateTime<Utc>> {
-        self.entries
-            .values()
-            .filter_map(|(t, after)| t.next_after(*after))
-            .min()
+        self.queue.first().map(|(at, _)| *at)
     }
 
     /// Every tick due at `now`, per pipeline, oldest first; not yet marked handled.
     fn due(&self, now: DateTime<Utc>) -> BTreeMap<String, Vec<DateTime<Utc>>> {
-        self.entries
+        self.queue
             .iter()
-            .filter_map(|(name, (timing, after))| {
-                let ticks = timing.between(*after, now, MISSED_RECORD_LIMIT);
+            .take_while(|(at, _)| *at <= now)
+            .filter_map(|(_, name)| {
+                let entry = self.entries.get(name)?;
+                let ticks = entry.timing.between(entry.after, now, MISSED_RECORD_LIMIT);
                 (!ticks.is_empty()).then(|| (name.clone(), ticks))
             })
             .collect()
@@ -91,14 +116,27 @@ impl Agenda {
     /// with a warning, rather than written one by one.
     fn handled(&mut self, due: &BTreeMap<String, Vec<DateTime<Utc>>>, now: DateTime<Utc>) {
         for (name, ticks) in due {
-            if let (Some(entry), Some(last)) = (self.entries.get_mut(name), ticks.last()) {
-                entry.1 = *last;
-                if ticks.len() >= MISSED_RECORD_LIMIT {
-                    tracing::warn!(pipeline = %name, after = %last, "more missed ticks than are recorded one by one; the rest until now are passed over");
-                    entry.1 = now;
-                }
+            let (Some(timing), Some(last)) = (
+                self.entries.get(name).map(|e| e.timing.clone()),
+                ticks.last(),
+            ) else {
+                continue;
+            };
+            let mut after = *last;
+            if ticks.len() >= MISSED_RECORD_LIMIT {
+                tracing::warn!(pipeline = %name, after = %last, "more missed ticks than are recorded one by one; the rest until now are passed over");
+                after = now;
             }
+            self.set(name, timing, after);
         }
+    }
+
+    /// Each pipeline's last handled tick.
+    fn last(&self) -> BTreeMap<String, DateTime<Utc>> {
+        self.entries
+            .iter()
+            .map(|(name, e)| (name.clone(), e.after))
+            .collect()
     }
 }
 
@@ -171,9 +209,7 @@ impl Scheduler {
                         config = config_rx.borrow_and_update().clone();
                         // New schedules start from now; the store's unique key keeps any tick
                         // already recorded from being recorded twice.
-                        let last: BTreeMap<String, DateTime<Utc>> =
-                            agenda.entries.iter().map(|(n, (_, after))| (n.clone(), *after)).collect();
-                        agenda = Agenda::new(&config, &last, self.clock.now());
+                        agenda = Agenda::new(&config, &agenda.last(), self.clock.now());
                     }
                 }
                 _ = stop.wait_for(|s| *s) => return,
@@ -182,14 +218,7 @@ impl Scheduler {
     }
 
     async fn snapshot(&self) -> Result<Snapshot, StoreError> {
-        let paused = self
-            .store
-            .pipelines()
-            .await?
-            .into_iter()
-            .filter(|p| p.paused)
-            .map(|p| p.record.name)
-            .collect();
+        let paused = self.store.paused_pipelines().await?.into_iter().collect();
         Ok(Snapshot {
             paused,
             open: self.store.open_runs().await?,

@@ -226,6 +226,14 @@ impl Store for PgStore {
             .collect()
     }
 
+    async fn paused_pipelines(&self) -> Result<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT name FROM pipelines WHERE paused ORDER BY name")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     async fn run(&self, id: RunId) -> Result<Run> {
         let row = sqlx::query("SELECT * FROM runs WHERE id = $1")
             .bind(id.as_uuid())

@@ -322,6 +322,14 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn paused_pipelines(&self) -> Result<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT name FROM pipelines WHERE paused = 1 ORDER BY name")
+                .fetch_all(&self.reader)
+                .await?,
+        )
+    }
+
     async fn run(&self, id: RunId) -> Result<Run> {
         let row = sqlx::query("SELECT * FROM runs WHERE id = ?")
             .bind(id.to_string())

@@ -271,6 +271,7 @@ pub async fn pipelines_pause_and_resume(fx: &Fixture) {
         .await
         .unwrap();
     assert!(store.pipelines().await.unwrap()[0].paused);
+    assert_eq!(store.paused_pipelines().await.unwrap(), ["p"]);
     // A new configuration does not undo an operator's pause.
     store.sync_pipelines(&[rec], at(1)).await.unwrap();
     assert!(store.pipelines().await.unwrap()[0].paused);
@@ -282,6 +283,7 @@ pub async fn pipelines_pause_and_resume(fx: &Fixture) {
         .await
         .unwrap();
     assert!(!store.pipelines().await.unwrap()[0].paused);
+    assert!(store.paused_pipelines().await.unwrap().is_empty());
     let err = store
         .apply(vec![Write::SetPaused {
             pipeline: "nope".into(),

@@ -43,11 +43,11 @@ pub async fn steps(runs: usize, steps: usize, postgres: Option<&str>) -> Result<
     Ok(())
 }
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn cores() -> usize {
+pub(crate) fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
@@ -135,7 +135,7 @@ async fn time_pipeline(
 
 /// Writes a configuration (`root` as plantao.toml, each pipeline as pipelines/NAME.toml) into
 /// `dir` and loads it.
-fn write_config(
+pub(crate) fn write_config(
     dir: &std::path::Path,
     root: &str,
     pipelines: &[(String, String)],
@@ -150,7 +150,7 @@ fn write_config(
     load_config(&dir.join("plantao.toml"))
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
 }
@@ -194,25 +194,12 @@ pub async fn lag(seconds: u64) -> Result<(), Failure> {
             ..Default::default()
         })
         .await?;
-    let mut lags = Vec::new();
-    let mut recorded = Vec::new();
-    for run in &runs {
-        let (Some(due), Some(lag)) = (run.scheduled_for, run.lag_ms) else {
-            continue;
-        };
-        recorded.push(lag as f64);
-        let detail = store.run_detail(run.id).await?;
-        let Some(ns) = detail
-            .stages
-            .first()
-            .and_then(|s| s.log.trim().parse::<i64>().ok())
-        else {
-            continue;
-        };
-        if let Some(due_ns) = due.timestamp_nanos_opt() {
-            lags.push((ns - due_ns) as f64 / 1e6);
-        }
-    }
+    let mut recorded: Vec<f64> = runs
+        .iter()
+        .filter_map(|r| r.lag_ms)
+        .map(|l| l as f64)
+        .collect();
+    let mut lags = stamped_lags(store.as_ref(), &runs).await?;
     store.close().await;
     if lags.is_empty() {
         return Err(Failure::Usage("no tick ran during the benchmark".into()));
@@ -241,6 +228,29 @@ pub async fn lag(seconds: u64) -> Result<(), Failure> {
         percentile(&recorded, 0.99)
     );
     Ok(())
+}
+
+/// For each scheduled run whose first step printed the time it started (`date +%s%N`), the
+/// milliseconds from its due instant to that moment.
+pub(crate) async fn stamped_lags(
+    store: &dyn plantao_store::Store,
+    runs: &[plantao_store::Run],
+) -> Result<Vec<f64>, Failure> {
+    let mut lags = Vec::new();
+    for run in runs {
+        let Some(due_ns) = run.scheduled_for.and_then(|d| d.timestamp_nanos_opt()) else {
+            continue;
+        };
+        let detail = store.run_detail(run.id).await?;
+        if let Some(ns) = detail
+            .stages
+            .first()
+            .and_then(|s| s.log.trim().parse::<i64>().ok())
+        {
+            lags.push((ns - due_ns) as f64 / 1e6);
+        }
+    }
+    Ok(lags)
 }
 
 pub async fn startup(pipelines: usize, runs: usize) -> Result<(), Failure> {

@@ -1,4 +1,5 @@
 pub mod bench;
+pub mod bursts;
 pub mod config;
 pub mod control;
 pub mod run;
