@@ -185,6 +185,14 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 120)]
         seconds: u64,
     },
+    /// Memory: resident memory of `plantao serve` idle with many pipelines, then after it
+    /// executed many trivial runs.
+    Memory {
+        #[arg(long, default_value_t = 100)]
+        pipelines: usize,
+        #[arg(long, default_value_t = 100_000)]
+        runs: usize,
+    },
     /// Start-up: from starting `plantao serve` with many pipelines to it serving.
     Startup {
         #[arg(long, default_value_t = 100)]

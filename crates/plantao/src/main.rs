@@ -75,6 +75,9 @@ fn main() -> ExitCode {
                 BenchCommand::Failover { postgres, runs } => {
                     commands::bench::failover(&postgres, runs).await
                 }
+                BenchCommand::Memory { pipelines, runs } => {
+                    commands::bench::memory(pipelines, runs).await
+                }
                 BenchCommand::Burst { pipelines } => commands::bursts::burst(pipelines).await,
                 BenchCommand::Spread { pipelines, seconds } => {
                     commands::bursts::spread(pipelines, seconds).await
