@@ -419,12 +419,7 @@ async fn runs_past_the_retention_are_pruned_and_the_rollups_stay() {
         .unwrap();
     // 450 finished runs queued 40 days ago (more than two batches) and one recent run.
     let old = Utc::now() - chrono::Duration::days(40);
-    let old_id = |n: u64| {
-        let mut tail = [0u8; 10];
-        tail[2..].copy_from_slice(&n.to_be_bytes());
-        let ms = u64::try_from(old.timestamp_millis()).unwrap();
-        RunId::from_uuid(uuid::Builder::from_unix_timestamp_millis(ms, &tail).into_uuid())
-    };
+    let old_id = |n: u64| RunId::from_millis(u64::try_from(old.timestamp_millis()).unwrap(), n);
     let mut writes: Vec<Write> = (0..450)
         .map(|n| {
             Write::InsertRun(NewRun {

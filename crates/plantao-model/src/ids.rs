@@ -15,6 +15,15 @@ impl RunId {
         RunId(Uuid::now_v7())
     }
 
+    /// The id of a run made at `unix_ms` (milliseconds since the epoch): for history recorded
+    /// after the fact and for cut-offs by time. `seq` keeps ids of one millisecond apart, in
+    /// order; `seq = 0` gives the smallest id of that millisecond.
+    pub fn from_millis(unix_ms: u64, seq: u64) -> Self {
+        let mut tail = [0u8; 10];
+        tail[2..].copy_from_slice(&seq.to_be_bytes());
+        RunId(uuid::Builder::from_unix_timestamp_millis(unix_ms, &tail).into_uuid())
+    }
+
     pub fn from_uuid(uuid: Uuid) -> Self {
         RunId(uuid)
     }

@@ -133,9 +133,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 }
 
 /// The smallest run id (UUIDv7) that can be made at `at`: ids below it were made before.
-fn first_id_at(at: Timestamp) -> uuid::Uuid {
-    let ms = u64::try_from(at.timestamp_millis()).unwrap_or(0);
-    uuid::Builder::from_unix_timestamp_millis(ms, &[0; 10]).into_uuid()
+fn first_id_at(at: Timestamp) -> RunId {
+    RunId::from_millis(u64::try_from(at.timestamp_millis()).unwrap_or(0), 0)
 }
 
 /// Opens the store at `url` (`sqlite://…` or `postgres://…`), creating the SQLite file when

@@ -147,6 +147,10 @@ pub enum BenchCommand {
         /// How many seconds to measure.
         #[arg(long, default_value_t = 60)]
         seconds: u64,
+        /// Also record this many runs past the retention first, so that the daemon prunes them
+        /// while the lag is measured.
+        #[arg(long, default_value_t = 0)]
+        old_runs: usize,
     },
     /// Failover: two `plantao serve` nodes on PostgreSQL; the one holding a run is killed with
     /// SIGKILL; the time until the other closes the run.

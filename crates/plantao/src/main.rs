@@ -66,7 +66,9 @@ fn main() -> ExitCode {
                     steps,
                     postgres,
                 } => commands::bench::steps(runs, steps, postgres.as_deref()).await,
-                BenchCommand::Lag { seconds } => commands::bench::lag(seconds).await,
+                BenchCommand::Lag { seconds, old_runs } => {
+                    commands::bench::lag(seconds, old_runs).await
+                }
                 BenchCommand::Throughput {
                     runs,
                     parallel,

@@ -119,6 +119,33 @@ impl Cluster {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// The id a node logged when it started serving.
+    fn node_id(&self, log: &str) -> String {
+        let text = std::fs::read_to_string(self.dir.path().join(log)).unwrap();
+        let id = text
+            .split("node=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next());
+        id.unwrap_or_else(|| panic!("no node id in {log}"))
+            .to_owned()
+    }
+
+    /// The lines of every node's log that mention `needle`, for failure messages.
+    fn logged(&self, needle: &str) -> String {
+        let mut found = String::new();
+        for entry in std::fs::read_dir(self.dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "log") {
+                for line in std::fs::read_to_string(&path).unwrap_or_default().lines() {
+                    if line.contains(needle) {
+                        found.push_str(&format!("{}: {line}\n", path.display()));
+                    }
+                }
+            }
+        }
+        found
+    }
+
     fn runs(&self) -> Vec<serde_json::Value> {
         let text = self.plantao(&["runs", "--json", "--limit", "100000"]);
         serde_json::from_str::<serde_json::Value>(&text)
@@ -160,29 +187,25 @@ fn three_nodes_run_each_tick_once_while_nodes_are_killed() {
     let mut nodes: Vec<Child> = (0..3)
         .map(|i| cluster.start(&format!("node-{i}-0.log")))
         .collect();
+    let mut logs: Vec<String> = (0..3).map(|i| format!("node-{i}-0.log")).collect();
+    let mut killed = BTreeSet::new();
     let started = Instant::now();
     for round in 1..=6 {
         std::thread::sleep(Duration::from_secs(10));
         let i = round % 3;
         nodes[i].kill().unwrap();
         nodes[i].wait().unwrap();
-        nodes[i] = cluster.start(&format!("node-{i}-{round}.log"));
+        killed.insert(cluster.node_id(&logs[i]));
+        logs[i] = format!("node-{i}-{round}.log");
+        nodes[i] = cluster.start(&logs[i]);
     }
     assert!(started.elapsed() >= Duration::from_secs(60));
-    // The killed nodes' runs are closed by the live ones once their leases expire.
+    // The killed nodes' runs are closed by the live ones once their leases expire (a node
+    // killed a moment ago still looks alive to `plantao status` for up to 6 s).
     wait_for(
         || {
-            let live: BTreeSet<String> =
-                serde_json::from_str::<serde_json::Value>(&cluster.plantao(&["status", "--json"]))
-                    .unwrap()["nodes"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .filter(|n| n["alive"] == true)
-                    .map(|n| n["node"]["id"].as_str().unwrap().to_owned())
-                    .collect();
             cluster.runs().iter().all(|r| {
-                r["status"] != "running" || r["node"].as_str().is_some_and(|n| live.contains(n))
+                r["status"] != "running" || r["node"].as_str().is_some_and(|n| !killed.contains(n))
             })
         },
         "the runs of killed nodes to be closed",
@@ -209,7 +232,9 @@ fn three_nodes_run_each_tick_once_while_nodes_are_killed() {
         let status = r["status"].as_str().unwrap();
         assert!(
             ["succeeded", "interrupted"].contains(&status) || r["reason"] == "missed",
-            "{r}"
+            "{r}\n{}{}",
+            cluster.logged(r["id"].as_str().unwrap()),
+            cluster.logged(r["node"].as_str().unwrap_or("?"))
         );
     }
     let nodes_used: BTreeSet<&str> = runs.iter().filter_map(|r| r["node"].as_str()).collect();

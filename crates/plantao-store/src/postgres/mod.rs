@@ -525,7 +525,7 @@ impl Store for PgStore {
                 SELECT id FROM runs WHERE id < $1 AND status NOT IN ('queued', 'running')
                 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)",
         )
-        .bind(first_id_at(before))
+        .bind(first_id_at(before).as_uuid())
         .bind(i64::from(limit))
         .execute(&self.pool)
         .await?;

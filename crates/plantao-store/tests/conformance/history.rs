@@ -16,10 +16,7 @@ fn sao_paulo() -> Tz {
 /// A run id made at `t`, as if the run had been queued then (the tail is a counter, so ids made
 /// at one instant stay distinct and ordered).
 fn id_at(t: DateTime<Utc>, n: u64) -> RunId {
-    let ms = u64::try_from(t.timestamp_millis()).unwrap();
-    let mut tail = [0u8; 10];
-    tail[2..].copy_from_slice(&n.to_be_bytes());
-    RunId::from_uuid(uuid::Builder::from_unix_timestamp_millis(ms, &tail).into_uuid())
+    RunId::from_millis(u64::try_from(t.timestamp_millis()).unwrap(), n)
 }
 
 async fn sync(store: &dyn Store, zone: &str) {

@@ -155,7 +155,7 @@ pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-pub async fn lag(seconds: u64) -> Result<(), Failure> {
+pub async fn lag(seconds: u64, old_runs: usize) -> Result<(), Failure> {
     let dir = tempfile::tempdir().map_err(|e| Failure::Usage(e.to_string()))?;
     // The step is `date` itself, run directly: the time it prints is when its process ran.
     let step = "schedule = \"* * * * * *\"\nconcurrency = \"allow\"\nmax_concurrent = 4\n\
@@ -183,6 +183,7 @@ pub async fn lag(seconds: u64) -> Result<(), Failure> {
     }
     floor.sort_by(f64::total_cmp);
     let store = open_store(&config).await?;
+    add_old_runs(store.as_ref(), old_runs).await?;
     let clock = Arc::new(plantao_engine::clock::SystemClock);
     let daemon =
         plantao_engine::daemon::Daemon::start(config.clone(), store.clone(), clock).await?;
@@ -190,10 +191,25 @@ pub async fn lag(seconds: u64) -> Result<(), Failure> {
     daemon.shut_down().await?;
     let runs = store
         .runs(&plantao_store::RunFilter {
+            pipeline: Some("every-second".into()),
             limit: 100_000,
             ..Default::default()
         })
         .await?;
+    if old_runs > 0 {
+        let left = store
+            .runs(&plantao_store::RunFilter {
+                pipeline: Some("history".into()),
+                limit: 1_000_000,
+                ..Default::default()
+            })
+            .await?
+            .len();
+        println!(
+            "meanwhile the daemon pruned {} of {old_runs} runs past the retention ({left} left)",
+            old_runs - left
+        );
+    }
     let mut recorded: Vec<f64> = runs
         .iter()
         .filter_map(|r| r.lag_ms)
@@ -251,6 +267,30 @@ pub(crate) async fn stamped_lags(
         }
     }
     Ok(lags)
+}
+
+/// Records `n` finished runs queued 100 days ago, past the default retention of 90 days: the
+/// daemon prunes them while it is measured.
+async fn add_old_runs(store: &dyn plantao_store::Store, n: usize) -> Result<(), Failure> {
+    let old = chrono::Utc::now() - chrono::Duration::days(100);
+    let ms = u64::try_from(old.timestamp_millis()).unwrap_or(0);
+    let mut made = 0_u64;
+    while made < n as u64 {
+        let chunk = (n as u64 - made).min(5_000);
+        let writes = (made..made + chunk)
+            .map(|i| {
+                plantao_store::Write::InsertRun(plantao_store::NewRun {
+                    id: plantao_model::RunId::from_millis(ms, i),
+                    status: RunStatus::Skipped,
+                    reason: Some("missed".into()),
+                    ..plantao_store::NewRun::queued("history", Trigger::Scheduled, old)
+                })
+            })
+            .collect();
+        store.apply(writes).await?;
+        made += chunk;
+    }
+    Ok(())
 }
 
 pub async fn startup(pipelines: usize, runs: usize) -> Result<(), Failure> {
