@@ -456,18 +456,12 @@ impl Store for PgStore {
         to: Timestamp,
     ) -> Result<Vec<Bucket>> {
         let mut tx = self.pool.begin().await?;
-        let filter = "WHERE pipeline = $1 AND grain = $2 AND bucket >= $3 AND bucket < $4";
+        let key = (pipeline, grain.as_str(), from, to);
+        let runs = rollup_rows(&mut tx, "rollup_runs", key).await?;
+        let durations = rollup_rows(&mut tx, "rollup_durations", key).await?;
+        let counters = rollup_rows(&mut tx, "rollup_counters", key).await?;
         let mut gather = Gather::default();
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT * FROM rollup_runs {filter}"
-        )))
-        .bind(pipeline)
-        .bind(grain.as_str())
-        .bind(from)
-        .bind(to)
-        .fetch_all(&mut *tx)
-        .await?;
-        for row in &rows {
+        for row in &runs {
             gather.runs(RunsRow {
                 bucket: row.try_get("bucket")?,
                 status: row.try_get("status")?,
@@ -479,16 +473,7 @@ impl Store for PgStore {
                 cpu_ms: row.try_get("cpu_ms")?,
             });
         }
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT * FROM rollup_durations {filter}"
-        )))
-        .bind(pipeline)
-        .bind(grain.as_str())
-        .bind(from)
-        .bind(to)
-        .fetch_all(&mut *tx)
-        .await?;
-        for row in &rows {
+        for row in &durations {
             gather.duration(
                 row.try_get("bucket")?,
                 row.try_get("status")?,
@@ -496,16 +481,7 @@ impl Store for PgStore {
                 row.try_get("runs")?,
             );
         }
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT * FROM rollup_counters {filter}"
-        )))
-        .bind(pipeline)
-        .bind(grain.as_str())
-        .bind(from)
-        .bind(to)
-        .fetch_all(&mut *tx)
-        .await?;
-        for row in &rows {
+        for row in &counters {
             let step: &str = row.try_get("step")?;
             let name: &str = row.try_get("name")?;
             gather.counter(
@@ -550,4 +526,21 @@ impl Store for PgStore {
     async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The rows of one rollup table for a pipeline, a grain and bucket starts in `[from, to)`.
+async fn rollup_rows(
+    conn: &mut sqlx::PgConnection,
+    table: &str,
+    key: (&str, &str, Timestamp, Timestamp),
+) -> Result<Vec<PgRow>> {
+    Ok(sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT * FROM {table} WHERE pipeline = $1 AND grain = $2 AND bucket >= $3 AND bucket < $4"
+    )))
+    .bind(key.0)
+    .bind(key.1)
+    .bind(key.2)
+    .bind(key.3)
+    .fetch_all(conn)
+    .await?)
 }

@@ -554,18 +554,11 @@ impl Store for SqliteStore {
     ) -> Result<Vec<Bucket>> {
         let mut conn = self.reader.begin().await?;
         let key = (pipeline, grain.as_str(), micros(from), micros(to));
-        let filter = "WHERE pipeline = ? AND grain = ? AND bucket >= ? AND bucket < ?";
+        let runs = rollup_rows(&mut conn, "rollup_runs", key).await?;
+        let durations = rollup_rows(&mut conn, "rollup_durations", key).await?;
+        let counters = rollup_rows(&mut conn, "rollup_counters", key).await?;
         let mut gather = Gather::default();
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT * FROM rollup_runs {filter}"
-        )))
-        .bind(key.0)
-        .bind(key.1)
-        .bind(key.2)
-        .bind(key.3)
-        .fetch_all(&mut *conn)
-        .await?;
-        for row in &rows {
+        for row in &runs {
             gather.runs(RunsRow {
                 bucket: time(row.try_get("bucket")?)?,
                 status: row.try_get("status")?,
@@ -577,16 +570,7 @@ impl Store for SqliteStore {
                 cpu_ms: row.try_get("cpu_ms")?,
             });
         }
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT * FROM rollup_durations {filter}"
-        )))
-        .bind(key.0)
-        .bind(key.1)
-        .bind(key.2)
-        .bind(key.3)
-        .fetch_all(&mut *conn)
-        .await?;
-        for row in &rows {
+        for row in &durations {
             gather.duration(
                 time(row.try_get("bucket")?)?,
                 row.try_get("status")?,
@@ -594,16 +578,7 @@ impl Store for SqliteStore {
                 row.try_get("runs")?,
             );
         }
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT * FROM rollup_counters {filter}"
-        )))
-        .bind(key.0)
-        .bind(key.1)
-        .bind(key.2)
-        .bind(key.3)
-        .fetch_all(&mut *conn)
-        .await?;
-        for row in &rows {
+        for row in &counters {
             let step: &str = row.try_get("step")?;
             let name: &str = row.try_get("name")?;
             gather.counter(
@@ -652,4 +627,21 @@ impl Store for SqliteStore {
         self.reader.close().await;
         self.writer.close().await;
     }
+}
+
+/// The rows of one rollup table for a pipeline, a grain and bucket starts in `[from, to)`.
+async fn rollup_rows(
+    conn: &mut SqliteConnection,
+    table: &str,
+    key: (&str, &str, i64, i64),
+) -> Result<Vec<SqliteRow>> {
+    Ok(sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT * FROM {table} WHERE pipeline = ? AND grain = ? AND bucket >= ? AND bucket < ?"
+    )))
+    .bind(key.0)
+    .bind(key.1)
+    .bind(key.2)
+    .bind(key.3)
+    .fetch_all(conn)
+    .await?)
 }

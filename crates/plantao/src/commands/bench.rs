@@ -293,9 +293,10 @@ async fn add_old_runs(store: &dyn plantao_store::Store, n: usize) -> Result<(), 
     Ok(())
 }
 
-pub async fn startup(pipelines: usize, runs: usize) -> Result<(), Failure> {
-    let dir = tempfile::tempdir().map_err(|e| Failure::Usage(e.to_string()))?;
-    let list: Vec<(String, String)> = (0..pipelines.max(1))
+/// `n` pipelines (at least one), each due once a day at its own minute: a configuration of
+/// that size that does nothing while measured.
+fn daily_pipelines(n: usize) -> Vec<(String, String)> {
+    (0..n.max(1))
         .map(|i| {
             (
                 format!("p{i:04}"),
@@ -306,7 +307,12 @@ pub async fn startup(pipelines: usize, runs: usize) -> Result<(), Failure> {
                 ),
             )
         })
-        .collect();
+        .collect()
+}
+
+pub async fn startup(pipelines: usize, runs: usize) -> Result<(), Failure> {
+    let dir = tempfile::tempdir().map_err(|e| Failure::Usage(e.to_string()))?;
+    let list = daily_pipelines(pipelines);
     write_config(dir.path(), "", &list)?;
     let config = dir.path().join("plantao.toml");
     let mut times = Vec::new();
@@ -478,17 +484,7 @@ pub async fn throughput(
         &[("trivial".into(), pipeline)],
     )?);
     let store = open_store(&config).await?;
-    let now = chrono::Utc::now();
-    let new_runs: Vec<plantao_store::Write> = (0..runs.max(1))
-        .map(|_| {
-            plantao_store::Write::InsertRun(plantao_store::NewRun::queued(
-                "trivial",
-                Trigger::Api,
-                now,
-            ))
-        })
-        .collect();
-    store.apply(new_runs).await?;
+    queue_trivial(store.as_ref(), runs.max(1)).await?;
     let start = Instant::now();
     let daemon = plantao_engine::daemon::Daemon::start(
         config.clone(),
@@ -537,18 +533,7 @@ pub async fn throughput(
 /// executed `runs` trivial runs (queued in batches), idle again.
 pub async fn memory(pipelines: usize, runs: usize) -> Result<(), Failure> {
     let dir = tempfile::tempdir().map_err(|e| Failure::Usage(e.to_string()))?;
-    let mut list: Vec<(String, String)> = (0..pipelines.max(1))
-        .map(|i| {
-            (
-                format!("p{i:04}"),
-                format!(
-                    "schedule = \"{} {} * * *\"\n[[steps]]\nname = \"s\"\nrun = \"true\"\n",
-                    i % 60,
-                    i % 24
-                ),
-            )
-        })
-        .collect();
+    let mut list = daily_pipelines(pipelines);
     list.push((
         "trivial".into(),
         format!(
@@ -575,17 +560,7 @@ pub async fn memory(pipelines: usize, runs: usize) -> Result<(), Failure> {
     let mut done = 0;
     while done < runs.max(1) {
         let n = batch.min(runs.max(1) - done);
-        let now = chrono::Utc::now();
-        let writes = (0..n)
-            .map(|_| {
-                plantao_store::Write::InsertRun(plantao_store::NewRun::queued(
-                    "trivial",
-                    Trigger::Api,
-                    now,
-                ))
-            })
-            .collect();
-        store.apply(writes).await?;
+        queue_trivial(store.as_ref(), n).await?;
         loop {
             tokio::time::sleep(Duration::from_millis(500)).await;
             if store.open_runs().await?.is_empty() {
@@ -606,6 +581,22 @@ pub async fn memory(pipelines: usize, runs: usize) -> Result<(), Failure> {
         (after as f64 - idle as f64) / idle as f64 * 100.0,
         peak as f64 / 1024.0
     );
+    Ok(())
+}
+
+/// Queues `n` runs of the `trivial` pipeline in one transaction.
+async fn queue_trivial(store: &dyn plantao_store::Store, n: usize) -> Result<(), Failure> {
+    let now = chrono::Utc::now();
+    let writes = (0..n)
+        .map(|_| {
+            plantao_store::Write::InsertRun(plantao_store::NewRun::queued(
+                "trivial",
+                Trigger::Api,
+                now,
+            ))
+        })
+        .collect();
+    store.apply(writes).await?;
     Ok(())
 }
 
