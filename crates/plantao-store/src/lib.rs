@@ -132,6 +132,26 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn close(&self);
 }
 
+/// A batch's writes as the backends apply them: runs inserted one after another (ticks due
+/// together) go in multi-row statements, a thousand in a few milliseconds instead of a
+/// statement each.
+enum Step {
+    Insert(Vec<NewRun>),
+    One(Write),
+}
+
+fn steps(writes: Vec<Write>) -> Vec<Step> {
+    let mut steps: Vec<Step> = Vec::new();
+    for write in writes {
+        match (write, steps.last_mut()) {
+            (Write::InsertRun(run), Some(Step::Insert(runs))) => runs.push(run),
+            (Write::InsertRun(run), _) => steps.push(Step::Insert(vec![run])),
+            (other, _) => steps.push(Step::One(other)),
+        }
+    }
+    steps
+}
+
 /// The smallest run id (UUIDv7) that can be made at `at`: ids below it were made before.
 fn first_id_at(at: Timestamp) -> RunId {
     RunId::from_millis(u64::try_from(at.timestamp_millis()).unwrap_or(0), 0)

@@ -17,8 +17,8 @@ use crate::decode::{params_from_json, parse};
 use crate::error::{Result, StoreError};
 use crate::records::*;
 use crate::rollup::{Bucket, Gather, Grain, RunsRow};
-use crate::{Backend, Store, first_id_at, redact_url};
-use writes::apply_one;
+use crate::{Backend, Step, Store, first_id_at, redact_url, steps};
+use writes::{apply_one, insert_runs};
 
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
@@ -169,8 +169,11 @@ impl Store for PgStore {
     async fn apply(&self, writes: Vec<Write>) -> Result<Vec<Applied>> {
         let mut tx = self.pool.begin().await?;
         let mut applied = Vec::with_capacity(writes.len());
-        for write in writes {
-            applied.push(apply_one(&mut tx, write).await?);
+        for step in steps(writes) {
+            match step {
+                Step::Insert(runs) => applied.extend(insert_runs(&mut tx, runs).await?),
+                Step::One(write) => applied.push(apply_one(&mut tx, write).await?),
+            }
         }
         tx.commit().await?;
         Ok(applied)

@@ -14,36 +14,10 @@ pub(super) async fn apply_one(
     write: Write,
 ) -> Result<Applied> {
     match write {
-        Write::InsertRun(r) => {
-            let params: serde_json::Value = serde_json::from_str(&params_to_json(&r.params))
-                .map_err(|e| StoreError::Database(e.to_string()))?;
-            let done = sqlx::query(
-                "INSERT INTO runs (id, pipeline, triggered_by, scheduled_for, params, status, reason, queued_at, started_at, node, parent)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-                 ON CONFLICT (pipeline, scheduled_for) WHERE scheduled_for IS NOT NULL DO NOTHING",
-            )
-            .bind(r.id.as_uuid())
-            .bind(&r.pipeline)
-            .bind(r.trigger.as_str())
-            .bind(r.scheduled_for)
-            .bind(params)
-            .bind(r.status.as_str())
-            .bind(&r.reason)
-            .bind(r.queued_at)
-            .bind(r.started_at)
-            .bind(&r.node)
-            .bind(r.parent.map(|p| p.as_uuid()))
-            .execute(&mut **tx)
-            .await?;
-            if done.rows_affected() == 1 && r.status.is_final() {
-                roll_up(tx, r.id).await?;
-            }
-            Ok(if done.rows_affected() == 1 {
-                Applied::Inserted
-            } else {
-                Applied::Duplicate
-            })
-        }
+        Write::InsertRun(r) => Ok(insert_runs(tx, vec![r])
+            .await?
+            .pop()
+            .unwrap_or(Applied::Duplicate)),
         Write::StartRun { id, at, node } => {
             let done = sqlx::query("UPDATE runs SET status = 'running', started_at = $1, node = $2 WHERE id = $3 AND status = 'queued'")
                 .bind(at)
@@ -173,6 +147,61 @@ async fn updated(
         .fetch_optional(&mut **tx)
         .await?;
     Err(transition_error(&id, current, wanted))
+}
+
+/// Rows per multi-row INSERT: 11 parameters each, far below PostgreSQL's limit of 65,535.
+const INSERT_ROWS: usize = 200;
+
+/// Inserts runs with as few statements as rows allow; says for each whether it was inserted or
+/// its tick had a run already. Runs that start final (skipped ticks) are rolled up.
+pub(super) async fn insert_runs(
+    tx: &mut Transaction<'static, Postgres>,
+    runs: Vec<NewRun>,
+) -> Result<Vec<Applied>> {
+    let mut applied = Vec::with_capacity(runs.len());
+    for chunk in runs.chunks(INSERT_ROWS) {
+        let mut params = Vec::with_capacity(chunk.len());
+        for r in chunk {
+            params.push(
+                serde_json::from_str::<serde_json::Value>(&params_to_json(&r.params))
+                    .map_err(|e| StoreError::Database(e.to_string()))?,
+            );
+        }
+        let mut q = sqlx::QueryBuilder::new(
+            "INSERT INTO runs (id, pipeline, triggered_by, scheduled_for, params, status, reason, queued_at, started_at, node, parent) ",
+        );
+        q.push_values(chunk.iter().zip(params), |mut row, (r, params)| {
+            row.push_bind(r.id.as_uuid())
+                .push_bind(r.pipeline.clone())
+                .push_bind(r.trigger.as_str())
+                .push_bind(r.scheduled_for)
+                .push_bind(params)
+                .push_bind(r.status.as_str())
+                .push_bind(r.reason.clone())
+                .push_bind(r.queued_at)
+                .push_bind(r.started_at)
+                .push_bind(r.node.clone())
+                .push_bind(r.parent.map(|p| p.as_uuid()));
+        });
+        q.push(" ON CONFLICT (pipeline, scheduled_for) WHERE scheduled_for IS NOT NULL DO NOTHING RETURNING id");
+        let inserted: std::collections::HashSet<uuid::Uuid> = q
+            .build_query_scalar::<uuid::Uuid>()
+            .fetch_all(&mut **tx)
+            .await?
+            .into_iter()
+            .collect();
+        for r in chunk {
+            if inserted.contains(&r.id.as_uuid()) {
+                if r.status.is_final() {
+                    roll_up(tx, r.id).await?;
+                }
+                applied.push(Applied::Inserted);
+            } else {
+                applied.push(Applied::Duplicate);
+            }
+        }
+    }
+    Ok(applied)
 }
 
 /// Adds a run that just finished to its hourly and daily rollups.

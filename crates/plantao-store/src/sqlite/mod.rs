@@ -21,8 +21,8 @@ use crate::decode::{params_from_json, parse};
 use crate::error::{Result, StoreError};
 use crate::records::*;
 use crate::rollup::{Bucket, Gather, Grain, RunsRow};
-use crate::{Backend, Store, first_id_at};
-use writes::apply_one;
+use crate::{Backend, Step, Store, first_id_at, steps};
+use writes::{apply_one, insert_runs};
 
 /// SQLite only uses a partial index (`runs_open`, `runs_open_pipeline`: the runs still queued or
 /// running) when a query repeats the index's own condition, `status IN ('queued', 'running')`;
@@ -271,8 +271,11 @@ impl Store for SqliteStore {
     async fn apply(&self, writes: Vec<Write>) -> Result<Vec<Applied>> {
         let mut tx = WriteTx::begin(&self.writer).await?;
         let mut applied = Vec::with_capacity(writes.len());
-        for write in writes {
-            applied.push(apply_one(&mut tx, write).await?);
+        for step in steps(writes) {
+            match step {
+                Step::Insert(runs) => applied.extend(insert_runs(&mut tx, runs).await?),
+                Step::One(write) => applied.push(apply_one(&mut tx, write).await?),
+            }
         }
         tx.commit().await?;
         Ok(applied)

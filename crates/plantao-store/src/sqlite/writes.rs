@@ -13,34 +13,10 @@ use plantao_model::RunId;
 
 pub(super) async fn apply_one(tx: &mut WriteTx, write: Write) -> Result<Applied> {
     match write {
-        Write::InsertRun(r) => {
-            let done = sqlx::query(
-                "INSERT INTO runs (id, pipeline, triggered_by, scheduled_for, params, status, reason, queued_at, started_at, node, parent)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (pipeline, scheduled_for) WHERE scheduled_for IS NOT NULL DO NOTHING",
-            )
-            .bind(r.id.to_string())
-            .bind(&r.pipeline)
-            .bind(r.trigger.as_str())
-            .bind(r.scheduled_for.map(micros))
-            .bind(params_to_json(&r.params))
-            .bind(r.status.as_str())
-            .bind(&r.reason)
-            .bind(micros(r.queued_at))
-            .bind(r.started_at.map(micros))
-            .bind(&r.node)
-            .bind(r.parent.map(|p| p.to_string()))
-            .execute(&mut **tx)
-            .await?;
-            if done.rows_affected() == 1 && r.status.is_final() {
-                roll_up(tx, r.id).await?;
-            }
-            Ok(if done.rows_affected() == 1 {
-                Applied::Inserted
-            } else {
-                Applied::Duplicate
-            })
-        }
+        Write::InsertRun(r) => Ok(insert_runs(tx, vec![r])
+            .await?
+            .pop()
+            .unwrap_or(Applied::Duplicate)),
         Write::StartRun { id, at, node } => {
             let done = sqlx::query("UPDATE runs SET status = 'running', started_at = ?, node = ? WHERE id = ? AND status = 'queued'")
                 .bind(micros(at))
@@ -168,6 +144,51 @@ async fn updated(tx: &mut WriteTx, id: RunId, rows: u64, wanted: &str) -> Result
         .fetch_optional(&mut **tx)
         .await?;
     Err(transition_error(&id, current, wanted))
+}
+
+/// Rows per multi-row INSERT: 11 parameters each, far below SQLite's limit of 32,766.
+const INSERT_ROWS: usize = 200;
+
+/// Inserts runs with as few statements as rows allow; says for each whether it was inserted or
+/// its tick had a run already. Runs that start final (skipped ticks) are rolled up.
+pub(super) async fn insert_runs(tx: &mut WriteTx, runs: Vec<NewRun>) -> Result<Vec<Applied>> {
+    let mut applied = Vec::with_capacity(runs.len());
+    for chunk in runs.chunks(INSERT_ROWS) {
+        let mut q = sqlx::QueryBuilder::new(
+            "INSERT INTO runs (id, pipeline, triggered_by, scheduled_for, params, status, reason, queued_at, started_at, node, parent) ",
+        );
+        q.push_values(chunk, |mut row, r| {
+            row.push_bind(r.id.to_string())
+                .push_bind(r.pipeline.clone())
+                .push_bind(r.trigger.as_str())
+                .push_bind(r.scheduled_for.map(micros))
+                .push_bind(params_to_json(&r.params))
+                .push_bind(r.status.as_str())
+                .push_bind(r.reason.clone())
+                .push_bind(micros(r.queued_at))
+                .push_bind(r.started_at.map(micros))
+                .push_bind(r.node.clone())
+                .push_bind(r.parent.map(|p| p.to_string()));
+        });
+        q.push(" ON CONFLICT (pipeline, scheduled_for) WHERE scheduled_for IS NOT NULL DO NOTHING RETURNING id");
+        let inserted: std::collections::HashSet<String> = q
+            .build_query_scalar::<String>()
+            .fetch_all(&mut **tx)
+            .await?
+            .into_iter()
+            .collect();
+        for r in chunk {
+            if inserted.contains(&r.id.to_string()) {
+                if r.status.is_final() {
+                    roll_up(tx, r.id).await?;
+                }
+                applied.push(Applied::Inserted);
+            } else {
+                applied.push(Applied::Duplicate);
+            }
+        }
+    }
+    Ok(applied)
 }
 
 /// Adds a run that just finished to its hourly and daily rollups.
