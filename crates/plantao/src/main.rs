@@ -78,7 +78,7 @@ fn main() -> ExitCode {
                     commands::bench::failover(&postgres, runs).await
                 }
                 BenchCommand::Memory { pipelines, runs } => {
-                    commands::bench::memory(pipelines, runs).await
+                    commands::memory::run(pipelines, runs).await
                 }
                 BenchCommand::Burst { pipelines } => commands::bursts::burst(pipelines).await,
                 BenchCommand::Spread { pipelines, seconds } => {

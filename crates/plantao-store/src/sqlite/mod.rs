@@ -1,19 +1,18 @@
 //! The embedded SQLite backend: one file, WAL mode, one writer connection and a few readers.
 
+mod connection;
 mod writes;
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::DateTime;
 use plantao_model::RunId;
 use sqlx::Row;
-use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
-    Sqlite, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
-    SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqliteRow,
+    SqliteSynchronous,
 };
 use uuid::Uuid;
 
@@ -22,18 +21,8 @@ use crate::error::{Result, StoreError};
 use crate::records::*;
 use crate::rollup::{Bucket, Gather, Grain, RunsRow};
 use crate::{Backend, Step, Store, first_id_at, steps};
+use connection::{BUSY_WAIT, WriteTx, connect, migrate};
 use writes::{apply_one, insert_runs};
-
-/// SQLite only uses a partial index (`runs_open`, `runs_open_pipeline`: the runs still queued or
-/// running) when a query repeats the index's own condition, `status IN ('queued', 'running')`;
-/// the queries on open runs do, so that they never scan the whole history.
-const MIGRATIONS: &[&str] = &[
-    include_str!("migrations/0001_init.sql"),
-    include_str!("migrations/0002_nodes.sql"),
-    include_str!("migrations/0003_daemon.sql"),
-    include_str!("migrations/0004_rollups.sql"),
-    include_str!("migrations/0005_open_runs.sql"),
-];
 
 pub(crate) struct SqliteStore {
     writer: SqlitePool,
@@ -94,116 +83,6 @@ impl SqliteStore {
     }
 }
 
-/// How long opening the file may wait for other programs opening it at the same moment; the
-/// same as the busy timeout every statement waits.
-const BUSY_WAIT: Duration = Duration::from_secs(10);
-
-/// Opens a pool, waiting while another program holds the file. SQLite does not call the busy
-/// handler for a connection's first statements while another connection switches a new file to
-/// WAL mode: it answers "database is locked" at once. So a `plantao run` started beside a daemon
-/// that is creating the file would fail; retrying for as long as the busy timeout is what every
-/// other statement gets.
-async fn connect(
-    size: u32,
-    options: SqliteConnectOptions,
-) -> std::result::Result<SqlitePool, sqlx::Error> {
-    let deadline = tokio::time::Instant::now() + BUSY_WAIT;
-    loop {
-        let opened = SqlitePoolOptions::new()
-            .max_connections(size)
-            .connect_with(options.clone())
-            .await;
-        match opened {
-            Err(e) if is_busy(&e) && tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            opened => return opened,
-        }
-    }
-}
-
-/// SQLITE_BUSY and its extended codes (BUSY_RECOVERY, BUSY_SNAPSHOT, BUSY_TIMEOUT).
-fn is_busy(e: &sqlx::Error) -> bool {
-    let code = e
-        .as_database_error()
-        .and_then(|d| d.code())
-        .and_then(|c| c.parse::<i32>().ok());
-    code.is_some_and(|c| c & 0xff == 5)
-}
-
-/// A write transaction on the writer connection, begun with `BEGIN IMMEDIATE` so that a
-/// writer waits its turn (busy timeout) instead of failing when it would upgrade. Unless it
-/// commits, its connection is closed when it is dropped instead of going back to the pool: after
-/// a failed statement or COMMIT (a full disk, an I/O error) SQLite may have rolled back by
-/// itself, a ROLLBACK then fails, and the driver would count a transaction open forever (every
-/// later write failing). Closing is the one way to be sure nothing stays open.
-pub(crate) struct WriteTx {
-    conn: PoolConnection<Sqlite>,
-    committed: bool,
-}
-
-impl WriteTx {
-    async fn begin(pool: &SqlitePool) -> Result<WriteTx> {
-        let mut conn = pool.acquire().await?;
-        sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-        Ok(WriteTx {
-            conn,
-            committed: false,
-        })
-    }
-
-    async fn commit(mut self) -> Result<()> {
-        sqlx::raw_sql("COMMIT").execute(&mut *self.conn).await?;
-        self.committed = true;
-        Ok(())
-    }
-}
-
-impl Drop for WriteTx {
-    fn drop(&mut self) {
-        if !self.committed {
-            self.conn.close_on_drop();
-        }
-    }
-}
-
-impl std::ops::Deref for WriteTx {
-    type Target = SqliteConnection;
-
-    fn deref(&self) -> &SqliteConnection {
-        &self.conn
-    }
-}
-
-impl std::ops::DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
-        &mut self.conn
-    }
-}
-
-async fn migrate(pool: &SqlitePool) -> Result<()> {
-    let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
-    let mut tx = WriteTx::begin(pool).await?;
-    let found: i64 = sqlx::query_scalar("PRAGMA user_version")
-        .fetch_one(&mut *tx)
-        .await?;
-    if found > known {
-        return Err(StoreError::NewerSchema { found, known });
-    }
-    for (version, sql) in MIGRATIONS
-        .iter()
-        .enumerate()
-        .skip(usize::try_from(found).unwrap_or(0))
-    {
-        sqlx::raw_sql(*sql).execute(&mut *tx).await?;
-        let set = format!("PRAGMA user_version = {}", version + 1);
-        sqlx::raw_sql(sqlx::AssertSqlSafe(set))
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
-    Ok(())
-}
 fn run_from_row(row: &SqliteRow) -> Result<Run> {
     Ok(Run {
         id: run_id(row.try_get("id")?)?,
@@ -262,6 +141,9 @@ fn stage_from_row(row: &SqliteRow) -> Result<Stage> {
     })
 }
 
+/// SQLite only uses a partial index (`runs_open`, `runs_open_pipeline`: the runs still queued or
+/// running) when a query repeats the index's own condition, `status IN ('queued', 'running')`;
+/// the queries on open runs do, so that they never scan the whole history.
 #[async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> Backend {

@@ -2,6 +2,7 @@ pub mod bench;
 pub mod bursts;
 pub mod config;
 pub mod control;
+pub mod memory;
 pub mod run;
 pub mod runs;
 pub mod serve;
