@@ -356,7 +356,8 @@ async fn execute(
             pipeline,
             &RunRequest {
                 params: run.params.clone(),
-                ..Default::default()
+                skip: run.selection.skip.clone(),
+                only: run.selection.only.clone(),
             },
         )
         .map_err(|e| e.to_string()),

@@ -93,6 +93,7 @@ fn new_run(id: RunId, pipeline: &str, status: RunStatus, node: Option<&str>) -> 
         started_at: (status == RunStatus::Running).then(Utc::now),
         node: node.map(str::to_owned),
         parent: None,
+        selection: Default::default(),
     }
 }
 

@@ -127,6 +127,7 @@ fn last_tick() -> NewRun {
         started_at: None,
         node: None,
         parent: None,
+        selection: Default::default(),
     }
 }
 
@@ -240,6 +241,7 @@ async fn replace_asks_the_running_run_to_stop() {
         started_at: Some(t0()),
         node: Some("someone".into()),
         parent: None,
+        selection: Default::default(),
     };
     rig.store
         .apply(vec![Write::InsertRun(running.clone())])

@@ -128,3 +128,15 @@ mod tests {
         assert_eq!(open, [&RunStatus::Queued, &RunStatus::Running]);
     }
 }
+
+text_enum!(
+    /// What an API token may do. Each role can do everything the roles before it can: a
+    /// viewer reads; an operator also triggers, cancels, retries and pauses runs; an admin
+    /// also manages tokens and reads the audit log.
+    #[derive(PartialOrd, Ord)]
+    Role, "role" {
+        Viewer => "viewer",
+        Operator => "operator",
+        Admin => "admin",
+    }
+);

@@ -28,6 +28,18 @@ pub(crate) fn params_to_json(params: &BTreeMap<String, String>) -> String {
     .to_string()
 }
 
+/// A run's step selection as stored: nothing when it runs every step.
+pub(crate) fn selection_to_json(selection: &crate::StepSelection) -> Option<String> {
+    (!selection.is_all()).then(|| serde_json::json!(selection).to_string())
+}
+
+pub(crate) fn selection_from_json(text: Option<&str>) -> Result<crate::StepSelection> {
+    text.map_or(Ok(crate::StepSelection::default()), |t| {
+        serde_json::from_str(t)
+            .map_err(|e| StoreError::Database(format!("unreadable step selection: {e}")))
+    })
+}
+
 /// Why a run could not move from one state to another, given the status it has (if any).
 pub(crate) fn transition_error(
     id: &impl std::fmt::Display,

@@ -128,6 +128,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// well before `until`; when one dies, another takes over once its hold expires.
     async fn own(&self, task: &str, node: &str, now: Timestamp, until: Timestamp) -> Result<bool>;
 
+    /// The API tokens, by name.
+    async fn tokens(&self) -> Result<Vec<Token>>;
+
+    /// The token whose secret hashes to `hash`, if any.
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<Token>>;
+
+    /// The audit log, newest first: at most `limit` entries older than `before` (an entry's id).
+    async fn audit(&self, before: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>>;
+
     /// Closes the connections; pending writes have been committed by then.
     async fn close(&self);
 }

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use plantao_model::{RunId, RunStatus, StageStatus, Trigger};
-use serde::Serialize;
+use plantao_model::{Role, RunId, RunStatus, StageStatus, Trigger};
+use serde::{Deserialize, Serialize};
 
 pub type Timestamp = DateTime<Utc>;
 
@@ -48,6 +48,23 @@ pub struct NewRun {
     pub node: Option<String>,
     /// The run that queued this one (`chained` runs, retries of interrupted runs).
     pub parent: Option<RunId>,
+    pub selection: StepSelection,
+}
+
+/// Which steps a run runs: every step unless `only` names some, less those in `skip`. Kept with
+/// a queued run so that whichever node claims it runs what was asked.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepSelection {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub only: Vec<String>,
+}
+
+impl StepSelection {
+    pub fn is_all(&self) -> bool {
+        self.skip.is_empty() && self.only.is_empty()
+    }
 }
 
 impl NewRun {
@@ -65,6 +82,7 @@ impl NewRun {
             started_at: None,
             node: None,
             parent: None,
+            selection: StepSelection::default(),
         }
     }
 }
@@ -91,6 +109,7 @@ pub struct Run {
     pub lag_ms: Option<i64>,
     /// Someone asked this run to stop; the node running it will.
     pub cancel_requested: bool,
+    pub selection: StepSelection,
 }
 
 /// How many runs of a pipeline wait and run.
@@ -181,6 +200,14 @@ pub enum Write {
     PutStage(Stage),
     PutCounter(Counter),
     PutOutput(Output),
+    /// A new API token; a name already in use is a conflict.
+    CreateToken(Token),
+    /// Removes a token; an unknown name is not found.
+    RevokeToken {
+        name: String,
+    },
+    /// Appends to the audit log, in the same transaction as what it records.
+    Audit(AuditEntry),
 }
 
 /// What each write of a batch did.
@@ -198,6 +225,10 @@ pub struct RunFilter {
     pub status: Option<RunStatus>,
     pub trigger: Option<Trigger>,
     pub before: Option<RunId>,
+    /// Queued at or after.
+    pub since: Option<Timestamp>,
+    /// Queued before.
+    pub until: Option<Timestamp>,
     pub limit: u32,
 }
 
@@ -223,4 +254,37 @@ pub struct Node {
     pub started_at: Timestamp,
     pub renewed_at: Timestamp,
     pub expires_at: Timestamp,
+}
+
+/// An API token as stored: only the SHA-256 of its secret, never the secret itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Token {
+    pub name: String,
+    pub role: Role,
+    /// Lowercase hex SHA-256 of the secret the holder sends.
+    #[serde(skip)]
+    pub hash: String,
+    pub created_at: Timestamp,
+}
+
+/// Who did what, and when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AuditEntry {
+    pub at: Timestamp,
+    /// A token's name, `cli` for a command on the server's machine, `anonymous` otherwise.
+    pub actor: String,
+    /// `run.trigger`, `run.cancel`, `run.retry`, `pipeline.pause`, `pipeline.resume`,
+    /// `token.create`, `token.revoke`.
+    pub action: String,
+    /// What it was done to: a pipeline, a run id, a token's name.
+    pub target: String,
+    pub detail: Option<String>,
+}
+
+/// An audit entry with its place in the log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AuditRecord {
+    pub id: i64,
+    #[serde(flatten)]
+    pub entry: AuditEntry,
 }

@@ -6,6 +6,8 @@
 
 mod harness;
 
+#[path = "conformance/api.rs"]
+mod api;
 #[path = "conformance/common.rs"]
 mod common;
 #[path = "conformance/daemon.rs"]
@@ -15,6 +17,7 @@ mod history;
 #[path = "conformance/runs.rs"]
 mod runs;
 
+use api::*;
 use daemon::*;
 use history::*;
 use runs::*;
@@ -42,4 +45,8 @@ conformance!(
     percentiles_from_rollups_match_and_outlive_pruning,
     pruning_keeps_open_and_recent_runs,
     one_node_owns_a_task_until_its_hold_lapses,
+    tokens_are_found_by_hash_and_revoked,
+    the_audit_log_lists_newest_first_in_pages,
+    a_queued_run_keeps_the_steps_it_was_asked_to_run,
+    runs_are_listed_by_when_they_were_queued,
 );

@@ -172,6 +172,7 @@ impl Runner {
                 started_at: Some(started),
                 node: self.node.clone(),
                 parent: None,
+                selection: plan.selection.clone(),
             })])
             .await?;
         self.execute(

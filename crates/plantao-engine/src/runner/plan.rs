@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use plantao_config::{Pipeline, Step};
+use plantao_store::StepSelection;
 
 /// What the caller asks for.
 #[derive(Clone, Debug, Default)]
@@ -51,6 +52,8 @@ pub struct Plan<'p> {
     pub recorded_params: BTreeMap<String, String>,
     pub steps: Vec<Planned<'p>>,
     pub finally: Vec<Planned<'p>>,
+    /// The steps asked for, as the run record keeps them.
+    pub selection: StepSelection,
 }
 
 impl<'p> Plan<'p> {
@@ -118,6 +121,10 @@ impl<'p> Plan<'p> {
             recorded_params,
             steps: order(&pipeline.steps),
             finally: order(&pipeline.finally),
+            selection: StepSelection {
+                skip: request.skip.clone(),
+                only: request.only.clone(),
+            },
         })
     }
 }

@@ -12,7 +12,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use plantao_config::{Concurrency, Config};
 use plantao_model::{RunId, RunStatus};
-use plantao_store::{Applied, NewRun, OpenRuns, Run, RunFilter, Store, StoreError, Write};
+use plantao_store::{
+    Applied, NewRun, OpenRuns, Run, RunFilter, StepSelection, Store, StoreError, Write,
+};
 use tokio::sync::{Notify, watch};
 
 use crate::clock::Clock;
@@ -276,6 +278,7 @@ impl Scheduler {
                     started_at: None,
                     node: None,
                     parent: None,
+                    selection: StepSelection::default(),
                 };
                 match outcome {
                     Outcome::Skip(reason) => {
@@ -368,6 +371,7 @@ fn started(n: &NewRun) -> Run {
         parent: n.parent,
         lag_ms: None,
         cancel_requested: false,
+        selection: n.selection.clone(),
     }
 }
 

@@ -13,7 +13,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Connection, Row};
 use uuid::Uuid;
 
-use crate::decode::{params_from_json, parse};
+use crate::decode::{params_from_json, parse, selection_from_json};
 use crate::error::{Result, StoreError};
 use crate::records::*;
 use crate::rollup::{Bucket, Gather, Grain, RunsRow};
@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_daemon.sql"),
     include_str!("migrations/0004_rollups.sql"),
     include_str!("migrations/0005_open_runs.sql"),
+    include_str!("migrations/0006_api.sql"),
 ];
 /// Taken while migrating, so nodes starting together migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x0070_6c61_6e74_616f; // "plantao" in ASCII
@@ -124,6 +125,20 @@ fn run_from_row(row: &PgRow) -> Result<Run> {
             .map(RunId::from_uuid),
         lag_ms: row.try_get("lag_ms")?,
         cancel_requested: row.try_get("cancel_requested")?,
+        selection: selection_from_json(
+            row.try_get::<Option<serde_json::Value>, _>("selection")?
+                .map(|v| v.to_string())
+                .as_deref(),
+        )?,
+    })
+}
+
+fn token_from_row(row: &PgRow) -> Result<Token> {
+    Ok(Token {
+        name: row.try_get("name")?,
+        role: parse(row.try_get("role")?)?,
+        hash: row.try_get("hash")?,
+        created_at: row.try_get("created_at")?,
     })
 }
 
@@ -252,6 +267,7 @@ impl Store for PgStore {
             "SELECT * FROM runs
              WHERE ($1::TEXT IS NULL OR pipeline = $1) AND ($2::TEXT IS NULL OR status = $2)
                AND ($3::TEXT IS NULL OR triggered_by = $3) AND ($4::UUID IS NULL OR id < $4)
+               AND ($6::UUID IS NULL OR id >= $6) AND ($7::UUID IS NULL OR id < $7)
              ORDER BY id DESC LIMIT $5",
         )
         .bind(&filter.pipeline)
@@ -259,6 +275,8 @@ impl Store for PgStore {
         .bind(filter.trigger.map(|t| t.as_str()))
         .bind(filter.before.map(|b| b.as_uuid()))
         .bind(i64::from(filter.limit))
+        .bind(filter.since.map(|t| first_id_at(t).as_uuid()))
+        .bind(filter.until.map(|t| first_id_at(t).as_uuid()))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(run_from_row).collect()
@@ -524,6 +542,43 @@ impl Store for PgStore {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn tokens(&self) -> Result<Vec<Token>> {
+        let rows = sqlx::query("SELECT * FROM tokens ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<Token>> {
+        let row = sqlx::query("SELECT * FROM tokens WHERE hash = $1")
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    async fn audit(&self, before: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>> {
+        let rows = sqlx::query("SELECT * FROM audit WHERE id < $1 ORDER BY id DESC LIMIT $2")
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditRecord {
+                    id: row.try_get("id")?,
+                    entry: AuditEntry {
+                        at: row.try_get("at")?,
+                        actor: row.try_get("actor")?,
+                        action: row.try_get("action")?,
+                        target: row.try_get("target")?,
+                        detail: row.try_get("detail")?,
+                    },
+                })
+            })
+            .collect()
     }
 
     async fn close(&self) {

@@ -130,6 +130,45 @@ pub(super) async fn apply_one(
             .map_err(|e| StoreError::from_sqlx(e, || format!("run {}", o.run_id)))?;
             Ok(Applied::Updated)
         }
+        Write::CreateToken(t) => {
+            let done = sqlx::query(
+                "INSERT INTO tokens (name, role, hash, created_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&t.name)
+            .bind(t.role.as_str())
+            .bind(&t.hash)
+            .bind(t.created_at)
+            .execute(&mut **tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "a token named {} exists already",
+                    t.name
+                )));
+            }
+            Ok(Applied::Inserted)
+        }
+        Write::RevokeToken { name } => {
+            let done = sqlx::query("DELETE FROM tokens WHERE name = $1")
+                .bind(&name)
+                .execute(&mut **tx)
+                .await?;
+            found(done.rows_affected(), || format!("token {name}"))
+        }
+        Write::Audit(a) => {
+            sqlx::query(
+                "INSERT INTO audit (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(a.at)
+            .bind(&a.actor)
+            .bind(&a.action)
+            .bind(&a.target)
+            .bind(&a.detail)
+            .execute(&mut **tx)
+            .await?;
+            Ok(Applied::Inserted)
+        }
     }
 }
 
@@ -168,7 +207,7 @@ pub(super) async fn insert_runs(
             );
         }
         let mut q = sqlx::QueryBuilder::new(
-            "INSERT INTO runs (id, pipeline, triggered_by, scheduled_for, params, status, reason, queued_at, started_at, node, parent) ",
+            "INSERT INTO runs (id, pipeline, triggered_by, scheduled_for, params, status, reason, queued_at, started_at, node, parent, selection) ",
         );
         q.push_values(chunk.iter().zip(params), |mut row, (r, params)| {
             row.push_bind(r.id.as_uuid())
@@ -181,7 +220,8 @@ pub(super) async fn insert_runs(
                 .push_bind(r.queued_at)
                 .push_bind(r.started_at)
                 .push_bind(r.node.clone())
-                .push_bind(r.parent.map(|p| p.as_uuid()));
+                .push_bind(r.parent.map(|p| p.as_uuid()))
+                .push_bind((!r.selection.is_all()).then(|| serde_json::json!(&r.selection)));
         });
         q.push(" ON CONFLICT (pipeline, scheduled_for) WHERE scheduled_for IS NOT NULL DO NOTHING RETURNING id");
         let inserted: std::collections::HashSet<uuid::Uuid> = q

@@ -16,7 +16,7 @@ use sqlx::sqlite::{
 };
 use uuid::Uuid;
 
-use crate::decode::{params_from_json, parse};
+use crate::decode::{params_from_json, parse, selection_from_json};
 use crate::error::{Result, StoreError};
 use crate::records::*;
 use crate::rollup::{Bucket, Gather, Grain, RunsRow};
@@ -105,6 +105,16 @@ fn run_from_row(row: &SqliteRow) -> Result<Run> {
             .transpose()?,
         lag_ms: row.try_get("lag_ms")?,
         cancel_requested: row.try_get::<i64, _>("cancel_requested")? != 0,
+        selection: selection_from_json(row.try_get("selection")?)?,
+    })
+}
+
+fn token_from_row(row: &SqliteRow) -> Result<Token> {
+    Ok(Token {
+        name: row.try_get("name")?,
+        role: parse(row.try_get("role")?)?,
+        hash: row.try_get("hash")?,
+        created_at: time(row.try_get("created_at")?)?,
     })
 }
 
@@ -234,6 +244,7 @@ impl Store for SqliteStore {
             "SELECT * FROM runs
              WHERE (?1 IS NULL OR pipeline = ?1) AND (?2 IS NULL OR status = ?2)
                AND (?3 IS NULL OR triggered_by = ?3) AND (?4 IS NULL OR id < ?4)
+               AND (?6 IS NULL OR id >= ?6) AND (?7 IS NULL OR id < ?7)
              ORDER BY id DESC LIMIT ?5",
         )
         .bind(&filter.pipeline)
@@ -241,6 +252,8 @@ impl Store for SqliteStore {
         .bind(filter.trigger.map(|t| t.as_str()))
         .bind(filter.before.map(|b| b.to_string()))
         .bind(i64::from(filter.limit))
+        .bind(filter.since.map(|t| first_id_at(t).to_string()))
+        .bind(filter.until.map(|t| first_id_at(t).to_string()))
         .fetch_all(&self.reader)
         .await?;
         rows.iter().map(run_from_row).collect()
@@ -506,6 +519,43 @@ impl Store for SqliteStore {
         .await?;
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn tokens(&self) -> Result<Vec<Token>> {
+        let rows = sqlx::query("SELECT * FROM tokens ORDER BY name")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<Token>> {
+        let row = sqlx::query("SELECT * FROM tokens WHERE hash = ?")
+            .bind(hash)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    async fn audit(&self, before: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>> {
+        let rows = sqlx::query("SELECT * FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?")
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditRecord {
+                    id: row.try_get("id")?,
+                    entry: AuditEntry {
+                        at: time(row.try_get("at")?)?,
+                        actor: row.try_get("actor")?,
+                        action: row.try_get("action")?,
+                        target: row.try_get("target")?,
+                        detail: row.try_get("detail")?,
+                    },
+                })
+            })
+            .collect()
     }
 
     async fn close(&self) {

@@ -5,7 +5,7 @@ use sqlx::Row;
 use chrono_tz::Tz;
 
 use super::{WriteTx, micros, time};
-use crate::decode::{found, params_to_json, transition_error};
+use crate::decode::{found, params_to_json, selection_to_json, transition_error};
 use crate::error::{Result, StoreError};
 use crate::records::*;
 use crate::rollup::{Histogram, buckets, zone};
@@ -131,6 +131,45 @@ pub(super) async fn apply_one(tx: &mut WriteTx, write: Write) -> Result<Applied>
             .map_err(|e| StoreError::from_sqlx(e, || format!("run {}", o.run_id)))?;
             Ok(Applied::Updated)
         }
+        Write::CreateToken(t) => {
+            let done = sqlx::query(
+                "INSERT INTO tokens (name, role, hash, created_at) VALUES (?, ?, ?, ?)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&t.name)
+            .bind(t.role.as_str())
+            .bind(&t.hash)
+            .bind(micros(t.created_at))
+            .execute(&mut **tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "a token named {} exists already",
+                    t.name
+                )));
+            }
+            Ok(Applied::Inserted)
+        }
+        Write::RevokeToken { name } => {
+            let done = sqlx::query("DELETE FROM tokens WHERE name = ?")
+                .bind(&name)
+                .execute(&mut **tx)
+                .await?;
+            found(done.rows_affected(), || format!("token {name}"))
+        }
+        Write::Audit(a) => {
+            sqlx::query(
+                "INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(micros(a.at))
+            .bind(&a.actor)
+            .bind(&a.action)
+            .bind(&a.target)
+            .bind(&a.detail)
+            .execute(&mut **tx)
+            .await?;
+            Ok(Applied::Inserted)
+        }
     }
 }
 
@@ -155,7 +194,7 @@ pub(super) async fn insert_runs(tx: &mut WriteTx, runs: Vec<NewRun>) -> Result<V
     let mut applied = Vec::with_capacity(runs.len());
     for chunk in runs.chunks(INSERT_ROWS) {
         let mut q = sqlx::QueryBuilder::new(
-            "INSERT INTO runs (id, pipeline, triggered_by, scheduled_for, params, status, reason, queued_at, started_at, node, parent) ",
+            "INSERT INTO runs (id, pipeline, triggered_by, scheduled_for, params, status, reason, queued_at, started_at, node, parent, selection) ",
         );
         q.push_values(chunk, |mut row, r| {
             row.push_bind(r.id.to_string())
@@ -168,7 +207,8 @@ pub(super) async fn insert_runs(tx: &mut WriteTx, runs: Vec<NewRun>) -> Result<V
                 .push_bind(micros(r.queued_at))
                 .push_bind(r.started_at.map(micros))
                 .push_bind(r.node.clone())
-                .push_bind(r.parent.map(|p| p.to_string()));
+                .push_bind(r.parent.map(|p| p.to_string()))
+                .push_bind(selection_to_json(&r.selection));
         });
         q.push(" ON CONFLICT (pipeline, scheduled_for) WHERE scheduled_for IS NOT NULL DO NOTHING RETURNING id");
         let inserted: std::collections::HashSet<String> = q

@@ -23,6 +23,7 @@ pub fn new_run(pipeline: &str, trigger: Trigger, scheduled_for: Option<DateTime<
         started_at: None,
         node: None,
         parent: None,
+        selection: Default::default(),
     }
 }
 

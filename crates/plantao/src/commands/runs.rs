@@ -24,9 +24,8 @@ pub async fn list(config_path: &Path, args: RunsArgs) -> Result<(), Failure> {
         .runs(&RunFilter {
             pipeline: args.pipeline.clone(),
             status: args.status,
-            trigger: None,
-            before: None,
             limit: args.limit.clamp(1, 10_000),
+            ..RunFilter::default()
         })
         .await?;
     if args.json {
