@@ -27,7 +27,7 @@ const ROOT_KEYS: &[&str] = &[
     "maintenance",
     "connections",
 ];
-const SERVER_KEYS: &[&str] = &["listen"];
+const SERVER_KEYS: &[&str] = &["listen", "public_read", "writes_per_minute"];
 const STORAGE_KEYS: &[&str] = &["url", "retention"];
 const DEFAULTS_KEYS: &[&str] = &["timezone"];
 const ENGINE_KEYS: &[&str] = &["max_concurrent_runs", "shutdown_grace"];
@@ -317,6 +317,8 @@ fn default_server() -> Server {
         listen: DEFAULT_LISTEN
             .parse()
             .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8077))),
+        public_read: false,
+        writes_per_minute: 120,
     }
 }
 
@@ -344,6 +346,18 @@ fn read_server(cx: &mut Cx, t: Table) -> Server {
                 Some(format!("e.g. listen = \"{DEFAULT_LISTEN}\" (loopback) or \"0.0.0.0:8077\" (every interface)")),
             ),
         }
+    }
+    if let Some(b) = t
+        .get("public_read")
+        .and_then(|v| reader::boolean(cx, "public_read", v))
+    {
+        server.public_read = b;
+    }
+    if let Some(n) = t
+        .get("writes_per_minute")
+        .and_then(|v| reader::integer(cx, "writes_per_minute", v, 1..1_000_001))
+    {
+        server.writes_per_minute = u32::try_from(n).unwrap_or(server.writes_per_minute);
     }
     server
 }

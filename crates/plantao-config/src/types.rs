@@ -39,6 +39,11 @@ impl Config {
 #[derive(Debug)]
 pub struct Server {
     pub listen: SocketAddr,
+    /// GET requests need no token (writes still do).
+    pub public_read: bool,
+    /// Writes allowed per minute to each token and to each client address (bursts of a tenth
+    /// of it, at least 5); more get 429 with Retry-After.
+    pub writes_per_minute: u32,
 }
 
 #[derive(Debug)]

@@ -13,11 +13,13 @@ use crate::executor::{Executor, Handoff, Slots};
 use crate::housekeeping::Housekeeper;
 use crate::lease::Lease;
 use crate::scheduler::Scheduler;
+use crate::telemetry::Telemetry;
 use crate::writable::Writable;
 
 #[derive(Debug)]
 pub struct Daemon {
     lease: Lease,
+    telemetry: Arc<Telemetry>,
     config: watch::Sender<Arc<Config>>,
     stop_scheduler: watch::Sender<bool>,
     stop_executor: watch::Sender<bool>,
@@ -34,6 +36,7 @@ impl Daemon {
         clock: Arc<dyn Clock>,
     ) -> Result<Daemon, StoreError> {
         let lease = Lease::acquire(store.clone(), "serve").await?;
+        let telemetry = Arc::new(Telemetry::default());
         let (config_tx, config_rx) = watch::channel(config);
         let (stop_scheduler, scheduler_stop) = watch::channel(false);
         let (stop_executor, executor_stop) = watch::channel(false);
@@ -52,6 +55,7 @@ impl Daemon {
             wake: wake.clone(),
             handoff: Some(handoff),
             writable: lease.writable().clone(),
+            telemetry: telemetry.clone(),
         };
         let (stop_housekeeper, housekeeper_stop) = watch::channel(false);
         let housekeeper = Housekeeper {
@@ -70,9 +74,11 @@ impl Daemon {
             slots,
             handed,
             writable: lease.writable().clone(),
+            telemetry: telemetry.clone(),
         };
         Ok(Daemon {
             lease,
+            telemetry,
             config: config_tx,
             scheduler: tokio::spawn(scheduler.run(scheduler_stop)),
             executor: tokio::spawn(executor.run(executor_stop)),
@@ -90,6 +96,11 @@ impl Daemon {
     /// Whether the store accepts writes, as this node last saw it.
     pub fn writable(&self) -> &Arc<Writable> {
         self.lease.writable()
+    }
+
+    /// What this process counted since it started, and the scheduler's pulse.
+    pub fn telemetry(&self) -> &Arc<Telemetry> {
+        &self.telemetry
     }
 
     /// Applies a new configuration: new schedules start, removed pipelines stop being

@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 use crate::clock::Clock;
 use crate::runner::{Claimed, Plan, Quiet, RunRequest, Runner, Stop};
 use crate::scheduler::decide::parallel_limit;
+use crate::telemetry::Telemetry;
 use crate::writable::Writable;
 
 /// How often the executor looks at the queue, dead nodes and cancel requests when nothing
@@ -42,6 +43,7 @@ pub struct Executor {
     pub handed: mpsc::UnboundedReceiver<Run>,
     /// While the store refuses writes, claims are tried once a second and nothing is swept.
     pub writable: Arc<Writable>,
+    pub telemetry: Arc<Telemetry>,
 }
 
 /// How many runs execute on this node, against `max_concurrent_runs`.
@@ -85,14 +87,15 @@ struct Running {
 }
 
 impl Executor {
+    fn runner(&self, config: &Arc<Config>) -> Runner {
+        Runner::new(config.clone(), self.store.clone(), Some(self.node.clone()))
+            .with_telemetry(self.telemetry.clone())
+    }
+
     /// Runs until `stop` turns true, then shuts down gracefully.
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
         let mut config = self.config.borrow().clone();
-        let mut runner = Arc::new(Runner::new(
-            config.clone(),
-            self.store.clone(),
-            Some(self.node.clone()),
-        ));
+        let mut runner = Arc::new(self.runner(&config));
         let mut config_rx = self.config.clone();
         let mut running: HashMap<RunId, Running> = HashMap::new();
         let mut tasks: JoinSet<RunId> = JoinSet::new();
@@ -141,7 +144,7 @@ impl Executor {
                     if changed.is_ok() {
                         // Runs in flight keep the definition they started with.
                         config = config_rx.borrow_and_update().clone();
-                        runner = Arc::new(Runner::new(config.clone(), self.store.clone(), Some(self.node.clone())));
+                        runner = Arc::new(self.runner(&config));
                         look = true;
                     }
                 }

@@ -9,6 +9,7 @@ pub mod housekeeping;
 pub mod lease;
 pub mod runner;
 pub mod scheduler;
+pub mod telemetry;
 pub mod writable;
 
 pub use lease::Lease;

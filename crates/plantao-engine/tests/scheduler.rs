@@ -68,6 +68,7 @@ impl Rig {
             wake: Arc::new(Notify::new()),
             handoff: None,
             writable: Arc::default(),
+            telemetry: Arc::default(),
         };
         let sleepers = self.clock.sleepers();
         tokio::spawn(async move {

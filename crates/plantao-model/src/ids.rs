@@ -5,8 +5,21 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// A run's id: a UUIDv7, so ids sort by creation time (newest last) in text and binary form.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(transparent)]
+#[schema(value_type = String, format = "uuid", example = "019a6b3c-5d2e-7f00-8a1b-2c3d4e5f6a7b")]
 pub struct RunId(Uuid);
 
 impl RunId {

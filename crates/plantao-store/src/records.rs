@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 pub type Timestamp = DateTime<Utc>;
 
 /// A pipeline as the configuration defines it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PipelineRecord {
     pub name: String,
     pub definition_hash: String,
@@ -20,15 +20,15 @@ pub struct PipelineRecord {
 
 /// A pipeline as the store knows it: `active` is false once it left the configuration (its
 /// runs stay).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct StoredPipeline {
     #[serde(flatten)]
     pub record: PipelineRecord,
     pub active: bool,
     /// Paused by an operator: its ticks are recorded as skipped, reason `paused`.
     pub paused: bool,
-    pub first_seen: Timestamp,
-    pub updated_at: Timestamp,
+    pub first_seen: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// A run to create. Only ticks (`scheduled`, `catchup`) carry `scheduled_for`; the store keeps
@@ -38,13 +38,13 @@ pub struct NewRun {
     pub id: RunId,
     pub pipeline: String,
     pub trigger: Trigger,
-    pub scheduled_for: Option<Timestamp>,
+    pub scheduled_for: Option<DateTime<Utc>>,
     pub params: BTreeMap<String, String>,
     /// `queued`, `running` (a local `plantao run`) or `skipped` (with its reason).
     pub status: RunStatus,
     pub reason: Option<String>,
-    pub queued_at: Timestamp,
-    pub started_at: Option<Timestamp>,
+    pub queued_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
     pub node: Option<String>,
     /// The run that queued this one (`chained` runs, retries of interrupted runs).
     pub parent: Option<RunId>,
@@ -53,7 +53,7 @@ pub struct NewRun {
 
 /// Which steps a run runs: every step unless `only` names some, less those in `skip`. Kept with
 /// a queued run so that whichever node claims it runs what was asked.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StepSelection {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skip: Vec<String>,
@@ -88,18 +88,18 @@ impl NewRun {
 }
 
 /// A run as stored.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Run {
     pub id: RunId,
     pub pipeline: String,
     pub trigger: Trigger,
-    pub scheduled_for: Option<Timestamp>,
+    pub scheduled_for: Option<DateTime<Utc>>,
     pub params: BTreeMap<String, String>,
     pub status: RunStatus,
     pub reason: Option<String>,
-    pub queued_at: Timestamp,
-    pub started_at: Option<Timestamp>,
-    pub finished_at: Option<Timestamp>,
+    pub queued_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
     pub duration_ms: Option<i64>,
     pub error_stage: Option<String>,
     pub error_message: Option<String>,
@@ -113,7 +113,7 @@ pub struct Run {
 }
 
 /// How many runs of a pipeline wait and run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct OpenRuns {
     pub queued: u32,
     pub running: u32,
@@ -124,22 +124,22 @@ pub struct OpenRuns {
 pub struct RunEnd {
     pub id: RunId,
     pub status: RunStatus,
-    pub at: Timestamp,
+    pub at: DateTime<Utc>,
     pub reason: Option<String>,
     pub error_stage: Option<String>,
     pub error_message: Option<String>,
 }
 
 /// One attempt of one step. Written when it starts and again when it ends.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Stage {
     pub run_id: RunId,
     pub step: String,
     /// From 1.
     pub attempt: u32,
     pub status: StageStatus,
-    pub started_at: Timestamp,
-    pub finished_at: Option<Timestamp>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
     pub duration_ms: Option<i64>,
     pub exit_code: Option<i32>,
     pub error: Option<String>,
@@ -151,7 +151,7 @@ pub struct Stage {
 }
 
 /// A number a stage reported (`approved=40`).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Counter {
     pub run_id: RunId,
     pub step: String,
@@ -160,7 +160,7 @@ pub struct Counter {
 }
 
 /// A value a stage reported, numeric or not.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Output {
     pub run_id: RunId,
     pub step: String,
@@ -226,9 +226,9 @@ pub struct RunFilter {
     pub trigger: Option<Trigger>,
     pub before: Option<RunId>,
     /// Queued at or after.
-    pub since: Option<Timestamp>,
+    pub since: Option<DateTime<Utc>>,
     /// Queued before.
-    pub until: Option<Timestamp>,
+    pub until: Option<DateTime<Utc>>,
     pub limit: u32,
 }
 
@@ -244,33 +244,33 @@ pub struct RunDetail {
 
 /// A process that executes runs, and its lease: it renews `expires_at` while alive. A run left
 /// `running` by a node whose lease expired belongs to a dead process.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Node {
     pub id: String,
     /// `serve` or `run`.
     pub kind: String,
     pub host: String,
     pub pid: u32,
-    pub started_at: Timestamp,
-    pub renewed_at: Timestamp,
-    pub expires_at: Timestamp,
+    pub started_at: DateTime<Utc>,
+    pub renewed_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// An API token as stored: only the SHA-256 of its secret, never the secret itself.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Token {
     pub name: String,
     pub role: Role,
     /// Lowercase hex SHA-256 of the secret the holder sends.
     #[serde(skip)]
     pub hash: String,
-    pub created_at: Timestamp,
+    pub created_at: DateTime<Utc>,
 }
 
 /// Who did what, and when.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
-    pub at: Timestamp,
+    pub at: DateTime<Utc>,
     /// A token's name, `cli` for a command on the server's machine, `anonymous` otherwise.
     pub actor: String,
     /// `run.trigger`, `run.cancel`, `run.retry`, `pipeline.pause`, `pipeline.resume`,
@@ -282,7 +282,7 @@ pub struct AuditEntry {
 }
 
 /// An audit entry with its place in the log.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AuditRecord {
     pub id: i64,
     #[serde(flatten)]

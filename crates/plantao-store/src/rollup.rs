@@ -208,6 +208,9 @@ pub struct Summary {
     pub cpu_ms: i64,
     /// By `step.counter`.
     pub counters: BTreeMap<String, CounterTotal>,
+    /// Runs by (status, trigger): what `plantao_runs_total` reports.
+    #[serde(skip)]
+    pub by_status_trigger: BTreeMap<(String, String), u64>,
 }
 
 impl Summary {
@@ -244,6 +247,9 @@ impl Summary {
         }
         for (k, v) in &other.by_trigger {
             *self.by_trigger.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &other.by_status_trigger {
+            *self.by_status_trigger.entry(k.clone()).or_default() += v;
         }
         self.timed_runs += other.timed_runs;
         self.duration_ms_sum += other.duration_ms_sum;
@@ -297,6 +303,9 @@ impl Gather {
         let s = self.buckets.entry(row.bucket).or_default();
         let runs = u64::try_from(row.runs).unwrap_or(0);
         s.runs += runs;
+        *s.by_status_trigger
+            .entry((row.status.clone(), row.trigger.clone()))
+            .or_default() += runs;
         *s.by_status.entry(row.status).or_default() += runs;
         *s.by_trigger.entry(row.trigger).or_default() += runs;
         s.timed_runs += u64::try_from(row.timed_runs).unwrap_or(0);

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use plantao_model::RunStatus;
+use plantao_model::{Role, RunStatus};
 
 /// plantao: runs your scheduled pipelines and records every run, with its stages, counters
 /// and durations.
@@ -84,6 +84,25 @@ pub enum Command {
         #[arg(long)]
         stage: Option<String>,
     },
+    /// API tokens: `create` prints a new one once, `list` shows names and roles, `revoke`
+    /// stops one working.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Who did what through the API or these commands: triggers, cancels, retries, pauses,
+    /// tokens. Newest first.
+    Audit {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask the running server (on `server.listen`) for its health: exit 0 when ok or degraded,
+    /// 1 when down or not answering. For systemd and container health checks.
+    Healthcheck,
+    /// Print the HTTP API's OpenAPI 3.1 document (committed as docs/openapi.json).
+    Openapi,
     /// Work with configuration files.
     Config {
         #[command(subcommand)]
@@ -127,6 +146,32 @@ pub struct RunsArgs {
     pub limit: u32,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a token and print it (only this once).
+    Create {
+        /// How it shows in `token list` and the audit log.
+        #[arg(long)]
+        name: String,
+        /// viewer (reads), operator (also runs, cancels, retries, pauses), admin (also tokens
+        /// and the audit log).
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+    },
+    /// List tokens: names, roles, creation times (never the secrets).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a token working.
+    Revoke { name: String },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
+        .map_err(|e: plantao_model::ParseEnumError| e.to_string())
 }
 
 #[derive(Debug, Subcommand)]

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{BenchCommand, Cli, Command, ConfigCommand};
+use crate::cli::{BenchCommand, Cli, Command, ConfigCommand, TokenCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -53,6 +53,21 @@ fn main() -> ExitCode {
             Command::Show { run, json } => commands::runs::show(&config, &run, json).await,
             Command::Logs { run, stage } => {
                 commands::runs::logs(&config, &run, stage.as_deref()).await
+            }
+            Command::Token { command } => match command {
+                TokenCommand::Create { name, role } => {
+                    commands::access::create_token(&config, &name, role).await
+                }
+                TokenCommand::List { json } => commands::access::list_tokens(&config, json).await,
+                TokenCommand::Revoke { name } => {
+                    commands::access::revoke_token(&config, &name).await
+                }
+            },
+            Command::Audit { limit, json } => commands::access::audit(&config, limit, json).await,
+            Command::Healthcheck => commands::access::healthcheck(&config).await,
+            Command::Openapi => {
+                commands::access::openapi();
+                Ok(())
             }
             Command::Config {
                 command: ConfigCommand::Example { pipeline },

@@ -72,7 +72,7 @@ impl Cluster {
         std::fs::create_dir(dir.path().join("pipelines")).unwrap();
         std::fs::write(
             dir.path().join("plantao.toml"),
-            format!("[storage]\nurl = \"{url}\"\n"),
+            format!("[server]\nlisten = \"127.0.0.1:0\"\n[storage]\nurl = \"{url}\"\n"),
         )
         .unwrap();
         std::fs::write(dir.path().join("pipelines/tick.toml"), pipeline).unwrap();

@@ -28,7 +28,10 @@ impl Home {
         let db = dir.path().join("plantao.db");
         std::fs::write(
             dir.path().join("inspect/plantao.toml"),
-            format!("[storage]\nurl = \"sqlite://{}\"\n", db.display()),
+            format!(
+                "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\nurl = \"sqlite://{}\"\n",
+                db.display()
+            ),
         )
         .unwrap();
         let home = Home { dir };
@@ -477,7 +480,10 @@ fn a_full_disk_stops_claiming_and_records_every_tick_once_space_returns() {
     )]);
     let disk = SmallDisk::mount(&home.dir.path().join("small"), "3m");
     let db = disk.0.join("plantao.db");
-    let storage = format!("[storage]\nurl = \"sqlite://{}\"\n", db.display());
+    let storage = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\nurl = \"sqlite://{}\"\n",
+        db.display()
+    );
     std::fs::write(
         home.config(),
         format!("{storage}[engine]\nshutdown_grace = \"2s\"\n"),

@@ -27,6 +27,8 @@ use futures::stream::FuturesUnordered;
 use plantao_config::{Config, Pipeline, Step};
 use plantao_model::{ExprValue, Redactor, RunId, RunStatus, StageStatus, Trigger, Vars};
 use plantao_store::{NewRun, RunEnd, Stage, Store, StoreError, Timestamp, Write};
+
+use crate::telemetry::Telemetry;
 use tokio::sync::watch;
 
 pub use attempt::{Stop, StopSignal};
@@ -72,6 +74,7 @@ pub struct Runner {
     /// Built on the first HTTP step: a daemon without HTTP steps never loads TLS roots.
     http: OnceLock<reqwest::Client>,
     log_limit: usize,
+    telemetry: Arc<Telemetry>,
 }
 
 /// Where a step's stages go and what it may read, for one run.
@@ -124,7 +127,14 @@ impl Runner {
             node,
             http: OnceLock::new(),
             log_limit: DEFAULT_LOG_LIMIT,
+            telemetry: Arc::default(),
         }
+    }
+
+    /// Where stage durations and scheduling lags are counted (by default, nowhere shared).
+    pub fn with_telemetry(mut self, telemetry: Arc<Telemetry>) -> Self {
+        self.telemetry = telemetry;
+        self
     }
 
     fn http(&self) -> &reqwest::Client {

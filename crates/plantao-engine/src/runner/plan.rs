@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use plantao_config::{Pipeline, Step};
-use plantao_store::StepSelection;
+use plantao_model::Trigger;
+use plantao_store::{NewRun, StepSelection, Timestamp};
 
 /// What the caller asks for.
 #[derive(Clone, Debug, Default)]
@@ -57,6 +58,15 @@ pub struct Plan<'p> {
 }
 
 impl<'p> Plan<'p> {
+    /// The run that carries this plan out on whichever node claims it.
+    pub fn queued(&self, trigger: Trigger, at: Timestamp) -> NewRun {
+        NewRun {
+            params: self.recorded_params.clone(),
+            selection: self.selection.clone(),
+            ..NewRun::queued(&self.pipeline.name, trigger, at)
+        }
+    }
+
     pub fn new(pipeline: &'p Pipeline, request: &RunRequest) -> Result<Plan<'p>, PlanError> {
         let params = resolve_params(pipeline, &request.params)?;
         // The record keeps what was given and the defaults that are no secret; a claimed run

@@ -58,8 +58,14 @@ impl Runner {
             if let Some(due) = cx.scheduled_for
                 && cx.lag_pending.swap(false, Ordering::Relaxed)
             {
-                let lag_ms = (started_at - due).num_milliseconds().max(0);
-                writes.push(Write::SetLag { id: cx.id, lag_ms });
+                let lag = (started_at - due).max(chrono::TimeDelta::zero());
+                #[allow(clippy::cast_precision_loss)]
+                self.telemetry
+                    .lag(lag.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6);
+                writes.push(Write::SetLag {
+                    id: cx.id,
+                    lag_ms: lag.num_milliseconds(),
+                });
             }
             cx.observer.stage_started(&step.name, attempt, attempts);
             // The stage is recorded while its process starts, not before: the commit stays off
@@ -79,6 +85,11 @@ impl Runner {
             }
             let status = result.status();
             let duration_ms = i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);
+            self.telemetry.stage_ended(
+                &cx.plan.pipeline.name,
+                &step.name,
+                clock.elapsed().as_secs_f64(),
+            );
             stage.status = status;
             stage.finished_at = Some(Utc::now());
             stage.duration_ms = Some(duration_ms);

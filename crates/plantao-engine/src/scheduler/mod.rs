@@ -19,6 +19,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::clock::Clock;
 use crate::executor::Handoff;
+use crate::telemetry::Telemetry;
 use crate::writable::Writable;
 use decide::{MISSED_RECORD_LIMIT, Outcome, Situation, catch_up, decide, parallel_limit};
 pub use timing::Timing;
@@ -35,6 +36,17 @@ pub struct Scheduler {
     pub handoff: Option<Handoff>,
     /// Told whether ticks could be written.
     pub writable: Arc<Writable>,
+    /// Told of each pass, for the health check.
+    pub telemetry: Arc<Telemetry>,
+}
+
+/// Tells the health check the scheduler stopped, however it stops (a panic included).
+struct Stopped<'a>(&'a Telemetry);
+
+impl Drop for Stopped<'_> {
+    fn drop(&mut self) {
+        self.0.scheduler_stopped();
+    }
 }
 
 /// How long before a tick is due the scheduler reads what its decisions need. A pause made
@@ -146,6 +158,7 @@ impl Scheduler {
     /// Runs until `stop` turns true. Ticks missed while plantao was down are handled first,
     /// by each pipeline's catch-up policy.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let _stopped = Stopped(&self.telemetry);
         let mut config = self.config.borrow().clone();
         let mut agenda = loop {
             match self.store.last_ticks().await {
@@ -192,6 +205,8 @@ impl Scheduler {
                     }
                 }
             }
+            self.telemetry
+                .scheduler_pass(self.clock.now(), agenda.earliest());
             let sleep = async {
                 match agenda.earliest() {
                     Some(at) => {

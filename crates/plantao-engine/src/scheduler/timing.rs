@@ -66,6 +66,35 @@ impl Timing {
     }
 
     /// The first tick strictly after `t`.
+    /// The next `count` ticks after `from` that will run, leaving out those in `maintenance`
+    /// windows; also how many were left out. Stops looking after 10,000 left out.
+    pub fn upcoming(
+        &self,
+        pipeline: &str,
+        maintenance: &[plantao_config::Maintenance],
+        from: DateTime<Utc>,
+        count: usize,
+    ) -> (Vec<DateTime<Utc>>, usize) {
+        let mut at = from;
+        let mut ticks = Vec::with_capacity(count);
+        let mut passed_over = 0;
+        while ticks.len() < count {
+            let Some(next) = self.next_after(at) else {
+                break;
+            };
+            at = next;
+            if maintenance.iter().any(|m| m.covers(pipeline, next)) {
+                passed_over += 1;
+                if passed_over > 10_000 {
+                    break;
+                }
+            } else {
+                ticks.push(next);
+            }
+        }
+        (ticks, passed_over)
+    }
+
     pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let mut from = t - self.offset;
         for _ in 0..SEARCH_LIMIT {

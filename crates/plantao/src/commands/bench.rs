@@ -143,7 +143,12 @@ pub(crate) fn write_config(
     let fail =
         |e: std::io::Error| Failure::Usage(format!("cannot write the benchmark's files: {e}"));
     std::fs::create_dir_all(dir.join("pipelines")).map_err(fail)?;
-    std::fs::write(dir.join("plantao.toml"), root).map_err(fail)?;
+    // Any free port: a benchmark must not collide with a plantao serving on this machine.
+    std::fs::write(
+        dir.join("plantao.toml"),
+        format!("[server]\nlisten = \"127.0.0.1:0\"\n{root}"),
+    )
+    .map_err(fail)?;
     for (name, text) in pipelines {
         std::fs::write(dir.join(format!("pipelines/{name}.toml")), text).map_err(fail)?;
     }

@@ -3,11 +3,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use plantao_engine::scheduler::Timing;
 use plantao_engine::{Plan, RunRequest};
-use plantao_model::{RunId, Trigger};
-use plantao_store::{NewRun, StoreError, Write};
+use plantao_model::Trigger;
+use plantao_store::{AuditEntry, StoreError, Write};
 
 use crate::commands::{find_pipeline, load_config, open_store};
 use crate::failure::Failure;
@@ -25,13 +25,13 @@ pub async fn trigger(
     };
     let plan = Plan::new(p, &request).map_err(|e| Failure::Usage(e.to_string()))?;
     let store = open_store(&config).await?;
-    let id = RunId::new();
+    let run = plan.queued(Trigger::Manual, Utc::now());
+    let id = run.id;
     store
-        .apply(vec![Write::InsertRun(NewRun {
-            id,
-            params: plan.recorded_params.clone(),
-            ..NewRun::queued(&p.name, Trigger::Manual, Utc::now())
-        })])
+        .apply(vec![
+            Write::InsertRun(run),
+            audit("run.trigger", &p.name, Some(format!("run {id}"))),
+        ])
         .await?;
     println!(
         "queued run {id} of {}: `plantao show {id}` follows it",
@@ -40,15 +40,37 @@ pub async fn trigger(
     Ok(())
 }
 
+/// An audit entry for what a command on this machine did: the actor is `cli`.
+pub fn audit(action: &str, target: &str, detail: Option<String>) -> Write {
+    Write::Audit(AuditEntry {
+        at: Utc::now(),
+        actor: "cli".to_owned(),
+        action: action.to_owned(),
+        target: target.to_owned(),
+        detail,
+    })
+}
+
 pub async fn set_paused(config_path: &Path, pipeline: &str, paused: bool) -> Result<(), Failure> {
     let config = load_config(config_path)?;
     let p = find_pipeline(&config, pipeline)?;
     let store = open_store(&config).await?;
     match store
-        .apply(vec![Write::SetPaused {
-            pipeline: p.name.clone(),
-            paused,
-        }])
+        .apply(vec![
+            Write::SetPaused {
+                pipeline: p.name.clone(),
+                paused,
+            },
+            audit(
+                if paused {
+                    "pipeline.pause"
+                } else {
+                    "pipeline.resume"
+                },
+                &p.name,
+                None,
+            ),
+        ])
         .await
     {
         Ok(_) => {}
@@ -88,29 +110,15 @@ pub async fn next(config_path: &Path, pipeline: &str, count: usize) -> Result<()
             p.name, p.name
         );
     }
-    let mut at: DateTime<Utc> = Utc::now();
-    let mut shown = 0;
-    let mut passed_over = 0;
-    while shown < count.max(1) {
-        let Some(next) = timing.next_after(at) else {
-            break;
-        };
-        at = next;
-        if let Some(m) = config.maintenance.iter().find(|m| m.covers(&p.name, next)) {
-            passed_over += 1;
-            if passed_over > 10_000 {
-                break;
-            }
-            let _ = m;
-            continue;
-        }
+    let (ticks, passed_over) =
+        timing.upcoming(&p.name, &config.maintenance, Utc::now(), count.max(1));
+    for next in ticks {
         println!(
             "{}   {}",
             next.with_timezone(&p.timezone)
                 .format("%Y-%m-%d %H:%M:%S %Z"),
             next.format("%Y-%m-%d %H:%M:%S UTC")
         );
-        shown += 1;
     }
     if passed_over > 0 {
         println!("({passed_over} ticks in maintenance windows are not listed)");

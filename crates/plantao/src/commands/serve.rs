@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use plantao_engine::clock::SystemClock;
 use plantao_engine::daemon::Daemon;
+use plantao_web::{AppState, Vitals};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::LogFormat;
@@ -26,7 +27,30 @@ pub async fn run(config_path: &Path, log_format: LogFormat) -> Result<(), Failur
     }
     let config = Arc::new(load_config(config_path)?);
     let store = open_store(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .map_err(|e| {
+            Failure::Usage(format!(
+                "cannot listen on {} ([server] listen): {e}; is another plantao running there? Pick another port",
+                config.server.listen
+            ))
+        })?;
+    let address = listener.local_addr().map_err(io)?;
     let daemon = Daemon::start(config.clone(), store.clone(), Arc::new(SystemClock)).await?;
+    let (config_tx, config_rx) = tokio::sync::watch::channel(config.clone());
+    let state = AppState::new(
+        store.clone(),
+        config_rx,
+        Some(Vitals {
+            node: daemon.node().to_owned(),
+            writable: daemon.writable().clone(),
+            telemetry: daemon.telemetry().clone(),
+        }),
+    );
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(plantao_web::launch(listener, state, async {
+        let _ = http_stopped.await;
+    }));
     let mut terminate = signal(SignalKind::terminate()).map_err(io)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(io)?;
     let mut hangup = signal(SignalKind::hangup()).map_err(io)?;
@@ -34,6 +58,7 @@ pub async fn run(config_path: &Path, log_format: LogFormat) -> Result<(), Failur
         pipelines = config.pipelines.len(),
         config = %config.file.display(),
         node = daemon.node(),
+        listen = %address,
         startup_ms = started.elapsed().as_millis() as u64,
         "plantao is serving"
     );
@@ -47,6 +72,7 @@ pub async fn run(config_path: &Path, log_format: LogFormat) -> Result<(), Failur
                     match sync_pipelines(store.as_ref(), &new).await {
                         Ok(()) => {
                             tracing::info!(pipelines = new.pipelines.len(), "configuration reloaded");
+                            config_tx.send_replace(new.clone());
                             daemon.reload(new);
                         }
                         Err(e) => tracing::error!(error = %e, "configuration not reloaded: the store refused it"),
@@ -58,6 +84,12 @@ pub async fn run(config_path: &Path, log_format: LogFormat) -> Result<(), Failur
     }
     tracing::info!("stopping: no new runs; running ones get their grace period");
     daemon.shut_down().await?;
+    let _ = stop_http.send(());
+    match server.await {
+        Ok(Err(e)) => tracing::error!(error = %e, "the HTTP server failed"),
+        Err(e) => tracing::error!(error = %e, "the HTTP server stopped abnormally"),
+        Ok(Ok(())) => {}
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())

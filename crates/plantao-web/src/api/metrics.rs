@@ -1,0 +1,293 @@
+//! Metrics in the shapes teams' own dashboards use: today per pipeline, a day-by-day history,
+//! and the last runs with their stages. All read from the rollups except the last runs.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use plantao_config::Pipeline;
+use plantao_model::ExprValue;
+use plantao_store::{Grain, RunFilter, Summary, Window, day_of};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::api::pipelines::find;
+use crate::auth::Viewer;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::Query;
+
+/// Derived metrics as JSON values: a number, a boolean, a text, or null for no data.
+pub(crate) fn metric_values(values: &[(String, ExprValue)]) -> BTreeMap<String, serde_json::Value> {
+    values
+        .iter()
+        .map(|(name, v)| {
+            let v = match v {
+                ExprValue::Number(n) => serde_json::json!(n),
+                ExprValue::Bool(b) => serde_json::json!(b),
+                ExprValue::Text(t) => serde_json::json!(t),
+                ExprValue::NoData => serde_json::Value::Null,
+            };
+            (name.clone(), v)
+        })
+        .collect()
+}
+
+/// A pipeline's derived metrics over one run's counters; none when the pipeline left the
+/// configuration.
+pub(crate) fn run_metrics(
+    config: &plantao_config::Config,
+    pipeline: &str,
+    counters: &[plantao_store::Counter],
+) -> BTreeMap<String, serde_json::Value> {
+    config
+        .pipeline(pipeline)
+        .map(|p| {
+            metric_values(&plantao_engine::derived_metrics(
+                p,
+                counters
+                    .iter()
+                    .map(|c| (c.step.as_str(), c.name.as_str(), c.value)),
+            ))
+        })
+        .unwrap_or_default()
+}
+
+/// One pipeline over one day (or today so far).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DayMetrics {
+    pub pipeline: String,
+    /// The calendar day in the pipeline's zone.
+    #[schema(value_type = String, format = Date)]
+    pub day: NaiveDate,
+    pub timezone: String,
+    pub runs: u64,
+    pub by_status: BTreeMap<String, u64>,
+    /// Sums of the counters, by `step.counter`.
+    pub counters: BTreeMap<String, f64>,
+    /// The pipeline's derived metrics over the day's summed counters.
+    #[schema(value_type = Object)]
+    pub metrics: BTreeMap<String, serde_json::Value>,
+    pub mean_duration_ms: Option<f64>,
+    pub p95_duration_ms: Option<f64>,
+    /// Succeeded among those that ran, 0–1; null when none ran.
+    pub success_rate: Option<f64>,
+}
+
+fn day_metrics(p: &Pipeline, day: NaiveDate, s: &Summary) -> DayMetrics {
+    DayMetrics {
+        pipeline: p.name.clone(),
+        day,
+        timezone: p.timezone.name().to_owned(),
+        runs: s.runs,
+        by_status: s.by_status.clone(),
+        counters: s.counters.iter().map(|(k, v)| (k.clone(), v.sum)).collect(),
+        metrics: metric_values(&plantao_engine::derived_metrics(p, s.counter_sums())),
+        mean_duration_ms: s.mean_duration_ms(),
+        p95_duration_ms: s.durations.quantile(0.95),
+        success_rate: s.success_rate(),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TodayQuery {
+    /// One pipeline; all of them when absent.
+    pub pipeline: Option<String>,
+}
+
+fn chosen<'c>(
+    config: &'c plantao_config::Config,
+    name: Option<&str>,
+) -> ApiResult<Vec<&'c Pipeline>> {
+    match name {
+        Some(name) => Ok(vec![find(config, name)?]),
+        None => Ok(config.pipelines.iter().collect()),
+    }
+}
+
+#[utoipa::path(get, path = "/api/metrics/today", tag = "metrics",
+    security(("token" = [])),
+    params(TodayQuery),
+    responses((status = 200, body = Vec<DayMetrics>),
+              (status = 404, body = crate::ErrorBody)))]
+pub async fn metrics_today(
+    _: Viewer,
+    State(state): State<AppState>,
+    Query(q): Query<TodayQuery>,
+) -> ApiResult<Json<Vec<DayMetrics>>> {
+    let config = state.config();
+    let now = Utc::now();
+    let mut all = Vec::new();
+    for p in chosen(&config, q.pipeline.as_deref())? {
+        let s = state
+            .store
+            .summary(&p.name, Window::Today, now, p.timezone)
+            .await?;
+        all.push(day_metrics(
+            p,
+            now.with_timezone(&p.timezone).date_naive(),
+            &s,
+        ));
+    }
+    Ok(Json(all))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// One pipeline; all of them when absent.
+    pub pipeline: Option<String>,
+    /// How many days back, today included: 1 to 366, default 7.
+    pub days: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/metrics/history", tag = "metrics",
+    security(("token" = [])),
+    params(HistoryQuery),
+    responses((status = 200, description = "per pipeline, one entry per day, oldest first (days without runs included)", body = Vec<DayMetrics>),
+              (status = 400, body = crate::ErrorBody),
+              (status = 404, body = crate::ErrorBody)))]
+pub async fn metrics_history(
+    _: Viewer,
+    State(state): State<AppState>,
+    Query(q): Query<HistoryQuery>,
+) -> ApiResult<Json<Vec<DayMetrics>>> {
+    let days = q.days.unwrap_or(7);
+    if !(1..=366).contains(&days) {
+        return Err(ApiError::bad_request("`days` must be between 1 and 366"));
+    }
+    let config = state.config();
+    let now = Utc::now();
+    let mut all = Vec::new();
+    for p in chosen(&config, q.pipeline.as_deref())? {
+        let today = day_of(now, p.timezone);
+        // A day is 23 to 25 hours: start a day early and keep the last `days` local dates.
+        let from = today - Duration::hours(24 * i64::from(days));
+        let buckets = state
+            .store
+            .rollups(&p.name, Grain::Day, from, now + Duration::hours(1))
+            .await?;
+        let by_day: BTreeMap<NaiveDate, &Summary> = buckets
+            .iter()
+            .map(|b| (local_date(b.start, p), &b.summary))
+            .collect();
+        let last = now.with_timezone(&p.timezone).date_naive();
+        let empty = Summary::default();
+        for back in (0..days).rev() {
+            let Some(day) = last.checked_sub_days(chrono::Days::new(u64::from(back))) else {
+                continue;
+            };
+            all.push(day_metrics(
+                p,
+                day,
+                by_day.get(&day).copied().unwrap_or(&empty),
+            ));
+        }
+    }
+    Ok(Json(all))
+}
+
+fn local_date(start: DateTime<Utc>, p: &Pipeline) -> NaiveDate {
+    start.with_timezone(&p.timezone).date_naive()
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LastRunsQuery {
+    /// 1 to 100, default 10.
+    pub limit: Option<u32>,
+    pub pipeline: Option<String>,
+}
+
+/// A run with each stage's counters and duration.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunMetrics {
+    pub id: plantao_model::RunId,
+    pub pipeline: String,
+    pub trigger: plantao_model::Trigger,
+    pub status: plantao_model::RunStatus,
+    pub queued_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub duration_ms: Option<i64>,
+    pub stages: Vec<StageMetrics>,
+    #[schema(value_type = Object)]
+    pub metrics: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StageMetrics {
+    pub step: String,
+    pub status: plantao_model::StageStatus,
+    pub duration_ms: Option<i64>,
+    pub counters: BTreeMap<String, f64>,
+}
+
+#[utoipa::path(get, path = "/api/metrics/pipeline-runs", tag = "metrics",
+    security(("token" = [])),
+    params(LastRunsQuery),
+    responses((status = 200, description = "the last runs, newest first", body = Vec<RunMetrics>),
+              (status = 400, body = crate::ErrorBody)))]
+pub async fn metrics_pipeline_runs(
+    _: Viewer,
+    State(state): State<AppState>,
+    Query(q): Query<LastRunsQuery>,
+) -> ApiResult<Json<Vec<RunMetrics>>> {
+    let limit = q.limit.unwrap_or(10);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request("`limit` must be between 1 and 100"));
+    }
+    let config = state.config();
+    if let Some(name) = &q.pipeline {
+        find(&config, name)?;
+    }
+    let runs = state
+        .store
+        .runs(&RunFilter {
+            pipeline: q.pipeline.clone(),
+            limit,
+            ..RunFilter::default()
+        })
+        .await?;
+    let mut all = Vec::with_capacity(runs.len());
+    for run in runs {
+        let detail = state.store.run_detail(run.id).await?;
+        // The last attempt of each step speaks for it.
+        let mut stages: Vec<StageMetrics> = Vec::new();
+        for s in &detail.stages {
+            let counters = detail
+                .counters
+                .iter()
+                .filter(|c| c.step == s.step)
+                .map(|c| (c.name.clone(), c.value))
+                .collect();
+            let stage = StageMetrics {
+                step: s.step.clone(),
+                status: s.status,
+                duration_ms: s.duration_ms,
+                counters,
+            };
+            match stages.iter_mut().find(|x| x.step == s.step) {
+                Some(existing) => *existing = stage,
+                None => stages.push(stage),
+            }
+        }
+        let metrics = run_metrics(&config, &run.pipeline, &detail.counters);
+        all.push(RunMetrics {
+            id: run.id,
+            pipeline: run.pipeline,
+            trigger: run.trigger,
+            status: run.status,
+            queued_at: run.queued_at,
+            started_at: run.started_at,
+            duration_ms: run.duration_ms,
+            stages,
+            metrics,
+        });
+    }
+    Ok(Json(all))
+}

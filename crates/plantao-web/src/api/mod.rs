@@ -1,0 +1,57 @@
+//! The JSON API under `/api`.
+
+mod admin;
+mod health;
+pub(crate) mod metrics;
+mod pipelines;
+mod runs;
+
+use axum::Router;
+use axum::routing::{delete, get, post};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+pub(crate) use admin::*;
+pub use admin::{CreatedToken, mint};
+pub(crate) use health::*;
+pub(crate) use metrics::*;
+pub(crate) use pipelines::*;
+pub(crate) use runs::*;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/health", get(health))
+        .route("/api/pipelines", get(list_pipelines))
+        .route("/api/pipelines/{name}", get(get_pipeline))
+        .route("/api/pipelines/{name}/runs", post(trigger_run))
+        .route("/api/pipelines/{name}/pause", post(pause_pipeline))
+        .route("/api/pipelines/{name}/resume", post(resume_pipeline))
+        .route("/api/runs", get(list_runs))
+        .route("/api/runs/{id}", get(get_run))
+        .route("/api/runs/{id}/log", get(run_log))
+        .route("/api/runs/{id}/cancel", post(cancel_run))
+        .route("/api/runs/{id}/retry", post(retry_run))
+        .route("/api/metrics/today", get(metrics_today))
+        .route("/api/metrics/history", get(metrics_history))
+        .route("/api/metrics/pipeline-runs", get(metrics_pipeline_runs))
+        .route("/api/tokens", get(list_tokens).post(create_token))
+        .route("/api/tokens/{name}", delete(revoke_token))
+        .route("/api/audit", get(audit_log))
+        .fallback(not_found)
+        .method_not_allowed_fallback(not_allowed)
+}
+
+async fn not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::method_not_allowed(format!(
+        "{} does not answer {method}; /api/openapi.json lists what each route answers",
+        uri.path()
+    ))
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!(
+        "there is nothing at {}; /api/openapi.json lists every route",
+        uri.path()
+    ))
+}

@@ -1,0 +1,373 @@
+//! Runs: listed newest first with a cursor, read in full, their logs; cancel and retry.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use plantao_model::{RunId, RunStatus, StageStatus, Trigger};
+use plantao_store::{Counter, NewRun, Output, Run, RunFilter, Write};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::api::metrics::run_metrics;
+use crate::api::pipelines::{Queued, audit, find};
+use crate::auth::{Operator, Viewer};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Path, Query};
+
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 1000;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RunsQuery {
+    pub pipeline: Option<String>,
+    /// queued, running, succeeded, partial, failed, timed_out, cancelled, interrupted, skipped
+    pub status: Option<String>,
+    /// scheduled, manual, api, catchup, backfill, external, probe, chained
+    pub trigger: Option<String>,
+    /// Queued at or after (RFC 3339).
+    pub since: Option<String>,
+    /// Queued before (RFC 3339).
+    pub until: Option<String>,
+    /// 1 to 1000, default 50.
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One page of runs, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunPage {
+    pub runs: Vec<Run>,
+    /// Pass it as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+fn parse_enum<T: std::str::FromStr>(name: &str, value: Option<&str>) -> ApiResult<Option<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    value
+        .map(|v| {
+            v.parse()
+                .map_err(|e: T::Err| ApiError::bad_request(format!("`{name}`: {e}")))
+        })
+        .transpose()
+}
+
+fn parse_time(name: &str, value: Option<&str>) -> ApiResult<Option<DateTime<Utc>>> {
+    value
+        .map(|v| {
+            DateTime::parse_from_rfc3339(v)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| {
+                    ApiError::bad_request(format!(
+                        "`{name}` must be an RFC 3339 time such as 2026-11-22T08:00:00Z ({e})"
+                    ))
+                })
+        })
+        .transpose()
+}
+
+/// Cursors are the last run's id behind a prefix: opaque to clients, a key to the store.
+const CURSOR_PREFIX: &str = "r1.";
+
+fn cursor_of(id: RunId) -> String {
+    format!("{CURSOR_PREFIX}{}", id.as_uuid().simple())
+}
+
+fn parse_cursor(cursor: &str) -> ApiResult<RunId> {
+    cursor
+        .strip_prefix(CURSOR_PREFIX)
+        .and_then(|hex| uuid::Uuid::try_parse(hex).ok())
+        .map(RunId::from_uuid)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "`cursor` is not one this API gave: pass `next_cursor` from the previous page as it is",
+            )
+        })
+}
+
+pub(crate) fn parse_run_id(id: &str) -> ApiResult<RunId> {
+    id.parse().map_err(|_| {
+        ApiError::bad_request(format!(
+            "`{id}` is not a run id; run ids look like 019a6b3c-5d2e-7f00-8a1b-2c3d4e5f6a7b"
+        ))
+    })
+}
+
+#[utoipa::path(get, path = "/api/runs", tag = "runs",
+    security(("token" = [])),
+    params(RunsQuery),
+    responses((status = 200, body = RunPage),
+              (status = 400, body = crate::ErrorBody)))]
+pub async fn list_runs(
+    _: Viewer,
+    State(state): State<AppState>,
+    Query(q): Query<RunsQuery>,
+) -> ApiResult<Json<RunPage>> {
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "`limit` must be between 1 and {MAX_LIMIT}"
+        )));
+    }
+    if let Some(name) = &q.pipeline {
+        let config = state.config();
+        if config.pipeline(name).is_none()
+            && !state
+                .store
+                .pipelines()
+                .await?
+                .iter()
+                .any(|p| &p.record.name == name)
+        {
+            find(&config, name)?;
+        }
+    }
+    let filter = RunFilter {
+        pipeline: q.pipeline.clone(),
+        status: parse_enum::<RunStatus>("status", q.status.as_deref())?,
+        trigger: parse_enum::<Trigger>("trigger", q.trigger.as_deref())?,
+        before: q.cursor.as_deref().map(parse_cursor).transpose()?,
+        since: parse_time("since", q.since.as_deref())?,
+        until: parse_time("until", q.until.as_deref())?,
+        limit: limit + 1,
+    };
+    let mut runs = state.store.runs(&filter).await?;
+    let next_cursor = if runs.len() > limit as usize {
+        runs.truncate(limit as usize);
+        runs.last().map(|r| cursor_of(r.id))
+    } else {
+        None
+    };
+    Ok(Json(RunPage { runs, next_cursor }))
+}
+
+/// One attempt of one step, without its log (`/api/runs/{id}/log` has it).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StageView {
+    pub step: String,
+    pub attempt: u32,
+    pub status: StageStatus,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub duration_ms: Option<i64>,
+    pub exit_code: Option<i32>,
+    pub error: Option<String>,
+    pub log_bytes: usize,
+    pub cpu_user_ms: Option<i64>,
+    pub cpu_system_ms: Option<i64>,
+    pub peak_rss_kb: Option<i64>,
+}
+
+/// What the run's steps used, added up (peak memory: the largest).
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct Resources {
+    pub cpu_user_ms: i64,
+    pub cpu_system_ms: i64,
+    pub peak_rss_kb: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunView {
+    pub run: Run,
+    pub stages: Vec<StageView>,
+    pub counters: Vec<Counter>,
+    pub outputs: Vec<Output>,
+    /// The pipeline's derived metrics over this run's counters.
+    #[schema(value_type = Object)]
+    pub metrics: BTreeMap<String, serde_json::Value>,
+    pub resources: Resources,
+}
+
+#[utoipa::path(get, path = "/api/runs/{id}", tag = "runs",
+    security(("token" = [])),
+    params(("id" = String, Path, description = "the run's id")),
+    responses((status = 200, body = RunView),
+              (status = 400, body = crate::ErrorBody),
+              (status = 404, body = crate::ErrorBody)))]
+pub async fn get_run(
+    _: Viewer,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<RunView>> {
+    let detail = state.store.run_detail(parse_run_id(&id)?).await?;
+    let config = state.config();
+    let metrics = run_metrics(&config, &detail.run.pipeline, &detail.counters);
+    let mut resources = Resources::default();
+    for s in &detail.stages {
+        resources.cpu_user_ms += s.cpu_user_ms.unwrap_or(0);
+        resources.cpu_system_ms += s.cpu_system_ms.unwrap_or(0);
+        resources.peak_rss_kb = resources.peak_rss_kb.max(s.peak_rss_kb);
+    }
+    let stages = detail
+        .stages
+        .into_iter()
+        .map(|s| StageView {
+            log_bytes: s.log.len(),
+            step: s.step,
+            attempt: s.attempt,
+            status: s.status,
+            started_at: s.started_at,
+            finished_at: s.finished_at,
+            duration_ms: s.duration_ms,
+            exit_code: s.exit_code,
+            error: s.error,
+            cpu_user_ms: s.cpu_user_ms,
+            cpu_system_ms: s.cpu_system_ms,
+            peak_rss_kb: s.peak_rss_kb,
+        })
+        .collect();
+    Ok(Json(RunView {
+        run: detail.run,
+        stages,
+        counters: detail.counters,
+        outputs: detail.outputs,
+        metrics,
+        resources,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LogQuery {
+    /// Only this step's log.
+    pub stage: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/runs/{id}/log", tag = "runs",
+    security(("token" = [])),
+    params(("id" = String, Path, description = "the run's id"), LogQuery),
+    responses((status = 200, description = "the stages' logs, each after a `== step (attempt n) ==` line", content_type = "text/plain", body = String),
+              (status = 404, body = crate::ErrorBody)))]
+pub async fn run_log(
+    _: Viewer,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<LogQuery>,
+) -> ApiResult<Response> {
+    let detail = state.store.run_detail(parse_run_id(&id)?).await?;
+    if let Some(stage) = &q.stage
+        && !detail.stages.iter().any(|s| &s.step == stage)
+    {
+        let known: Vec<&str> = detail.stages.iter().map(|s| s.step.as_str()).collect();
+        return Err(ApiError::not_found(format!(
+            "run {id} has no stage `{stage}`; its stages are: {}",
+            known.join(", ")
+        )));
+    }
+    let mut text = String::new();
+    for s in detail
+        .stages
+        .iter()
+        .filter(|s| q.stage.as_ref().is_none_or(|name| &s.step == name))
+    {
+        text.push_str(&format!("== {} (attempt {}) ==\n", s.step, s.attempt));
+        text.push_str(&s.log);
+        if !s.log.is_empty() && !s.log.ends_with('\n') {
+            text.push('\n');
+        }
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CancelAsked {
+    pub id: RunId,
+    /// The node running it stops it within a second or so.
+    pub cancel_requested: bool,
+}
+
+#[utoipa::path(post, path = "/api/runs/{id}/cancel", tag = "runs",
+    security(("token" = [])),
+    params(("id" = String, Path, description = "the run's id")),
+    responses((status = 202, body = CancelAsked),
+              (status = 404, body = crate::ErrorBody),
+              (status = 409, description = "the run has ended", body = crate::ErrorBody)))]
+pub async fn cancel_run(
+    Operator(caller): Operator,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<CancelAsked>)> {
+    let id = parse_run_id(&id)?;
+    let run = state.store.run(id).await?;
+    state
+        .store
+        .apply(vec![
+            Write::RequestCancel { id },
+            audit(
+                &caller.actor,
+                "run.cancel",
+                &id.to_string(),
+                Some(run.pipeline),
+            ),
+        ])
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(CancelAsked {
+            id,
+            cancel_requested: true,
+        }),
+    ))
+}
+
+#[utoipa::path(post, path = "/api/runs/{id}/retry", tag = "runs",
+    security(("token" = [])),
+    params(("id" = String, Path, description = "the run's id")),
+    responses((status = 202, description = "a new run with the same parameters and steps, queued", body = Queued),
+              (status = 404, body = crate::ErrorBody),
+              (status = 409, description = "the run has not ended", body = crate::ErrorBody)))]
+pub async fn retry_run(
+    Operator(caller): Operator,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<Queued>)> {
+    let id = parse_run_id(&id)?;
+    let old = state.store.run(id).await?;
+    if !old.status.is_final() {
+        return Err(ApiError::from(plantao_store::StoreError::Conflict(
+            format!(
+                "run {id} is {}; only a run that ended can be retried",
+                old.status
+            ),
+        )));
+    }
+    let config = state.config();
+    let p = find(&config, &old.pipeline)?;
+    let run = NewRun {
+        params: old.params,
+        selection: old.selection,
+        parent: Some(id),
+        ..NewRun::queued(&p.name, Trigger::Api, Utc::now())
+    };
+    let new_id = run.id;
+    state
+        .store
+        .apply(vec![
+            Write::InsertRun(run),
+            audit(
+                &caller.actor,
+                "run.retry",
+                &id.to_string(),
+                Some(format!("as run {new_id}")),
+            ),
+        ])
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Queued {
+            id: new_id,
+            pipeline: p.name.clone(),
+            url: format!("/api/runs/{new_id}"),
+        }),
+    ))
+}

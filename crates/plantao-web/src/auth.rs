@@ -1,0 +1,106 @@
+//! Tokens and roles. A token is a random secret shown once; the store keeps only its SHA-256.
+//! Handlers say which role they need by the extractor they take ([`Viewer`], [`Operator`],
+//! [`Admin`]), so a route cannot forget its check.
+
+use std::fmt::Write as _;
+
+use axum::extract::FromRequestParts;
+use axum::http::Method;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use plantao_model::Role;
+use sha2::{Digest, Sha256};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// What every token starts with, so that a leaked one is easy to recognise and search for.
+pub const PREFIX: &str = "plt_";
+
+/// A new secret: the prefix and 32 random bytes in hex.
+pub fn new_secret() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(format!("{PREFIX}{}", hex(&bytes)))
+}
+
+/// What the store keeps of a secret. Secrets are 256 random bits, so a plain SHA-256 cannot be
+/// reversed by guessing; no slow password hash is needed.
+pub fn hash_secret(secret: &str) -> String {
+    hex(&Sha256::digest(secret.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// Who is asking: a token's name, or `anonymous` for a public read.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub actor: String,
+}
+
+/// Any valid token, or none for GET requests when `server.public_read` is on.
+#[derive(Debug)]
+pub struct Viewer(pub Caller);
+/// A token of role operator or admin.
+#[derive(Debug)]
+pub struct Operator(pub Caller);
+/// An admin token.
+#[derive(Debug)]
+pub struct Admin(pub Caller);
+
+async fn authorize(parts: &Parts, state: &AppState, needed: Role) -> Result<Caller, ApiError> {
+    let Some(value) = parts.headers.get(AUTHORIZATION) else {
+        if needed == Role::Viewer && parts.method == Method::GET && state.public_read() {
+            return Ok(Caller {
+                actor: "anonymous".to_owned(),
+            });
+        }
+        return Err(ApiError::unauthorized(
+            "send a token as `Authorization: Bearer TOKEN`; `plantao token create --name NAME --role viewer` makes one",
+        ));
+    };
+    let secret = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer TOKEN`"))?;
+    let token = state
+        .store
+        .token_by_hash(&hash_secret(secret))
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("this token is unknown or was revoked"))?;
+    if token.role < needed {
+        return Err(ApiError::forbidden(format!(
+            "this needs a token of role {needed}; token `{}` is a {}",
+            token.name, token.role
+        )));
+    }
+    Ok(Caller { actor: token.name })
+}
+
+macro_rules! role_extractor {
+    ($name:ident, $role:expr) => {
+        impl FromRequestParts<AppState> for $name {
+            type Rejection = ApiError;
+
+            async fn from_request_parts(
+                parts: &mut Parts,
+                state: &AppState,
+            ) -> Result<Self, Self::Rejection> {
+                authorize(parts, state, $role).await.map($name)
+            }
+        }
+    };
+}
+
+role_extractor!(Viewer, Role::Viewer);
+role_extractor!(Operator, Role::Operator);
+role_extractor!(Admin, Role::Admin);
