@@ -100,7 +100,11 @@ pub enum Command {
     },
     /// Ask the running server (on `server.listen`) for its health: exit 0 when ok or degraded,
     /// 1 when down or not answering. For systemd and container health checks.
-    Healthcheck,
+    Healthcheck {
+        /// The server's address as HOST:PORT, when not the configuration's `server.listen`.
+        #[arg(long)]
+        address: Option<String>,
+    },
     /// Print the HTTP API's OpenAPI 3.1 document (committed as docs/openapi.json).
     Openapi,
     /// Work with configuration files.

@@ -64,7 +64,9 @@ fn main() -> ExitCode {
                 }
             },
             Command::Audit { limit, json } => commands::access::audit(&config, limit, json).await,
-            Command::Healthcheck => commands::access::healthcheck(&config).await,
+            Command::Healthcheck { address } => {
+                commands::access::healthcheck(&config, address.as_deref()).await
+            }
             Command::Openapi => {
                 commands::access::openapi();
                 Ok(())

@@ -19,7 +19,7 @@ impl Home {
         std::fs::create_dir(dir.path().join("pipelines")).unwrap();
         std::fs::write(
             dir.path().join("plantao.toml"),
-            "[engine]\nshutdown_grace = \"2s\"\n",
+            "[server]\nlisten = \"127.0.0.1:0\"\n[engine]\nshutdown_grace = \"2s\"\n",
         )
         .unwrap();
         // A second configuration on the same store, with no pipelines: for reading runs even
@@ -97,6 +97,28 @@ impl Home {
             .unwrap()
             .clone()
     }
+}
+
+/// The address a daemon logged it listens on (HOST:PORT).
+fn address_of(log: &str) -> String {
+    let after = log.split("listen=").nth(1).unwrap();
+    after.split_whitespace().next().unwrap().to_owned()
+}
+
+/// `plantao healthcheck` against a daemon: its exit code and what it printed.
+fn healthcheck(home: &Home, log: &str) -> (i32, String) {
+    let out = home
+        .command(&["healthcheck", "--address", &address_of(&home.log(log))])
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
 
 /// The node id a daemon logged when it started serving.
@@ -507,6 +529,12 @@ fn a_full_disk_stops_claiming_and_records_every_tick_once_space_returns() {
     );
     let full_since = Instant::now();
     let during = succeeded(&home);
+    let (code, said) = healthcheck(&home, "serve.log");
+    assert_eq!(code, 1, "{said}");
+    assert!(
+        said.contains("\"status\":\"down\"") && said.contains("cannot write"),
+        "{said}"
+    );
     // Longer than the 5 s after which a tick handled late counts as missed.
     std::thread::sleep(Duration::from_secs(7));
     assert!(
@@ -523,6 +551,8 @@ fn a_full_disk_stops_claiming_and_records_every_tick_once_space_returns() {
         || succeeded(&home) >= after + 3,
         "runs to go on by themselves",
     );
+    let (code, said) = healthcheck(&home, "serve.log");
+    assert_eq!(code, 0, "{said}");
     signal(&serve, "TERM");
     assert!(serve.wait().unwrap().success(), "{}", home.log("serve.log"));
     assert!(full_since.elapsed() > Duration::from_secs(7));
@@ -559,4 +589,65 @@ fn a_full_disk_stops_claiming_and_records_every_tick_once_space_returns() {
         missed >= 1 && caught_up >= 1,
         "{missed} missed, {caught_up} caught up: {log}"
     );
+}
+
+/// A GET over a plain socket, as any client would send it: (status, body).
+fn http_get(address: &str, path: &str, token: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = answer.split_once("\r\n\r\n").unwrap().1.to_owned();
+    (status, body)
+}
+
+#[test]
+fn the_api_answers_tokens_made_on_the_command_line() {
+    let home = Home::new(&[("hello", "[[steps]]\nname = \"s\"\nrun = \"echo hi\"\n")]);
+    let made = home
+        .command(&["token", "create", "--name", "grafana", "--role", "viewer"])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let token = String::from_utf8(made.stdout).unwrap().trim().to_owned();
+    assert!(token.starts_with("plt_") && token.len() == 68, "{token}");
+    let listed = home.command(&["token", "list"]).output().unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(
+        listed.contains("grafana") && listed.contains("viewer") && !listed.contains(&token[4..])
+    );
+
+    let mut serve = home.serve("serve.log");
+    home.wait_serving("serve.log");
+    let address = address_of(&home.log("serve.log"));
+    let (status, body) = http_get(&address, "/api/pipelines/hello", &token);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"name\":\"hello\""), "{body}");
+    assert_eq!(healthcheck(&home, "serve.log").0, 0);
+
+    let revoked = home
+        .command(&["token", "revoke", "grafana"])
+        .output()
+        .unwrap();
+    assert!(revoked.status.success());
+    let (status, _) = http_get(&address, "/api/pipelines/hello", &token);
+    assert_eq!(status, 401);
+    let audit = home.command(&["audit"]).output().unwrap();
+    let audit = String::from_utf8_lossy(&audit.stdout).into_owned();
+    assert!(
+        audit.contains("token.create") && audit.contains("token.revoke"),
+        "{audit}"
+    );
+
+    signal(&serve, "TERM");
+    assert!(serve.wait().unwrap().success(), "{}", home.log("serve.log"));
+    let (code, said) = healthcheck(&home, "serve.log");
+    assert_eq!(code, 1, "{said}");
+    assert!(said.contains("no answer"), "{said}");
 }

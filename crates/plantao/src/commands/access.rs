@@ -109,9 +109,15 @@ const HEALTH_WAIT: Duration = Duration::from_secs(5);
 
 /// Asks the server on `server.listen` for its health: exit 0 when it answers 200 (ok or
 /// degraded), 1 otherwise. Plain HTTP/1.1 on a socket: the server listens without TLS.
-pub async fn healthcheck(config_path: &Path) -> Result<(), Failure> {
-    let config = load_config(config_path)?;
-    let mut addr = config.server.listen;
+pub async fn healthcheck(config_path: &Path, address: Option<&str>) -> Result<(), Failure> {
+    let mut addr = match address {
+        Some(a) => a.parse().map_err(|_| {
+            Failure::Usage(format!(
+                "`{a}` is not an address: give HOST:PORT, e.g. 127.0.0.1:8077"
+            ))
+        })?,
+        None => load_config(config_path)?.server.listen,
+    };
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
