@@ -20,10 +20,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Body(value)),
-            Err(rejection) => Err(json_refusal(&rejection)),
+        let value = match axum::Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(axum::Json(value)) => value,
+            Err(rejection) => return Err(json_refusal(&rejection)),
+        };
+        // serde would also read a struct from an array of its fields: only objects are bodies.
+        if !value.is_object() {
+            return Err(ApiError::bad_request("the JSON body must be an object"));
         }
+        T::deserialize(value)
+            .map(Body)
+            .map_err(|e| ApiError::bad_request(format!("the JSON body: {e}")))
     }
 }
 

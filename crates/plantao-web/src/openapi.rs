@@ -16,6 +16,7 @@ use crate::api;
         description = "Pipelines, runs, metrics and health of a plantao server. Send a token as `Authorization: Bearer TOKEN` (`plantao token create`); roles: viewer reads, operator also triggers, cancels, retries and pauses, admin also manages tokens and reads the audit log. Errors are `{\"error\": {\"code\", \"message\"}}`.",
         license(name = "MIT OR Apache-2.0"),
     ),
+    components(schemas(crate::ErrorBody)),
     paths(
         api::health,
         api::list_pipelines,
@@ -37,7 +38,7 @@ use crate::api;
         api::audit_log,
         crate::prometheus::metrics,
     ),
-    modifiers(&Security),
+    modifiers(&Security, &CommonErrors),
 )]
 struct Document;
 
@@ -50,6 +51,56 @@ impl utoipa::Modify for Security {
             "token",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// The answers any route may give besides its own: a bad request, no or a weak token, a
+/// route that does not exist, and a database that does not answer; writes also a body too
+/// large, not JSON, or too many writes.
+struct CommonErrors;
+
+impl utoipa::Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, HttpMethod, Ref, ResponseBuilder};
+        let error = |why: &str| {
+            ResponseBuilder::new()
+                .description(why)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let public = path == "/api/health";
+            for (method, op) in [
+                (HttpMethod::Get, item.get.as_mut()),
+                (HttpMethod::Post, item.post.as_mut()),
+                (HttpMethod::Delete, item.delete.as_mut()),
+            ] {
+                let Some(op) = op else { continue };
+                let mut add = |code: &str, why: &str| {
+                    op.responses
+                        .responses
+                        .entry(code.to_owned())
+                        .or_insert_with(|| error(why).into());
+                };
+                if !public {
+                    add("400", "a malformed parameter, query or body");
+                    add("401", "no token, or an unknown or revoked one");
+                    add("403", "a token of too low a role");
+                    add("404", "no such pipeline, run or token");
+                    add("503", "the database cannot write or does not answer");
+                }
+                if method != HttpMethod::Get {
+                    add("413", "a body over 64 KiB");
+                    add("415", "a body that is not application/json");
+                    add("429", "too many writes: wait for Retry-After seconds");
+                }
+            }
+        }
     }
 }
 

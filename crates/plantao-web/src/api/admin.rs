@@ -27,6 +27,7 @@ pub async fn list_tokens(_: Admin, State(state): State<AppState>) -> ApiResult<J
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     /// Letters, digits, `-`, `_` and `.`; at most 64.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub name: String,
     pub role: Role,
 }
@@ -115,6 +116,7 @@ pub async fn revoke_token(
             audit(&caller.actor, "token.revoke", &name, None),
         ])
         .await?;
+    state.tokens.forget();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -125,6 +127,7 @@ pub struct AuditQuery {
     /// Entries older than this one (an entry's id), for the next page.
     pub before: Option<i64>,
     /// 1 to 1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 

@@ -142,6 +142,7 @@ pub struct HistoryQuery {
     /// One pipeline; all of them when absent.
     pub pipeline: Option<String>,
     /// How many days back, today included: 1 to 366, default 7.
+    #[param(minimum = 1, maximum = 366)]
     pub days: Option<u32>,
 }
 
@@ -200,6 +201,7 @@ fn local_date(start: DateTime<Utc>, p: &Pipeline) -> NaiveDate {
 #[into_params(parameter_in = Query)]
 pub struct LastRunsQuery {
     /// 1 to 100, default 10.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     pub pipeline: Option<String>,
 }

@@ -32,10 +32,13 @@ pub struct RunsQuery {
     /// scheduled, manual, api, catchup, backfill, external, probe, chained
     pub trigger: Option<String>,
     /// Queued at or after (RFC 3339).
+    #[param(format = DateTime)]
     pub since: Option<String>,
     /// Queued before (RFC 3339).
+    #[param(format = DateTime)]
     pub until: Option<String>,
     /// 1 to 1000, default 50.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -189,7 +192,7 @@ pub struct RunView {
 
 #[utoipa::path(get, path = "/api/runs/{id}", tag = "runs",
     security(("token" = [])),
-    params(("id" = String, Path, description = "the run's id")),
+    params(("id" = RunId, Path, description = "the run's id")),
     responses((status = 200, body = RunView),
               (status = 400, body = crate::ErrorBody),
               (status = 404, body = crate::ErrorBody)))]
@@ -245,7 +248,7 @@ pub struct LogQuery {
 
 #[utoipa::path(get, path = "/api/runs/{id}/log", tag = "runs",
     security(("token" = [])),
-    params(("id" = String, Path, description = "the run's id"), LogQuery),
+    params(("id" = RunId, Path, description = "the run's id"), LogQuery),
     responses((status = 200, description = "the stages' logs, each after a `== step (attempt n) ==` line", content_type = "text/plain", body = String),
               (status = 404, body = crate::ErrorBody)))]
 pub async fn run_log(
@@ -288,7 +291,7 @@ pub struct CancelAsked {
 
 #[utoipa::path(post, path = "/api/runs/{id}/cancel", tag = "runs",
     security(("token" = [])),
-    params(("id" = String, Path, description = "the run's id")),
+    params(("id" = RunId, Path, description = "the run's id")),
     responses((status = 202, body = CancelAsked),
               (status = 404, body = crate::ErrorBody),
               (status = 409, description = "the run has ended", body = crate::ErrorBody)))]
@@ -322,7 +325,7 @@ pub async fn cancel_run(
 
 #[utoipa::path(post, path = "/api/runs/{id}/retry", tag = "runs",
     security(("token" = [])),
-    params(("id" = String, Path, description = "the run's id")),
+    params(("id" = RunId, Path, description = "the run's id")),
     responses((status = 202, description = "a new run with the same parameters and steps, queued", body = Queued),
               (status = 404, body = crate::ErrorBody),
               (status = 409, description = "the run has not ended", body = crate::ErrorBody)))]
