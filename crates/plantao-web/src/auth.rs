@@ -2,13 +2,17 @@
 //! Handlers say which role they need by the extractor they take ([`Viewer`], [`Operator`],
 //! [`Admin`]), so a route cannot forget its check.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
 use axum::http::Method;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use plantao_model::Role;
+use plantao_store::{Store, StoreError, Token};
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
@@ -37,6 +41,56 @@ fn hex(bytes: &[u8]) -> String {
             let _ = write!(s, "{b:02x}");
             s
         })
+}
+
+/// How long a token read from the store is trusted before it is read again: a token revoked by
+/// another process (`plantao token revoke`, another node) stops working within this time; one
+/// revoked through this server's API stops at once.
+pub const TOKEN_CACHE: Duration = Duration::from_secs(5);
+
+/// Tokens recently read from the store, by hash; unknown hashes are not remembered (a caller
+/// trying many cannot fill it).
+#[derive(Debug, Default)]
+pub struct Tokens {
+    known: Mutex<HashMap<String, (Token, Instant)>>,
+}
+
+impl Tokens {
+    async fn find(
+        &self,
+        store: &dyn Store,
+        hash: &str,
+        now: Instant,
+    ) -> Result<Option<Token>, StoreError> {
+        if let Some((token, read)) = self.lock().get(hash)
+            && now.duration_since(*read) < TOKEN_CACHE
+        {
+            return Ok(Some(token.clone()));
+        }
+        let token = store.token_by_hash(hash).await?;
+        let mut known = self.lock();
+        match &token {
+            Some(t) => {
+                if known.len() >= 10_000 {
+                    known.clear();
+                }
+                known.insert(hash.to_owned(), (t.clone(), now));
+            }
+            None => {
+                known.remove(hash);
+            }
+        }
+        Ok(token)
+    }
+
+    /// Forgets every token: called when one is revoked here.
+    pub fn forget(&self) {
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Token, Instant)>> {
+        self.known.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Who is asking: a token's name, or `anonymous` for a public read.
@@ -73,8 +127,8 @@ async fn authorize(parts: &Parts, state: &AppState, needed: Role) -> Result<Call
         .map(str::trim)
         .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer TOKEN`"))?;
     let token = state
-        .store
-        .token_by_hash(&hash_secret(secret))
+        .tokens
+        .find(state.store.as_ref(), &hash_secret(secret), Instant::now())
         .await?
         .ok_or_else(|| ApiError::unauthorized("this token is unknown or was revoked"))?;
     if token.role < needed {

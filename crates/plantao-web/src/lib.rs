@@ -49,6 +49,7 @@ pub struct AppState {
     pub(crate) started_at: Timestamp,
     pub(crate) http: Arc<middleware::HttpStats>,
     pub(crate) limiter: Arc<limits::Limiter>,
+    pub(crate) tokens: Arc<auth::Tokens>,
 }
 
 impl AppState {
@@ -67,6 +68,7 @@ impl AppState {
             started_at: chrono::Utc::now(),
             http: Arc::default(),
             limiter: Arc::new(limits::Limiter::new(per_minute)),
+            tokens: Arc::default(),
         }
     }
 

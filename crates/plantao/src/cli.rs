@@ -190,6 +190,30 @@ pub enum ConfigCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// The HTTP API: the store filled with history, then `wrk` (Debian package `wrk`) on
+    /// /api/metrics/today, /api/metrics/history, /api/runs and /api/runs/{id}.
+    Api {
+        /// Runs to record first.
+        #[arg(long, default_value_t = 1_000_000)]
+        runs: usize,
+        #[arg(long, default_value_t = 50)]
+        pipelines: usize,
+        /// Over how many days before now.
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+        /// How long wrk asks each route.
+        #[arg(long, default_value_t = 10)]
+        seconds: u32,
+        /// wrk's open connections.
+        #[arg(long, default_value_t = 16)]
+        connections: u32,
+        /// Measure on this PostgreSQL database instead of SQLite.
+        #[arg(long)]
+        postgres: Option<String>,
+        /// Only the routes containing this text (e.g. `runs?`).
+        #[arg(long)]
+        only: Option<String>,
+    },
     /// Scheduling lag: a pipeline due every second, from the due instant to its step's own
     /// process recording the time it started.
     Lag {

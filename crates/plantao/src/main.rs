@@ -78,6 +78,26 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Command::Bench { command } => match command {
+                BenchCommand::Api {
+                    runs,
+                    pipelines,
+                    days,
+                    seconds,
+                    connections,
+                    postgres,
+                    only,
+                } => {
+                    commands::apibench::run(commands::apibench::ApiBench {
+                        runs,
+                        pipelines,
+                        days,
+                        seconds,
+                        connections,
+                        postgres,
+                        only,
+                    })
+                    .await
+                }
                 BenchCommand::Steps {
                     runs,
                     steps,

@@ -16,7 +16,7 @@ use sqlx::sqlite::{
 };
 use uuid::Uuid;
 
-use crate::decode::{params_from_json, parse, selection_from_json};
+use crate::decode::parse;
 use crate::error::{Result, StoreError};
 use crate::records::*;
 use crate::rollup::{Bucket, Gather, Grain, RunsRow};
@@ -83,32 +83,6 @@ impl SqliteStore {
     }
 }
 
-fn run_from_row(row: &SqliteRow) -> Result<Run> {
-    Ok(Run {
-        id: run_id(row.try_get("id")?)?,
-        pipeline: row.try_get("pipeline")?,
-        trigger: parse(row.try_get("triggered_by")?)?,
-        scheduled_for: opt_time(row.try_get("scheduled_for")?)?,
-        params: params_from_json(row.try_get("params")?)?,
-        status: parse(row.try_get("status")?)?,
-        reason: row.try_get("reason")?,
-        queued_at: time(row.try_get("queued_at")?)?,
-        started_at: opt_time(row.try_get("started_at")?)?,
-        finished_at: opt_time(row.try_get("finished_at")?)?,
-        duration_ms: row.try_get("duration_ms")?,
-        error_stage: row.try_get("error_stage")?,
-        error_message: row.try_get("error_message")?,
-        node: row.try_get("node")?,
-        parent: row
-            .try_get::<Option<&str>, _>("parent")?
-            .map(run_id)
-            .transpose()?,
-        lag_ms: row.try_get("lag_ms")?,
-        cancel_requested: row.try_get::<i64, _>("cancel_requested")? != 0,
-        selection: selection_from_json(row.try_get("selection")?)?,
-    })
-}
-
 fn token_from_row(row: &SqliteRow) -> Result<Token> {
     Ok(Token {
         name: row.try_get("name")?,
@@ -116,6 +90,77 @@ fn token_from_row(row: &SqliteRow) -> Result<Token> {
         hash: row.try_get("hash")?,
         created_at: time(row.try_get("created_at")?)?,
     })
+}
+
+/// A run as one JSON object, built by SQLite: a page of runs crosses from the connection's
+/// thread as one value instead of a value per column per row (a third more pages a second
+/// measured with `plantao bench api`). Every read of runs goes through it and [`RunColumns`].
+const RUN_JSON: &str = "json_object('id', id, 'pipeline', pipeline, 'triggered_by', triggered_by,
+    'scheduled_for', scheduled_for, 'params', json(params), 'status', status, 'reason', reason,
+    'queued_at', queued_at, 'started_at', started_at, 'finished_at', finished_at,
+    'duration_ms', duration_ms, 'error_stage', error_stage, 'error_message', error_message,
+    'node', node, 'parent', parent, 'lag_ms', lag_ms, 'cancel_requested', cancel_requested,
+    'selection', json(selection))";
+
+#[derive(serde::Deserialize)]
+struct RunColumns {
+    id: String,
+    pipeline: String,
+    triggered_by: String,
+    scheduled_for: Option<i64>,
+    params: BTreeMap<String, String>,
+    status: String,
+    reason: Option<String>,
+    queued_at: i64,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
+    duration_ms: Option<i64>,
+    error_stage: Option<String>,
+    error_message: Option<String>,
+    node: Option<String>,
+    parent: Option<String>,
+    lag_ms: Option<i64>,
+    cancel_requested: i64,
+    selection: Option<StepSelection>,
+}
+
+fn run_from_json(json: &str) -> Result<Run> {
+    serde_json::from_str::<RunColumns>(json)
+        .map_err(|e| StoreError::Database(format!("unreadable run: {e}")))?
+        .into_run()
+}
+
+fn runs_from_json(json: &str) -> Result<Vec<Run>> {
+    serde_json::from_str::<Vec<RunColumns>>(json)
+        .map_err(|e| StoreError::Database(format!("unreadable runs: {e}")))?
+        .into_iter()
+        .map(RunColumns::into_run)
+        .collect()
+}
+
+impl RunColumns {
+    fn into_run(self) -> Result<Run> {
+        Ok(Run {
+            id: run_id(&self.id)?,
+            pipeline: self.pipeline,
+            trigger: parse(&self.triggered_by)?,
+            scheduled_for: opt_time(self.scheduled_for)?,
+            params: self.params,
+            status: parse(&self.status)?,
+            reason: self.reason,
+            queued_at: time(self.queued_at)?,
+            started_at: opt_time(self.started_at)?,
+            finished_at: opt_time(self.finished_at)?,
+            duration_ms: self.duration_ms,
+            error_stage: self.error_stage,
+            error_message: self.error_message,
+            node: self.node,
+            parent: self.parent.as_deref().map(run_id).transpose()?,
+            lag_ms: self.lag_ms,
+            cancel_requested: self.cancel_requested != 0,
+            selection: self.selection.unwrap_or_default(),
+        })
+    }
 }
 
 fn node_from_row(row: &SqliteRow) -> Result<Node> {
@@ -231,22 +276,24 @@ impl Store for SqliteStore {
     }
 
     async fn run(&self, id: RunId) -> Result<Run> {
-        let row = sqlx::query("SELECT * FROM runs WHERE id = ?")
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("run {id}")))?;
-        run_from_row(&row)
+        let json: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT {RUN_JSON} FROM runs WHERE id = ?"
+        )))
+        .bind(id.to_string())
+        .fetch_optional(&self.reader)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("run {id}")))?;
+        run_from_json(&json)
     }
 
     async fn runs(&self, filter: &RunFilter) -> Result<Vec<Run>> {
-        let rows = sqlx::query(
-            "SELECT * FROM runs
+        let list: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT json_group_array({RUN_JSON} ORDER BY id DESC) FROM (SELECT * FROM runs
              WHERE (?1 IS NULL OR pipeline = ?1) AND (?2 IS NULL OR status = ?2)
                AND (?3 IS NULL OR triggered_by = ?3) AND (?4 IS NULL OR id < ?4)
                AND (?6 IS NULL OR id >= ?6) AND (?7 IS NULL OR id < ?7)
-             ORDER BY id DESC LIMIT ?5",
-        )
+             ORDER BY id DESC LIMIT ?5)"
+        )))
         .bind(&filter.pipeline)
         .bind(filter.status.map(|s| s.as_str()))
         .bind(filter.trigger.map(|t| t.as_str()))
@@ -254,20 +301,22 @@ impl Store for SqliteStore {
         .bind(i64::from(filter.limit))
         .bind(filter.since.map(|t| first_id_at(t).to_string()))
         .bind(filter.until.map(|t| first_id_at(t).to_string()))
-        .fetch_all(&self.reader)
+        .fetch_one(&self.reader)
         .await?;
-        rows.iter().map(run_from_row).collect()
+        runs_from_json(&list)
     }
 
     async fn run_detail(&self, id: RunId) -> Result<RunDetail> {
         let mut conn = self.reader.begin().await?;
         let key = id.to_string();
-        let row = sqlx::query("SELECT * FROM runs WHERE id = ?")
-            .bind(&key)
-            .fetch_optional(&mut *conn)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("run {id}")))?;
-        let run = run_from_row(&row)?;
+        let json: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT {RUN_JSON} FROM runs WHERE id = ?"
+        )))
+        .bind(&key)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("run {id}")))?;
+        let run = run_from_json(&json)?;
         let stages =
             sqlx::query("SELECT * FROM stages WHERE run_id = ? ORDER BY started_at, step, attempt")
                 .bind(&key)
@@ -318,18 +367,18 @@ impl Store for SqliteStore {
 
     async fn claim_next(&self, node: &str, at: Timestamp, full: &[String]) -> Result<Option<Run>> {
         let full = serde_json::Value::from(full.to_vec()).to_string();
-        let row = sqlx::query(
+        let json: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "UPDATE runs SET status = 'running', started_at = ?1, node = ?2
              WHERE id = (SELECT id FROM runs WHERE status IN ('queued', 'running') AND status = 'queued'
                          AND pipeline NOT IN (SELECT value FROM json_each(?3)) ORDER BY id LIMIT 1)
-             RETURNING *",
-        )
+             RETURNING {RUN_JSON}"
+        )))
         .bind(micros(at))
         .bind(node)
         .bind(full)
         .fetch_optional(&self.writer)
         .await?;
-        row.as_ref().map(run_from_row).transpose()
+        json.as_deref().map(run_from_json).transpose()
     }
 
     async fn open_runs(&self) -> Result<BTreeMap<String, OpenRuns>> {
@@ -367,15 +416,16 @@ impl Store for SqliteStore {
     }
 
     async fn orphaned(&self, now: Timestamp) -> Result<Vec<Run>> {
-        let rows = sqlx::query(
-            "SELECT r.* FROM runs r LEFT JOIN nodes n ON n.id = r.node
-             WHERE r.status IN ('queued', 'running') AND r.status = 'running'
-               AND (n.id IS NULL OR n.expires_at < ?) ORDER BY r.id",
-        )
+        let list: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT json_group_array({RUN_JSON} ORDER BY id) FROM (
+                SELECT r.* FROM runs r LEFT JOIN nodes n ON n.id = r.node
+                WHERE r.status IN ('queued', 'running') AND r.status = 'running'
+                  AND (n.id IS NULL OR n.expires_at < ?))"
+        )))
         .bind(micros(now))
-        .fetch_all(&self.reader)
+        .fetch_one(&self.reader)
         .await?;
-        rows.iter().map(run_from_row).collect()
+        runs_from_json(&list)
     }
 
     async fn cancel_requests(&self, node: &str) -> Result<Vec<RunId>> {

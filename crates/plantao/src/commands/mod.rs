@@ -1,4 +1,5 @@
 pub mod access;
+pub mod apibench;
 pub mod bench;
 pub mod bursts;
 pub mod config;
