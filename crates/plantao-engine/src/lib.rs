@@ -5,6 +5,7 @@
 pub mod clock;
 pub mod daemon;
 pub mod executor;
+pub mod follow;
 pub mod housekeeping;
 pub mod lease;
 pub mod runner;

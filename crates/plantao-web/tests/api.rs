@@ -633,6 +633,55 @@ async fn no_answer_holds_a_secret() {
     server.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_log_streams_as_server_sent_events() {
+    let server = Server::start("sqlite", "").await;
+    let op = server.token("ci", Role::Operator).await;
+    let (status, body) = server
+        .post("/api/pipelines/chatty/runs", &op, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let run = id_of(&body);
+    let mut response = server
+        .client
+        .get(server.url(&format!("/api/runs/{run}/log?follow=true")))
+        .bearer_auth(&op)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut seen = String::new();
+    let mut running_when_first_arrived = None;
+    while let Some(chunk) = tokio::time::timeout(Duration::from_secs(60), response.chunk())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+        if running_when_first_arrived.is_none() && seen.contains("first") {
+            running_when_first_arrived = Some(server.store.run(run).await.unwrap().status);
+        }
+    }
+    // "first" came while the step still slept before "second".
+    assert_eq!(
+        running_when_first_arrived,
+        Some(RunStatus::Running),
+        "{seen}"
+    );
+    let events: Vec<&str> = seen
+        .lines()
+        .filter_map(|l| l.strip_prefix("event: "))
+        .collect();
+    assert_eq!(events.first(), Some(&"log"), "{seen}");
+    assert!(events.ends_with(&["ended", "end"]), "{seen}");
+    assert!(
+        seen.contains("second") && seen.contains("\"status\":\"succeeded\""),
+        "{seen}"
+    );
+    server.stop().await;
+}
+
 #[test]
 fn the_committed_openapi_document_is_current() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");

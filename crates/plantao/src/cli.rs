@@ -77,12 +77,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Print the whole stored log of a run's stages.
+    /// Print the whole stored log of a run's stages; `-f` follows a running one.
     Logs {
         run: String,
         /// Only this stage.
         #[arg(long)]
         stage: Option<String>,
+        /// Keep printing as the run goes on, until it ends (a running stage's log is recorded
+        /// every second).
+        #[arg(long, short = 'f')]
+        follow: bool,
     },
     /// API tokens: `create` prints a new one once, `list` shows names and roles, `revoke`
     /// stops one working.

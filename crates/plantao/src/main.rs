@@ -51,8 +51,12 @@ fn main() -> ExitCode {
             }
             Command::Runs(args) => commands::runs::list(&config, args).await,
             Command::Show { run, json } => commands::runs::show(&config, &run, json).await,
-            Command::Logs { run, stage } => {
-                commands::runs::logs(&config, &run, stage.as_deref()).await
+            Command::Logs { run, stage, follow } => {
+                if follow {
+                    commands::runs::follow_logs(&config, &run, stage).await
+                } else {
+                    commands::runs::logs(&config, &run, stage.as_deref()).await
+                }
             }
             Command::Token { command } => match command {
                 TokenCommand::Create { name, role } => {

@@ -293,3 +293,47 @@ fn stats_add_up_the_runs_of_today_and_recompute_metrics_from_the_sums() {
     assert_eq!(code, 2);
     assert!(err.contains("there is no pipeline `nope`"), "{err}");
 }
+
+#[test]
+#[allow(clippy::disallowed_methods)] // waits for a real process to start its run
+fn logs_follow_a_running_stage_until_the_run_ends() {
+    let q = Quickstart::new();
+    std::fs::write(
+        q.dir.path().join("pipelines/chatty.toml"),
+        "[[steps]]\nname = \"talk\"\nrun = \"echo first; sleep 4; echo second\"\n",
+    )
+    .unwrap();
+    let mut run = Command::new(env!("CARGO_BIN_EXE_plantao"))
+        .arg("--config")
+        .arg(q.config())
+        .args(["run", "chatty"])
+        .env_remove("PLANTAO_CONFIG")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let id = loop {
+        let runs = q.json(&["runs", "--json"]);
+        if let Some(id) = runs
+            .as_array()
+            .unwrap()
+            .first()
+            .and_then(|r| r["id"].as_str())
+        {
+            break id.to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let (code, out, err) = q.plantao(&["logs", "-f", &id], &[]);
+    assert_eq!(code, 0, "{err}");
+    let first = out.find("first").unwrap_or_else(|| panic!("{out}"));
+    let second = out.find("second").unwrap_or_else(|| panic!("{out}"));
+    assert!(first < second, "{out}");
+    assert!(out.starts_with("== talk (attempt 1) =="), "{out}");
+    assert!(out.contains("ended succeeded"), "{out}");
+    assert!(run.wait().unwrap().success());
+}

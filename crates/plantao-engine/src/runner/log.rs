@@ -2,6 +2,7 @@
 //! was cut between them, so a step printing a gigabyte costs a fixed amount of memory.
 
 use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 
 /// The default bound of a stage's stored log.
 pub const DEFAULT_LOG_LIMIT: usize = 256 * 1024;
@@ -42,7 +43,13 @@ impl BoundedLog {
         self.tail.extend(bytes);
     }
 
-    pub fn finish(self) -> String {
+    /// How many bytes were pushed, kept or not.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// The log as stored: head, a marker for what was cut, tail.
+    pub fn render(&self) -> String {
         let kept = (self.head.len() + self.tail.len()) as u64;
         let mut out = String::from_utf8_lossy(&self.head).into_owned();
         if self.total > kept {
@@ -61,6 +68,31 @@ impl BoundedLog {
     }
 }
 
+/// The log of a process still running: its reader pushes, the runner takes snapshots to
+/// record while the stage runs, so `plantao logs -f` and the API can follow it.
+#[derive(Clone, Debug)]
+pub(crate) struct LiveLog(Arc<Mutex<BoundedLog>>);
+
+impl LiveLog {
+    pub fn new(limit: usize) -> Self {
+        LiveLog(Arc::new(Mutex::new(BoundedLog::new(limit))))
+    }
+
+    pub fn push(&self, bytes: &[u8]) {
+        self.lock().push(bytes);
+    }
+
+    /// The bytes pushed so far and the log as it stands.
+    pub fn snapshot(&self) -> (u64, String) {
+        let log = self.lock();
+        (log.total(), log.render())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BoundedLog> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,7 +102,7 @@ mod tests {
         let mut log = BoundedLog::new(100);
         log.push(b"hello ");
         log.push(b"world");
-        assert_eq!(log.finish(), "hello world");
+        assert_eq!(log.render(), "hello world");
     }
 
     #[test]
@@ -79,7 +111,7 @@ mod tests {
         for i in 0..10_000 {
             log.push(format!("line {i}\n").as_bytes());
         }
-        let text = log.finish();
+        let text = log.render();
         assert!(text.starts_with("line 0\nline 1\n"), "{}", &text[..50]);
         assert!(text.ends_with("line 9999\n"));
         assert!(text.contains("bytes cut"));
@@ -91,7 +123,7 @@ mod tests {
         let mut log = BoundedLog::new(10);
         log.push(b"0123456789abcdefghij");
         assert_eq!(
-            log.finish(),
+            log.render(),
             "01234\n[… 10 bytes cut: the log keeps its first and last 0 KiB …]\nfghij"
         );
     }

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use super::attempt::{StopSignal, cancelled};
-use super::log::BoundedLog;
+use super::log::LiveLog;
 use super::sys::{self, Reaped, SIGKILL, SIGTERM};
 
 /// How long a process group gets between SIGTERM and SIGKILL.
@@ -34,7 +34,7 @@ pub(crate) async fn run(
     mut command: Command,
     limit: Option<Duration>,
     cancel: StopSignal,
-    log_limit: usize,
+    live: LiveLog,
 ) -> std::io::Result<Finished> {
     let (mut reader, writer) = std::io::pipe()?;
     command
@@ -51,18 +51,17 @@ pub(crate) async fn run(
     // Should this future be dropped before the end (its caller gave up), the group goes too.
     let guard = KillOnDrop(pid);
 
+    let pushed = live.clone();
     let reading = tokio::task::spawn_blocking(move || {
-        let mut log = BoundedLog::new(log_limit);
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             match reader.read(&mut buf) {
                 Ok(0) => break,
-                Ok(n) => log.push(&buf[..n]),
+                Ok(n) => pushed.push(&buf[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(_) => break,
             }
         }
-        log
     });
     let mut waiting = tokio::task::spawn_blocking(move || sys::wait4(pid));
 
@@ -93,7 +92,8 @@ pub(crate) async fn run(
             })?
         }
     };
-    let log = log.map_err(std::io::Error::other)?.finish();
+    log.map_err(std::io::Error::other)?;
+    let log = live.snapshot().1;
     std::mem::forget(guard);
     Ok(Finished {
         reaped,

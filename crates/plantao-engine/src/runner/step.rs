@@ -12,9 +12,13 @@ use plantao_model::StageStatus;
 use plantao_store::{Counter, Output, Stage, Write};
 
 use super::attempt::{self, Attempt, Stop};
+use super::log::LiveLog;
 use super::{
     RunCx, RunError, Runner, StageReport, backoff, http, outputs, process, sql, stop_reason,
 };
+
+/// How often a running stage's log is recorded while it grows.
+pub const LOG_FLUSH: Duration = Duration::from_secs(1);
 
 impl Runner {
     /// Every attempt of one step, with the waits between them. Returns the last attempt's
@@ -70,9 +74,14 @@ impl Runner {
             cx.observer.stage_started(&step.name, attempt, attempts);
             // The stage is recorded while its process starts, not before: the commit stays off
             // the path from the due instant to the step running.
+            let live = LiveLog::new(self.log_limit);
             let (recorded, mut result) = tokio::join!(
                 self.record(writes, || cx.shutting_down()),
-                self.attempt(cx, step, attempt, earlier, limit)
+                self.while_running(
+                    &stage,
+                    &live,
+                    self.attempt(cx, step, attempt, earlier, limit, &live)
+                )
             );
             recorded?;
             if result.status() == StageStatus::Cancelled
@@ -163,6 +172,37 @@ impl Runner {
         }
     }
 
+    /// Waits for `attempt`, recording the stage's log as it grows every [`LOG_FLUSH`]: what
+    /// `plantao logs -f` and the API's followers read. Best effort: a write that fails is
+    /// tried again at the next flush, and the stage's final record holds the whole log anyway.
+    async fn while_running(
+        &self,
+        stage: &Stage,
+        live: &LiveLog,
+        attempt: impl Future<Output = Attempt>,
+    ) -> Attempt {
+        let mut attempt = std::pin::pin!(attempt);
+        let mut flushed = 0;
+        let mut every =
+            tokio::time::interval_at(tokio::time::Instant::now() + LOG_FLUSH, LOG_FLUSH);
+        loop {
+            tokio::select! {
+                done = &mut attempt => return done,
+                _ = every.tick() => {
+                    let (total, log) = live.snapshot();
+                    if total == flushed {
+                        continue;
+                    }
+                    let mut partial = stage.clone();
+                    partial.log = self.redactor().redact(&log).into_owned();
+                    if self.store.apply(vec![Write::PutStage(partial)]).await.is_ok() {
+                        flushed = total;
+                    }
+                }
+            }
+        }
+    }
+
     /// One attempt, of whatever kind the step is.
     async fn attempt(
         &self,
@@ -171,18 +211,19 @@ impl Runner {
         attempt: u32,
         earlier: &BTreeMap<String, Vec<(String, String)>>,
         limit: Option<Duration>,
+        live: &LiveLog,
     ) -> Attempt {
         match &step.action {
             Action::Shell(run) => {
                 let mut c = std::process::Command::new("sh");
                 c.arg("-c").arg(run.expose());
-                self.process_attempt(cx, step, c, "sh", attempt, earlier, limit)
+                self.process_attempt(cx, step, c, "sh", attempt, earlier, limit, live)
                     .await
             }
             Action::Argv(argv) => {
                 let mut c = std::process::Command::new(argv[0].expose());
                 c.args(argv[1..].iter().map(|a| a.expose()));
-                self.process_attempt(cx, step, c, argv[0].shown(), attempt, earlier, limit)
+                self.process_attempt(cx, step, c, argv[0].shown(), attempt, earlier, limit, live)
                     .await
             }
             Action::Http(h) => {
@@ -217,6 +258,7 @@ impl Runner {
         attempt: u32,
         earlier: &BTreeMap<String, Vec<(String, String)>>,
         limit: Option<Duration>,
+        live: &LiveLog,
     ) -> Attempt {
         let output_file = cx
             .folder
@@ -231,7 +273,7 @@ impl Runner {
         {
             command.current_dir(dir);
         }
-        let finished = match process::run(command, limit, cx.cancel.clone(), self.log_limit).await {
+        let finished = match process::run(command, limit, cx.cancel.clone(), live.clone()).await {
             Ok(f) => f,
             Err(e) => {
                 return Attempt::failed(format!("cannot run `{program}`: {e}"), String::new());

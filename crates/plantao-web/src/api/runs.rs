@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use plantao_engine::follow::{LogFollower, Piece};
 use plantao_model::{RunId, RunStatus, StageStatus, Trigger};
 use plantao_store::{Counter, NewRun, Output, Run, RunFilter, Write};
 use serde::{Deserialize, Serialize};
@@ -244,12 +246,16 @@ pub async fn get_run(
 pub struct LogQuery {
     /// Only this step's log.
     pub stage: Option<String>,
+    /// Stream the logs as Server-Sent Events while the run goes on: `log` events with new
+    /// text, `restart` when a stage's log was cut and is sent whole, `ended` when a stage ends,
+    /// and a last `end` event with the run's final status.
+    pub follow: Option<bool>,
 }
 
 #[utoipa::path(get, path = "/api/runs/{id}/log", tag = "runs",
     security(("token" = [])),
     params(("id" = RunId, Path, description = "the run's id"), LogQuery),
-    responses((status = 200, description = "the stages' logs, each after a `== step (attempt n) ==` line", content_type = "text/plain", body = String),
+    responses((status = 200, description = "the stages' logs, each after a `== step (attempt n) ==` line; with `follow=true`, Server-Sent Events (`text/event-stream`)", content_type = "text/plain", body = String),
               (status = 404, body = crate::ErrorBody)))]
 pub async fn run_log(
     _: Viewer,
@@ -257,7 +263,11 @@ pub async fn run_log(
     Path(id): Path<String>,
     Query(q): Query<LogQuery>,
 ) -> ApiResult<Response> {
-    let detail = state.store.run_detail(parse_run_id(&id)?).await?;
+    let run_id = parse_run_id(&id)?;
+    let detail = state.store.run_detail(run_id).await?;
+    if q.follow == Some(true) {
+        return Ok(follow(state, run_id, q.stage).into_response());
+    }
     if let Some(stage) = &q.stage
         && !detail.stages.iter().any(|s| &s.step == stage)
     {
@@ -280,6 +290,83 @@ pub async fn run_log(
         }
     }
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}
+
+/// How often a follower looks at the store (the runner records a running log every second).
+const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The run's logs as events, until the run has ended and everything was sent. A store that
+/// does not answer ends the stream with an `error` event.
+fn follow(
+    state: AppState,
+    id: RunId,
+    stage: Option<String>,
+) -> Sse<impl futures::Stream<Item = Result<Event, std::convert::Infallible>>> {
+    struct Follow {
+        state: AppState,
+        id: RunId,
+        follower: LogFollower,
+        queue: std::collections::VecDeque<Event>,
+        done: bool,
+        first: bool,
+    }
+    let start = Follow {
+        state,
+        id,
+        follower: LogFollower::new(stage),
+        queue: std::collections::VecDeque::new(),
+        done: false,
+        first: true,
+    };
+    let stream = futures::stream::unfold(start, |mut f| async move {
+        loop {
+            if let Some(event) = f.queue.pop_front() {
+                return Some((Ok(event), f));
+            }
+            if f.done {
+                return None;
+            }
+            if !f.first {
+                tokio::time::sleep(FOLLOW_POLL).await;
+            }
+            f.first = false;
+            match f.state.store.run_detail(f.id).await {
+                Ok(detail) => {
+                    for piece in f.follower.advance(&detail.stages) {
+                        let name = match piece {
+                            Piece::Text { .. } => "log",
+                            Piece::Restart { .. } => "restart",
+                            Piece::Ended { .. } => "ended",
+                        };
+                        f.queue.push_back(json_event(name, &piece));
+                    }
+                    if detail.run.status.is_final() {
+                        f.queue.push_back(json_event(
+                            "end",
+                            &serde_json::json!({"id": f.id, "status": detail.run.status}),
+                        ));
+                        f.done = true;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, run = %f.id, "a log follower lost the store");
+                    f.queue.push_back(json_event(
+                        "error",
+                        &serde_json::json!({"message": "the database did not answer; follow again"}),
+                    ));
+                    f.done = true;
+                }
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+fn json_event(name: &str, data: &impl Serialize) -> Event {
+    Event::default()
+        .event(name)
+        .json_data(data)
+        .unwrap_or_else(|_| Event::default().event(name))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -48,7 +48,7 @@ pub struct Server {
 }
 
 /// The pipelines every test has: `quick` (two steps with counters and a derived metric),
-/// `slow` (sleeps until cancelled), `needs` (a required parameter) and `leaky` (a step that
+/// `slow` (sleeps until cancelled), `chatty` (says something, waits 8 s, says more), `needs` (a required parameter) and `leaky` (a step that
 /// prints the secret, which the runner stores redacted).
 const PIPELINES: &[(&str, &str)] = &[
     (
@@ -60,6 +60,10 @@ const PIPELINES: &[(&str, &str)] = &[
          [metrics]\nload_rate = \"load.loaded / extract.rows * 100\"\n",
     ),
     ("slow", "[[steps]]\nname = \"wait\"\nrun = \"sleep 60\"\n"),
+    (
+        "chatty",
+        "[[steps]]\nname = \"talk\"\nrun = \"echo first; sleep 8; echo second\"\n",
+    ),
     (
         "needs",
         "[params.day]\nrequired = true\n[[steps]]\nname = \"a\"\nrun = \"true\"\n",

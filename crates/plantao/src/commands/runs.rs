@@ -266,6 +266,65 @@ pub async fn logs(config_path: &Path, run: &str, stage: Option<&str>) -> Result<
     Ok(())
 }
 
+/// Prints a run's logs as they grow, until the run has ended; exits like `plantao run` would
+/// for the run's final status.
+pub async fn follow_logs(
+    config_path: &Path,
+    run: &str,
+    stage: Option<String>,
+) -> Result<(), Failure> {
+    use plantao_engine::follow::{LogFollower, Piece};
+    use std::io::Write as _;
+    let id = parse_id(run)?;
+    let config = load_config(config_path)?;
+    let store = open_store_to_read(&config).await?;
+    let mut follower = LogFollower::new(stage);
+    let mut current: Option<(String, u32)> = None;
+    loop {
+        let detail = store.run_detail(id).await.map_err(not_found)?;
+        let mut out = std::io::stdout().lock();
+        for piece in follower.advance(&detail.stages) {
+            match piece {
+                Piece::Text {
+                    step,
+                    attempt,
+                    text,
+                }
+                | Piece::Restart {
+                    step,
+                    attempt,
+                    text,
+                } => {
+                    let here = Some((step.clone(), attempt));
+                    if current != here {
+                        let _ = writeln!(out, "== {step} (attempt {attempt}) ==");
+                        current = here;
+                    }
+                    let _ = write!(out, "{text}");
+                }
+                Piece::Ended {
+                    step,
+                    attempt,
+                    status,
+                } => {
+                    let _ = writeln!(out, "\n== {step} (attempt {attempt}) ended {status} ==");
+                    current = None;
+                }
+            }
+        }
+        let _ = out.flush();
+        drop(out);
+        if detail.run.status.is_final() {
+            println!("run {id} ended {}", detail.run.status);
+            return match detail.run.status {
+                plantao_model::RunStatus::Succeeded => Ok(()),
+                other => Err(Failure::Ended(other)),
+            };
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
 fn not_found(e: plantao_store::StoreError) -> Failure {
     match e {
         plantao_store::StoreError::NotFound(what) => Failure::Missing(format!(
