@@ -217,6 +217,10 @@ pub enum BenchCommand {
         /// Only the routes containing this text (e.g. `runs?`).
         #[arg(long)]
         only: Option<String>,
+        /// Keep the SQLite store in this file: seeded when it holds no runs, used as it is on
+        /// later runs of the benchmark.
+        #[arg(long)]
+        file: Option<PathBuf>,
     },
     /// Scheduling lag: a pipeline due every second, from the due instant to its step's own
     /// process recording the time it started.

@@ -90,6 +90,7 @@ fn main() -> ExitCode {
                     connections,
                     postgres,
                     only,
+                    file,
                 } => {
                     commands::apibench::run(commands::apibench::ApiBench {
                         runs,
@@ -99,6 +100,7 @@ fn main() -> ExitCode {
                         connections,
                         postgres,
                         only,
+                        file,
                     })
                     .await
                 }

@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_rollups.sql"),
     include_str!("migrations/0005_open_runs.sql"),
     include_str!("migrations/0006_api.sql"),
+    include_str!("migrations/0007_rollups_without_rowid.sql"),
 ];
 /// Taken while migrating, so nodes starting together migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x0070_6c61_6e74_616f; // "plantao" in ASCII

@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_rollups.sql"),
     include_str!("migrations/0005_open_runs.sql"),
     include_str!("migrations/0006_api.sql"),
+    include_str!("migrations/0007_rollups_without_rowid.sql"),
 ];
 
 /// How long opening the file may wait for other programs opening it at the same moment; the

@@ -502,39 +502,46 @@ impl Store for SqliteStore {
     ) -> Result<Vec<Bucket>> {
         let mut conn = self.reader.begin().await?;
         let key = (pipeline, grain.as_str(), micros(from), micros(to));
-        let runs = rollup_rows(&mut conn, "rollup_runs", key).await?;
-        let durations = rollup_rows(&mut conn, "rollup_durations", key).await?;
-        let counters = rollup_rows(&mut conn, "rollup_counters", key).await?;
+        type RunsCols = (i64, String, String, i64, i64, i64, Option<i64>, i64);
+        let runs: Vec<RunsCols> = rollup_rows(
+            &mut conn,
+            "rollup_runs",
+            "bucket, status, triggered_by, runs, timed_runs, duration_ms_sum, duration_ms_max, cpu_ms",
+            key,
+        )
+        .await?;
+        let durations: Vec<(i64, String, i32, i64)> = rollup_rows(
+            &mut conn,
+            "rollup_durations",
+            "bucket, status, bin, runs",
+            key,
+        )
+        .await?;
+        let counters: Vec<(i64, String, String, f64, i64)> = rollup_rows(
+            &mut conn,
+            "rollup_counters",
+            "bucket, step, name, sum, runs",
+            key,
+        )
+        .await?;
         let mut gather = Gather::default();
-        for row in &runs {
+        for (bucket, status, trigger, runs, timed_runs, sum, max, cpu_ms) in runs {
             gather.runs(RunsRow {
-                bucket: time(row.try_get("bucket")?)?,
-                status: row.try_get("status")?,
-                trigger: row.try_get("triggered_by")?,
-                runs: row.try_get("runs")?,
-                timed_runs: row.try_get("timed_runs")?,
-                duration_ms_sum: row.try_get("duration_ms_sum")?,
-                duration_ms_max: row.try_get("duration_ms_max")?,
-                cpu_ms: row.try_get("cpu_ms")?,
+                bucket: time(bucket)?,
+                status,
+                trigger,
+                runs,
+                timed_runs,
+                duration_ms_sum: sum,
+                duration_ms_max: max,
+                cpu_ms,
             });
         }
-        for row in &durations {
-            gather.duration(
-                time(row.try_get("bucket")?)?,
-                row.try_get("status")?,
-                row.try_get("bin")?,
-                row.try_get("runs")?,
-            );
+        for (bucket, status, bin, runs) in durations {
+            gather.duration(time(bucket)?, &status, bin, runs);
         }
-        for row in &counters {
-            let step: &str = row.try_get("step")?;
-            let name: &str = row.try_get("name")?;
-            gather.counter(
-                time(row.try_get("bucket")?)?,
-                format!("{step}.{name}"),
-                row.try_get("sum")?,
-                row.try_get("runs")?,
-            );
+        for (bucket, step, name, sum, runs) in counters {
+            gather.counter(time(bucket)?, format!("{step}.{name}"), sum, runs);
         }
         Ok(gather.finish())
     }
@@ -614,19 +621,25 @@ impl Store for SqliteStore {
     }
 }
 
-/// The rows of one rollup table for a pipeline, a grain and bucket starts in `[from, to)`.
-async fn rollup_rows(
+/// The rows of one rollup table for a pipeline, a grain and bucket starts in `[from, to)`:
+/// `columns` of each, read back as tuples. The rows come as one JSON array built by SQLite, not
+/// row by row: a week of daily buckets holds over a thousand duration bins.
+async fn rollup_rows<T: serde::de::DeserializeOwned>(
     conn: &mut SqliteConnection,
     table: &str,
+    columns: &str,
     key: (&str, &str, i64, i64),
-) -> Result<Vec<SqliteRow>> {
-    Ok(sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT * FROM {table} WHERE pipeline = ? AND grain = ? AND bucket >= ? AND bucket < ?"
+) -> Result<Vec<T>> {
+    let json: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT json_group_array(json_array({columns})) FROM {table}
+         WHERE pipeline = ? AND grain = ? AND bucket >= ? AND bucket < ?"
     )))
     .bind(key.0)
     .bind(key.1)
     .bind(key.2)
     .bind(key.3)
-    .fetch_all(conn)
-    .await?)
+    .fetch_one(conn)
+    .await?;
+    serde_json::from_str(&json)
+        .map_err(|e| StoreError::Database(format!("unreadable rollup in {table}: {e}")))
 }

@@ -26,14 +26,20 @@ pub struct ApiBench {
     pub postgres: Option<String>,
     /// Only the routes containing this.
     pub only: Option<String>,
+    /// A SQLite file to keep: seeded when it holds no runs, used as it is otherwise.
+    pub file: Option<std::path::PathBuf>,
 }
 
 pub async fn run(args: ApiBench) -> Result<(), Failure> {
     let dir = tempfile::tempdir().map_err(|e| Failure::Usage(e.to_string()))?;
+    let file = args
+        .file
+        .clone()
+        .unwrap_or_else(|| dir.path().join("plantao.db"));
     let url = args
         .postgres
         .clone()
-        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("plantao.db").display()));
+        .unwrap_or_else(|| format!("sqlite://{}", file.display()));
     let list = daily_pipelines(args.pipelines);
     let config = Arc::new(write_config(
         dir.path(),
@@ -43,9 +49,21 @@ pub async fn run(args: ApiBench) -> Result<(), Failure> {
     let store = open_store(&config).await?;
     let names: Vec<String> = list.iter().map(|(n, _)| n.clone()).collect();
     let started = Instant::now();
-    let last = seed(store.as_ref(), &names, args.runs, args.days).await?;
+    let newest = store
+        .runs(&plantao_store::RunFilter {
+            limit: 1,
+            ..Default::default()
+        })
+        .await?;
+    let last = match newest.first() {
+        Some(run) if args.file.is_some() => {
+            println!("using the runs already in {}", file.display());
+            run.id
+        }
+        _ => seed(store.as_ref(), &names, args.runs, args.days).await?,
+    };
     println!(
-        "machine: {} cores; {} backend; seeded {} runs over {} days for {} pipelines in {:.1} s",
+        "machine: {} cores; {} backend; {} runs over {} days for {} pipelines, seeded in {:.1} s",
         cores(),
         if args.postgres.is_some() {
             "PostgreSQL"
