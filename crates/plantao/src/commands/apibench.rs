@@ -31,6 +31,8 @@ pub struct ApiBench {
 }
 
 pub async fn run(args: ApiBench) -> Result<(), Failure> {
+    // The server's warnings and errors (a failed request says why here).
+    crate::commands::serve::init_logs(crate::cli::LogFormat::Text);
     let dir = tempfile::tempdir().map_err(|e| Failure::Usage(e.to_string()))?;
     let file = args
         .file

@@ -99,7 +99,7 @@ fn io(e: std::io::Error) -> Failure {
     Failure::Usage(format!("cannot listen for signals: {e}"))
 }
 
-fn init_logs(format: LogFormat) {
+pub(crate) fn init_logs(format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_target(false);
