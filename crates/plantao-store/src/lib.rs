@@ -161,6 +161,20 @@ fn steps(writes: Vec<Write>) -> Vec<Step> {
     steps
 }
 
+/// Runs `work` to its end even when the caller stops waiting for it. A request whose client
+/// hangs up is dropped wherever it is; dropped between `BEGIN` and the end of its transaction,
+/// it would hand its connection back to the pool still inside that transaction, and the next
+/// user would fail ("SET TRANSACTION ISOLATION LEVEL must be called before any query", seen with
+/// `plantao bench api` on PostgreSQL). So the backends run their transactions as tasks of their
+/// own.
+async fn detached<T: Send + 'static>(
+    work: impl Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    tokio::spawn(work)
+        .await
+        .map_err(|e| StoreError::Database(format!("a store task failed: {e}")))?
+}
+
 /// The smallest run id (UUIDv7) that can be made at `at`: ids below it were made before.
 fn first_id_at(at: Timestamp) -> RunId {
     RunId::from_millis(u64::try_from(at.timestamp_millis()).unwrap_or(0), 0)

@@ -17,7 +17,7 @@ use crate::decode::{params_from_json, parse, selection_from_json};
 use crate::error::{Result, StoreError};
 use crate::records::*;
 use crate::rollup::{Bucket, Gather, Grain, RunsRow};
-use crate::{Backend, Step, Store, first_id_at, redact_url, steps};
+use crate::{Backend, Step, Store, detached, first_id_at, redact_url, steps};
 use writes::{apply_one, insert_runs};
 
 const MIGRATIONS: &[&str] = &[
@@ -32,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
 /// Taken while migrating, so nodes starting together migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x0070_6c61_6e74_616f; // "plantao" in ASCII
 
+#[derive(Clone)]
 pub(crate) struct PgStore {
     pool: PgPool,
     url: String,
@@ -176,13 +177,9 @@ fn stage_from_row(row: &PgRow) -> Result<Stage> {
     })
 }
 
-#[async_trait]
-impl Store for PgStore {
-    fn backend(&self) -> Backend {
-        Backend::Postgres
-    }
-
-    async fn apply(&self, writes: Vec<Write>) -> Result<Vec<Applied>> {
+/// Work that must run to its end once begun (see [`detached`]).
+impl PgStore {
+    async fn apply_now(&self, writes: Vec<Write>) -> Result<Vec<Applied>> {
         let mut tx = self.pool.begin().await?;
         let mut applied = Vec::with_capacity(writes.len());
         for step in steps(writes) {
@@ -195,7 +192,7 @@ impl Store for PgStore {
         Ok(applied)
     }
 
-    async fn sync_pipelines(&self, pipelines: &[PipelineRecord], at: Timestamp) -> Result<()> {
+    async fn sync_pipelines_now(&self, pipelines: &[PipelineRecord], at: Timestamp) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         let names: Vec<&str> = pipelines.iter().map(|p| p.name.as_str()).collect();
         sqlx::query("UPDATE pipelines SET active = FALSE WHERE NOT (name = ANY($1))")
@@ -222,6 +219,133 @@ impl Store for PgStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn run_detail_now(&self, id: RunId) -> Result<RunDetail> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let key = id.as_uuid();
+        let row = sqlx::query("SELECT * FROM runs WHERE id = $1")
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("run {id}")))?;
+        let run = run_from_row(&row)?;
+        let stages = sqlx::query(
+            "SELECT * FROM stages WHERE run_id = $1 ORDER BY started_at, step, attempt",
+        )
+        .bind(key)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(stage_from_row)
+        .collect::<Result<_>>()?;
+        let counters = sqlx::query(
+            "SELECT step, name, value FROM counters WHERE run_id = $1 ORDER BY step, name",
+        )
+        .bind(key)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Counter {
+                run_id: id,
+                step: r.try_get("step")?,
+                name: r.try_get("name")?,
+                value: r.try_get("value")?,
+            })
+        })
+        .collect::<Result<_>>()?;
+        let outputs = sqlx::query(
+            "SELECT step, key, value FROM outputs WHERE run_id = $1 ORDER BY step, key",
+        )
+        .bind(key)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Output {
+                run_id: id,
+                step: r.try_get("step")?,
+                key: r.try_get("key")?,
+                value: r.try_get("value")?,
+            })
+        })
+        .collect::<Result<_>>()?;
+        tx.commit().await?;
+        Ok(RunDetail {
+            run,
+            stages,
+            counters,
+            outputs,
+        })
+    }
+
+    async fn rollups_now(
+        &self,
+        pipeline: &str,
+        grain: Grain,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Bucket>> {
+        let mut tx = self.pool.begin().await?;
+        let key = (pipeline, grain.as_str(), from, to);
+        let runs = rollup_rows(&mut tx, "rollup_runs", key).await?;
+        let durations = rollup_rows(&mut tx, "rollup_durations", key).await?;
+        let counters = rollup_rows(&mut tx, "rollup_counters", key).await?;
+        let mut gather = Gather::default();
+        for row in &runs {
+            gather.runs(RunsRow {
+                bucket: row.try_get("bucket")?,
+                status: row.try_get("status")?,
+                trigger: row.try_get("triggered_by")?,
+                runs: row.try_get("runs")?,
+                timed_runs: row.try_get("timed_runs")?,
+                duration_ms_sum: row.try_get("duration_ms_sum")?,
+                duration_ms_max: row.try_get("duration_ms_max")?,
+                cpu_ms: row.try_get("cpu_ms")?,
+            });
+        }
+        for row in &durations {
+            gather.duration(
+                row.try_get("bucket")?,
+                row.try_get("status")?,
+                row.try_get("bin")?,
+                row.try_get("runs")?,
+            );
+        }
+        for row in &counters {
+            let step: &str = row.try_get("step")?;
+            let name: &str = row.try_get("name")?;
+            gather.counter(
+                row.try_get("bucket")?,
+                format!("{step}.{name}"),
+                row.try_get("sum")?,
+                row.try_get("runs")?,
+            );
+        }
+        tx.commit().await?;
+        Ok(gather.finish())
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn apply(&self, writes: Vec<Write>) -> Result<Vec<Applied>> {
+        let this = self.clone();
+        detached(async move { this.apply_now(writes).await }).await
+    }
+
+    async fn sync_pipelines(&self, pipelines: &[PipelineRecord], at: Timestamp) -> Result<()> {
+        let this = self.clone();
+        let pipelines = pipelines.to_vec();
+        detached(async move { this.sync_pipelines_now(&pipelines, at).await }).await
     }
 
     async fn pipelines(&self) -> Result<Vec<StoredPipeline>> {
@@ -284,65 +408,8 @@ impl Store for PgStore {
     }
 
     async fn run_detail(&self, id: RunId) -> Result<RunDetail> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await?;
-        let key = id.as_uuid();
-        let row = sqlx::query("SELECT * FROM runs WHERE id = $1")
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("run {id}")))?;
-        let run = run_from_row(&row)?;
-        let stages = sqlx::query(
-            "SELECT * FROM stages WHERE run_id = $1 ORDER BY started_at, step, attempt",
-        )
-        .bind(key)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(stage_from_row)
-        .collect::<Result<_>>()?;
-        let counters = sqlx::query(
-            "SELECT step, name, value FROM counters WHERE run_id = $1 ORDER BY step, name",
-        )
-        .bind(key)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(Counter {
-                run_id: id,
-                step: r.try_get("step")?,
-                name: r.try_get("name")?,
-                value: r.try_get("value")?,
-            })
-        })
-        .collect::<Result<_>>()?;
-        let outputs = sqlx::query(
-            "SELECT step, key, value FROM outputs WHERE run_id = $1 ORDER BY step, key",
-        )
-        .bind(key)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(Output {
-                run_id: id,
-                step: r.try_get("step")?,
-                key: r.try_get("key")?,
-                value: r.try_get("value")?,
-            })
-        })
-        .collect::<Result<_>>()?;
-        tx.commit().await?;
-        Ok(RunDetail {
-            run,
-            stages,
-            counters,
-            outputs,
-        })
+        let this = self.clone();
+        detached(async move { this.run_detail_now(id).await }).await
     }
 
     async fn claim_next(&self, node: &str, at: Timestamp, full: &[String]) -> Result<Option<Run>> {
@@ -477,44 +544,9 @@ impl Store for PgStore {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<Bucket>> {
-        let mut tx = self.pool.begin().await?;
-        let key = (pipeline, grain.as_str(), from, to);
-        let runs = rollup_rows(&mut tx, "rollup_runs", key).await?;
-        let durations = rollup_rows(&mut tx, "rollup_durations", key).await?;
-        let counters = rollup_rows(&mut tx, "rollup_counters", key).await?;
-        let mut gather = Gather::default();
-        for row in &runs {
-            gather.runs(RunsRow {
-                bucket: row.try_get("bucket")?,
-                status: row.try_get("status")?,
-                trigger: row.try_get("triggered_by")?,
-                runs: row.try_get("runs")?,
-                timed_runs: row.try_get("timed_runs")?,
-                duration_ms_sum: row.try_get("duration_ms_sum")?,
-                duration_ms_max: row.try_get("duration_ms_max")?,
-                cpu_ms: row.try_get("cpu_ms")?,
-            });
-        }
-        for row in &durations {
-            gather.duration(
-                row.try_get("bucket")?,
-                row.try_get("status")?,
-                row.try_get("bin")?,
-                row.try_get("runs")?,
-            );
-        }
-        for row in &counters {
-            let step: &str = row.try_get("step")?;
-            let name: &str = row.try_get("name")?;
-            gather.counter(
-                row.try_get("bucket")?,
-                format!("{step}.{name}"),
-                row.try_get("sum")?,
-                row.try_get("runs")?,
-            );
-        }
-        tx.commit().await?;
-        Ok(gather.finish())
+        let this = self.clone();
+        let pipeline = pipeline.to_owned();
+        detached(async move { this.rollups_now(&pipeline, grain, from, to).await }).await
     }
 
     async fn prune(&self, before: Timestamp, limit: u32) -> Result<u64> {

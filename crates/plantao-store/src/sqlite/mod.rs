@@ -20,10 +20,11 @@ use crate::decode::parse;
 use crate::error::{Result, StoreError};
 use crate::records::*;
 use crate::rollup::{Bucket, Gather, Grain, RunsRow};
-use crate::{Backend, Step, Store, first_id_at, steps};
+use crate::{Backend, Step, Store, detached, first_id_at, steps};
 use connection::{BUSY_WAIT, WriteTx, connect, migrate};
 use writes::{apply_one, insert_runs};
 
+#[derive(Clone)]
 pub(crate) struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
@@ -199,6 +200,121 @@ fn stage_from_row(row: &SqliteRow) -> Result<Stage> {
 /// SQLite only uses a partial index (`runs_open`, `runs_open_pipeline`: the runs still queued or
 /// running) when a query repeats the index's own condition, `status IN ('queued', 'running')`;
 /// the queries on open runs do, so that they never scan the whole history.
+/// Work that must run to its end once begun (see [`detached`]).
+impl SqliteStore {
+    async fn run_detail_now(&self, id: RunId) -> Result<RunDetail> {
+        let mut conn = self.reader.begin().await?;
+        let key = id.to_string();
+        let json: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT {RUN_JSON} FROM runs WHERE id = ?"
+        )))
+        .bind(&key)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("run {id}")))?;
+        let run = run_from_json(&json)?;
+        let stages =
+            sqlx::query("SELECT * FROM stages WHERE run_id = ? ORDER BY started_at, step, attempt")
+                .bind(&key)
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(stage_from_row)
+                .collect::<Result<_>>()?;
+        let counters = sqlx::query(
+            "SELECT step, name, value FROM counters WHERE run_id = ? ORDER BY step, name",
+        )
+        .bind(&key)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Counter {
+                run_id: id,
+                step: r.try_get("step")?,
+                name: r.try_get("name")?,
+                value: r.try_get("value")?,
+            })
+        })
+        .collect::<Result<_>>()?;
+        let outputs =
+            sqlx::query("SELECT step, key, value FROM outputs WHERE run_id = ? ORDER BY step, key")
+                .bind(&key)
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(Output {
+                        run_id: id,
+                        step: r.try_get("step")?,
+                        key: r.try_get("key")?,
+                        value: r.try_get("value")?,
+                    })
+                })
+                .collect::<Result<_>>()?;
+        conn.commit().await?;
+        Ok(RunDetail {
+            run,
+            stages,
+            counters,
+            outputs,
+        })
+    }
+
+    async fn rollups_now(
+        &self,
+        pipeline: &str,
+        grain: Grain,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Bucket>> {
+        let mut conn = self.reader.begin().await?;
+        let key = (pipeline, grain.as_str(), micros(from), micros(to));
+        type RunsCols = (i64, String, String, i64, i64, i64, Option<i64>, i64);
+        let runs: Vec<RunsCols> = rollup_rows(
+            &mut conn,
+            "rollup_runs",
+            "bucket, status, triggered_by, runs, timed_runs, duration_ms_sum, duration_ms_max, cpu_ms",
+            key,
+        )
+        .await?;
+        let durations: Vec<(i64, String, i32, i64)> = rollup_rows(
+            &mut conn,
+            "rollup_durations",
+            "bucket, status, bin, runs",
+            key,
+        )
+        .await?;
+        let counters: Vec<(i64, String, String, f64, i64)> = rollup_rows(
+            &mut conn,
+            "rollup_counters",
+            "bucket, step, name, sum, runs",
+            key,
+        )
+        .await?;
+        let mut gather = Gather::default();
+        for (bucket, status, trigger, runs, timed_runs, sum, max, cpu_ms) in runs {
+            gather.runs(RunsRow {
+                bucket: time(bucket)?,
+                status,
+                trigger,
+                runs,
+                timed_runs,
+                duration_ms_sum: sum,
+                duration_ms_max: max,
+                cpu_ms,
+            });
+        }
+        for (bucket, status, bin, runs) in durations {
+            gather.duration(time(bucket)?, &status, bin, runs);
+        }
+        for (bucket, step, name, sum, runs) in counters {
+            gather.counter(time(bucket)?, format!("{step}.{name}"), sum, runs);
+        }
+        Ok(gather.finish())
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> Backend {
@@ -307,62 +423,8 @@ impl Store for SqliteStore {
     }
 
     async fn run_detail(&self, id: RunId) -> Result<RunDetail> {
-        let mut conn = self.reader.begin().await?;
-        let key = id.to_string();
-        let json: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT {RUN_JSON} FROM runs WHERE id = ?"
-        )))
-        .bind(&key)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("run {id}")))?;
-        let run = run_from_json(&json)?;
-        let stages =
-            sqlx::query("SELECT * FROM stages WHERE run_id = ? ORDER BY started_at, step, attempt")
-                .bind(&key)
-                .fetch_all(&mut *conn)
-                .await?
-                .iter()
-                .map(stage_from_row)
-                .collect::<Result<_>>()?;
-        let counters = sqlx::query(
-            "SELECT step, name, value FROM counters WHERE run_id = ? ORDER BY step, name",
-        )
-        .bind(&key)
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(Counter {
-                run_id: id,
-                step: r.try_get("step")?,
-                name: r.try_get("name")?,
-                value: r.try_get("value")?,
-            })
-        })
-        .collect::<Result<_>>()?;
-        let outputs =
-            sqlx::query("SELECT step, key, value FROM outputs WHERE run_id = ? ORDER BY step, key")
-                .bind(&key)
-                .fetch_all(&mut *conn)
-                .await?
-                .iter()
-                .map(|r| {
-                    Ok(Output {
-                        run_id: id,
-                        step: r.try_get("step")?,
-                        key: r.try_get("key")?,
-                        value: r.try_get("value")?,
-                    })
-                })
-                .collect::<Result<_>>()?;
-        conn.commit().await?;
-        Ok(RunDetail {
-            run,
-            stages,
-            counters,
-            outputs,
-        })
+        let this = self.clone();
+        detached(async move { this.run_detail_now(id).await }).await
     }
 
     async fn claim_next(&self, node: &str, at: Timestamp, full: &[String]) -> Result<Option<Run>> {
@@ -500,50 +562,9 @@ impl Store for SqliteStore {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<Bucket>> {
-        let mut conn = self.reader.begin().await?;
-        let key = (pipeline, grain.as_str(), micros(from), micros(to));
-        type RunsCols = (i64, String, String, i64, i64, i64, Option<i64>, i64);
-        let runs: Vec<RunsCols> = rollup_rows(
-            &mut conn,
-            "rollup_runs",
-            "bucket, status, triggered_by, runs, timed_runs, duration_ms_sum, duration_ms_max, cpu_ms",
-            key,
-        )
-        .await?;
-        let durations: Vec<(i64, String, i32, i64)> = rollup_rows(
-            &mut conn,
-            "rollup_durations",
-            "bucket, status, bin, runs",
-            key,
-        )
-        .await?;
-        let counters: Vec<(i64, String, String, f64, i64)> = rollup_rows(
-            &mut conn,
-            "rollup_counters",
-            "bucket, step, name, sum, runs",
-            key,
-        )
-        .await?;
-        let mut gather = Gather::default();
-        for (bucket, status, trigger, runs, timed_runs, sum, max, cpu_ms) in runs {
-            gather.runs(RunsRow {
-                bucket: time(bucket)?,
-                status,
-                trigger,
-                runs,
-                timed_runs,
-                duration_ms_sum: sum,
-                duration_ms_max: max,
-                cpu_ms,
-            });
-        }
-        for (bucket, status, bin, runs) in durations {
-            gather.duration(time(bucket)?, &status, bin, runs);
-        }
-        for (bucket, step, name, sum, runs) in counters {
-            gather.counter(time(bucket)?, format!("{step}.{name}"), sum, runs);
-        }
-        Ok(gather.finish())
+        let this = self.clone();
+        let pipeline = pipeline.to_owned();
+        detached(async move { this.rollups_now(&pipeline, grain, from, to).await }).await
     }
 
     async fn prune(&self, before: Timestamp, limit: u32) -> Result<u64> {
