@@ -255,7 +255,10 @@ pub struct LogQuery {
 #[utoipa::path(get, path = "/api/runs/{id}/log", tag = "runs",
     security(("token" = [])),
     params(("id" = RunId, Path, description = "the run's id"), LogQuery),
-    responses((status = 200, description = "the stages' logs, each after a `== step (attempt n) ==` line; with `follow=true`, Server-Sent Events (`text/event-stream`)", content_type = "text/plain", body = String),
+    responses((status = 200, description = "the stages' logs, each after a `== step (attempt n) ==` line; with `follow=true`, Server-Sent Events (`text/event-stream`)", content(
+                (String = "text/plain"),
+                (LogEvent = "text/event-stream"),
+              )),
               (status = 404, body = crate::ErrorBody)))]
 pub async fn run_log(
     _: Viewer,
@@ -362,11 +365,22 @@ fn follow(
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
+/// One event of a followed log, as sent.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogEvent {
+    /// `log`, `restart`, `ended`, `end` or `error`.
+    pub event: String,
+    /// A JSON object: a piece of a stage's log (`step`, `attempt`, `text`), a stage's end
+    /// (`status`), the run's end (`id`, `status`) or what went wrong (`message`).
+    pub data: String,
+}
+
 fn json_event(name: &str, data: &impl Serialize) -> Event {
-    Event::default()
-        .event(name)
-        .json_data(data)
-        .unwrap_or_else(|_| Event::default().event(name))
+    let e = LogEvent {
+        event: name.to_owned(),
+        data: serde_json::to_string(data).unwrap_or_else(|_| "{}".to_owned()),
+    };
+    Event::default().event(e.event).data(e.data)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
