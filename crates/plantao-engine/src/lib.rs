@@ -38,5 +38,5 @@ pub async fn sync_pipelines(
 }
 pub use runner::{
     Claimed, Observer, Plan, PlanError, Planned, Quiet, RunError, RunReport, RunRequest, Runner,
-    StageReport, Stop, StopSignal, derived_metrics,
+    StageReport, Stop, StopSignal, derived_metrics, run_metrics,
 };

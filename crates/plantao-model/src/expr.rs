@@ -43,6 +43,18 @@ pub enum ExprValue {
     NoData,
 }
 
+impl ExprValue {
+    /// As JSON: the value itself, or null when there is no data.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            ExprValue::Number(n) => serde_json::json!(n),
+            ExprValue::Bool(b) => serde_json::json!(b),
+            ExprValue::Text(t) => serde_json::json!(t),
+            ExprValue::NoData => serde_json::Value::Null,
+        }
+    }
+}
+
 /// A name an expression reads: `threshold`, or `process.approved` (root `process`, field
 /// `approved`).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -44,16 +44,6 @@ pub fn metric(value: &ExprValue) -> String {
     }
 }
 
-/// A derived metric in JSON: its value, or null when it has no data.
-pub fn metric_json(value: &ExprValue) -> serde_json::Value {
-    match value {
-        ExprValue::Number(n) => serde_json::json!(n),
-        ExprValue::Bool(b) => serde_json::json!(b),
-        ExprValue::Text(t) => serde_json::json!(t),
-        ExprValue::NoData => serde_json::Value::Null,
-    }
-}
-
 /// A time in `zone`, to the second.
 pub fn time(t: DateTime<Utc>, zone: Tz) -> String {
     t.with_timezone(&zone)

@@ -451,6 +451,23 @@ pub fn derived_metrics<'a>(
         .collect()
 }
 
+/// A recorded run's derived metrics, from its pipeline's current definition; none when the
+/// pipeline left the configuration.
+pub fn run_metrics(
+    config: &Config,
+    pipeline: &str,
+    counters: &[plantao_store::Counter],
+) -> Vec<(String, ExprValue)> {
+    config.pipeline(pipeline).map_or_else(Vec::new, |p| {
+        derived_metrics(
+            p,
+            counters
+                .iter()
+                .map(|c| (c.step.as_str(), c.name.as_str(), c.value)),
+        )
+    })
+}
+
 fn stop_reason(stop: Stop) -> &'static str {
     match stop {
         Stop::Cancel => "cancelled",

@@ -22,36 +22,17 @@ use crate::extract::Query;
 pub(crate) fn metric_values(values: &[(String, ExprValue)]) -> BTreeMap<String, serde_json::Value> {
     values
         .iter()
-        .map(|(name, v)| {
-            let v = match v {
-                ExprValue::Number(n) => serde_json::json!(n),
-                ExprValue::Bool(b) => serde_json::json!(b),
-                ExprValue::Text(t) => serde_json::json!(t),
-                ExprValue::NoData => serde_json::Value::Null,
-            };
-            (name.clone(), v)
-        })
+        .map(|(name, v)| (name.clone(), v.to_json()))
         .collect()
 }
 
-/// A pipeline's derived metrics over one run's counters; none when the pipeline left the
-/// configuration.
+/// A recorded run's derived metrics as JSON values (see [`plantao_engine::run_metrics`]).
 pub(crate) fn run_metrics(
     config: &plantao_config::Config,
     pipeline: &str,
     counters: &[plantao_store::Counter],
 ) -> BTreeMap<String, serde_json::Value> {
-    config
-        .pipeline(pipeline)
-        .map(|p| {
-            metric_values(&plantao_engine::derived_metrics(
-                p,
-                counters
-                    .iter()
-                    .map(|c| (c.step.as_str(), c.name.as_str(), c.value)),
-            ))
-        })
-        .unwrap_or_default()
+    metric_values(&plantao_engine::run_metrics(config, pipeline, counters))
 }
 
 /// One pipeline over one day (or today so far).

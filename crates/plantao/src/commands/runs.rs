@@ -4,8 +4,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono_tz::Tz;
-use plantao_config::Config;
-use plantao_engine::derived_metrics;
 use plantao_model::{ExprValue, RunId};
 use plantao_store::{RunDetail, RunFilter};
 
@@ -75,25 +73,11 @@ fn parse_id(text: &str) -> Result<RunId, Failure> {
         .map_err(|e: plantao_model::ParseRunIdError| Failure::Usage(e.to_string()))
 }
 
-/// The run's derived metrics, from its pipeline's current definition.
-fn metrics(config: &Config, detail: &RunDetail) -> Vec<(String, ExprValue)> {
-    let Some(pipeline) = config.pipeline(&detail.run.pipeline) else {
-        return Vec::new();
-    };
-    derived_metrics(
-        pipeline,
-        detail
-            .counters
-            .iter()
-            .map(|c| (c.step.as_str(), c.name.as_str(), c.value)),
-    )
-}
-
 /// A run with its stages, counters, outputs and derived metrics, as `--json` prints it.
 pub fn print_detail_json(detail: &RunDetail, metrics: &[(String, ExprValue)]) {
     let metrics: BTreeMap<&str, serde_json::Value> = metrics
         .iter()
-        .map(|(k, v)| (k.as_str(), format::metric_json(v)))
+        .map(|(k, v)| (k.as_str(), v.to_json()))
         .collect();
     let out = serde_json::json!({ "run": detail.run, "stages": detail.stages, "counters": detail.counters,
         "outputs": detail.outputs, "metrics": metrics });
@@ -105,7 +89,7 @@ pub async fn show(config_path: &Path, run: &str, json: bool) -> Result<(), Failu
     let config = load_config(config_path)?;
     let store = open_store_to_read(&config).await?;
     let detail = store.run_detail(id).await.map_err(not_found)?;
-    let metrics = metrics(&config, &detail);
+    let metrics = plantao_engine::run_metrics(&config, &detail.run.pipeline, &detail.counters);
     if json {
         print_detail_json(&detail, &metrics);
         return Ok(());

@@ -124,6 +124,6 @@ fn window_json(s: &Summary, metrics: &[(String, plantao_model::ExprValue)]) -> s
         },
         "cpu_ms": s.cpu_ms,
         "counters": s.counters,
-        "metrics": metrics.iter().map(|(name, v)| (name.clone(), format::metric_json(v))).collect::<serde_json::Map<_, _>>(),
+        "metrics": metrics.iter().map(|(name, v)| (name.clone(), v.to_json())).collect::<serde_json::Map<_, _>>(),
     })
 }
