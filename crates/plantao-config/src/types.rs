@@ -34,6 +34,19 @@ impl Config {
             .ok()
             .map(|i| &self.pipelines[i])
     }
+
+    /// What to say when `name` is not a pipeline: which ones there are.
+    pub fn no_such_pipeline(&self, name: &str) -> String {
+        let known: Vec<&str> = self.pipelines.iter().map(|p| p.name.as_str()).collect();
+        format!(
+            "there is no pipeline `{name}`; the pipelines are: {}",
+            if known.is_empty() {
+                "(none: add files to the pipelines/ folder)".to_owned()
+            } else {
+                known.join(", ")
+            }
+        )
+    }
 }
 
 #[derive(Debug)]

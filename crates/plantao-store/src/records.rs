@@ -210,6 +210,19 @@ pub enum Write {
     Audit(AuditEntry),
 }
 
+impl Write {
+    /// An audit entry of what `actor` did to `target` just now.
+    pub fn audit(actor: &str, action: &str, target: &str, detail: Option<String>) -> Write {
+        Write::Audit(AuditEntry {
+            at: Utc::now(),
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            detail,
+        })
+    }
+}
+
 /// What each write of a batch did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Applied {

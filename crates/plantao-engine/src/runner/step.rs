@@ -93,12 +93,10 @@ impl Runner {
                 }
             }
             let status = result.status();
-            let duration_ms = i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);
-            self.telemetry.stage_ended(
-                &cx.plan.pipeline.name,
-                &step.name,
-                clock.elapsed().as_secs_f64(),
-            );
+            let took = clock.elapsed();
+            let duration_ms = i64::try_from(took.as_millis()).unwrap_or(i64::MAX);
+            self.telemetry
+                .stage_ended(&cx.plan.pipeline.name, &step.name, took.as_secs_f64());
             stage.status = status;
             stage.finished_at = Some(Utc::now());
             stage.duration_ms = Some(duration_ms);

@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
-use crate::api::pipelines::audit;
 use crate::auth::{Admin, hash_secret, new_secret};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, Path, Query};
@@ -69,7 +68,7 @@ pub fn mint(actor: &str, name: &str, role: Role) -> Result<(CreatedToken, Vec<Wr
             hash: hash_secret(&secret),
             created_at,
         }),
-        audit(actor, "token.create", name, Some(format!("role {role}"))),
+        Write::audit(actor, "token.create", name, Some(format!("role {role}"))),
     ];
     Ok((
         CreatedToken {
@@ -113,7 +112,7 @@ pub async fn revoke_token(
         .store
         .apply(vec![
             Write::RevokeToken { name: name.clone() },
-            audit(&caller.actor, "token.revoke", &name, None),
+            Write::audit(&caller.actor, "token.revoke", &name, None),
         ])
         .await?;
     state.tokens.forget();

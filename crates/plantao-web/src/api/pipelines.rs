@@ -10,7 +10,7 @@ use plantao_config::{Action, Pipeline};
 use plantao_engine::scheduler::Timing;
 use plantao_engine::{Plan, RunRequest};
 use plantao_model::{RunId, Trigger};
-use plantao_store::{AuditEntry, Run, RunFilter, Summary, Window, Write};
+use plantao_store::{Run, RunFilter, Summary, Window, Write};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -77,13 +77,9 @@ impl WindowStats {
 
 /// The pipeline by name, or 404 naming the known ones.
 pub(crate) fn find<'c>(config: &'c plantao_config::Config, name: &str) -> ApiResult<&'c Pipeline> {
-    config.pipeline(name).ok_or_else(|| {
-        let known: Vec<&str> = config.pipelines.iter().map(|p| p.name.as_str()).collect();
-        ApiError::not_found(format!(
-            "there is no pipeline `{name}`; the pipelines are: {}",
-            known.join(", ")
-        ))
-    })
+    config
+        .pipeline(name)
+        .ok_or_else(|| ApiError::not_found(config.no_such_pipeline(name)))
 }
 
 async fn summary_of(state: &AppState, p: &Pipeline, paused: bool) -> ApiResult<PipelineSummary> {
@@ -245,16 +241,6 @@ fn plan_view(plan: &Plan<'_>) -> PlanView {
     }
 }
 
-pub(crate) fn audit(actor: &str, action: &str, target: &str, detail: Option<String>) -> Write {
-    Write::Audit(AuditEntry {
-        at: Utc::now(),
-        actor: actor.to_owned(),
-        action: action.to_owned(),
-        target: target.to_owned(),
-        detail,
-    })
-}
-
 #[utoipa::path(post, path = "/api/pipelines/{name}/runs", tag = "pipelines",
     security(("token" = [])),
     params(("name" = String, Path, description = "the pipeline's name")),
@@ -290,7 +276,7 @@ pub async fn trigger_run(
         .store
         .apply(vec![
             Write::InsertRun(run),
-            audit(
+            Write::audit(
                 &caller.actor,
                 "run.trigger",
                 &p.name,
@@ -335,7 +321,7 @@ async fn set_paused(
                 pipeline: p.name.clone(),
                 paused,
             },
-            audit(actor, action, &p.name, None),
+            Write::audit(actor, action, &p.name, None),
         ])
         .await?;
     Ok(Json(Paused {

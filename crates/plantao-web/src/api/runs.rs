@@ -16,7 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::api::metrics::run_metrics;
-use crate::api::pipelines::{Queued, audit, find};
+use crate::api::pipelines::{Queued, find};
 use crate::auth::{Operator, Viewer};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Path, Query};
@@ -123,17 +123,18 @@ pub async fn list_runs(
             "`limit` must be between 1 and {MAX_LIMIT}"
         )));
     }
+    // A pipeline that left the configuration still has its runs in the store.
     if let Some(name) = &q.pipeline {
         let config = state.config();
-        if config.pipeline(name).is_none()
-            && !state
+        let known = config.pipeline(name).is_some()
+            || state
                 .store
                 .pipelines()
                 .await?
                 .iter()
-                .any(|p| &p.record.name == name)
-        {
-            find(&config, name)?;
+                .any(|p| &p.record.name == name);
+        if !known {
+            return Err(ApiError::not_found(config.no_such_pipeline(name)));
         }
     }
     let filter = RunFilter {
@@ -407,7 +408,7 @@ pub async fn cancel_run(
         .store
         .apply(vec![
             Write::RequestCancel { id },
-            audit(
+            Write::audit(
                 &caller.actor,
                 "run.cancel",
                 &id.to_string(),
@@ -458,7 +459,7 @@ pub async fn retry_run(
         .store
         .apply(vec![
             Write::InsertRun(run),
-            audit(
+            Write::audit(
                 &caller.actor,
                 "run.retry",
                 &id.to_string(),

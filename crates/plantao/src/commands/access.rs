@@ -8,12 +8,13 @@ use plantao_model::Role;
 use plantao_store::Write;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::commands::control::CLI_ACTOR;
 use crate::commands::{load_config, open_store, open_store_to_read};
 use crate::failure::Failure;
 
 pub async fn create_token(config_path: &Path, name: &str, role: Role) -> Result<(), Failure> {
     let config = load_config(config_path)?;
-    let (created, writes) = plantao_web::mint("cli", name, role).map_err(Failure::Usage)?;
+    let (created, writes) = plantao_web::mint(CLI_ACTOR, name, role).map_err(Failure::Usage)?;
     let store = open_store(&config).await?;
     match store.apply(writes).await {
         Ok(_) => {}
@@ -64,7 +65,7 @@ pub async fn revoke_token(config_path: &Path, name: &str) -> Result<(), Failure>
             Write::RevokeToken {
                 name: name.to_owned(),
             },
-            crate::commands::control::audit("token.revoke", name, None),
+            Write::audit(CLI_ACTOR, "token.revoke", name, None),
         ])
         .await
     {

@@ -7,7 +7,7 @@ use chrono::Utc;
 use plantao_engine::scheduler::Timing;
 use plantao_engine::{Plan, RunRequest};
 use plantao_model::Trigger;
-use plantao_store::{AuditEntry, StoreError, Write};
+use plantao_store::{StoreError, Write};
 
 use crate::commands::{find_pipeline, load_config, open_store};
 use crate::failure::Failure;
@@ -30,7 +30,7 @@ pub async fn trigger(
     store
         .apply(vec![
             Write::InsertRun(run),
-            audit("run.trigger", &p.name, Some(format!("run {id}"))),
+            Write::audit(CLI_ACTOR, "run.trigger", &p.name, Some(format!("run {id}"))),
         ])
         .await?;
     println!(
@@ -40,16 +40,8 @@ pub async fn trigger(
     Ok(())
 }
 
-/// An audit entry for what a command on this machine did: the actor is `cli`.
-pub fn audit(action: &str, target: &str, detail: Option<String>) -> Write {
-    Write::Audit(AuditEntry {
-        at: Utc::now(),
-        actor: "cli".to_owned(),
-        action: action.to_owned(),
-        target: target.to_owned(),
-        detail,
-    })
-}
+/// What commands on this machine are recorded as in the audit log.
+pub const CLI_ACTOR: &str = "cli";
 
 pub async fn set_paused(config_path: &Path, pipeline: &str, paused: bool) -> Result<(), Failure> {
     let config = load_config(config_path)?;
@@ -61,7 +53,8 @@ pub async fn set_paused(config_path: &Path, pipeline: &str, paused: bool) -> Res
                 pipeline: p.name.clone(),
                 paused,
             },
-            audit(
+            Write::audit(
+                CLI_ACTOR,
                 if paused {
                     "pipeline.pause"
                 } else {

@@ -57,15 +57,7 @@ pub fn find_pipeline<'c>(
     config: &'c Config,
     name: &str,
 ) -> Result<&'c plantao_config::Pipeline, Failure> {
-    config.pipeline(name).ok_or_else(|| {
-        let known: Vec<&str> = config.pipelines.iter().map(|p| p.name.as_str()).collect();
-        Failure::Usage(format!(
-            "there is no pipeline `{name}`; the pipelines are: {}",
-            if known.is_empty() {
-                "(none: add files to the pipelines/ folder)".to_owned()
-            } else {
-                known.join(", ")
-            }
-        ))
-    })
+    config
+        .pipeline(name)
+        .ok_or_else(|| Failure::Usage(config.no_such_pipeline(name)))
 }
