@@ -4,6 +4,7 @@
 //! it ([`Diagnostics`]). Values written as `${env:NAME}` come from the environment and are
 //! secrets: they are kept out of every printed form (see [`plantao_model::Text`]).
 
+mod alerts;
 mod chains;
 mod cron;
 mod daemon_keys;
@@ -24,6 +25,7 @@ use std::collections::BTreeSet;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+pub use alerts::WINDOW_VARIABLES;
 pub use cron::CronSchedule;
 pub use diag::{Diagnostic, Diagnostics};
 pub use root::load;

@@ -7,11 +7,12 @@ use chrono_tz::Tz;
 use plantao_model::{ExprValue, Vars};
 use sha2::{Digest, Sha256};
 
+use crate::alerts::{Home, read_rules};
 use crate::cron::parse_cron;
 use crate::graph::check_graph;
 use crate::reader::{self, Cx, Table};
 use crate::steps::{parse_expr, read_steps};
-use crate::types::{Catchup, Concurrency, Metric, Param, Pipeline, Step};
+use crate::types::{AlertRule, Catchup, Channel, Concurrency, Metric, Param, Pipeline, Step};
 use crate::{Connections, daemon_keys, suggest, tz};
 
 const PIPELINE_KEYS: &[&str] = &[
@@ -31,6 +32,7 @@ const PIPELINE_KEYS: &[&str] = &[
     "steps",
     "finally",
     "max_parallel_steps",
+    "alerts",
 ];
 const PARAM_KEYS: &[&str] = &["default", "description", "required"];
 
@@ -38,6 +40,7 @@ pub(crate) struct PipelineContext<'a> {
     pub dir: &'a Path,
     pub timezone: Tz,
     pub connections: &'a Connections,
+    pub channels: &'a [Channel],
 }
 
 /// A pipeline, with the names it chains to and where they were written (checked once every
@@ -45,6 +48,8 @@ pub(crate) struct PipelineContext<'a> {
 pub(crate) struct Read {
     pub pipeline: Pipeline,
     pub chains: Vec<(String, std::ops::Range<usize>)>,
+    /// Its `[[alerts]]`, watching it.
+    pub rules: Vec<AlertRule>,
 }
 
 pub(crate) fn read_pipeline(cx: &mut Cx, t: Table, pc: &PipelineContext) -> Option<Read> {
@@ -188,6 +193,23 @@ pub(crate) fn read_pipeline(cx: &mut Cx, t: Table, pc: &PipelineContext) -> Opti
         .get("metrics")
         .map(|v| read_metrics(cx, v, &step_names))
         .unwrap_or_default();
+    let rules = match t.get("alerts") {
+        Some(v) => {
+            let home = Home {
+                pipeline: &name,
+                names: step_names
+                    .iter()
+                    .copied()
+                    .chain(metrics.iter().map(|m| m.name.as_str()))
+                    .collect(),
+            };
+            read_rules(cx, v, pc.channels, Some(&home))
+                .into_iter()
+                .map(|r| r.rule)
+                .collect()
+        }
+        None => Vec::new(),
+    };
     let hash = hex(&Sha256::digest(cx.source.text.as_bytes()));
     let chains = daemon
         .on_success
@@ -223,7 +245,11 @@ pub(crate) fn read_pipeline(cx: &mut Cx, t: Table, pc: &PipelineContext) -> Opti
         steps: strip(steps),
         finally: strip(finally),
     };
-    Some(Read { pipeline, chains })
+    Some(Read {
+        pipeline,
+        chains,
+        rules,
+    })
 }
 
 fn strip(steps: Vec<(Step, std::ops::Range<usize>)>) -> Vec<Step> {

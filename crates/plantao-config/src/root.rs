@@ -9,13 +9,15 @@ use chrono_tz::Tz;
 use plantao_model::{Redactor, Text};
 use toml::de::DeTable;
 
+use crate::alerts::{self, RuleRead};
 use crate::chains::{Refs, check_cycles, check_names};
 use crate::diag::{Diagnostic, Diagnostics, Source, file_diagnostic};
 use crate::maintenance;
 use crate::pipeline::{PipelineContext, read_pipeline};
 use crate::reader::{self, Cx, Table};
 use crate::types::{
-    Config, Connection, ConnectionKind, Defaults, Engine, Maintenance, Server, Storage,
+    AlertRule, Channel, Config, Connection, ConnectionKind, Defaults, Engine, Maintenance, Server,
+    Storage,
 };
 use crate::{Connections, resolve, tz};
 
@@ -26,6 +28,8 @@ const ROOT_KEYS: &[&str] = &[
     "engine",
     "maintenance",
     "connections",
+    "channels",
+    "alerts",
 ];
 const SERVER_KEYS: &[&str] = &["listen", "public_read", "writes_per_minute"];
 const STORAGE_KEYS: &[&str] = &["url", "retention"];
@@ -56,6 +60,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
     };
     // "" when the file is in the current folder, so paths print as `pipelines/x.toml`.
     let dir = path.parent().unwrap_or(Path::new("")).to_owned();
+    let rules_source = Source::new(path, text.clone());
     let root_source = Source::new(path, text);
     let mut maintenance_refs = Vec::new();
     let root = {
@@ -82,6 +87,8 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         engine,
         maintenance,
         connections,
+        channels,
+        rules: root_rules,
     } = match root {
         Some(Some(r)) => r,
         _ => Root {
@@ -91,6 +98,8 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
             engine: default_engine(),
             maintenance: Vec::new(),
             connections: BTreeMap::new(),
+            channels: Vec::new(),
+            rules: Vec::new(),
         },
     };
     let names: Connections = connections.keys().cloned().collect();
@@ -98,8 +107,10 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         dir: &dir,
         timezone: defaults.timezone,
         connections: &names,
+        channels: &channels,
     };
     let mut pipelines = Vec::new();
+    let mut rules: Vec<(AlertRule, PathBuf)> = Vec::new();
     let mut chain_refs = Vec::new();
     for file in pipeline_files(&dir, &mut diags) {
         let text = match std::fs::read_to_string(&file) {
@@ -126,6 +137,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         by_position(&mut diags, first);
         let Some(read) = read else { continue };
         let p = read.pipeline;
+        rules.extend(read.rules.into_iter().map(|r| (r, file.clone())));
         if pipelines.iter().any(|q: &crate::Pipeline| q.name == p.name) {
             let d = source.diagnostic(
                 0..0,
@@ -153,6 +165,9 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         names: maintenance_refs,
     }];
     check_names(&maintenance_refs, &pipelines, "[[maintenance]]", &mut diags);
+    alerts::check_rules(&rules_source, &root_rules, &pipelines, &mut diags);
+    rules.extend(root_rules.into_iter().map(|r| (r.rule, path.to_owned())));
+    let alerts = unique_rules(rules, &mut diags);
     if !diags.is_empty() {
         return Err(Diagnostics(diags));
     }
@@ -167,8 +182,32 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         maintenance,
         connections,
         pipelines,
+        channels,
+        alerts,
         redactor,
     })
+}
+
+/// The rules sorted by name; a name used twice (in any two files) is an error.
+fn unique_rules(
+    mut rules: Vec<(AlertRule, PathBuf)>,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<AlertRule> {
+    rules.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+    for pair in rules.windows(2) {
+        if pair[0].0.name == pair[1].0.name {
+            diags.push(file_diagnostic(
+                &pair[1].1,
+                format!(
+                    "an alert rule named `{}` is also defined in {}",
+                    pair[1].0.name,
+                    pair[0].1.display()
+                ),
+                Some("rule names must be unique across plantao.toml and the pipeline files".into()),
+            ));
+        }
+    }
+    rules.into_iter().map(|(r, _)| r).collect()
 }
 
 /// Orders the diagnostics of one file (from `first` on) as they appear in it.
@@ -219,6 +258,8 @@ struct Root {
     engine: Engine,
     maintenance: Vec<Maintenance>,
     connections: BTreeMap<String, Connection>,
+    channels: Vec<Channel>,
+    rules: Vec<RuleRead>,
 }
 
 fn read_root(
@@ -277,6 +318,14 @@ fn read_root(
         .get("maintenance")
         .map(|v| maintenance::read(cx, v, maintenance_refs))
         .unwrap_or_default();
+    let channels = t
+        .get("channels")
+        .map(|v| alerts::read_channels(cx, v))
+        .unwrap_or_default();
+    let rules = t
+        .get("alerts")
+        .map(|v| alerts::read_rules(cx, v, &channels, None))
+        .unwrap_or_default();
     Some(Root {
         server,
         storage,
@@ -284,6 +333,8 @@ fn read_root(
         engine,
         maintenance,
         connections,
+        channels,
+        rules,
     })
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
-use plantao_model::{Expr, Redactor, Text};
+use plantao_model::{Expr, Redactor, Severity, Text};
 
 use crate::cron::CronSchedule;
 
@@ -23,6 +23,10 @@ pub struct Config {
     pub connections: BTreeMap<String, Connection>,
     /// By name.
     pub pipelines: Vec<Pipeline>,
+    /// By name.
+    pub channels: Vec<Channel>,
+    /// Every rule, from plantao.toml and the pipeline files, by name.
+    pub alerts: Vec<AlertRule>,
     /// Every value that came from the environment, to hide wherever text is printed.
     pub redactor: Redactor,
 }
@@ -33,6 +37,14 @@ impl Config {
             .binary_search_by(|p| p.name.as_str().cmp(name))
             .ok()
             .map(|i| &self.pipelines[i])
+    }
+
+    pub fn channel(&self, name: &str) -> Option<&Channel> {
+        self.channels.iter().find(|c| c.name == name)
+    }
+
+    pub fn alert_rule(&self, name: &str) -> Option<&AlertRule> {
+        self.alerts.iter().find(|r| r.name == name)
     }
 
     /// What to say when `name` is not a pipeline: which ones there are.
@@ -235,4 +247,126 @@ impl Default for Backoff {
             max: Duration::from_secs(60),
         }
     }
+}
+
+/// Where notifications go.
+#[derive(Debug)]
+pub struct Channel {
+    pub name: String,
+    pub kind: ChannelKind,
+    /// The language of its messages.
+    pub language: Language,
+    /// How long one delivery attempt may take.
+    pub timeout: Duration,
+    /// A notification not delivered this long after it was written is given up (`failed`).
+    pub max_age: Duration,
+}
+
+#[derive(Debug)]
+pub enum ChannelKind {
+    /// A JSON POST, signed with HMAC-SHA256 when `secret` is set.
+    Webhook {
+        url: Text,
+        secret: Option<Text>,
+        headers: Vec<(String, Text)>,
+    },
+    /// A Slack incoming webhook.
+    Slack { url: Text },
+    /// WhatsApp through the Evolution API: `POST {url}/message/sendText/{instance}`.
+    Whatsapp {
+        url: Text,
+        instance: Text,
+        api_key: Text,
+        to: Text,
+    },
+}
+
+impl ChannelKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ChannelKind::Webhook { .. } => "webhook",
+            ChannelKind::Slack { .. } => "slack",
+            ChannelKind::Whatsapp { .. } => "whatsapp",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Language {
+    En,
+    PtBr,
+}
+
+/// A condition watched continuously, and what to do when it holds.
+#[derive(Debug)]
+pub struct AlertRule {
+    pub name: String,
+    /// The pipeline it watches; every pipeline when none is named.
+    pub pipeline: Option<String>,
+    pub condition: Condition,
+    pub severity: Severity,
+    /// How long the condition must hold before the alert fires (`for`).
+    pub hold: Duration,
+    pub labels: BTreeMap<String, String>,
+    /// What the notification says; a default text per kind when none is given.
+    pub message: Option<String>,
+    /// The suggested action shown with the alert.
+    pub runbook: Option<String>,
+    pub channels: Vec<String>,
+    /// Reminders of a firing, unacknowledged alert, on every channel; none when unset.
+    pub repeat_interval: Option<Duration>,
+    /// The named number the condition compares against (`threshold`); an override stored at
+    /// runtime (`PUT /api/alert-config`) takes its place.
+    pub threshold: Option<f64>,
+}
+
+impl AlertRule {
+    /// Whether the rule is looked at when a run ends (rather than on the evaluation period).
+    pub fn on_run_end(&self) -> bool {
+        matches!(
+            self.condition,
+            Condition::RunFailed | Condition::StageFailed { .. } | Condition::Duration { .. }
+        )
+    }
+}
+
+#[derive(Debug)]
+pub enum Condition {
+    /// A run ends failed, timed out or interrupted; resolved by the next success.
+    RunFailed,
+    /// The named stage fails or times out; resolved when it next succeeds.
+    StageFailed { stage: String },
+    /// The run (or the named stage) took longer than `max`.
+    Duration {
+        stage: Option<String>,
+        max: Duration,
+    },
+    /// A run is queued or running for longer than `after`.
+    Stuck { after: Duration },
+    /// The share of finished runs that failed over the window is above `threshold` percent.
+    FailureRate { window: AlertWindow },
+    /// Any expression over the window's summed counters, derived metrics and run counts.
+    Expr { when: Expr, window: AlertWindow },
+}
+
+impl Condition {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Condition::RunFailed => "run_failed",
+            Condition::StageFailed { .. } => "stage_failed",
+            Condition::Duration { .. } => "duration",
+            Condition::Stuck { .. } => "stuck",
+            Condition::FailureRate { .. } => "failure_rate",
+            Condition::Expr { .. } => "expr",
+        }
+    }
+}
+
+/// The stretch of history a window rule reads (from the rollups).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlertWindow {
+    /// The calendar day in the pipeline's zone.
+    Today,
+    Hours24,
+    Days7,
 }

@@ -370,3 +370,85 @@ fn daemon_keys_and_maintenance_windows() {
     );
     find(&errors, "`between` is not a daily window");
 }
+
+const CHANNELS: &str = "[[channels]]\nname = \"ops-hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"\nsecret = \"${env:SECRET_TOKEN}\"\nheaders = { X-Team = \"ops\" }\n\n[[channels]]\nname = \"admin-whatsapp\"\nkind = \"whatsapp\"\nurl = \"http://127.0.0.1:9\"\ninstance = \"ops\"\napi_key = \"${env:SECRET_TOKEN}\"\nto = \"5511999990000\"\nlanguage = \"pt-BR\"\n";
+const BIZ: &str = "schedule = \"0 12 * * *\"\n[[steps]]\nname = \"process\"\nrun = \"true\"\n[metrics]\napproval_rate = \"process.approved / (process.approved + process.failed) * 100\"\n";
+
+#[test]
+fn alert_rules_and_channels_load_from_both_places() {
+    let root = format!(
+        "{CHANNELS}\n[[alerts]]\nname = \"biz-failed\"\nkind = \"run_failed\"\npipeline = \"biz-reports\"\nseverity = \"critical\"\nchannels = [\"ops-hook\", \"admin-whatsapp\"]\nrepeat_interval = \"30m\"\n"
+    );
+    let pipeline = format!(
+        "{BIZ}\n[[alerts]]\nname = \"low_approval_rate\"\nwhen = \"approval_rate < threshold\"\nthreshold = 70\nwindow = \"24h\"\nfor = \"10m\"\nchannels = [\"admin-whatsapp\"]\nrunbook = \"check the review queue\"\n"
+    );
+    let c = Setup::new(&root)
+        .pipeline("biz-reports", &pipeline)
+        .load()
+        .unwrap();
+    assert_eq!(c.channels.len(), 2);
+    let debug = format!("{:?}", c.channels);
+    assert!(
+        !debug.contains(SECRET),
+        "a channel's Debug leaks its secret"
+    );
+    let names: Vec<&str> = c.alerts.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["biz-failed", "low_approval_rate"]);
+    let low = c.alert_rule("low_approval_rate").unwrap();
+    assert_eq!(
+        low.pipeline.as_deref(),
+        Some("biz-reports"),
+        "a pipeline file's rule watches it"
+    );
+    assert_eq!(low.condition.kind(), "expr", "`when` makes an expr rule");
+    assert_eq!(low.threshold, Some(70.0));
+    assert_eq!(low.hold, std::time::Duration::from_secs(600));
+    assert_eq!(low.severity, plantao_model::Severity::Warning);
+    let failed = c.alert_rule("biz-failed").unwrap();
+    assert_eq!(failed.severity, plantao_model::Severity::Critical);
+    assert_eq!(failed.channels, ["ops-hook", "admin-whatsapp"]);
+    assert!(failed.on_run_end());
+}
+
+#[test]
+fn alert_rule_mistakes_name_the_place_and_the_fix() {
+    let root = format!(
+        "{CHANNELS}\n[[alerts]]\nname = \"a\"\nkind = \"run_faild\"\n\n[[alerts]]\nname = \"b\"\nkind = \"failure_rate\"\npipeline = \"biz-report\"\nthreshold = 20\nchannels = [\"ops-hok\"]\n\n[[alerts]]\nname = \"c\"\nkind = \"stuck\"\nmax = \"1h\"\n\n[[slack]]\n"
+    );
+    let pipeline = format!(
+        "{BIZ}\n[[alerts]]\nname = \"d\"\nwhen = \"aproval_rate < threshold\"\nthreshold = \"${{env:SECRET_TOKEN}}\"\n\n[[alerts]]\nname = \"a\"\nkind = \"stage_failed\"\nstage = \"sned\"\n"
+    );
+    let errors = Setup::new(&root)
+        .pipeline("biz-reports", &pipeline)
+        .errors();
+    let e = find(&errors, "unknown rule kind `run_faild`");
+    assert!(
+        e.contains("plantao.toml:") && e.contains("run_failed"),
+        "{e}"
+    );
+    let e = find(
+        &errors,
+        "rule `b` watches `biz-report`, which is not a pipeline",
+    );
+    assert!(e.contains("biz-reports"), "{e}");
+    let e = find(&errors, "sends to `ops-hok`, which is not a channel");
+    assert!(e.contains("ops-hook"), "{e}");
+    find(&errors, "rule `c` has no `after`");
+    let e = find(&errors, "`max` does not apply to a rule of kind stuck");
+    assert!(e.contains("after"), "{e}");
+    find(&errors, "unknown key `slack` in plantao.toml");
+    let e = find(
+        &errors,
+        "`when` reads `aproval_rate`, which is not defined here",
+    );
+    assert!(e.contains("biz-reports.toml:"), "{e}");
+    let e = find(&errors, "(from the environment) is not a valid number");
+    assert!(!e.contains(SECRET), "{e}");
+    find(
+        &errors,
+        "`stage` names `sned`, which is not a step of `biz-reports`",
+    );
+    for e in &errors {
+        assert!(!e.contains(SECRET), "a diagnostic leaks the secret: {e}");
+    }
+}

@@ -8,7 +8,10 @@ mod status;
 pub use expr::{Expr, ExprError, ExprValue, Reference, Vars};
 pub use ids::{ParseRunIdError, RunId};
 pub use secret::{Redactor, Secret, Text};
-pub use status::{ParseEnumError, Role, RunStatus, StageStatus, Trigger};
+pub use status::{
+    AlertState, DeliveryState, NotificationEvent, ParseEnumError, Role, RunStatus, Severity,
+    StageStatus, Trigger,
+};
 
 /// A name that may appear in expressions and environment variable names (step names, counters,
 /// parameters, outputs): a letter or `_`, then letters, digits and `_`.

@@ -140,3 +140,44 @@ text_enum!(
         Admin => "admin",
     }
 );
+
+text_enum!(
+    /// How urgent an alert is: critical notifies at once, warning and info too until "Alerts II"
+    /// groups them.
+    #[derive(PartialOrd, Ord)]
+    Severity, "severity" {
+        Info => "info",
+        Warning => "warning",
+        Critical => "critical",
+    }
+);
+
+text_enum!(
+    /// Where an alert is in its life: `pending` while its condition has held for less than the
+    /// rule's `for`, `firing` after, `resolved` once the condition stops holding.
+    AlertState, "alert state" {
+        Pending => "pending",
+        Firing => "firing",
+        Resolved => "resolved",
+    }
+);
+
+text_enum!(
+    /// Why a notification is sent.
+    NotificationEvent, "notification event" {
+        Firing => "firing",
+        Reminder => "reminder",
+        Resolved => "resolved",
+        Test => "test",
+    }
+);
+
+text_enum!(
+    /// Where a notification is in the outbox: `pending` until a channel accepts it (retried with
+    /// backoff), `delivered`, or `failed` once it is older than its channel's `max_age`.
+    DeliveryState, "delivery state" {
+        Pending => "pending",
+        Delivered => "delivered",
+        Failed => "failed",
+    }
+);

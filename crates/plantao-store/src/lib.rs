@@ -7,6 +7,7 @@
 //! may lose the last moment of writes, and never corrupts the file. PostgreSQL gives whatever
 //! its own configuration gives (by default, nothing committed is lost).
 
+mod alerts;
 mod decode;
 mod error;
 mod postgres;
@@ -19,7 +20,9 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use plantao_model::RunId;
+use uuid::Uuid;
 
+pub use alerts::{Alert, AlertChange, Attempt, Notification, NotificationRecord, Outcome};
 pub use error::{Result, StoreError};
 pub use records::*;
 pub use rollup::{Bucket, CounterTotal, GAMMA, Grain, Histogram, Summary, Window, day_of, hour_of};
@@ -136,6 +139,39 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// The audit log, newest first: at most `limit` entries older than `before` (an entry's id).
     async fn audit(&self, before: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>>;
+
+    /// The alerts pending or firing (dismissed ones included), oldest first.
+    async fn open_alerts(&self) -> Result<Vec<Alert>>;
+
+    async fn alert(&self, id: Uuid) -> Result<Alert>;
+
+    /// Every alert, newest first: at most `limit` older than `before` (an alert's id).
+    async fn alert_history(&self, before: Option<Uuid>, limit: u32) -> Result<Vec<Alert>>;
+
+    /// Claims at most `limit` pending notifications due at `now` that nobody holds: they are
+    /// this caller's to deliver until `until` (then anyone's again, so a node that dies holding
+    /// some delays them, never loses them). Two callers never hold the same notification (on
+    /// PostgreSQL, `FOR UPDATE SKIP LOCKED`).
+    async fn claim_notifications(
+        &self,
+        now: Timestamp,
+        until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Notification>>;
+
+    /// The delivery log, newest first: at most `limit` notifications older than `before`, each
+    /// with its attempts.
+    async fn notifications(
+        &self,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<NotificationRecord>>;
+
+    /// How many notifications wait for delivery.
+    async fn outbox_depth(&self) -> Result<u64>;
+
+    /// The thresholds overridden at runtime, by rule.
+    async fn thresholds(&self) -> Result<BTreeMap<String, f64>>;
 
     /// Closes the connections; pending writes have been committed by then.
     async fn close(&self);

@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use plantao_model::{Role, RunId, RunStatus, StageStatus, Trigger};
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::alerts::{Alert, AlertChange, Attempt, Notification};
 
 pub type Timestamp = DateTime<Utc>;
 
@@ -208,6 +211,24 @@ pub enum Write {
     },
     /// Appends to the audit log, in the same transaction as what it records.
     Audit(AuditEntry),
+    /// A new alert: [`Applied::Inserted`], or [`Applied::Duplicate`] when an alert with its
+    /// fingerprint is open already.
+    OpenAlert(Box<Alert>),
+    /// Changes an alert; a change its state does not allow is a conflict.
+    ChangeAlert {
+        id: Uuid,
+        change: AlertChange,
+    },
+    /// Puts a notification in the outbox.
+    Enqueue(Box<Notification>),
+    /// Records a delivery attempt and what it leaves the notification as; the claim on it ends.
+    Attempt(Attempt),
+    /// Overrides a rule's threshold (or, with no value, goes back to the configured one).
+    SetThreshold {
+        rule: String,
+        value: Option<f64>,
+        at: Timestamp,
+    },
 }
 
 impl Write {

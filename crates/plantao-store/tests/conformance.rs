@@ -6,6 +6,8 @@
 
 mod harness;
 
+#[path = "conformance/alerts.rs"]
+mod alerts;
 #[path = "conformance/api.rs"]
 mod api;
 #[path = "conformance/common.rs"]
@@ -17,6 +19,7 @@ mod history;
 #[path = "conformance/runs.rs"]
 mod runs;
 
+use alerts::*;
 use api::*;
 use daemon::*;
 use history::*;
@@ -49,4 +52,7 @@ conformance!(
     the_audit_log_lists_newest_first_in_pages,
     a_queued_run_keeps_the_steps_it_was_asked_to_run,
     runs_are_listed_by_when_they_were_queued,
+    an_alert_opens_once_per_fingerprint_and_moves_by_its_rules,
+    notifications_are_claimed_by_one_deliverer_and_every_attempt_is_kept,
+    thresholds_are_overridden_and_restored,
 );

@@ -1,6 +1,7 @@
 //! The PostgreSQL backend, for several nodes on one database: unique keys and row locks do the
 //! coordination.
 
+mod alerts;
 mod rows;
 mod writes;
 
@@ -17,7 +18,10 @@ use uuid::Uuid;
 use crate::error::{Result, StoreError};
 use crate::records::*;
 use crate::rollup::{Bucket, Gather, Grain, RunsRow};
-use crate::{Backend, Step, Store, detached, first_id_at, redact_url, steps};
+use crate::{
+    Alert, Backend, Notification, NotificationRecord, Step, Store, detached, first_id_at,
+    redact_url, steps,
+};
 use rows::{node_from_row, run_from_row, stage_from_row, token_from_row};
 use writes::{apply_one, insert_runs};
 
@@ -29,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_open_runs.sql"),
     include_str!("migrations/0006_api.sql"),
     include_str!("migrations/0007_rollups_without_rowid.sql"),
+    include_str!("migrations/0008_alerts.sql"),
 ];
 /// Taken while migrating, so nodes starting together migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x0070_6c61_6e74_616f; // "plantao" in ASCII
@@ -541,6 +546,43 @@ impl Store for PgStore {
                 })
             })
             .collect()
+    }
+
+    async fn open_alerts(&self) -> Result<Vec<Alert>> {
+        self.open_alerts_now().await
+    }
+
+    async fn alert(&self, id: Uuid) -> Result<Alert> {
+        self.alert_now(id).await
+    }
+
+    async fn alert_history(&self, before: Option<Uuid>, limit: u32) -> Result<Vec<Alert>> {
+        self.alert_history_now(before, limit).await
+    }
+
+    async fn claim_notifications(
+        &self,
+        now: Timestamp,
+        until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Notification>> {
+        self.claim_notifications_now(now, until, limit).await
+    }
+
+    async fn notifications(
+        &self,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<NotificationRecord>> {
+        self.notifications_now(before, limit).await
+    }
+
+    async fn outbox_depth(&self) -> Result<u64> {
+        self.outbox_depth_now().await
+    }
+
+    async fn thresholds(&self) -> Result<BTreeMap<String, f64>> {
+        self.thresholds_now().await
     }
 
     async fn close(&self) {

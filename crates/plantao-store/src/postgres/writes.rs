@@ -2,6 +2,7 @@
 
 use sqlx::{Postgres, Row, Transaction};
 
+use super::alerts;
 use crate::rollup::{Histogram, buckets, zone};
 
 use crate::decode::{found, params_to_json, transition_error};
@@ -168,6 +169,13 @@ pub(super) async fn apply_one(
             .execute(&mut **tx)
             .await?;
             Ok(Applied::Inserted)
+        }
+        Write::OpenAlert(a) => alerts::open(tx, a).await,
+        Write::ChangeAlert { id, change } => alerts::change(tx, id, change).await,
+        Write::Enqueue(n) => alerts::enqueue(tx, n).await,
+        Write::Attempt(a) => alerts::attempt(tx, a).await,
+        Write::SetThreshold { rule, value, at } => {
+            alerts::set_threshold(tx, &rule, value, at).await
         }
     }
 }

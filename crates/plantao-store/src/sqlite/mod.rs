@@ -1,5 +1,6 @@
 //! The embedded SQLite backend: one file, WAL mode, one writer connection and a few readers.
 
+mod alerts;
 mod connection;
 mod rows;
 mod writes;
@@ -17,12 +18,15 @@ use sqlx::sqlite::{
 use crate::error::{Result, StoreError};
 use crate::records::*;
 use crate::rollup::{Bucket, Gather, Grain, RunsRow};
-use crate::{Backend, Step, Store, detached, first_id_at, steps};
+use crate::{
+    Alert, Backend, Notification, NotificationRecord, Step, Store, detached, first_id_at, steps,
+};
 use connection::{BUSY_WAIT, WriteTx, connect, migrate};
 use rows::{
     RUN_JSON, micros, node_from_row, run_from_json, run_id, runs_from_json, stage_from_row, time,
     token_from_row,
 };
+use uuid::Uuid;
 use writes::{apply_one, insert_runs};
 
 #[derive(Clone)]
@@ -503,6 +507,44 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn open_alerts(&self) -> Result<Vec<Alert>> {
+        self.open_alerts_now().await
+    }
+
+    async fn alert(&self, id: Uuid) -> Result<Alert> {
+        self.alert_now(id).await
+    }
+
+    async fn alert_history(&self, before: Option<Uuid>, limit: u32) -> Result<Vec<Alert>> {
+        self.alert_history_now(before, limit).await
+    }
+
+    async fn claim_notifications(
+        &self,
+        now: Timestamp,
+        until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Notification>> {
+        let this = self.clone();
+        detached(async move { this.claim_notifications_now(now, until, limit).await }).await
+    }
+
+    async fn notifications(
+        &self,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<NotificationRecord>> {
+        self.notifications_now(before, limit).await
+    }
+
+    async fn outbox_depth(&self) -> Result<u64> {
+        self.outbox_depth_now().await
+    }
+
+    async fn thresholds(&self) -> Result<BTreeMap<String, f64>> {
+        self.thresholds_now().await
     }
 
     async fn close(&self) {

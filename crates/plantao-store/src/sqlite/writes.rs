@@ -4,7 +4,7 @@ use sqlx::Row;
 
 use chrono_tz::Tz;
 
-use super::{WriteTx, micros, time};
+use super::{WriteTx, alerts, micros, time};
 use crate::decode::{found, params_to_json, selection_to_json, transition_error};
 use crate::error::{Result, StoreError};
 use crate::records::*;
@@ -169,6 +169,13 @@ pub(super) async fn apply_one(tx: &mut WriteTx, write: Write) -> Result<Applied>
             .execute(&mut **tx)
             .await?;
             Ok(Applied::Inserted)
+        }
+        Write::OpenAlert(a) => alerts::open(tx, a).await,
+        Write::ChangeAlert { id, change } => alerts::change(tx, id, change).await,
+        Write::Enqueue(n) => alerts::enqueue(tx, n).await,
+        Write::Attempt(a) => alerts::attempt(tx, a).await,
+        Write::SetThreshold { rule, value, at } => {
+            alerts::set_threshold(tx, &rule, value, at).await
         }
     }
 }

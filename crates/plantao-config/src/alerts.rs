@@ -1,0 +1,589 @@
+//! `[[channels]]` (plantao.toml) and `[[alerts]]` rules (plantao.toml or a pipeline's file).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::time::Duration;
+
+use plantao_model::{Severity, Text};
+use toml::de::DeValue;
+
+use crate::diag::{Diagnostic, Source};
+use crate::reader::{self, Cx, Table, Value};
+use crate::steps::parse_expr;
+use crate::suggest;
+use crate::types::{AlertRule, AlertWindow, Channel, ChannelKind, Condition, Language, Pipeline};
+
+const CHANNEL_KEYS: &[&str] = &[
+    "name", "kind", "url", "secret", "headers", "instance", "api_key", "to", "language", "timeout",
+    "max_age",
+];
+const CHANNEL_KINDS: &[&str] = &["webhook", "slack", "whatsapp"];
+const RULE_KEYS: &[&str] = &[
+    "name",
+    "kind",
+    "pipeline",
+    "stage",
+    "max",
+    "after",
+    "window",
+    "when",
+    "threshold",
+    "severity",
+    "for",
+    "labels",
+    "message",
+    "runbook",
+    "channels",
+    "repeat_interval",
+];
+const RULE_KINDS: &[&str] = &[
+    "run_failed",
+    "stage_failed",
+    "duration",
+    "stuck",
+    "failure_rate",
+    "expr",
+];
+/// What an `expr` rule may read besides the pipeline's counters and derived metrics.
+pub const WINDOW_VARIABLES: &[&str] = &[
+    "threshold",
+    "runs",
+    "succeeded",
+    "failed",
+    "success_rate",
+    "failure_rate",
+];
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
+pub(crate) fn read_channels(cx: &mut Cx, v: &Value) -> Vec<Channel> {
+    let Some(items) = reader::array(cx, "channels", v) else {
+        return Vec::new();
+    };
+    let mut out: Vec<Channel> = Vec::new();
+    for item in items {
+        let Some(t) = reader::table(cx, "[[channels]]", item) else {
+            continue;
+        };
+        t.check_keys(cx, "in [[channels]]", CHANNEL_KEYS);
+        let Some(channel) = read_channel(cx, t) else {
+            continue;
+        };
+        if out.iter().any(|c| c.name == channel.name) {
+            cx.error(
+                t.span(),
+                format!("a channel named `{}` is defined twice", channel.name),
+                Some("channel names must be unique".into()),
+            );
+            continue;
+        }
+        out.push(channel);
+    }
+    out
+}
+
+fn read_channel(cx: &mut Cx, t: Table) -> Option<Channel> {
+    let name = required_name(cx, t, "[[channels]]")?;
+    let kind_value = required(cx, t, "kind", &format!("channel `{name}`"), "\"webhook\"")?;
+    let kind = reader::text(cx, "kind", kind_value)?;
+    let url = required(cx, t, "url", &format!("channel `{name}`"), "\"https://…\"")
+        .and_then(|v| reader::text(cx, "url", v));
+    let only = |cx: &mut Cx, keys: &[&str], kind: &str| {
+        for key in keys {
+            if let Some(v) = t.get(key) {
+                cx.error(
+                    v.span(),
+                    format!("`{key}` does not apply to a {kind} channel"),
+                    Some("remove it, or change `kind`".into()),
+                );
+            }
+        }
+    };
+    let kind = match kind.expose() {
+        "webhook" => {
+            only(cx, &["instance", "api_key", "to"], "webhook");
+            ChannelKind::Webhook {
+                url: url?,
+                secret: t.get("secret").and_then(|v| reader::text(cx, "secret", v)),
+                headers: t
+                    .get("headers")
+                    .map(|v| reader::text_map(cx, "headers", v))
+                    .unwrap_or_default(),
+            }
+        }
+        "slack" => {
+            only(
+                cx,
+                &["instance", "api_key", "to", "secret", "headers"],
+                "slack",
+            );
+            ChannelKind::Slack { url: url? }
+        }
+        "whatsapp" => {
+            only(cx, &["secret", "headers"], "whatsapp");
+            let place = format!("whatsapp channel `{name}`");
+            let field = |cx: &mut Cx, key: &str, example: &str| {
+                required(cx, t, key, &place, example).and_then(|v| reader::text(cx, key, v))
+            };
+            let instance = field(cx, "instance", "\"ops\"");
+            let api_key = field(cx, "api_key", "\"${env:EVOLUTION_API_KEY}\"");
+            let to = field(cx, "to", "\"5511999990000\"");
+            ChannelKind::Whatsapp {
+                url: url?,
+                instance: instance?,
+                api_key: api_key?,
+                to: to?,
+            }
+        }
+        other => {
+            unknown(cx, kind_value, "channel kind", other, CHANNEL_KINDS);
+            return None;
+        }
+    };
+    let language = match t.get("language") {
+        None => Language::En,
+        Some(v) => match reader::text(cx, "language", v)?.expose() {
+            "en" => Language::En,
+            "pt-BR" | "pt-br" | "pt" => Language::PtBr,
+            other => {
+                cx.error(
+                    v.span(),
+                    format!("`language` must be \"en\" or \"pt-BR\", found `{other}`"),
+                    None,
+                );
+                return None;
+            }
+        },
+    };
+    Some(Channel {
+        name,
+        kind,
+        language,
+        timeout: t
+            .get("timeout")
+            .and_then(|v| reader::duration(cx, "timeout", v))
+            .unwrap_or(DEFAULT_TIMEOUT),
+        max_age: t
+            .get("max_age")
+            .and_then(|v| reader::duration(cx, "max_age", v))
+            .unwrap_or(DEFAULT_MAX_AGE),
+    })
+}
+
+/// What rules read from the pipeline file they are written in.
+pub(crate) struct Home<'a> {
+    pub pipeline: &'a str,
+    pub names: BTreeSet<&'a str>,
+}
+
+/// A rule, with the names it uses that can only be checked once every file is read.
+pub(crate) struct RuleRead {
+    pub rule: AlertRule,
+    pub pipeline_span: Option<Range<usize>>,
+    pub when_span: Option<Range<usize>>,
+}
+
+/// The rules in `v`; `home` is the pipeline whose file they are in (none for plantao.toml).
+pub(crate) fn read_rules(
+    cx: &mut Cx,
+    v: &Value,
+    channels: &[Channel],
+    home: Option<&Home>,
+) -> Vec<RuleRead> {
+    let Some(items) = reader::array(cx, "alerts", v) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let Some(t) = reader::table(cx, "[[alerts]]", item) else {
+            continue;
+        };
+        t.check_keys(cx, "in [[alerts]]", RULE_KEYS);
+        if let Some(r) = read_rule(cx, t, channels, home) {
+            out.push(r);
+        }
+    }
+    out
+}
+
+fn read_rule(cx: &mut Cx, t: Table, channels: &[Channel], home: Option<&Home>) -> Option<RuleRead> {
+    let name = required_name(cx, t, "[[alerts]]")?;
+    let place = format!("rule `{name}`");
+    let (pipeline, pipeline_span) = match (t.get("pipeline"), home) {
+        (Some(v), Some(h)) => {
+            cx.error(
+                v.span(),
+                format!(
+                    "a rule in a pipeline's file watches that pipeline (`{}`)",
+                    h.pipeline
+                ),
+                Some("remove `pipeline`, or move the rule to plantao.toml".into()),
+            );
+            return None;
+        }
+        (Some(v), None) => (
+            Some(reader::text(cx, "pipeline", v)?.expose().to_owned()),
+            Some(v.span()),
+        ),
+        (None, Some(h)) => (Some(h.pipeline.to_owned()), None),
+        (None, None) => (None, None),
+    };
+    let kind_value = t.get("kind");
+    let kind = match kind_value {
+        Some(v) => reader::text(cx, "kind", v)?.expose().to_owned(),
+        None if t.get("when").is_some() => "expr".to_owned(),
+        None => {
+            cx.error(
+                t.span(),
+                format!("{place} has no `kind`"),
+                Some(format!(
+                    "set kind to one of {}, or give a `when` expression",
+                    RULE_KINDS.join(", ")
+                )),
+            );
+            return None;
+        }
+    };
+    let applies: &[&str] = match kind.as_str() {
+        "run_failed" => &[],
+        "stage_failed" => &["stage"],
+        "duration" => &["stage", "max"],
+        "stuck" => &["after"],
+        "failure_rate" => &["window", "threshold"],
+        "expr" => &["window", "when", "threshold"],
+        other => {
+            let v = kind_value.unwrap_or(t.get("name")?);
+            unknown(cx, v, "rule kind", other, RULE_KINDS);
+            return None;
+        }
+    };
+    for key in ["stage", "max", "after", "window", "when", "threshold"] {
+        if let Some(v) = t.get(key)
+            && !applies.contains(&key)
+        {
+            cx.error(
+                v.span(),
+                format!("`{key}` does not apply to a rule of kind {kind}"),
+                Some(format!(
+                    "a {kind} rule takes: {}",
+                    if applies.is_empty() {
+                        "no condition keys".to_owned()
+                    } else {
+                        applies.join(", ")
+                    }
+                )),
+            );
+        }
+    }
+    let threshold = t.get("threshold").and_then(|v| number_or_env(cx, v));
+    let window = t.get("window").and_then(|v| read_window(cx, v));
+    let mut when_span = None;
+    let condition = match kind.as_str() {
+        "run_failed" => Condition::RunFailed,
+        "stage_failed" => Condition::StageFailed {
+            stage: required(cx, t, "stage", &place, "\"send\"")
+                .and_then(|v| stage_name(cx, v, home))?,
+        },
+        "duration" => Condition::Duration {
+            stage: match t.get("stage") {
+                Some(v) => Some(stage_name(cx, v, home)?),
+                None => None,
+            },
+            max: required(cx, t, "max", &place, "\"10m\"")
+                .and_then(|v| reader::duration(cx, "max", v))?,
+        },
+        "stuck" => Condition::Stuck {
+            after: required(cx, t, "after", &place, "\"1h\"")
+                .and_then(|v| reader::duration(cx, "after", v))?,
+        },
+        "failure_rate" => {
+            if threshold.is_none() && t.get("threshold").is_none() {
+                cx.error(
+                    t.span(),
+                    format!("{place} has no `threshold`"),
+                    Some(
+                        "threshold = 20 fires when more than 20 % of the window's runs fail".into(),
+                    ),
+                );
+            }
+            Condition::FailureRate {
+                window: window.unwrap_or(AlertWindow::Hours24),
+            }
+        }
+        _ => {
+            let v = t.get("when")?;
+            let source = reader::text(cx, "when", v)?.expose().to_owned();
+            let when = parse_expr(cx, "when", &source, v.span(), |root| match home {
+                Some(h) if !WINDOW_VARIABLES.contains(&root) && !h.names.contains(root) => {
+                    Err(format!(
+                        "a rule reads {}, and the pipeline's counters (step.counter) and metrics: {}",
+                        WINDOW_VARIABLES.join(", "),
+                        h.names.iter().copied().collect::<Vec<_>>().join(", ")
+                    ))
+                }
+                _ => Ok(()),
+            })?;
+            when_span = Some(v.span());
+            Condition::Expr {
+                when,
+                window: window.unwrap_or(AlertWindow::Today),
+            }
+        }
+    };
+    let severity = match t.get("severity") {
+        None => Severity::Warning,
+        Some(v) => {
+            let text = reader::text(cx, "severity", v)?;
+            match text.expose().parse() {
+                Ok(s) => s,
+                Err(_) => {
+                    unknown(
+                        cx,
+                        v,
+                        "severity",
+                        text.expose(),
+                        &["info", "warning", "critical"],
+                    );
+                    return None;
+                }
+            }
+        }
+    };
+    let mut rule_channels = Vec::new();
+    for (c, span) in t
+        .get("channels")
+        .map(|v| reader::text_list(cx, "channels", v))
+        .unwrap_or_default()
+    {
+        let c = c.expose().to_owned();
+        if channels.iter().any(|k| k.name == c) {
+            rule_channels.push(c);
+        } else {
+            let known: Vec<&str> = channels.iter().map(|k| k.name.as_str()).collect();
+            let close = suggest::closest(&c, known.iter().copied(), 1);
+            cx.error(
+                span,
+                format!("{place} sends to `{c}`, which is not a channel"),
+                suggest::did_you_mean(&close).or_else(|| {
+                    Some(if known.is_empty() {
+                        "define it with [[channels]] in plantao.toml".to_owned()
+                    } else {
+                        format!("the channels are: {}", known.join(", "))
+                    })
+                }),
+            );
+        }
+    }
+    let labels: BTreeMap<String, String> = t
+        .get("labels")
+        .map(|v| reader::text_map(cx, "labels", v))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.expose().to_owned()))
+        .collect();
+    let plain = |cx: &mut Cx, key: &str| {
+        t.get(key)
+            .and_then(|v| reader::text(cx, key, v))
+            .map(|s| s.expose().to_owned())
+    };
+    let message = plain(cx, "message");
+    let runbook = plain(cx, "runbook");
+    Some(RuleRead {
+        rule: AlertRule {
+            name,
+            pipeline,
+            condition,
+            severity,
+            hold: t
+                .get("for")
+                .and_then(|v| reader::duration(cx, "for", v))
+                .unwrap_or(Duration::ZERO),
+            labels,
+            message,
+            runbook,
+            channels: rule_channels,
+            repeat_interval: t
+                .get("repeat_interval")
+                .and_then(|v| reader::duration(cx, "repeat_interval", v)),
+            threshold,
+        },
+        pipeline_span,
+        when_span,
+    })
+}
+
+/// Checks what rules in plantao.toml name once every pipeline is known, and that rule names are
+/// unique across files.
+pub(crate) fn check_rules(
+    source: &Source,
+    reads: &[RuleRead],
+    pipelines: &[Pipeline],
+    diags: &mut Vec<Diagnostic>,
+) {
+    let known: Vec<&str> = pipelines.iter().map(|p| p.name.as_str()).collect();
+    for r in reads {
+        let Some(span) = &r.pipeline_span else {
+            continue;
+        };
+        let Some(name) = &r.rule.pipeline else {
+            continue;
+        };
+        let Some(p) = pipelines.iter().find(|p| &p.name == name) else {
+            let close = suggest::closest(name, known.iter().copied(), 1);
+            diags.push(
+                source.diagnostic(
+                    span.clone(),
+                    format!(
+                        "rule `{}` watches `{name}`, which is not a pipeline",
+                        r.rule.name
+                    ),
+                    suggest::did_you_mean(&close)
+                        .or_else(|| Some(format!("the pipelines are: {}", known.join(", ")))),
+                ),
+            );
+            continue;
+        };
+        let names = pipeline_names(p);
+        let stage = match &r.rule.condition {
+            Condition::StageFailed { stage } => Some(stage),
+            Condition::Duration { stage, .. } => stage.as_ref(),
+            _ => None,
+        };
+        if let Some(stage) = stage
+            && !p.steps.iter().chain(&p.finally).any(|s| &s.name == stage)
+        {
+            diags.push(source.diagnostic(
+                span.clone(),
+                format!(
+                    "rule `{}` names stage `{stage}`, which pipeline `{name}` does not have",
+                    r.rule.name
+                ),
+                None,
+            ));
+        }
+        if let (Condition::Expr { when, .. }, Some(when_span)) = (&r.rule.condition, &r.when_span) {
+            for root in when.references().into_iter().map(|x| x.root) {
+                if !WINDOW_VARIABLES.contains(&root.as_str()) && !names.contains(root.as_str()) {
+                    diags.push(source.diagnostic(
+                        when_span.clone(),
+                        format!("rule `{}` reads `{root}`, which pipeline `{name}` does not define", r.rule.name),
+                        Some(format!(
+                            "a rule reads {}, and the pipeline's counters (step.counter) and metrics",
+                            WINDOW_VARIABLES.join(", ")
+                        )),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// The names a rule's expression may read from a pipeline: its steps (counters) and metrics.
+pub(crate) fn pipeline_names(p: &Pipeline) -> BTreeSet<&str> {
+    p.steps
+        .iter()
+        .chain(&p.finally)
+        .map(|s| s.name.as_str())
+        .chain(p.metrics.iter().map(|m| m.name.as_str()))
+        .collect()
+}
+
+fn stage_name(cx: &mut Cx, v: &Value, home: Option<&Home>) -> Option<String> {
+    let name = reader::text(cx, "stage", v)?.expose().to_owned();
+    if let Some(h) = home
+        && !h.names.contains(name.as_str())
+    {
+        cx.error(
+            v.span(),
+            format!(
+                "`stage` names `{name}`, which is not a step of `{}`",
+                h.pipeline
+            ),
+            None,
+        );
+        return None;
+    }
+    Some(name)
+}
+
+fn read_window(cx: &mut Cx, v: &Value) -> Option<AlertWindow> {
+    let text = reader::text(cx, "window", v)?;
+    match text.expose() {
+        "today" => Some(AlertWindow::Today),
+        "24h" => Some(AlertWindow::Hours24),
+        "7d" => Some(AlertWindow::Days7),
+        other => {
+            unknown(cx, v, "window", other, &["today", "24h", "7d"]);
+            None
+        }
+    }
+}
+
+/// A number written as such, or a string from the environment holding one.
+fn number_or_env(cx: &mut Cx, v: &Value) -> Option<f64> {
+    if !matches!(v.get_ref(), DeValue::String(_)) {
+        return reader::number(cx, "threshold", v);
+    }
+    let text: Text = reader::text(cx, "threshold", v)?;
+    match text.expose().trim().parse::<f64>() {
+        Ok(n) if n.is_finite() => Some(n),
+        _ => {
+            cx.error(
+                v.span(),
+                reader::secret_safe(
+                    &text,
+                    "number",
+                    format!("`threshold` must be a number, found `{}`", text.shown()),
+                ),
+                Some("e.g. threshold = 70 or threshold = \"${env:MIN_APPROVAL:-70}\"".into()),
+            );
+            None
+        }
+    }
+}
+
+fn required_name(cx: &mut Cx, t: Table, place: &str) -> Option<String> {
+    let v = required(cx, t, "name", place, "\"…\"")?;
+    let name = reader::text(cx, "name", v)?.expose().to_owned();
+    let ok = !name.is_empty()
+        && name.len() <= 100
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !ok {
+        cx.error(
+            v.span(),
+            format!("name `{name}` is not allowed"),
+            Some("use letters, digits, `-` and `_` (it appears in URLs and commands)".into()),
+        );
+        return None;
+    }
+    Some(name)
+}
+
+fn required<'a, 'i>(
+    cx: &mut Cx,
+    t: Table<'a, 'i>,
+    key: &str,
+    place: &str,
+    example: &str,
+) -> Option<&'a Value<'i>> {
+    let v = t.get(key);
+    if v.is_none() {
+        cx.error(
+            t.span(),
+            format!("{place} has no `{key}`"),
+            Some(format!("add {key} = {example}")),
+        );
+    }
+    v
+}
+
+fn unknown(cx: &mut Cx, v: &Value, what: &str, found: &str, known: &[&str]) {
+    let close = suggest::closest(found, known.iter().copied(), 1);
+    cx.error(
+        v.span(),
+        format!("unknown {what} `{found}`"),
+        suggest::did_you_mean(&close).or_else(|| Some(format!("use one of: {}", known.join(", ")))),
+    );
+}

@@ -1,0 +1,237 @@
+//! The records of alerting: alerts with their lifecycle, and the outbox of notifications with
+//! every delivery attempt. Both backends keep each alert and each notification as one JSON
+//! document beside the few columns their queries filter on, and change a document only inside a
+//! transaction that holds its row, through [`AlertChange::apply`] and [`Attempt::apply`]: so the
+//! evaluator and an operator acknowledging at the same moment never undo each other.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use plantao_model::{AlertState, DeliveryState, NotificationEvent, Severity};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::{Result, StoreError};
+use crate::records::Timestamp;
+
+/// A rule that fires for some labels.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Alert {
+    /// UUIDv7: newer alerts have greater ids.
+    pub id: Uuid,
+    /// The rule's name and the labels: at most one open (pending or firing) alert per
+    /// fingerprint, so a condition that keeps holding is one alert, not many.
+    pub fingerprint: String,
+    pub rule: String,
+    /// The rule's kind (`run_failed`, `expr`, …).
+    pub kind: String,
+    pub pipeline: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub severity: Severity,
+    pub state: AlertState,
+    /// What was measured when it last changed: a rate, a duration in seconds; none for events.
+    pub value: Option<f64>,
+    pub message: String,
+    /// The suggested action.
+    pub runbook: Option<String>,
+    /// Where its notifications go.
+    pub channels: Vec<String>,
+    /// When the condition was first seen holding.
+    pub started_at: DateTime<Utc>,
+    pub fired_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    pub acknowledged_by: Option<String>,
+    /// Hidden from the active list until it resolves and fires again.
+    pub dismissed: bool,
+    /// The next reminder of a firing, unacknowledged alert.
+    pub next_reminder_at: Option<DateTime<Utc>>,
+}
+
+impl Alert {
+    pub fn is_open(&self) -> bool {
+        self.state != AlertState::Resolved
+    }
+}
+
+/// One change to an alert, checked against its current state.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AlertChange {
+    /// `pending` → `firing`.
+    Fire {
+        at: Timestamp,
+        value: Option<f64>,
+        message: String,
+        next_reminder_at: Option<Timestamp>,
+    },
+    /// `pending` or `firing` → `resolved`.
+    Resolve { at: Timestamp, value: Option<f64> },
+    /// A reminder went out; the next one is due at `next`.
+    Remind { next: Option<Timestamp> },
+    /// Stops reminders; `dismiss` also hides the alert from the active list.
+    Acknowledge {
+        by: String,
+        at: Timestamp,
+        dismiss: bool,
+    },
+}
+
+impl AlertChange {
+    pub fn apply(&self, alert: &mut Alert) -> Result<()> {
+        let conflict = |what: &str| {
+            StoreError::Conflict(format!(
+                "alert {} is {}, so it cannot be {what}",
+                alert.id, alert.state
+            ))
+        };
+        match self {
+            AlertChange::Fire {
+                at,
+                value,
+                message,
+                next_reminder_at,
+            } => {
+                if alert.state != AlertState::Pending {
+                    return Err(conflict("fired"));
+                }
+                alert.state = AlertState::Firing;
+                alert.fired_at = Some(*at);
+                alert.value = *value;
+                alert.message.clone_from(message);
+                alert.next_reminder_at = *next_reminder_at;
+            }
+            AlertChange::Resolve { at, value } => {
+                if !alert.is_open() {
+                    return Err(conflict("resolved"));
+                }
+                alert.state = AlertState::Resolved;
+                alert.resolved_at = Some(*at);
+                alert.value = value.or(alert.value);
+                alert.next_reminder_at = None;
+            }
+            AlertChange::Remind { next } => {
+                if alert.state != AlertState::Firing || alert.acknowledged_at.is_some() {
+                    return Err(conflict("reminded"));
+                }
+                alert.next_reminder_at = *next;
+            }
+            AlertChange::Acknowledge { by, at, dismiss } => {
+                if !alert.is_open() {
+                    return Err(conflict(if *dismiss {
+                        "dismissed"
+                    } else {
+                        "acknowledged"
+                    }));
+                }
+                if alert.acknowledged_at.is_none() {
+                    alert.acknowledged_at = Some(*at);
+                    alert.acknowledged_by = Some(by.clone());
+                }
+                alert.dismissed |= dismiss;
+                alert.next_reminder_at = None;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A message waiting in (or gone through) the outbox.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Notification {
+    /// UUIDv7; also the idempotency key sent with every attempt.
+    pub id: Uuid,
+    pub alert_id: Option<Uuid>,
+    pub channel: String,
+    pub event: NotificationEvent,
+    pub state: DeliveryState,
+    pub created_at: DateTime<Utc>,
+    /// When the next attempt is due.
+    pub next_at: DateTime<Utc>,
+    pub attempts: u32,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    /// The text, in the channel's language.
+    pub text: String,
+    /// The alert as it was when the notification was written.
+    pub alert: Option<Alert>,
+}
+
+/// One try to deliver a notification.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Attempt {
+    pub notification_id: Uuid,
+    pub at: DateTime<Utc>,
+    /// Milliseconds until the answer (or the failure).
+    pub took_ms: i64,
+    /// The HTTP status answered, if any.
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub outcome: Outcome,
+}
+
+/// What an attempt leaves the notification as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case", tag = "result", content = "retry_at")]
+pub enum Outcome {
+    Delivered,
+    /// Tried again at the given time.
+    Retry(DateTime<Utc>),
+    /// Too old to try again: given up.
+    GaveUp,
+}
+
+impl Attempt {
+    pub fn apply(&self, n: &mut Notification) -> Result<()> {
+        if n.state != DeliveryState::Pending {
+            return Err(StoreError::Conflict(format!(
+                "notification {} is {} already",
+                n.id, n.state
+            )));
+        }
+        n.attempts += 1;
+        n.last_error.clone_from(&self.error);
+        match self.outcome {
+            Outcome::Delivered => {
+                n.state = DeliveryState::Delivered;
+                n.delivered_at = Some(self.at);
+            }
+            Outcome::Retry(at) => n.next_at = at,
+            Outcome::GaveUp => n.state = DeliveryState::Failed,
+        }
+        Ok(())
+    }
+}
+
+/// A notification with its attempts, oldest first.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct NotificationRecord {
+    #[serde(flatten)]
+    pub notification: Notification,
+    pub attempts_log: Vec<Attempt>,
+}
+
+pub(crate) fn to_doc<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+pub(crate) fn from_doc<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Database(format!("unreadable {what}: {e}")))
+}
+
+/// Each notification with its attempts (given oldest first, for any of them).
+pub(crate) fn with_attempts(
+    notifications: Vec<Notification>,
+    attempts: Vec<Attempt>,
+) -> Vec<NotificationRecord> {
+    let mut by_id: BTreeMap<Uuid, Vec<Attempt>> = BTreeMap::new();
+    for a in attempts {
+        by_id.entry(a.notification_id).or_default().push(a);
+    }
+    notifications
+        .into_iter()
+        .map(|n| NotificationRecord {
+            attempts_log: by_id.remove(&n.id).unwrap_or_default(),
+            notification: n,
+        })
+        .collect()
+}

@@ -1,0 +1,219 @@
+//! Alerts, the outbox and thresholds on PostgreSQL. Documents are changed under the row's lock
+//! (`FOR UPDATE`); notifications are claimed with `FOR UPDATE SKIP LOCKED`, so two nodes never
+//! hold the same one.
+
+use std::collections::BTreeMap;
+
+use sqlx::{Postgres, Row, Transaction};
+use uuid::Uuid;
+
+use super::PgStore;
+use crate::alerts::{from_doc, to_doc, with_attempts};
+use crate::error::{Result, StoreError};
+use crate::records::{Applied, Timestamp};
+use crate::{Alert, AlertChange, Attempt, Notification, NotificationRecord};
+
+type Tx = Transaction<'static, Postgres>;
+
+pub(super) async fn open(tx: &mut Tx, a: Box<Alert>) -> Result<Applied> {
+    let done = sqlx::query(
+        "INSERT INTO alerts (id, fingerprint, open, doc) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(a.id)
+    .bind(&a.fingerprint)
+    .bind(a.is_open())
+    .bind(to_doc(&a))
+    .execute(&mut **tx)
+    .await?;
+    Ok(if done.rows_affected() == 1 {
+        Applied::Inserted
+    } else {
+        Applied::Duplicate
+    })
+}
+
+pub(super) async fn change(tx: &mut Tx, id: Uuid, change: AlertChange) -> Result<Applied> {
+    let doc: Option<String> = sqlx::query_scalar("SELECT doc FROM alerts WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let doc = doc.ok_or_else(|| StoreError::NotFound(format!("alert {id}")))?;
+    let mut alert: Alert = from_doc("alert", &doc)?;
+    change.apply(&mut alert)?;
+    sqlx::query("UPDATE alerts SET open = $1, doc = $2 WHERE id = $3")
+        .bind(alert.is_open())
+        .bind(to_doc(&alert))
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(Applied::Updated)
+}
+
+pub(super) async fn enqueue(tx: &mut Tx, n: Box<Notification>) -> Result<Applied> {
+    sqlx::query("INSERT INTO notifications (id, pending, next_at, doc) VALUES ($1, TRUE, $2, $3)")
+        .bind(n.id)
+        .bind(n.next_at)
+        .bind(to_doc(&n))
+        .execute(&mut **tx)
+        .await?;
+    Ok(Applied::Inserted)
+}
+
+pub(super) async fn attempt(tx: &mut Tx, a: Attempt) -> Result<Applied> {
+    let id = a.notification_id;
+    let doc: Option<String> =
+        sqlx::query_scalar("SELECT doc FROM notifications WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let doc = doc.ok_or_else(|| StoreError::NotFound(format!("notification {id}")))?;
+    let mut n: Notification = from_doc("notification", &doc)?;
+    a.apply(&mut n)?;
+    sqlx::query(
+        "UPDATE notifications SET pending = $1, next_at = $2, claimed_until = NULL, doc = $3 WHERE id = $4",
+    )
+    .bind(n.state == plantao_model::DeliveryState::Pending)
+    .bind(n.next_at)
+    .bind(to_doc(&n))
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("INSERT INTO attempts (notification_id, at, doc) VALUES ($1, $2, $3)")
+        .bind(id)
+        .bind(a.at)
+        .bind(to_doc(&a))
+        .execute(&mut **tx)
+        .await?;
+    Ok(Applied::Inserted)
+}
+
+pub(super) async fn set_threshold(
+    tx: &mut Tx,
+    rule: &str,
+    value: Option<f64>,
+    at: Timestamp,
+) -> Result<Applied> {
+    match value {
+        Some(v) => {
+            sqlx::query(
+                "INSERT INTO thresholds (rule, value, updated_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (rule) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            )
+            .bind(rule)
+            .bind(v)
+            .bind(at)
+            .execute(&mut **tx)
+            .await?;
+        }
+        None => {
+            sqlx::query("DELETE FROM thresholds WHERE rule = $1")
+                .bind(rule)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(Applied::Updated)
+}
+
+fn docs<T: serde::de::DeserializeOwned>(what: &str, docs: Vec<String>) -> Result<Vec<T>> {
+    docs.iter().map(|d| from_doc(what, d)).collect()
+}
+
+impl PgStore {
+    pub(super) async fn open_alerts_now(&self) -> Result<Vec<Alert>> {
+        let rows = sqlx::query_scalar("SELECT doc FROM alerts WHERE open ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        docs("alert", rows)
+    }
+
+    pub(super) async fn alert_now(&self, id: Uuid) -> Result<Alert> {
+        let doc: Option<String> = sqlx::query_scalar("SELECT doc FROM alerts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        from_doc(
+            "alert",
+            &doc.ok_or_else(|| StoreError::NotFound(format!("alert {id}")))?,
+        )
+    }
+
+    pub(super) async fn alert_history_now(
+        &self,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Alert>> {
+        let rows =
+            sqlx::query_scalar("SELECT doc FROM alerts WHERE id < $1 ORDER BY id DESC LIMIT $2")
+                .bind(before.unwrap_or(Uuid::max()))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+        docs("alert", rows)
+    }
+
+    pub(super) async fn claim_notifications_now(
+        &self,
+        now: Timestamp,
+        until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Notification>> {
+        let rows = sqlx::query(
+            "UPDATE notifications SET claimed_until = $1
+             WHERE id IN (SELECT id FROM notifications
+                          WHERE pending AND next_at <= $2 AND (claimed_until IS NULL OR claimed_until < $2)
+                          ORDER BY next_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+             RETURNING doc",
+        )
+        .bind(until)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: Vec<Notification> = rows
+            .iter()
+            .map(|r| from_doc("notification", r.try_get::<&str, _>("doc")?))
+            .collect::<Result<_>>()?;
+        out.sort_by_key(|n| (n.next_at, n.id));
+        Ok(out)
+    }
+
+    pub(super) async fn notifications_now(
+        &self,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<NotificationRecord>> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT doc FROM notifications WHERE id < $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(before.unwrap_or(Uuid::max()))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let notifications: Vec<Notification> = docs("notification", rows)?;
+        let ids: Vec<Uuid> = notifications.iter().map(|n| n.id).collect();
+        let attempts: Vec<String> = sqlx::query_scalar(
+            "SELECT doc FROM attempts WHERE notification_id = ANY($1) ORDER BY at",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(with_attempts(notifications, docs("attempt", attempts)?))
+    }
+
+    pub(super) async fn outbox_depth_now(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications WHERE pending")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    pub(super) async fn thresholds_now(&self) -> Result<BTreeMap<String, f64>> {
+        let rows = sqlx::query("SELECT rule, value FROM thresholds")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("rule")?, r.try_get("value")?)))
+            .collect()
+    }
+}

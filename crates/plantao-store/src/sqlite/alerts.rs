@@ -1,0 +1,226 @@
+//! Alerts, the outbox and thresholds on SQLite.
+
+use std::collections::BTreeMap;
+
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::SqliteStore;
+use super::connection::WriteTx;
+use super::rows::micros;
+use crate::alerts::{from_doc, to_doc};
+use crate::error::{Result, StoreError};
+use crate::records::{Applied, Timestamp};
+use crate::{Alert, AlertChange, Attempt, Notification, NotificationRecord};
+
+/// Above every id written as text, for "no `before`".
+const AFTER_EVERY_ID: &str = "~";
+
+pub(super) async fn open(tx: &mut WriteTx, a: Box<Alert>) -> Result<Applied> {
+    let done = sqlx::query(
+        "INSERT INTO alerts (id, fingerprint, open, doc) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    )
+    .bind(a.id.to_string())
+    .bind(&a.fingerprint)
+    .bind(a.is_open())
+    .bind(to_doc(&a))
+    .execute(&mut **tx)
+    .await?;
+    Ok(if done.rows_affected() == 1 {
+        Applied::Inserted
+    } else {
+        Applied::Duplicate
+    })
+}
+
+pub(super) async fn change(tx: &mut WriteTx, id: Uuid, change: AlertChange) -> Result<Applied> {
+    let doc: Option<String> = sqlx::query_scalar("SELECT doc FROM alerts WHERE id = ?")
+        .bind(id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+    let doc = doc.ok_or_else(|| StoreError::NotFound(format!("alert {id}")))?;
+    let mut alert: Alert = from_doc("alert", &doc)?;
+    change.apply(&mut alert)?;
+    sqlx::query("UPDATE alerts SET open = ?, doc = ? WHERE id = ?")
+        .bind(alert.is_open())
+        .bind(to_doc(&alert))
+        .bind(id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(Applied::Updated)
+}
+
+pub(super) async fn enqueue(tx: &mut WriteTx, n: Box<Notification>) -> Result<Applied> {
+    sqlx::query("INSERT INTO notifications (id, pending, next_at, doc) VALUES (?, 1, ?, ?)")
+        .bind(n.id.to_string())
+        .bind(micros(n.next_at))
+        .bind(to_doc(&n))
+        .execute(&mut **tx)
+        .await?;
+    Ok(Applied::Inserted)
+}
+
+pub(super) async fn attempt(tx: &mut WriteTx, a: Attempt) -> Result<Applied> {
+    let id = a.notification_id.to_string();
+    let doc: Option<String> = sqlx::query_scalar("SELECT doc FROM notifications WHERE id = ?")
+        .bind(&id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let doc = doc.ok_or_else(|| StoreError::NotFound(format!("notification {id}")))?;
+    let mut n: Notification = from_doc("notification", &doc)?;
+    a.apply(&mut n)?;
+    sqlx::query(
+        "UPDATE notifications SET pending = ?, next_at = ?, claimed_until = NULL, doc = ? WHERE id = ?",
+    )
+    .bind(n.state == plantao_model::DeliveryState::Pending)
+    .bind(micros(n.next_at))
+    .bind(to_doc(&n))
+    .bind(&id)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("INSERT INTO attempts (notification_id, at, doc) VALUES (?, ?, ?)")
+        .bind(&id)
+        .bind(micros(a.at))
+        .bind(to_doc(&a))
+        .execute(&mut **tx)
+        .await?;
+    Ok(Applied::Inserted)
+}
+
+pub(super) async fn set_threshold(
+    tx: &mut WriteTx,
+    rule: &str,
+    value: Option<f64>,
+    at: Timestamp,
+) -> Result<Applied> {
+    match value {
+        Some(v) => {
+            sqlx::query(
+                "INSERT INTO thresholds (rule, value, updated_at) VALUES (?, ?, ?)
+                 ON CONFLICT (rule) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            )
+            .bind(rule)
+            .bind(v)
+            .bind(micros(at))
+            .execute(&mut **tx)
+            .await?;
+        }
+        None => {
+            sqlx::query("DELETE FROM thresholds WHERE rule = ?")
+                .bind(rule)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(Applied::Updated)
+}
+
+fn docs<T: serde::de::DeserializeOwned>(what: &str, docs: Vec<String>) -> Result<Vec<T>> {
+    docs.iter().map(|d| from_doc(what, d)).collect()
+}
+
+impl SqliteStore {
+    pub(super) async fn open_alerts_now(&self) -> Result<Vec<Alert>> {
+        let rows = sqlx::query_scalar("SELECT doc FROM alerts WHERE open = 1 ORDER BY id")
+            .fetch_all(&self.reader)
+            .await?;
+        docs("alert", rows)
+    }
+
+    pub(super) async fn alert_now(&self, id: Uuid) -> Result<Alert> {
+        let doc: Option<String> = sqlx::query_scalar("SELECT doc FROM alerts WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        from_doc(
+            "alert",
+            &doc.ok_or_else(|| StoreError::NotFound(format!("alert {id}")))?,
+        )
+    }
+
+    pub(super) async fn alert_history_now(
+        &self,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<Alert>> {
+        let rows =
+            sqlx::query_scalar("SELECT doc FROM alerts WHERE id < ? ORDER BY id DESC LIMIT ?")
+                .bind(before.map_or_else(|| AFTER_EVERY_ID.to_owned(), |b| b.to_string()))
+                .bind(i64::from(limit))
+                .fetch_all(&self.reader)
+                .await?;
+        docs("alert", rows)
+    }
+
+    pub(super) async fn claim_notifications_now(
+        &self,
+        now: Timestamp,
+        until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Notification>> {
+        let mut tx = WriteTx::begin(&self.writer).await?;
+        let rows = sqlx::query(
+            "UPDATE notifications SET claimed_until = ?
+             WHERE id IN (SELECT id FROM notifications
+                          WHERE pending = 1 AND next_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)
+                          ORDER BY next_at LIMIT ?)
+             RETURNING doc",
+        )
+        .bind(micros(until))
+        .bind(micros(now))
+        .bind(micros(now))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut out: Vec<Notification> = rows
+            .iter()
+            .map(|r| from_doc("notification", r.try_get::<&str, _>("doc")?))
+            .collect::<Result<_>>()?;
+        out.sort_by_key(|n| (n.next_at, n.id));
+        Ok(out)
+    }
+
+    pub(super) async fn notifications_now(
+        &self,
+        before: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<NotificationRecord>> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT doc FROM notifications WHERE id < ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(before.map_or_else(|| AFTER_EVERY_ID.to_owned(), |b| b.to_string()))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        let notifications: Vec<Notification> = docs("notification", rows)?;
+        let ids: Vec<String> = notifications.iter().map(|n| n.id.to_string()).collect();
+        let attempts: Vec<String> = sqlx::query_scalar(
+            "SELECT doc FROM attempts WHERE notification_id IN (SELECT value FROM json_each(?))
+             ORDER BY at",
+        )
+        .bind(serde_json::json!(ids).to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(crate::alerts::with_attempts(
+            notifications,
+            docs("attempt", attempts)?,
+        ))
+    }
+
+    pub(super) async fn outbox_depth_now(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications WHERE pending = 1")
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    pub(super) async fn thresholds_now(&self) -> Result<BTreeMap<String, f64>> {
+        let rows = sqlx::query("SELECT rule, value FROM thresholds")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("rule")?, r.try_get("value")?)))
+            .collect()
+    }
+}
