@@ -34,7 +34,7 @@ const ROOT_KEYS: &[&str] = &[
 const SERVER_KEYS: &[&str] = &["listen", "public_read", "writes_per_minute"];
 const STORAGE_KEYS: &[&str] = &["url", "retention"];
 const DEFAULTS_KEYS: &[&str] = &["timezone"];
-const ENGINE_KEYS: &[&str] = &["max_concurrent_runs", "shutdown_grace"];
+const ENGINE_KEYS: &[&str] = &["max_concurrent_runs", "shutdown_grace", "evaluate_every"];
 const CONNECTION_KEYS: &[&str] = &["url"];
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8077";
 
@@ -342,6 +342,7 @@ fn default_engine() -> Engine {
     Engine {
         max_concurrent_runs: 8,
         shutdown_grace: Duration::from_secs(30),
+        evaluate_every: Duration::from_secs(15),
     }
 }
 
@@ -359,6 +360,12 @@ fn read_engine(cx: &mut Cx, t: Table) -> Engine {
         .and_then(|v| reader::duration(cx, "shutdown_grace", v))
     {
         engine.shutdown_grace = d;
+    }
+    if let Some(d) = t
+        .get("evaluate_every")
+        .and_then(|v| reader::duration(cx, "evaluate_every", v))
+    {
+        engine.evaluate_every = d;
     }
     engine
 }

@@ -91,6 +91,9 @@ pub struct Engine {
     pub max_concurrent_runs: usize,
     /// On SIGTERM: how long running steps may take to finish before they are stopped.
     pub shutdown_grace: Duration,
+    /// How often window and `stuck` alert rules, pending alerts and reminders are evaluated
+    /// (read at start).
+    pub evaluate_every: Duration,
 }
 
 /// A period when the named pipelines (all, when none is named) do not run: their ticks are

@@ -1,5 +1,5 @@
-//! `plantao serve` without its front door: this node's lease, the scheduler, the executor and
-//! the housekeeper, a configuration that can be replaced while running, and a graceful stop.
+//! `plantao serve` without its front door: this node's lease, the scheduler, the executor, the
+//! housekeeper, the alert evaluator and the notification dispatcher, a configuration that can be replaced while running, and a graceful stop.
 
 use std::sync::Arc;
 
@@ -8,10 +8,12 @@ use plantao_store::{Store, StoreError};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::alerts::Evaluator;
 use crate::clock::Clock;
 use crate::executor::{Executor, Handoff, Slots};
 use crate::housekeeping::Housekeeper;
 use crate::lease::Lease;
+use crate::notify::Dispatcher;
 use crate::scheduler::Scheduler;
 use crate::telemetry::Telemetry;
 use crate::writable::Writable;
@@ -24,9 +26,13 @@ pub struct Daemon {
     stop_scheduler: watch::Sender<bool>,
     stop_executor: watch::Sender<bool>,
     stop_housekeeper: watch::Sender<bool>,
+    stop_alerts: watch::Sender<bool>,
     scheduler: JoinHandle<()>,
     executor: JoinHandle<()>,
     housekeeper: JoinHandle<()>,
+    evaluator: JoinHandle<()>,
+    dispatcher: JoinHandle<()>,
+    outbox: Arc<Notify>,
 }
 
 impl Daemon {
@@ -65,6 +71,28 @@ impl Daemon {
             node: lease.id().to_owned(),
             writable: lease.writable().clone(),
         };
+        let period = config_rx.borrow().engine.evaluate_every;
+        let (ended_tx, ended) = mpsc::unbounded_channel();
+        let outbox = Arc::new(Notify::new());
+        let (stop_alerts, alerts_stop) = watch::channel(false);
+        let evaluator = Evaluator {
+            store: store.clone(),
+            clock: clock.clone(),
+            config: config_rx.clone(),
+            node: lease.id().to_owned(),
+            ended,
+            outbox: outbox.clone(),
+            writable: lease.writable().clone(),
+            period,
+        };
+        let dispatcher = Dispatcher {
+            store: store.clone(),
+            clock: clock.clone(),
+            config: config_rx.clone(),
+            wake: outbox.clone(),
+            writable: lease.writable().clone(),
+            telemetry: telemetry.clone(),
+        };
         let executor = Executor {
             store,
             clock,
@@ -75,6 +103,7 @@ impl Daemon {
             handed,
             writable: lease.writable().clone(),
             telemetry: telemetry.clone(),
+            ended: Some(ended_tx),
         };
         Ok(Daemon {
             lease,
@@ -83,6 +112,10 @@ impl Daemon {
             scheduler: tokio::spawn(scheduler.run(scheduler_stop)),
             executor: tokio::spawn(executor.run(executor_stop)),
             housekeeper: tokio::spawn(housekeeper.run(housekeeper_stop)),
+            evaluator: tokio::spawn(evaluator.run(alerts_stop.clone())),
+            dispatcher: tokio::spawn(dispatcher.run(alerts_stop)),
+            outbox,
+            stop_alerts,
             stop_scheduler,
             stop_executor,
             stop_housekeeper,
@@ -103,6 +136,11 @@ impl Daemon {
         &self.telemetry
     }
 
+    /// Rings the dispatcher: something was put in the outbox.
+    pub fn outbox(&self) -> &Arc<Notify> {
+        &self.outbox
+    }
+
     /// Applies a new configuration: new schedules start, removed pipelines stop being
     /// scheduled, running runs finish on the definition they started with.
     pub fn reload(&self, config: Arc<Config>) {
@@ -120,6 +158,11 @@ impl Daemon {
         let _ = self.housekeeper.await;
         self.stop_executor.send_replace(true);
         let _ = self.executor.await;
+        // After the executor: the runs that ended last are judged, their notifications queued
+        // (and delivered by the next start if not now).
+        self.stop_alerts.send_replace(true);
+        let _ = self.evaluator.await;
+        let _ = self.dispatcher.await;
         self.lease.release().await
     }
 }

@@ -44,6 +44,8 @@ pub struct Executor {
     /// While the store refuses writes, claims are tried once a second and nothing is swept.
     pub writable: Arc<Writable>,
     pub telemetry: Arc<Telemetry>,
+    /// Where the ids of runs that end go (the alert evaluator), if anywhere.
+    pub ended: Option<mpsc::UnboundedSender<RunId>>,
 }
 
 /// How many runs execute on this node, against `max_concurrent_runs`.
@@ -138,6 +140,7 @@ impl Executor {
                     self.slots.release();
                     if let Ok(id) = done {
                         running.remove(&id);
+                        self.ended(id);
                     }
                 }
                 changed = config_rx.changed() => {
@@ -226,6 +229,14 @@ impl Executor {
         Ok(true)
     }
 
+    /// Tells the alert evaluator that a run ended.
+    fn ended(&self, id: RunId) {
+        if let Some(tx) = &self.ended {
+            // The evaluator is gone only while the daemon stops.
+            let _ = tx.send(id);
+        }
+    }
+
     /// Executes a run that is `running` on this node and holds a slot.
     fn launch(
         &self,
@@ -292,6 +303,7 @@ impl Executor {
             match self.store.apply(writes).await {
                 Ok(_) => {
                     tracing::warn!(run = %run.id, pipeline = %run.pipeline, "run interrupted: its node stopped");
+                    self.ended(run.id);
                     self.wake.notify_one();
                 }
                 // Another node closed it first.

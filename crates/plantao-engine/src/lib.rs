@@ -2,12 +2,14 @@
 //! lease that tells other processes this one is alive. The engine sees only the store's
 //! interface, never a backend.
 
+pub mod alerts;
 pub mod clock;
 pub mod daemon;
 pub mod executor;
 pub mod follow;
 pub mod housekeeping;
 pub mod lease;
+pub mod notify;
 pub mod runner;
 pub mod scheduler;
 pub mod telemetry;
@@ -17,6 +19,16 @@ pub use lease::Lease;
 
 use plantao_config::Config;
 use plantao_store::{PipelineRecord, Store, StoreError, Timestamp};
+
+/// The HTTP client of the process (HTTP steps, notifications), with plantao's user agent.
+pub fn http_client() -> reqwest::Client {
+    // One TLS provider for the process; a second install is a no-op worth ignoring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .user_agent(concat!("plantao/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default()
+}
 
 /// Records the configuration's pipelines in the store (new, changed, gone) as of `at`.
 pub async fn sync_pipelines(

@@ -48,6 +48,8 @@ impl Seconds {
 pub struct Telemetry {
     stages: Mutex<BTreeMap<(String, String), Seconds>>,
     lag: Mutex<Seconds>,
+    /// Delivery attempts by (channel, `delivered` | `failed`).
+    notifications: Mutex<BTreeMap<(String, String), u64>>,
     /// Unix milliseconds of the scheduler's last pass; 0 before the first.
     last_pass: AtomicI64,
     /// Unix milliseconds of the next tick the scheduler waits for; `i64::MAX` when none.
@@ -74,6 +76,22 @@ impl Telemetry {
                 stages.insert((pipeline.to_owned(), step.to_owned()), h);
             }
         }
+    }
+
+    /// Counts one delivery attempt on `channel`: `result` is `delivered` or `failed`.
+    pub fn notification(&self, channel: &str, result: &str) {
+        let mut counts = self.notifications.lock().unwrap_or_else(|e| e.into_inner());
+        *counts
+            .entry((channel.to_owned(), result.to_owned()))
+            .or_default() += 1;
+    }
+
+    /// Delivery attempts since this process started, by (channel, result).
+    pub fn notifications(&self) -> BTreeMap<(String, String), u64> {
+        self.notifications
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn lag(&self, seconds: f64) {

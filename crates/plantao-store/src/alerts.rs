@@ -27,6 +27,8 @@ pub struct Alert {
     pub kind: String,
     pub pipeline: Option<String>,
     pub labels: BTreeMap<String, String>,
+    /// Details that are not part of its identity: the run, its status, the error.
+    pub annotations: BTreeMap<String, String>,
     pub severity: Severity,
     pub state: AlertState,
     /// What was measured when it last changed: a rate, a duration in seconds; none for events.

@@ -219,7 +219,9 @@ pub enum Write {
         id: Uuid,
         change: AlertChange,
     },
-    /// Puts a notification in the outbox.
+    /// Puts a notification in the outbox: [`Applied::Inserted`], or [`Applied::Duplicate`] when
+    /// it belongs to an alert that does not exist (an [`Write::OpenAlert`] earlier in the batch
+    /// found the alert open already: whoever opened it notifies).
     Enqueue(Box<Notification>),
     /// Records a delivery attempt and what it leaves the notification as; the claim on it ends.
     Attempt(Attempt),

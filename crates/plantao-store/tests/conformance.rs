@@ -55,4 +55,5 @@ conformance!(
     an_alert_opens_once_per_fingerprint_and_moves_by_its_rules,
     notifications_are_claimed_by_one_deliverer_and_every_attempt_is_kept,
     thresholds_are_overridden_and_restored,
+    only_the_node_that_opens_an_alert_queues_its_notifications,
 );

@@ -36,6 +36,14 @@ use crate::api;
         api::create_token,
         api::revoke_token,
         api::audit_log,
+        api::active_alerts,
+        api::alert_history,
+        api::ack_alert,
+        api::dismiss_alert,
+        api::notification_log,
+        api::test_channel,
+        api::get_alert_config,
+        api::put_alert_config,
         crate::prometheus::metrics,
     ),
     modifiers(&Security, &CommonErrors),
@@ -79,6 +87,7 @@ impl utoipa::Modify for CommonErrors {
                 (HttpMethod::Get, item.get.as_mut()),
                 (HttpMethod::Post, item.post.as_mut()),
                 (HttpMethod::Delete, item.delete.as_mut()),
+                (HttpMethod::Put, item.put.as_mut()),
             ] {
                 let Some(op) = op else { continue };
                 let mut add = |code: &str, why: &str| {
@@ -91,7 +100,7 @@ impl utoipa::Modify for CommonErrors {
                     add("400", "a malformed parameter, query or body");
                     add("401", "no token, or an unknown or revoked one");
                     add("403", "a token of too low a role");
-                    add("404", "no such pipeline, run or token");
+                    add("404", "no such pipeline, run, token, alert or channel");
                     add("503", "the database cannot write or does not answer");
                 }
                 if method != HttpMethod::Get {

@@ -3,6 +3,7 @@
 //! pruning, the same on every node; "(process)" families count what this process saw since it
 //! started, as Prometheus counters usually do.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use axum::extract::State;
@@ -10,7 +11,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use chrono::{TimeZone, Utc};
 use plantao_engine::telemetry::{BUCKETS, Seconds};
-use plantao_model::RunStatus;
+use plantao_model::{AlertState, RunStatus};
 use plantao_store::{Grain, Histogram, RunFilter, Summary};
 
 use crate::AppState;
@@ -186,6 +187,37 @@ pub async fn metrics(_: Viewer, State(state): State<AppState>) -> ApiResult<impl
         open.values().map(|o| u64::from(o.running)).sum::<u64>()
     );
 
+    family(
+        &mut out,
+        "plantao_alerts_firing",
+        "gauge",
+        "Alerts firing, by rule and severity (store).",
+    );
+    let mut firing: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for a in state.store.open_alerts().await? {
+        if a.state == AlertState::Firing {
+            *firing.entry((a.rule, a.severity.to_string())).or_default() += 1;
+        }
+    }
+    for ((rule, severity), n) in &firing {
+        let _ = writeln!(
+            out,
+            "plantao_alerts_firing{{rule=\"{}\",severity=\"{severity}\"}} {n}",
+            label(rule)
+        );
+    }
+    family(
+        &mut out,
+        "plantao_outbox_depth",
+        "gauge",
+        "Notifications waiting for delivery, on every node (store).",
+    );
+    let _ = writeln!(
+        out,
+        "plantao_outbox_depth {}",
+        state.store.outbox_depth().await?
+    );
+
     if let Some(vitals) = &state.vitals {
         family(
             &mut out,
@@ -217,6 +249,19 @@ pub async fn metrics(_: Viewer, State(state): State<AppState>) -> ApiResult<impl
             "",
             &vitals.telemetry.lags(),
         );
+        family(
+            &mut out,
+            "plantao_notifications_total",
+            "counter",
+            "Delivery attempts this process made, by channel and result: delivered or failed (process).",
+        );
+        for ((channel, result), n) in vitals.telemetry.notifications() {
+            let _ = writeln!(
+                out,
+                "plantao_notifications_total{{channel=\"{}\",result=\"{result}\"}} {n}",
+                label(&channel)
+            );
+        }
         family(
             &mut out,
             "plantao_storage_writable",

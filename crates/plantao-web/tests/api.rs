@@ -8,16 +8,20 @@ mod common;
 use std::time::Duration;
 
 use common::{SECRET, Server, backends};
-use plantao_model::{Role, RunId, RunStatus};
+use std::collections::BTreeMap;
+
+use plantao_model::{AlertState, Role, RunId, RunStatus, Severity};
+use plantao_store::{Alert, Write};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 fn id_of(body: &Value) -> RunId {
     body["id"].as_str().unwrap().parse().unwrap()
 }
 
 /// Every route, the role it needs (`None`: no token at all), and a request that role may make.
-fn routes(run: RunId) -> Vec<(Method, String, Option<Role>, Option<Value>)> {
+fn routes(run: RunId, alert: Uuid) -> Vec<(Method, String, Option<Role>, Option<Value>)> {
     let get = |path: &str, role| (Method::GET, path.to_owned(), role, None);
     vec![
         get("/api/health", None),
@@ -75,7 +79,67 @@ fn routes(run: RunId) -> Vec<(Method, String, Option<Role>, Option<Value>)> {
             None,
         ),
         get("/api/audit", Some(Role::Admin)),
+        get("/api/alerts", Some(Role::Viewer)),
+        get("/api/alerts/history", Some(Role::Viewer)),
+        get("/api/notifications", Some(Role::Viewer)),
+        (
+            Method::POST,
+            format!("/api/alerts/{alert}/ack"),
+            Some(Role::Operator),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/alerts/{alert}/dismiss"),
+            Some(Role::Operator),
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/channels/hook/test".into(),
+            Some(Role::Admin),
+            None,
+        ),
+        get("/api/alert-config", Some(Role::Admin)),
+        (
+            Method::PUT,
+            "/api/alert-config".into(),
+            Some(Role::Admin),
+            Some(json!({"thresholds": {"quick-failure-rate": 40}})),
+        ),
     ]
+}
+
+/// An open alert written straight to the store, as the evaluator writes one.
+async fn open_alert(server: &Server, rule: &str) -> Uuid {
+    let alert = Alert {
+        id: Uuid::now_v7(),
+        fingerprint: format!("{rule}{{pipeline=quick}}"),
+        rule: rule.to_owned(),
+        kind: "run_failed".into(),
+        pipeline: Some("quick".into()),
+        labels: BTreeMap::from([("pipeline".to_owned(), "quick".to_owned())]),
+        annotations: BTreeMap::new(),
+        severity: Severity::Critical,
+        state: AlertState::Firing,
+        value: None,
+        message: "quick failed".into(),
+        runbook: None,
+        channels: vec!["hook".into()],
+        started_at: chrono::Utc::now(),
+        fired_at: Some(chrono::Utc::now()),
+        resolved_at: None,
+        acknowledged_at: None,
+        acknowledged_by: None,
+        dismissed: false,
+        next_reminder_at: None,
+    };
+    server
+        .store
+        .apply(vec![Write::OpenAlert(Box::new(alert.clone()))])
+        .await
+        .unwrap();
+    alert.id
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,7 +157,8 @@ async fn every_route_checks_its_role() {
             .await;
         let run = id_of(&queued);
         server.ended(run).await;
-        for (method, path, needed, body) in routes(run) {
+        let alert = open_alert(&server, "quick-failed").await;
+        for (method, path, needed, body) in routes(run, alert) {
             let ask = |token: Option<String>| {
                 let (method, path, body, server) =
                     (method.clone(), path.clone(), body.clone(), &server);
@@ -623,7 +688,8 @@ async fn no_answer_holds_a_secret() {
     server.ended(run).await;
     let (_, log) = server.get(&format!("/api/runs/{run}/log"), &admin).await;
     assert!(log.as_str().unwrap().contains("token="), "{log}");
-    for (method, path, _, body) in routes(run) {
+    let alert = open_alert(&server, "quick-failed").await;
+    for (method, path, _, body) in routes(run, alert) {
         let (_, answer) = server.call(method, &path, Some(&admin), body).await;
         assert!(
             !answer.to_string().contains(SECRET),
@@ -690,4 +756,171 @@ fn the_committed_openapi_document_is_current() {
         committed == plantao_web::document(),
         "docs/openapi.json differs from the code: run `cargo run -q -p plantao -- openapi > docs/openapi.json` and commit it"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_are_acknowledged_dismissed_and_audited_and_thresholds_change_at_runtime() {
+    for backend in backends() {
+        let server = Server::start(backend, "").await;
+        let operator = server.token("ops", Role::Operator).await;
+        let admin = server.token("boss", Role::Admin).await;
+        let alert = open_alert(&server, "quick-failed").await;
+
+        let (status, active) = server.get("/api/alerts", &operator).await;
+        assert_eq!(status, StatusCode::OK, "{active}");
+        assert_eq!(active.as_array().unwrap().len(), 1);
+        assert_eq!(active[0]["id"], alert.to_string());
+        assert_eq!(active[0]["state"], "firing");
+
+        let (status, acked) = server
+            .post(&format!("/api/alerts/{alert}/ack"), &operator, json!({}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{acked}");
+        assert_eq!(acked["acknowledged_by"], "ops");
+        assert_eq!(acked["next_reminder_at"], Value::Null);
+        let (status, _) = server
+            .post(
+                &format!("/api/alerts/{alert}/dismiss"),
+                &operator,
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let (_, active) = server.get("/api/alerts", &operator).await;
+        assert_eq!(
+            active,
+            json!([]),
+            "a dismissed alert leaves the active list"
+        );
+        let (_, all) = server.get("/api/alerts?dismissed=true", &operator).await;
+        assert_eq!(all[0]["dismissed"], true);
+        let (_, history) = server.get("/api/alerts/history?limit=1", &operator).await;
+        assert_eq!(history["alerts"][0]["id"], alert.to_string());
+        assert_eq!(
+            history["next"],
+            alert.to_string(),
+            "a full page points at the next"
+        );
+
+        let (status, answer) = server
+            .post(
+                &format!("/api/alerts/{}/ack", Uuid::now_v7()),
+                &operator,
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+        let (status, answer) = server
+            .post("/api/alerts/not-an-id/ack", &operator, json!({}))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("not an alert id")
+        );
+
+        let (status, config) = server.get("/api/alert-config", &admin).await;
+        assert_eq!(status, StatusCode::OK, "{config}");
+        assert_eq!(
+            config,
+            json!([{"rule": "quick-failure-rate", "kind": "failure_rate", "configured": 50.0, "override": null, "effective": 50.0}])
+        );
+        let (status, changed) = server
+            .call(
+                Method::PUT,
+                "/api/alert-config",
+                Some(&admin),
+                Some(json!({"thresholds": {"quick-failure-rate": 12.5}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{changed}");
+        assert_eq!(changed[0]["effective"], 12.5);
+        assert_eq!(changed[0]["override"], 12.5);
+        for (body, why) in [
+            (
+                json!({"thresholds": {"quick-failed": 3}}),
+                "takes no threshold",
+            ),
+            (json!({"thresholds": {"nope": 3}}), "takes no threshold"),
+            (json!({"thresholds": {}}), "is empty"),
+        ] {
+            let (status, answer) = server
+                .call(Method::PUT, "/api/alert-config", Some(&admin), Some(body))
+                .await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+            assert!(
+                answer["error"]["message"].as_str().unwrap().contains(why),
+                "{answer}"
+            );
+        }
+        let (_, restored) = server
+            .call(
+                Method::PUT,
+                "/api/alert-config",
+                Some(&admin),
+                Some(json!({"thresholds": {"quick-failure-rate": null}})),
+            )
+            .await;
+        assert_eq!(restored[0]["effective"], 50.0);
+
+        let (status, test) = server
+            .post("/api/channels/hook/test", &admin, json!({}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{test}");
+        assert_eq!(
+            test["delivered"], false,
+            "nobody listens on the hook's port"
+        );
+        assert!(
+            test["attempt"]["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("cannot connect"),
+            "{test}"
+        );
+        let (status, _) = server
+            .post("/api/channels/nope/test", &admin, json!({}))
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (_, log) = server.get("/api/notifications", &operator).await;
+        let first = &log["notifications"][0];
+        assert_eq!(first["event"], "test");
+        assert_eq!(first["state"], "failed", "a test is never retried");
+        assert_eq!(first["attempts_log"].as_array().unwrap().len(), 1);
+
+        let (_, audit) = server.get("/api/audit", &admin).await;
+        let actions: Vec<&str> = audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap())
+            .collect();
+        for action in [
+            "alert.ack",
+            "alert.dismiss",
+            "alert_config.set",
+            "channel.test",
+        ] {
+            assert!(
+                actions.contains(&action),
+                "{action} is audited: {actions:?}"
+            );
+        }
+        let (_, metrics) = server
+            .call(Method::GET, "/metrics", Some(&operator), None)
+            .await;
+        let text = metrics.as_str().unwrap();
+        assert!(
+            text.contains("plantao_alerts_firing{rule=\"quick-failed\",severity=\"critical\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("plantao_outbox_depth 0\n"), "{text}");
+        assert!(
+            text.contains("# TYPE plantao_notifications_total counter\n"),
+            "{text}"
+        );
+        server.stop().await;
+    }
 }

@@ -102,6 +102,21 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Alerts: the active ones (pending and firing) by default.
+    Alerts {
+        #[command(subcommand)]
+        command: Option<AlertsCommand>,
+        /// Also list the dismissed ones.
+        #[arg(long)]
+        dismissed: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Notification channels.
+    Channel {
+        #[command(subcommand)]
+        command: ChannelCommand,
+    },
     /// Ask the running server (on `server.listen`) for its health: exit 0 when ok or degraded,
     /// 1 when down or not answering. For systemd and container health checks.
     Healthcheck {
@@ -175,6 +190,36 @@ pub enum TokenCommand {
     },
     /// Stop a token working.
     Revoke { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Every alert, resolved ones included, newest first.
+    History {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Acknowledge an alert: its reminders stop.
+    Ack { id: String },
+    /// Acknowledge an alert and hide it from the active list until it resolves and fires again.
+    Dismiss { id: String },
+    /// Evaluate every rule now and print what each says (fires, pending, firing, resolves, ok,
+    /// no data). Records and notifies nothing unless --notify.
+    Check {
+        /// Record what the evaluation decided and deliver its notifications.
+        #[arg(long)]
+        notify: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChannelCommand {
+    /// Send a test message through a channel now; exit 0 when it was accepted.
+    Test { name: String },
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {

@@ -13,7 +13,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{BenchCommand, Cli, Command, ConfigCommand, TokenCommand};
+use crate::cli::{
+    AlertsCommand, BenchCommand, ChannelCommand, Cli, Command, ConfigCommand, TokenCommand,
+};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -68,6 +70,28 @@ fn main() -> ExitCode {
                 }
             },
             Command::Audit { limit, json } => commands::access::audit(&config, limit, json).await,
+            Command::Alerts {
+                command,
+                dismissed,
+                json,
+            } => match command {
+                None => commands::alerts::active(&config, dismissed, json).await,
+                Some(AlertsCommand::History { limit, json }) => {
+                    commands::alerts::history(&config, limit, json).await
+                }
+                Some(AlertsCommand::Ack { id }) => {
+                    commands::alerts::acknowledge(&config, &id, false).await
+                }
+                Some(AlertsCommand::Dismiss { id }) => {
+                    commands::alerts::acknowledge(&config, &id, true).await
+                }
+                Some(AlertsCommand::Check { notify, json }) => {
+                    commands::alerts::check(&config, notify, json).await
+                }
+            },
+            Command::Channel {
+                command: ChannelCommand::Test { name },
+            } => commands::alerts::test_channel(&config, &name).await,
             Command::Healthcheck { address } => {
                 commands::access::healthcheck(&config, address.as_deref()).await
             }

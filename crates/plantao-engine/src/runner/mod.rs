@@ -138,14 +138,7 @@ impl Runner {
     }
 
     fn http(&self) -> &reqwest::Client {
-        self.http.get_or_init(|| {
-            // One TLS provider for the process; a second install is a no-op worth ignoring.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            reqwest::Client::builder()
-                .user_agent(concat!("plantao/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .unwrap_or_default()
-        })
+        self.http.get_or_init(crate::http_client)
     }
 
     /// Bounds each stage's stored log (default [`DEFAULT_LOG_LIMIT`]).

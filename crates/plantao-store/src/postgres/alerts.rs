@@ -50,13 +50,23 @@ pub(super) async fn change(tx: &mut Tx, id: Uuid, change: AlertChange) -> Result
 }
 
 pub(super) async fn enqueue(tx: &mut Tx, n: Box<Notification>) -> Result<Applied> {
-    sqlx::query("INSERT INTO notifications (id, pending, next_at, doc) VALUES ($1, TRUE, $2, $3)")
-        .bind(n.id)
-        .bind(n.next_at)
-        .bind(to_doc(&n))
-        .execute(&mut **tx)
-        .await?;
-    Ok(Applied::Inserted)
+    // A notification of an alert this batch failed to open (another node opened it first) is
+    // that node's to send.
+    let done = sqlx::query(
+        "INSERT INTO notifications (id, pending, next_at, doc)
+         SELECT $1, TRUE, $2, $3 WHERE $4::uuid IS NULL OR EXISTS (SELECT 1 FROM alerts WHERE id = $4)",
+    )
+    .bind(n.id)
+    .bind(n.next_at)
+    .bind(to_doc(&n))
+    .bind(n.alert_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(if done.rows_affected() == 1 {
+        Applied::Inserted
+    } else {
+        Applied::Duplicate
+    })
 }
 
 pub(super) async fn attempt(tx: &mut Tx, a: Attempt) -> Result<Applied> {

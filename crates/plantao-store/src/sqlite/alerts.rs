@@ -51,13 +51,24 @@ pub(super) async fn change(tx: &mut WriteTx, id: Uuid, change: AlertChange) -> R
 }
 
 pub(super) async fn enqueue(tx: &mut WriteTx, n: Box<Notification>) -> Result<Applied> {
-    sqlx::query("INSERT INTO notifications (id, pending, next_at, doc) VALUES (?, 1, ?, ?)")
-        .bind(n.id.to_string())
-        .bind(micros(n.next_at))
-        .bind(to_doc(&n))
-        .execute(&mut **tx)
-        .await?;
-    Ok(Applied::Inserted)
+    // A notification of an alert this batch failed to open (another node opened it first) is
+    // that node's to send.
+    let done = sqlx::query(
+        "INSERT INTO notifications (id, pending, next_at, doc)
+         SELECT ?, 1, ?, ? WHERE ? IS NULL OR EXISTS (SELECT 1 FROM alerts WHERE id = ?)",
+    )
+    .bind(n.id.to_string())
+    .bind(micros(n.next_at))
+    .bind(to_doc(&n))
+    .bind(n.alert_id.map(|a| a.to_string()))
+    .bind(n.alert_id.map(|a| a.to_string()))
+    .execute(&mut **tx)
+    .await?;
+    Ok(if done.rows_affected() == 1 {
+        Applied::Inserted
+    } else {
+        Applied::Duplicate
+    })
 }
 
 pub(super) async fn attempt(tx: &mut WriteTx, a: Attempt) -> Result<Applied> {

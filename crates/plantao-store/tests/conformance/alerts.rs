@@ -19,6 +19,7 @@ fn alert(fingerprint: &str, minute: i64) -> Alert {
         kind: "run_failed".into(),
         pipeline: Some("biz-reports".into()),
         labels: BTreeMap::from([("pipeline".to_owned(), "biz-reports".to_owned())]),
+        annotations: BTreeMap::from([("status".to_owned(), "failed".to_owned())]),
         severity: Severity::Critical,
         state: AlertState::Pending,
         value: None,
@@ -71,7 +72,10 @@ pub async fn an_alert_opens_once_per_fingerprint_and_moves_by_its_rules(fx: &Fix
         [Applied::Inserted, Applied::Duplicate],
         "one open alert per fingerprint"
     );
-    assert_eq!(store.open_alerts().await.unwrap(), std::slice::from_ref(&first));
+    assert_eq!(
+        store.open_alerts().await.unwrap(),
+        std::slice::from_ref(&first)
+    );
 
     let fire = AlertChange::Fire {
         at: at(5),
@@ -315,4 +319,29 @@ pub async fn thresholds_are_overridden_and_restored(fx: &Fixture) {
         store.thresholds().await.unwrap(),
         BTreeMap::from([("low_approval_rate".to_owned(), 60.0)])
     );
+}
+
+pub async fn only_the_node_that_opens_an_alert_queues_its_notifications(fx: &Fixture) {
+    let store = fx.open().await;
+    let batch = |a: &Alert| {
+        vec![
+            Write::OpenAlert(Box::new(a.clone())),
+            Write::Enqueue(Box::new(Notification {
+                alert_id: Some(a.id),
+                ..notification(0)
+            })),
+        ]
+    };
+    let mine = alert("stuck{run=1}", 0);
+    let theirs = alert("stuck{run=1}", 0);
+    assert_eq!(
+        store.apply(batch(&mine)).await.unwrap(),
+        [Applied::Inserted, Applied::Inserted]
+    );
+    assert_eq!(
+        store.apply(batch(&theirs)).await.unwrap(),
+        [Applied::Duplicate, Applied::Duplicate],
+        "the second opener queues nothing"
+    );
+    assert_eq!(store.outbox_depth().await.unwrap(), 1);
 }

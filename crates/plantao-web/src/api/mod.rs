@@ -1,6 +1,7 @@
 //! The JSON API under `/api`.
 
 mod admin;
+mod alerts;
 mod health;
 pub(crate) mod metrics;
 mod pipelines;
@@ -14,6 +15,7 @@ use crate::error::ApiError;
 
 pub(crate) use admin::*;
 pub use admin::{CreatedToken, mint};
+pub(crate) use alerts::*;
 pub(crate) use health::*;
 pub(crate) use metrics::*;
 pub(crate) use pipelines::*;
@@ -38,6 +40,16 @@ pub fn routes() -> Router<AppState> {
         .route("/api/tokens", get(list_tokens).post(create_token))
         .route("/api/tokens/{name}", delete(revoke_token))
         .route("/api/audit", get(audit_log))
+        .route("/api/alerts", get(active_alerts))
+        .route("/api/alerts/history", get(alert_history))
+        .route("/api/alerts/{id}/ack", post(ack_alert))
+        .route("/api/alerts/{id}/dismiss", post(dismiss_alert))
+        .route("/api/notifications", get(notification_log))
+        .route("/api/channels/{name}/test", post(test_channel))
+        .route(
+            "/api/alert-config",
+            get(get_alert_config).put(put_alert_config),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(not_allowed)
 }

@@ -74,6 +74,12 @@ const PIPELINES: &[(&str, &str)] = &[
     ),
 ];
 
+/// A channel nobody listens on (port 9, discard: refused), signed with the planted secret, and
+/// two rules on `quick`.
+const ALERTING: &str = "[[channels]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"\ntimeout = \"2s\"\nsecret = \"${env:PLANTED}\"\n\n\
+    [[alerts]]\nname = \"quick-failed\"\nkind = \"run_failed\"\npipeline = \"quick\"\nchannels = [\"hook\"]\n\n\
+    [[alerts]]\nname = \"quick-failure-rate\"\nkind = \"failure_rate\"\npipeline = \"quick\"\nthreshold = 50\n";
+
 impl Server {
     pub async fn start(backend: &str, server_toml: &str) -> Server {
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -96,7 +102,7 @@ impl Server {
         std::fs::write(
             &root,
             format!(
-                "[server]\nlisten = \"127.0.0.1:0\"\n{server_toml}\n[storage]\nurl = \"{url}\"\n"
+                "[server]\nlisten = \"127.0.0.1:0\"\n{server_toml}\n[storage]\nurl = \"{url}\"\n{ALERTING}"
             ),
         )
         .unwrap();

@@ -1,4 +1,5 @@
 pub mod access;
+pub mod alerts;
 pub mod apibench;
 pub mod bench;
 pub mod bursts;

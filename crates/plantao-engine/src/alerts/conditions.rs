@@ -1,0 +1,275 @@
+//! What each kind of rule sees. Run rules (`run_failed`, `stage_failed`, `duration`) judge a run
+//! that just ended; window rules (`failure_rate`, `expr`) judge a window's rollups; `stuck`
+//! judges the open runs. A new kind is a new arm here and in the configuration, nothing else.
+
+use std::collections::BTreeMap;
+
+use plantao_config::{AlertRule, AlertWindow, Condition, Pipeline};
+use plantao_model::{ExprValue, RunStatus, StageStatus, Vars};
+use plantao_store::{Run, RunDetail, Summary, Timestamp, Window};
+
+use super::lifecycle::{Observation, Verdict};
+use super::text::format_number;
+
+/// The labels of an alert of `rule` about `pipeline`.
+fn labels(rule: &AlertRule, pipeline: &str) -> BTreeMap<String, String> {
+    let mut labels = rule.labels.clone();
+    labels.insert("pipeline".into(), pipeline.to_owned());
+    labels
+}
+
+fn observation(
+    rule: &AlertRule,
+    pipeline: &str,
+    verdict: Verdict,
+    value: Option<f64>,
+    annotations: BTreeMap<String, String>,
+) -> Observation {
+    Observation {
+        labels: labels(rule, pipeline),
+        pipeline: Some(pipeline.to_owned()),
+        verdict,
+        value,
+        annotations,
+    }
+}
+
+/// Whether `rule` watches `pipeline`.
+pub fn watches(rule: &AlertRule, pipeline: &str) -> bool {
+    rule.pipeline.as_deref().is_none_or(|p| p == pipeline)
+}
+
+/// What a run rule says about a run that ended; nothing when the run does not bear on it (a
+/// skipped run, a stage that did not run).
+pub fn on_run_end(rule: &AlertRule, detail: &RunDetail) -> Option<Observation> {
+    let run = &detail.run;
+    if !watches(rule, &run.pipeline) {
+        return None;
+    }
+    let mut notes = BTreeMap::from([
+        ("run".to_owned(), run.id.to_string()),
+        ("status".to_owned(), run.status.to_string()),
+    ]);
+    match &rule.condition {
+        Condition::RunFailed => {
+            let verdict = match run.status {
+                RunStatus::Failed | RunStatus::TimedOut | RunStatus::Interrupted => Verdict::Holds,
+                RunStatus::Succeeded => Verdict::Clear,
+                _ => return None,
+            };
+            if let Some(stage) = &run.error_stage {
+                notes.insert("stage".into(), stage.clone());
+            }
+            if let Some(error) = run.error_message.as_ref().or(run.reason.as_ref()) {
+                notes.insert("error".into(), error.clone());
+            }
+            Some(observation(rule, &run.pipeline, verdict, None, notes))
+        }
+        Condition::StageFailed { stage } => {
+            let last = detail.stages.iter().rfind(|s| &s.step == stage)?;
+            let verdict = match last.status {
+                StageStatus::Failed | StageStatus::TimedOut => Verdict::Holds,
+                StageStatus::Succeeded => Verdict::Clear,
+                _ => return None,
+            };
+            notes.insert("stage".into(), stage.clone());
+            notes.insert("status".into(), last.status.to_string());
+            if let Some(error) = &last.error {
+                notes.insert("error".into(), error.clone());
+            }
+            Some(observation(rule, &run.pipeline, verdict, None, notes))
+        }
+        Condition::Duration { stage, max } => {
+            let ms = match stage {
+                Some(name) => {
+                    notes.insert("stage".into(), name.clone());
+                    detail
+                        .stages
+                        .iter()
+                        .rfind(|s| &s.step == name)?
+                        .duration_ms?
+                }
+                None => run.duration_ms?,
+            };
+            notes.insert(
+                "max".into(),
+                format!("{} s", format_number(max.as_secs_f64())),
+            );
+            #[allow(clippy::cast_precision_loss)]
+            let seconds = ms as f64 / 1000.0;
+            let verdict = if seconds > max.as_secs_f64() {
+                Verdict::Holds
+            } else {
+                Verdict::Clear
+            };
+            Some(observation(
+                rule,
+                &run.pipeline,
+                verdict,
+                Some(seconds),
+                notes,
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// The store's window for a rule's window.
+pub fn window(w: AlertWindow) -> Window {
+    match w {
+        AlertWindow::Today => Window::Today,
+        AlertWindow::Hours24 => Window::Last24h,
+        AlertWindow::Days7 => Window::Last7d,
+    }
+}
+
+pub fn window_name(w: AlertWindow) -> &'static str {
+    match w {
+        AlertWindow::Today => "today",
+        AlertWindow::Hours24 => "24h",
+        AlertWindow::Days7 => "7d",
+    }
+}
+
+/// What a window rule says about `pipeline` given the window's summary. `threshold` is the
+/// rule's, or its runtime override.
+pub fn on_window(
+    rule: &AlertRule,
+    pipeline: &Pipeline,
+    summary: &Summary,
+    threshold: Option<f64>,
+) -> Option<Observation> {
+    let (w, vars) = match &rule.condition {
+        Condition::FailureRate { window } | Condition::Expr { window, .. } => {
+            (*window, window_vars(pipeline, summary, threshold))
+        }
+        _ => return None,
+    };
+    let mut notes = BTreeMap::from([("window".to_owned(), window_name(w).to_owned())]);
+    if let Some(t) = threshold {
+        notes.insert("threshold".into(), format_number(t));
+    }
+    let (verdict, value) = match &rule.condition {
+        Condition::FailureRate { .. } => match (failure_rate(summary), threshold) {
+            (Some(rate), Some(t)) => (
+                if rate > t {
+                    Verdict::Holds
+                } else {
+                    Verdict::Clear
+                },
+                Some(rate),
+            ),
+            _ => (Verdict::NoData, None),
+        },
+        Condition::Expr { when, .. } => {
+            notes.insert("when".into(), when.source().to_owned());
+            let shown: Vec<String> = when
+                .references()
+                .iter()
+                .filter(|r| r.field.is_none() && r.root != "threshold")
+                .filter_map(|r| vars.1.get(&r.root).map(|v| format!("{} = {}", r.root, v)))
+                .collect();
+            notes.insert("values".into(), shown.join(", "));
+            let value = when
+                .references()
+                .iter()
+                .find(|r| r.field.is_none() && r.root != "threshold")
+                .and_then(|r| vars.1.get(&r.root))
+                .and_then(|v| v.parse().ok());
+            match when.eval(&vars.0) {
+                ExprValue::Bool(true) => (Verdict::Holds, value),
+                ExprValue::Bool(false) => (Verdict::Clear, value),
+                _ => (Verdict::NoData, None),
+            }
+        }
+        _ => return None,
+    };
+    Some(observation(rule, &pipeline.name, verdict, value, notes))
+}
+
+/// Failed runs among those that ran, in percent; none when none ran.
+fn failure_rate(s: &Summary) -> Option<f64> {
+    s.success_rate().map(|ok| (1.0 - ok) * 100.0)
+}
+
+/// What a window expression reads, and the plain numbers among them as text (for messages).
+fn window_vars(
+    pipeline: &Pipeline,
+    s: &Summary,
+    threshold: Option<f64>,
+) -> (Vars, BTreeMap<String, String>) {
+    let mut vars = Vars::default();
+    let mut shown = BTreeMap::new();
+    let mut number = |vars: &mut Vars, name: &str, value: Option<f64>| {
+        if let Some(v) = value {
+            vars.number(name, v);
+            shown.insert(name.to_owned(), format_number(v));
+        }
+    };
+    #[allow(clippy::cast_precision_loss)]
+    {
+        number(&mut vars, "runs", Some(s.runs as f64));
+        number(&mut vars, "succeeded", Some(s.count("succeeded") as f64));
+        number(&mut vars, "failed", Some(s.failed() as f64));
+    }
+    number(
+        &mut vars,
+        "success_rate",
+        s.success_rate().map(|r| r * 100.0),
+    );
+    number(&mut vars, "failure_rate", failure_rate(s));
+    number(&mut vars, "threshold", threshold);
+    for (step, name, value) in s.counter_sums() {
+        vars.member(step, name, value);
+    }
+    for (name, value) in crate::derived_metrics(pipeline, s.counter_sums()) {
+        if let ExprValue::Number(v) = value {
+            number(&mut vars, &name, Some(v));
+        }
+    }
+    (vars, shown)
+}
+
+/// What a `stuck` rule says about each open run it watches: holds for those open longer than
+/// its limit. Alerts of runs no longer stuck are resolved by the caller.
+pub fn on_open_runs(rule: &AlertRule, runs: &[Run], now: Timestamp) -> Vec<Observation> {
+    let Condition::Stuck { after } = &rule.condition else {
+        return Vec::new();
+    };
+    let limit = super::lifecycle::to_delta(*after);
+    runs.iter()
+        .filter(|r| watches(rule, &r.pipeline))
+        .filter_map(|r| {
+            let since = if r.status == RunStatus::Running {
+                r.started_at.unwrap_or(r.queued_at)
+            } else {
+                r.queued_at
+            };
+            (now - since > limit).then(|| {
+                let mut obs = observation(
+                    rule,
+                    &r.pipeline,
+                    Verdict::Holds,
+                    #[allow(clippy::cast_precision_loss)]
+                    Some((now - since).num_seconds() as f64),
+                    BTreeMap::from([
+                        ("run".to_owned(), r.id.to_string()),
+                        ("status".to_owned(), r.status.to_string()),
+                        ("after".to_owned(), humanize(*after)),
+                    ]),
+                );
+                obs.labels.insert("run".into(), r.id.to_string());
+                obs
+            })
+        })
+        .collect()
+}
+
+fn humanize(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        s if s % 3600 == 0 && s > 0 => format!("{} h", s / 3600),
+        s if s % 60 == 0 && s > 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}

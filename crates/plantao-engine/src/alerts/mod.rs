@@ -1,0 +1,352 @@
+//! The alert evaluator. Run rules are judged as soon as a run ends, by the node that ran it;
+//! window and `stuck` rules, pending alerts coming of age and reminders every
+//! `engine.evaluate_every` (default 15 s) by the one node that holds the [`TASK`] (see `Store::own`), from the
+//! rollups and the open runs, never by scanning history. What an evaluation decides goes to the
+//! store one alert at a time, each alert's change with its notifications in one transaction;
+//! the dispatcher (`crate::notify`) delivers them.
+
+pub mod conditions;
+pub mod lifecycle;
+pub mod text;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use plantao_config::{AlertRule, Condition, Config};
+use plantao_model::{AlertState, RunId, RunStatus};
+use plantao_store::{Alert, AlertChange, RunFilter, Store, StoreError, Summary, Timestamp, Write};
+use tokio::sync::{Notify, mpsc, watch};
+
+use crate::clock::Clock;
+use crate::writable::Writable;
+use conditions::{on_open_runs, on_run_end, on_window, watches, window, window_name};
+pub(crate) use lifecycle::to_delta;
+pub use lifecycle::{Observation, Verdict, fingerprint};
+
+pub const TASK: &str = "alerts";
+/// Open runs a `stuck` rule looks at, per status.
+const OPEN_RUNS_LIMIT: u32 = 10_000;
+
+/// What one rule says about one set of labels, and the alert it concerns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finding {
+    pub rule: String,
+    pub observation: Observation,
+    /// The alert open for these labels before the evaluation, if any.
+    pub open: Option<AlertState>,
+}
+
+/// What an evaluation found, and the writes it decided (each batch is one alert).
+#[derive(Debug, Default)]
+pub struct Evaluation {
+    pub findings: Vec<Finding>,
+    pub batches: Vec<Vec<Write>>,
+}
+
+/// One periodic evaluation at `now`: window and stuck rules, pending alerts of run rules whose
+/// `for` has elapsed, reminders due, and alerts of rules no longer configured (resolved).
+pub async fn evaluate(
+    store: &dyn Store,
+    config: &Config,
+    now: Timestamp,
+) -> Result<Evaluation, StoreError> {
+    let open = store.open_alerts().await?;
+    let by_fingerprint: HashMap<&str, &Alert> =
+        open.iter().map(|a| (a.fingerprint.as_str(), a)).collect();
+    let overrides = store.thresholds().await?;
+    let mut summaries: HashMap<(String, &str), Summary> = HashMap::new();
+    let mut open_runs: Option<Vec<plantao_store::Run>> = None;
+    let mut out = Evaluation::default();
+    for rule in &config.alerts {
+        let mut observations = Vec::new();
+        match &rule.condition {
+            Condition::FailureRate { window: w } | Condition::Expr { window: w, .. } => {
+                let threshold = overrides.get(&rule.name).copied().or(rule.threshold);
+                for p in config.pipelines.iter().filter(|p| watches(rule, &p.name)) {
+                    let key = (p.name.clone(), window_name(*w));
+                    let summary = match summaries.get(&key) {
+                        Some(s) => s,
+                        None => {
+                            let s = store.summary(&p.name, window(*w), now, p.timezone).await?;
+                            summaries.entry(key).or_insert(s)
+                        }
+                    };
+                    observations.extend(on_window(rule, p, summary, threshold));
+                }
+            }
+            Condition::Stuck { .. } => {
+                if open_runs.is_none() {
+                    open_runs = Some(read_open_runs(store).await?);
+                }
+                let holding = on_open_runs(rule, open_runs.as_deref().unwrap_or_default(), now);
+                // An alert whose run is no longer stuck (it ended, or started) resolves.
+                for a in open.iter().filter(|a| a.rule == rule.name) {
+                    let still = holding
+                        .iter()
+                        .any(|o| fingerprint(&rule.name, &o.labels) == a.fingerprint);
+                    if !still {
+                        observations.push(cleared(a));
+                    }
+                }
+                observations.extend(holding);
+            }
+            Condition::RunFailed | Condition::StageFailed { .. } | Condition::Duration { .. } => {
+                // The condition was last seen holding when a run ended; its `for` may be over.
+                observations.extend(
+                    open.iter()
+                        .filter(|a| a.rule == rule.name && a.state == AlertState::Pending)
+                        .map(|a| Observation {
+                            verdict: Verdict::Holds,
+                            ..cleared(a)
+                        }),
+                );
+            }
+        }
+        for obs in observations {
+            judge(config, rule, obs, &by_fingerprint, now, &mut out);
+        }
+    }
+    for a in &open {
+        if config.alert_rule(&a.rule).is_none() {
+            out.batches.push(vec![Write::ChangeAlert {
+                id: a.id,
+                change: AlertChange::Resolve {
+                    at: now,
+                    value: None,
+                },
+            }]);
+            continue;
+        }
+        let reminder = lifecycle::remind(config, a, now);
+        if !reminder.is_empty() {
+            out.batches.push(reminder);
+        }
+    }
+    Ok(out)
+}
+
+/// What the run rules say about a run that ended.
+pub async fn evaluate_run(
+    store: &dyn Store,
+    config: &Config,
+    id: RunId,
+    now: Timestamp,
+) -> Result<Evaluation, StoreError> {
+    let mut out = Evaluation::default();
+    if !config.alerts.iter().any(AlertRule::on_run_end) {
+        return Ok(out);
+    }
+    let detail = store.run_detail(id).await?;
+    let open = store.open_alerts().await?;
+    let by_fingerprint: HashMap<&str, &Alert> =
+        open.iter().map(|a| (a.fingerprint.as_str(), a)).collect();
+    for rule in config.alerts.iter().filter(|r| r.on_run_end()) {
+        if let Some(obs) = on_run_end(rule, &detail) {
+            judge(config, rule, obs, &by_fingerprint, now, &mut out);
+        }
+    }
+    Ok(out)
+}
+
+/// What the run rules say about the last finished run of each pipeline: after a restart, a run
+/// that ended while no evaluator looked still opens or resolves its alert. An alert already
+/// open for it is found by its fingerprint, so nothing fires twice.
+pub async fn evaluate_last_runs(
+    store: &dyn Store,
+    config: &Config,
+    now: Timestamp,
+) -> Result<Evaluation, StoreError> {
+    let mut out = Evaluation::default();
+    if !config.alerts.iter().any(AlertRule::on_run_end) {
+        return Ok(out);
+    }
+    for p in &config.pipelines {
+        let runs = store
+            .runs(&RunFilter {
+                pipeline: Some(p.name.clone()),
+                limit: 5,
+                ..RunFilter::default()
+            })
+            .await?;
+        if let Some(run) = runs.iter().find(|r| r.status.is_final()) {
+            let e = evaluate_run(store, config, run.id, now).await?;
+            out.findings.extend(e.findings);
+            out.batches.extend(e.batches);
+        }
+    }
+    Ok(out)
+}
+
+fn judge(
+    config: &Config,
+    rule: &AlertRule,
+    obs: Observation,
+    open: &HashMap<&str, &Alert>,
+    now: Timestamp,
+    out: &mut Evaluation,
+) {
+    let current = open
+        .get(fingerprint(&rule.name, &obs.labels).as_str())
+        .copied();
+    let writes = lifecycle::decide(config, rule, &obs, current, now);
+    if !writes.is_empty() {
+        out.batches.push(writes);
+    }
+    out.findings.push(Finding {
+        rule: rule.name.clone(),
+        observation: obs,
+        open: current.map(|a| a.state),
+    });
+}
+
+/// An observation that clears the open alert `a`.
+fn cleared(a: &Alert) -> Observation {
+    Observation {
+        labels: a.labels.clone(),
+        pipeline: a.pipeline.clone(),
+        verdict: Verdict::Clear,
+        value: None,
+        annotations: BTreeMap::new(),
+    }
+}
+
+async fn read_open_runs(store: &dyn Store) -> Result<Vec<plantao_store::Run>, StoreError> {
+    let mut runs = Vec::new();
+    for status in [RunStatus::Running, RunStatus::Queued] {
+        runs.extend(
+            store
+                .runs(&RunFilter {
+                    status: Some(status),
+                    limit: OPEN_RUNS_LIMIT,
+                    ..RunFilter::default()
+                })
+                .await?,
+        );
+    }
+    Ok(runs)
+}
+
+/// Commits an evaluation's batches one alert at a time: a batch another node or an operator
+/// made stale (a conflict) is dropped alone. Says how many notifications went to the outbox.
+pub async fn commit(store: &dyn Store, batches: Vec<Vec<Write>>) -> Result<usize, StoreError> {
+    let mut queued = 0;
+    for batch in batches {
+        let enqueues: Vec<bool> = batch
+            .iter()
+            .map(|w| matches!(w, Write::Enqueue(_)))
+            .collect();
+        match store.apply(batch).await {
+            Ok(applied) => {
+                queued += enqueues
+                    .iter()
+                    .zip(&applied)
+                    .filter(|(e, a)| **e && **a == plantao_store::Applied::Inserted)
+                    .count();
+            }
+            Err(StoreError::Conflict(why)) => tracing::debug!(%why, "alert changed meanwhile"),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(queued)
+}
+
+#[derive(Debug)]
+pub struct Evaluator {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub config: watch::Receiver<Arc<Config>>,
+    pub node: String,
+    /// The runs this node ended.
+    pub ended: mpsc::UnboundedReceiver<RunId>,
+    /// Rung after notifications were queued.
+    pub outbox: Arc<Notify>,
+    pub writable: Arc<Writable>,
+    pub period: Duration,
+}
+
+impl Evaluator {
+    /// Runs until `stop` turns true.
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        self.catch_up().await;
+        let mut next = tokio::time::Instant::now();
+        loop {
+            let ended = tokio::select! {
+                Some(id) = self.ended.recv() => Some(id),
+                () = tokio::time::sleep_until(next) => None,
+                _ = stop.wait_for(|s| *s) => break,
+            };
+            match ended {
+                Some(id) => {
+                    let config = self.config.borrow().clone();
+                    let now = self.clock.now();
+                    let result = evaluate_run(self.store.as_ref(), &config, id, now).await;
+                    self.settle(result, "a run that ended").await;
+                }
+                None => {
+                    next = tokio::time::Instant::now() + self.period;
+                    self.periodic().await;
+                }
+            }
+        }
+    }
+
+    async fn periodic(&self) {
+        let now = self.clock.now();
+        let until = now + to_delta(self.period + crate::lease::LEASE_FOR);
+        match self.store.own(TASK, &self.node, now, until).await {
+            Ok(true) => {
+                let config = self.config.borrow().clone();
+                let result = evaluate(self.store.as_ref(), &config, now).await;
+                self.settle(result, "the alert rules").await;
+            }
+            Ok(false) => {}
+            Err(e) if self.writable.failed(&e) => {}
+            Err(e) => tracing::error!(error = %e, "cannot take the alert evaluation task"),
+        }
+    }
+
+    /// After a restart, the last run of each pipeline is judged again (see [`evaluate_last_runs`]).
+    async fn catch_up(&self) {
+        let config = self.config.borrow().clone();
+        let result = evaluate_last_runs(self.store.as_ref(), &config, self.clock.now()).await;
+        self.settle(result, "the last runs").await;
+    }
+
+    async fn settle(&self, result: Result<Evaluation, StoreError>, what: &str) {
+        let outcome = match result {
+            Ok(evaluation) => commit(self.store.as_ref(), evaluation.batches).await,
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(0) => {}
+            Ok(_) => self.outbox.notify_one(),
+            Err(e) if self.writable.failed(&e) => {}
+            Err(e) => tracing::error!(error = %e, "cannot evaluate {what}"),
+        }
+    }
+}
+
+/// The writes of `actor` acknowledging (or dismissing) alert `id`, audited.
+pub fn acknowledge(id: uuid::Uuid, actor: &str, dismiss: bool, now: Timestamp) -> Vec<Write> {
+    vec![
+        Write::ChangeAlert {
+            id,
+            change: AlertChange::Acknowledge {
+                by: actor.to_owned(),
+                at: now,
+                dismiss,
+            },
+        },
+        Write::audit(
+            actor,
+            if dismiss {
+                "alert.dismiss"
+            } else {
+                "alert.ack"
+            },
+            &id.to_string(),
+            None,
+        ),
+    ]
+}

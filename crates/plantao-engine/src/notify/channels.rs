@@ -1,0 +1,181 @@
+//! The request each kind of channel sends. Every request carries the notification's id as
+//! `Idempotency-Key`, the same on every attempt, so a receiver that got a message whose answer
+//! was lost can recognise the resend.
+
+use plantao_config::{Channel, ChannelKind};
+use plantao_store::Notification;
+use sha2::{Digest, Sha256};
+
+/// The header a webhook's signature travels in: `sha256=` and the lowercase hex HMAC-SHA256 of
+/// the body with the channel's `secret` as key.
+pub const SIGNATURE_HEADER: &str = "X-Plantao-Signature";
+
+/// Why an attempt did not deliver: the status the channel answered, if it answered.
+#[derive(Debug)]
+pub struct Failure {
+    pub status: Option<u16>,
+    pub error: String,
+}
+
+/// Sends `n` through `channel`; the channel's answer status when it accepted it (2xx).
+pub async fn send(
+    client: &reqwest::Client,
+    channel: &Channel,
+    n: &Notification,
+) -> Result<u16, Failure> {
+    let (url, body, headers) = request(channel, n);
+    let mut req = client
+        .post(&url)
+        .timeout(channel.timeout)
+        .header("Content-Type", "application/json")
+        .header("Idempotency-Key", n.id.to_string());
+    for (name, value) in headers {
+        req = req.header(name, value);
+    }
+    let answer = req.body(body).send().await.map_err(|e| Failure {
+        status: None,
+        error: describe(&e),
+    })?;
+    let status = answer.status();
+    if status.is_success() {
+        return Ok(status.as_u16());
+    }
+    let text = answer.text().await.unwrap_or_default();
+    let excerpt: String = text.chars().take(200).collect();
+    Err(Failure {
+        status: Some(status.as_u16()),
+        error: format!("the channel answered {status}: {}", excerpt.trim()),
+    })
+}
+
+/// The URL, body and extra headers of `n` on `channel`.
+pub fn request(channel: &Channel, n: &Notification) -> (String, Vec<u8>, Vec<(String, String)>) {
+    match &channel.kind {
+        ChannelKind::Webhook {
+            url,
+            secret,
+            headers,
+        } => {
+            let body = serde_json::to_vec(&webhook_payload(n)).unwrap_or_default();
+            let mut extra: Vec<(String, String)> = headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.expose().to_owned()))
+                .collect();
+            extra.push(("X-Plantao-Event".into(), n.event.to_string()));
+            if let Some(secret) = secret {
+                let mac = hmac_sha256(secret.expose().as_bytes(), &body);
+                extra.push((SIGNATURE_HEADER.into(), format!("sha256={}", hex(&mac))));
+            }
+            (url.expose().to_owned(), body, extra)
+        }
+        ChannelKind::Slack { url } => {
+            let body = serde_json::json!({ "text": n.text });
+            (
+                url.expose().to_owned(),
+                body.to_string().into_bytes(),
+                Vec::new(),
+            )
+        }
+        ChannelKind::Whatsapp {
+            url,
+            instance,
+            api_key,
+            to,
+        } => {
+            let endpoint = format!(
+                "{}/message/sendText/{}",
+                url.expose().trim_end_matches('/'),
+                instance.expose()
+            );
+            let body = serde_json::json!({ "number": to.expose(), "text": n.text });
+            (
+                endpoint,
+                body.to_string().into_bytes(),
+                vec![("apikey".into(), api_key.expose().to_owned())],
+            )
+        }
+    }
+}
+
+/// The webhook's JSON (documented in docs/alerts.md).
+pub fn webhook_payload(n: &Notification) -> serde_json::Value {
+    serde_json::json!({
+        "id": n.id,
+        "event": n.event,
+        "channel": n.channel,
+        "created_at": n.created_at,
+        "text": n.text,
+        "alert": n.alert,
+    })
+}
+
+/// A transport failure in words, without the URL (a Slack webhook's URL is its secret).
+fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "no answer within the channel's timeout"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else {
+        "the request failed"
+    };
+    let mut cause = String::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        cause = s.to_string();
+        source = s.source();
+    }
+    if cause.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind}: {cause}")
+    }
+}
+
+/// HMAC-SHA256 (RFC 2104).
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    const BLOCK: usize = 64;
+    let mut k = [0u8; BLOCK];
+    if key.len() > BLOCK {
+        k[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Sha256::new();
+    inner.update(k.map(|b| b ^ 0x36));
+    inner.update(message);
+    let mut outer = Sha256::new();
+    outer.update(k.map(|b| b ^ 0x5c));
+    outer.update(inner.finalize());
+    outer.finalize().into()
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_matches_rfc_4231() {
+        let case1 = hmac_sha256(&[0x0b; 20], b"Hi There");
+        assert_eq!(
+            hex(&case1),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
+        );
+        let case2 = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
+        assert_eq!(
+            hex(&case2),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        let long_key = hmac_sha256(
+            &[0xaa; 131],
+            b"Test Using Larger Than Block-Size Key - Hash Key First",
+        );
+        assert_eq!(
+            hex(&long_key),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+    }
+}

@@ -1,0 +1,253 @@
+//! The dispatcher: delivers what the outbox holds. Every notification was committed to the
+//! store before anyone tried to send it; the dispatcher claims due ones (no other node holds
+//! them meanwhile), sends them at once, and records each attempt: delivered, retried later with
+//! exponential backoff (1 s, 2 s, 4 s … at most [`MAX_BACKOFF`]), or given up once older than
+//! its channel's `max_age`. A crash mid-delivery leaves the claim to lapse and the notification
+//! to be sent again with the same idempotency key: delivery is at least once.
+
+pub mod channels;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use plantao_config::Config;
+use plantao_store::{Attempt, Notification, Outcome, Store, StoreError, Timestamp, Write};
+use tokio::sync::{Notify, watch};
+
+use crate::clock::Clock;
+use crate::telemetry::Telemetry;
+use crate::writable::Writable;
+
+/// The longest wait between two attempts of one notification.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// How many notifications one round claims.
+const BATCH: u32 = 256;
+/// How often the outbox is read when nothing wakes the dispatcher (other nodes' notifications,
+/// retries coming due).
+const POLL: Duration = Duration::from_millis(500);
+
+#[derive(Debug)]
+pub struct Dispatcher {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub config: watch::Receiver<Arc<Config>>,
+    /// Rung when something was put in the outbox.
+    pub wake: Arc<Notify>,
+    pub writable: Arc<Writable>,
+    pub telemetry: Arc<Telemetry>,
+}
+
+impl Dispatcher {
+    /// Runs until `stop` turns true. Deliveries under way finish first (each is bounded by its
+    /// channel's timeout), so none is sent without its attempt being recorded.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let client = crate::http_client();
+        loop {
+            let delivered = match self.round(&client).await {
+                Ok(n) => n,
+                Err(e) if self.writable.failed(&e) => 0,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the outbox");
+                    0
+                }
+            };
+            if delivered > 0 && !*stop.borrow() {
+                continue;
+            }
+            tokio::select! {
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(POLL) => {}
+                _ = stop.wait_for(|s| *s) => break,
+            }
+        }
+    }
+
+    async fn round(&self, client: &reqwest::Client) -> Result<usize, StoreError> {
+        let config = self.config.borrow().clone();
+        deliver_due(
+            self.store.as_ref(),
+            &config,
+            self.clock.as_ref(),
+            client,
+            &self.telemetry,
+        )
+        .await
+    }
+}
+
+/// One round of delivery: claims what is due, delivers it at once, records the attempts; says
+/// how many it tried.
+pub async fn deliver_due(
+    store: &dyn Store,
+    config: &Config,
+    clock: &dyn Clock,
+    client: &reqwest::Client,
+    telemetry: &Telemetry,
+) -> Result<usize, StoreError> {
+    let now = clock.now();
+    let hold = config
+        .channels
+        .iter()
+        .map(|c| c.timeout)
+        .max()
+        .unwrap_or_default()
+        + Duration::from_secs(30);
+    let until = now + crate::alerts::to_delta(hold);
+    let due = store.claim_notifications(now, until, BATCH).await?;
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let attempts = join_all(due.iter().map(|n| deliver(client, config, clock, n))).await;
+    for a in &attempts {
+        let result = if a.outcome == Outcome::Delivered {
+            "delivered"
+        } else {
+            "failed"
+        };
+        let channel = due
+            .iter()
+            .find(|n| n.id == a.notification_id)
+            .map_or("", |n| n.channel.as_str());
+        telemetry.notification(channel, result);
+    }
+    let count = attempts.len();
+    let writes: Vec<Write> = attempts.into_iter().map(Write::Attempt).collect();
+    if let Err(e) = store.apply(writes.clone()).await {
+        // One attempt another node recorded first (its claim lapsed) must not lose the rest.
+        if !matches!(e, StoreError::Conflict(_)) {
+            return Err(e);
+        }
+        for w in writes {
+            match store.apply(vec![w]).await {
+                Ok(_) | Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(count)
+}
+
+/// One attempt at `n`, and what it leaves it as.
+pub async fn deliver(
+    client: &reqwest::Client,
+    config: &Config,
+    clock: &dyn Clock,
+    n: &Notification,
+) -> Attempt {
+    let started = Instant::now();
+    let at = clock.now();
+    let result = match config.channel(&n.channel) {
+        Some(channel) => channels::send(client, channel, n).await,
+        None => Err(channels::Failure {
+            status: None,
+            error: format!("channel `{}` is no longer in the configuration", n.channel),
+        }),
+    };
+    let took_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    match result {
+        Ok(status) => Attempt {
+            notification_id: n.id,
+            at,
+            took_ms,
+            status: Some(status),
+            error: None,
+            outcome: Outcome::Delivered,
+        },
+        Err(f) => {
+            let error = config.redactor.redact(&f.error).into_owned();
+            let max_age = config
+                .channel(&n.channel)
+                .map_or(Duration::ZERO, |c| c.max_age);
+            let outcome = next_try(n, clock.now(), max_age);
+            tracing::warn!(notification = %n.id, channel = %n.channel, attempt = n.attempts + 1, %error, ?outcome, "notification not delivered");
+            Attempt {
+                notification_id: n.id,
+                at,
+                took_ms,
+                status: f.status,
+                error: Some(error),
+                outcome,
+            }
+        }
+    }
+}
+
+/// After a failed attempt: the next try, or giving up once the notification is `max_age` old.
+pub fn next_try(n: &Notification, now: Timestamp, max_age: Duration) -> Outcome {
+    let wait = Duration::from_secs(1u64 << n.attempts.min(16)).min(MAX_BACKOFF);
+    let next = now + crate::alerts::to_delta(wait);
+    if next > n.created_at + crate::alerts::to_delta(max_age) {
+        Outcome::GaveUp
+    } else {
+        Outcome::Retry(next)
+    }
+}
+
+/// Sends a test message through channel `name` now, records it in the delivery log (never
+/// retried: a test says how the channel is right now) and audits it. The attempt tells whether
+/// it was delivered.
+pub async fn test_channel(
+    store: &dyn Store,
+    config: &Config,
+    name: &str,
+    actor: &str,
+) -> Result<Attempt, TestError> {
+    let channel = config.channel(name).ok_or_else(|| {
+        let known: Vec<&str> = config.channels.iter().map(|c| c.name.as_str()).collect();
+        TestError::Unknown(if known.is_empty() {
+            format!("there is no channel `{name}`: define one with [[channels]] in plantao.toml")
+        } else {
+            format!(
+                "there is no channel `{name}`; the channels are: {}",
+                known.join(", ")
+            )
+        })
+    })?;
+    let now = chrono::Utc::now();
+    let n = Notification {
+        id: uuid::Uuid::now_v7(),
+        alert_id: None,
+        channel: name.to_owned(),
+        event: plantao_model::NotificationEvent::Test,
+        state: plantao_model::DeliveryState::Pending,
+        created_at: now,
+        next_at: now,
+        attempts: 0,
+        delivered_at: None,
+        last_error: None,
+        text: crate::alerts::text::test_message(name, channel.language),
+        alert: None,
+    };
+    let mut attempt = deliver(
+        &crate::http_client(),
+        config,
+        &crate::clock::SystemClock,
+        &n,
+    )
+    .await;
+    if attempt.outcome != Outcome::Delivered {
+        attempt.outcome = Outcome::GaveUp;
+    }
+    let result = if attempt.outcome == Outcome::Delivered {
+        "delivered"
+    } else {
+        "failed"
+    };
+    store
+        .apply(vec![
+            Write::Enqueue(Box::new(n)),
+            Write::Attempt(attempt.clone()),
+            Write::audit(actor, "channel.test", name, Some(result.to_owned())),
+        ])
+        .await?;
+    Ok(attempt)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TestError {
+    #[error("{0}")]
+    Unknown(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

@@ -1,0 +1,584 @@
+//! Alerting with real parts: a real SQLite file, real processes, and an HTTP receiver on
+//! loopback standing in for each channel's server. Time is a `ManualClock` where retries and
+//! `for` are concerned, so no test waits for the machine.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{TimeDelta, Utc};
+use plantao_config::Config;
+use plantao_engine::alerts::{self, Observation, Verdict, conditions, lifecycle};
+use plantao_engine::clock::{Clock, ManualClock, SystemClock};
+use plantao_engine::daemon::Daemon;
+use plantao_engine::notify::channels::{hex, hmac_sha256};
+use plantao_engine::notify::deliver_due;
+use plantao_engine::telemetry::Telemetry;
+use plantao_model::{AlertState, DeliveryState, RunStatus, Trigger};
+use plantao_store::{CounterTotal, NewRun, Outcome, Store, Summary, Write};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+/// One request the receiver got.
+#[derive(Clone, Debug)]
+struct Request {
+    method: String,
+    path: String,
+    headers: BTreeMap<String, String>,
+    body: Vec<u8>,
+}
+
+impl Request {
+    fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map_or("", String::as_str)
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+/// An HTTP/1.1 server on loopback that records every request and answers 200, except the first
+/// request when `stall` is set: that one waits `stall` before answering.
+#[derive(Clone)]
+struct Receiver {
+    addr: SocketAddr,
+    got: Arc<Mutex<Vec<Request>>>,
+}
+
+impl Receiver {
+    async fn start(stall: Option<Duration>) -> Receiver {
+        Receiver::on(TcpListener::bind("127.0.0.1:0").await.unwrap(), stall)
+    }
+
+    fn on(listener: TcpListener, stall: Option<Duration>) -> Receiver {
+        let addr = listener.local_addr().unwrap();
+        let got: Arc<Mutex<Vec<Request>>> = Arc::default();
+        let seen = got.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let _ = answer(socket, seen, stall).await;
+                });
+            }
+        });
+        Receiver { addr, got }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn requests(&self) -> Vec<Request> {
+        self.got.lock().unwrap().clone()
+    }
+
+    fn events(&self, event: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.json()["event"] == event)
+            .count()
+    }
+}
+
+async fn answer(
+    socket: tokio::net::TcpStream,
+    seen: Arc<Mutex<Vec<Request>>>,
+    stall: Option<Duration>,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(socket);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).await? == 0 {
+            return Ok(());
+        }
+        let mut parts = line.split_whitespace();
+        let method = parts.next().unwrap_or_default().to_owned();
+        let path = parts.next().unwrap_or_default().to_owned();
+        let mut headers = BTreeMap::new();
+        loop {
+            let mut h = String::new();
+            reader.read_line(&mut h).await?;
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
+            }
+        }
+        let length: usize = headers
+            .get("content-length")
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).await?;
+        let first = {
+            let mut all = seen.lock().unwrap();
+            all.push(Request {
+                method,
+                path,
+                headers,
+                body,
+            });
+            all.len() == 1
+        };
+        if let (true, Some(wait)) = (first, stall) {
+            tokio::time::sleep(wait).await;
+        }
+        reader
+            .get_mut()
+            .write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nok",
+            )
+            .await?;
+    }
+}
+
+struct Rig {
+    _dir: tempfile::TempDir,
+    config: Arc<Config>,
+    store: Arc<dyn Store>,
+}
+
+impl Rig {
+    async fn new(root: &str, pipelines: &[(&str, &str)]) -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("pipelines")).unwrap();
+        std::fs::write(dir.path().join("plantao.toml"), root).unwrap();
+        for (name, text) in pipelines {
+            std::fs::write(dir.path().join(format!("pipelines/{name}.toml")), text).unwrap();
+        }
+        let config = Arc::new(
+            plantao_config::load(&dir.path().join("plantao.toml"), &|_| None)
+                .unwrap_or_else(|d| panic!("{d}")),
+        );
+        let store: Arc<dyn Store> = plantao_store::open(config.storage.url.expose())
+            .await
+            .unwrap()
+            .into();
+        plantao_engine::sync_pipelines(store.as_ref(), &config, Utc::now())
+            .await
+            .unwrap();
+        Rig {
+            _dir: dir,
+            config,
+            store,
+        }
+    }
+
+    /// Fires rule `rule` for the labels `pipeline=NAME` as a failed run of NAME would.
+    async fn fire(&self, rule: &str, pipeline: &str, now: chrono::DateTime<Utc>) {
+        let rule = self.config.alert_rule(rule).unwrap();
+        let obs = Observation {
+            labels: BTreeMap::from([("pipeline".to_owned(), pipeline.to_owned())]),
+            pipeline: Some(pipeline.to_owned()),
+            verdict: Verdict::Holds,
+            value: None,
+            annotations: BTreeMap::from([
+                ("run".to_owned(), "0190-run".to_owned()),
+                ("status".to_owned(), "failed".to_owned()),
+                ("stage".to_owned(), "send".to_owned()),
+                ("error".to_owned(), "exit status 1".to_owned()),
+            ]),
+        };
+        let writes = lifecycle::decide(&self.config, rule, &obs, None, now);
+        alerts::commit(self.store.as_ref(), vec![writes])
+            .await
+            .unwrap();
+    }
+
+    async fn deliver(&self, clock: &dyn Clock) -> usize {
+        deliver_due(
+            self.store.as_ref(),
+            &self.config,
+            clock,
+            &plantao_engine::http_client(),
+            &Telemetry::default(),
+        )
+        .await
+        .unwrap()
+    }
+}
+
+const BIZ: &str = "[[steps]]\nname = \"send\"\nrun = \"true\"\n";
+
+#[tokio::test]
+async fn each_channel_sends_exactly_its_request() {
+    let receiver = Receiver::start(None).await;
+    let root = format!(
+        "[[channels]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\nsecret = \"s3cret\"\nheaders = {{ X-Team = \"ops\" }}\n\n\
+         [[channels]]\nname = \"team-slack\"\nkind = \"slack\"\nurl = \"{}\"\n\n\
+         [[channels]]\nname = \"admin-whatsapp\"\nkind = \"whatsapp\"\nurl = \"{}\"\ninstance = \"ops\"\napi_key = \"evo-key\"\nto = \"5511999990000\"\nlanguage = \"pt-BR\"\n\n\
+         [[alerts]]\nname = \"biz-failed\"\nkind = \"run_failed\"\nseverity = \"critical\"\nrunbook = \"Check the send stage\"\nchannels = [\"hook\", \"team-slack\", \"admin-whatsapp\"]\n",
+        receiver.url("/hook"),
+        receiver.url("/services/T0/B0/XYZ"),
+        receiver.url("/evo/"),
+    );
+    let rig = Rig::new(&root, &[("biz-reports", BIZ)]).await;
+    rig.fire("biz-failed", "biz-reports", Utc::now()).await;
+    assert_eq!(rig.deliver(&SystemClock).await, 3);
+
+    let log = rig.store.notifications(None, 10).await.unwrap();
+    let id_of = |channel: &str| {
+        log.iter()
+            .find(|r| r.notification.channel == channel)
+            .unwrap()
+            .notification
+            .id
+            .to_string()
+    };
+    let got = receiver.requests();
+    assert_eq!(got.len(), 3);
+    let to = |path: &str| got.iter().find(|r| r.path == path).unwrap().clone();
+
+    let hook = to("/hook");
+    assert_eq!(hook.method, "POST");
+    assert_eq!(hook.header("content-type"), "application/json");
+    assert_eq!(hook.header("idempotency-key"), id_of("hook"));
+    assert_eq!(hook.header("x-plantao-event"), "firing");
+    assert_eq!(hook.header("x-team"), "ops");
+    assert_eq!(
+        hook.header("x-plantao-signature"),
+        format!("sha256={}", hex(&hmac_sha256(b"s3cret", &hook.body))),
+        "the signature is the HMAC-SHA256 of the body as sent"
+    );
+    let body = hook.json();
+    assert_eq!(body["id"], id_of("hook"));
+    assert_eq!(body["event"], "firing");
+    assert_eq!(body["channel"], "hook");
+    assert_eq!(body["alert"]["rule"], "biz-failed");
+    assert_eq!(body["alert"]["severity"], "critical");
+    assert_eq!(body["alert"]["state"], "firing");
+    assert_eq!(body["alert"]["labels"], json!({"pipeline": "biz-reports"}));
+    let english = "[CRITICAL] FIRING · biz-failed\n\
+                   Pipeline biz-reports: run 0190-run ended failed at stage send: exit status 1\n\
+                   Suggested action: Check the send stage";
+    assert_eq!(body["text"], english);
+
+    let slack = to("/services/T0/B0/XYZ");
+    assert_eq!(slack.method, "POST");
+    assert_eq!(slack.header("content-type"), "application/json");
+    assert_eq!(slack.json(), json!({ "text": english }));
+
+    let whatsapp = to("/evo/message/sendText/ops");
+    assert_eq!(whatsapp.method, "POST");
+    assert_eq!(whatsapp.header("apikey"), "evo-key");
+    assert_eq!(
+        whatsapp.json(),
+        json!({
+            "number": "5511999990000",
+            "text": "[CRÍTICO] DISPARADO · biz-failed\n\
+                     Pipeline biz-reports: a execução 0190-run terminou como falha na etapa send: exit status 1\n\
+                     Ação sugerida: Check the send stage"
+        })
+    );
+
+    for r in &log {
+        assert_eq!(r.notification.state, DeliveryState::Delivered);
+        assert_eq!(r.attempts_log.len(), 1);
+        assert_eq!(r.attempts_log[0].status, Some(200));
+    }
+    assert_eq!(rig.store.outbox_depth().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_channel_down_for_30_seconds_gets_every_notification_once_when_back() {
+    // The receiver's port, not listening yet: connections are refused.
+    let port = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = port.local_addr().unwrap();
+    drop(port);
+    let root = format!(
+        "[[channels]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://{addr}/hook\"\n\n\
+         [[alerts]]\nname = \"failed\"\nkind = \"run_failed\"\nchannels = [\"hook\"]\n"
+    );
+    let pipelines: Vec<(String, &str)> = (0..5).map(|i| (format!("p{i}"), BIZ)).collect();
+    let named: Vec<(&str, &str)> = pipelines.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+    let rig = Rig::new(&root, &named).await;
+    let start = Utc::now();
+    let clock = ManualClock::new(start);
+    for (name, _) in &named {
+        rig.fire("failed", name, start).await;
+    }
+    let mut receiver = None;
+    for second in 0..=60 {
+        if second == 30 {
+            receiver = Some(Receiver::on(TcpListener::bind(addr).await.unwrap(), None));
+        }
+        rig.deliver(&clock).await;
+        clock.advance(TimeDelta::seconds(1));
+    }
+    let receiver = receiver.unwrap();
+    let mut keys: Vec<String> = receiver
+        .requests()
+        .iter()
+        .map(|r| r.header("idempotency-key").to_owned())
+        .collect();
+    keys.sort();
+    let log = rig.store.notifications(None, 10).await.unwrap();
+    let mut ids: Vec<String> = log.iter().map(|r| r.notification.id.to_string()).collect();
+    ids.sort();
+    assert_eq!(keys, ids, "every notification delivered exactly once");
+    for r in &log {
+        assert_eq!(r.notification.state, DeliveryState::Delivered);
+        let (last, failed) = r.attempts_log.split_last().unwrap();
+        assert_eq!(last.outcome, Outcome::Delivered);
+        assert!(last.at >= start + TimeDelta::seconds(30));
+        assert!(failed.len() >= 4, "retried while down: {failed:?}");
+        for a in failed {
+            assert!(
+                a.error.as_deref().unwrap().starts_with("cannot connect"),
+                "{a:?}"
+            );
+            assert!(matches!(a.outcome, Outcome::Retry(_)));
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_answer_lost_to_a_timeout_is_resent_with_the_same_key() {
+    let receiver = Receiver::start(Some(Duration::from_secs(5))).await;
+    let root = format!(
+        "[[channels]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\ntimeout = \"1s\"\n\n\
+         [[alerts]]\nname = \"failed\"\nkind = \"run_failed\"\nchannels = [\"hook\"]\n",
+        receiver.url("/hook")
+    );
+    let rig = Rig::new(&root, &[("biz", BIZ)]).await;
+    let clock = ManualClock::new(Utc::now());
+    rig.fire("failed", "biz", clock.now()).await;
+    rig.deliver(&clock).await;
+    let first = rig.store.notifications(None, 1).await.unwrap().remove(0);
+    assert_eq!(first.notification.state, DeliveryState::Pending);
+    assert!(
+        first.attempts_log[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .starts_with("no answer within the channel's timeout"),
+        "{:?}",
+        first.attempts_log
+    );
+    clock.advance(TimeDelta::seconds(1));
+    rig.deliver(&clock).await;
+    let got = receiver.requests();
+    assert_eq!(got.len(), 2, "the message, then its resend");
+    assert_eq!(
+        got[0].header("idempotency-key"),
+        first.notification.id.to_string()
+    );
+    assert_eq!(
+        got[1].header("idempotency-key"),
+        got[0].header("idempotency-key")
+    );
+    assert_eq!(got[0].body, got[1].body);
+    let done = rig.store.notifications(None, 1).await.unwrap().remove(0);
+    assert_eq!(done.notification.state, DeliveryState::Delivered);
+    assert_eq!(done.attempts_log.len(), 2);
+}
+
+#[tokio::test]
+async fn a_notification_older_than_max_age_is_given_up() {
+    let port = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = port.local_addr().unwrap();
+    drop(port);
+    let root = format!(
+        "[[channels]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://{addr}/\"\nmax_age = \"10s\"\n\n\
+         [[alerts]]\nname = \"failed\"\nkind = \"run_failed\"\nchannels = [\"hook\"]\n"
+    );
+    let rig = Rig::new(&root, &[("biz", BIZ)]).await;
+    let clock = ManualClock::new(Utc::now());
+    rig.fire("failed", "biz", clock.now()).await;
+    for _ in 0..20 {
+        rig.deliver(&clock).await;
+        clock.advance(TimeDelta::seconds(1));
+    }
+    let r = rig.store.notifications(None, 1).await.unwrap().remove(0);
+    assert_eq!(r.notification.state, DeliveryState::Failed);
+    assert_eq!(r.attempts_log.last().unwrap().outcome, Outcome::GaveUp);
+    assert_eq!(rig.store.outbox_depth().await.unwrap(), 0);
+}
+
+fn approval(approved: f64, failed: f64) -> Summary {
+    Summary {
+        runs: 1,
+        by_status: BTreeMap::from([("succeeded".to_owned(), 1)]),
+        counters: BTreeMap::from([
+            (
+                "process.approved".to_owned(),
+                CounterTotal {
+                    sum: approved,
+                    runs: 1,
+                },
+            ),
+            (
+                "process.failed".to_owned(),
+                CounterTotal {
+                    sum: failed,
+                    runs: 1,
+                },
+            ),
+        ]),
+        ..Summary::default()
+    }
+}
+
+const APPROVAL: &str = "[[steps]]\nname = \"process\"\nrun = \"true\"\n\
+    [metrics]\napproval_rate = \"process.approved / (process.approved + process.failed) * 100\"\n\
+    [[alerts]]\nname = \"low_approval_rate\"\nwhen = \"approval_rate < threshold\"\nthreshold = 70\nwindow = \"24h\"\nfor = \"10m\"\n";
+
+#[tokio::test]
+async fn thresholds_for_and_no_data_at_their_boundaries() {
+    let rig = Rig::new("", &[("biz", APPROVAL)]).await;
+    let rule = rig.config.alert_rule("low_approval_rate").unwrap();
+    let p = rig.config.pipeline("biz").unwrap();
+    let judge =
+        |s: &Summary, threshold| conditions::on_window(rule, p, s, Some(threshold)).unwrap();
+
+    let below = judge(&approval(699.0, 301.0), 70.0);
+    assert_eq!(below.verdict, Verdict::Holds, "69.9 < 70");
+    assert_eq!(below.value, Some(69.9));
+    assert_eq!(below.annotations["values"], "approval_rate = 69.9");
+    assert_eq!(
+        judge(&approval(700.0, 300.0), 70.0).verdict,
+        Verdict::Clear,
+        "70.0 is not < 70"
+    );
+    assert_eq!(
+        judge(&approval(700.0, 300.0), 70.1).verdict,
+        Verdict::Holds,
+        "a runtime override moves the line"
+    );
+    let none = judge(&approval(0.0, 0.0), 70.0);
+    assert_eq!(
+        none.verdict,
+        Verdict::NoData,
+        "0 / 0 is no data, not a firing"
+    );
+    assert_eq!(none.value, None);
+    assert_eq!(
+        judge(&Summary::default(), 70.0).verdict,
+        Verdict::NoData,
+        "no runs at all"
+    );
+
+    // `for = "10m"`: pending at first, firing once ten minutes have passed, not a moment before.
+    let start = Utc::now();
+    let open = lifecycle::decide(&rig.config, rule, &below, None, start);
+    let [Write::OpenAlert(pending)] = open.as_slice() else {
+        panic!("{open:?}")
+    };
+    assert_eq!(pending.state, AlertState::Pending);
+    let early = start + TimeDelta::minutes(10) - TimeDelta::milliseconds(1);
+    assert!(lifecycle::decide(&rig.config, rule, &below, Some(pending), early).is_empty());
+    let due = lifecycle::decide(
+        &rig.config,
+        rule,
+        &below,
+        Some(pending),
+        start + TimeDelta::minutes(10),
+    );
+    assert!(matches!(
+        due.first(),
+        Some(Write::ChangeAlert {
+            change: plantao_store::AlertChange::Fire { .. },
+            ..
+        })
+    ));
+    // No data neither resolves nor fires.
+    assert!(lifecycle::decide(&rig.config, rule, &none, Some(pending), early).is_empty());
+    let cleared = judge(&approval(700.0, 300.0), 70.0);
+    assert!(
+        matches!(
+            lifecycle::decide(&rig.config, rule, &cleared, Some(pending), early).as_slice(),
+            [Write::ChangeAlert {
+                change: plantao_store::AlertChange::Resolve { .. },
+                ..
+            }]
+        ),
+        "a pending alert that clears resolves without a word to anyone"
+    );
+}
+
+async fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_run_fires_reminds_survives_a_restart_and_resolves() {
+    let receiver = Receiver::start(None).await;
+    let root = format!(
+        "[engine]\nevaluate_every = \"100ms\"\n\n\
+         [[channels]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\n",
+        receiver.url("/hook")
+    );
+    let flaky = "[params.code]\ndefault = \"3\"\n\
+        [[steps]]\nname = \"send\"\nrun = \"exit $PLANTAO_PARAM_CODE\"\n\
+        [[alerts]]\nname = \"flaky-failed\"\nkind = \"run_failed\"\nseverity = \"critical\"\nrepeat_interval = \"1s\"\nchannels = [\"hook\"]\n";
+    let rig = Rig::new(&root, &[("flaky", flaky)]).await;
+    let queue = |code: &str| {
+        let mut run = NewRun::queued("flaky", Trigger::Manual, Utc::now());
+        run.params.insert("code".into(), code.into());
+        let store = rig.store.clone();
+        async move {
+            store.apply(vec![Write::InsertRun(run)]).await.unwrap();
+        }
+    };
+    let start =
+        |rig: &Rig| Daemon::start(rig.config.clone(), rig.store.clone(), Arc::new(SystemClock));
+
+    let daemon = start(&rig).await.unwrap();
+    queue("3").await;
+    wait_for("the firing notification", || receiver.events("firing") == 1).await;
+    let alert = rig.store.open_alerts().await.unwrap().remove(0);
+    assert_eq!(alert.state, AlertState::Firing);
+    assert_eq!(alert.annotations["status"], RunStatus::Failed.as_str());
+    wait_for("a reminder", || receiver.events("reminder") >= 1).await;
+
+    daemon.shut_down().await.unwrap();
+    let reminders = receiver.events("reminder");
+    let daemon = start(&rig).await.unwrap();
+    wait_for("reminders after the restart", || {
+        receiver.events("reminder") > reminders
+    })
+    .await;
+    assert_eq!(
+        receiver.events("firing"),
+        1,
+        "a restart does not fire it again"
+    );
+    assert_eq!(rig.store.open_alerts().await.unwrap().len(), 1);
+
+    rig.store
+        .apply(alerts::acknowledge(alert.id, "maria", false, Utc::now()))
+        .await
+        .unwrap();
+    // A reminder claimed just before the acknowledgement may still land.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after_ack = receiver.events("reminder");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        receiver.events("reminder"),
+        after_ack,
+        "no reminders once acknowledged"
+    );
+
+    queue("0").await;
+    wait_for("the resolution", || receiver.events("resolved") == 1).await;
+    assert!(rig.store.open_alerts().await.unwrap().is_empty());
+    let resolved = rig.store.alert(alert.id).await.unwrap();
+    assert_eq!(resolved.state, AlertState::Resolved);
+    assert_eq!(resolved.acknowledged_by.as_deref(), Some("maria"));
+    daemon.shut_down().await.unwrap();
+}
