@@ -56,16 +56,22 @@ pub const WINDOW_VARIABLES: &[&str] = &[
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
-pub(crate) fn read_channels(cx: &mut Cx, v: &Value) -> Vec<Channel> {
+/// The channels, and the name of every channel written (a broken one included, so that rules
+/// naming it are not reported as well).
+pub(crate) fn read_channels(cx: &mut Cx, v: &Value) -> (Vec<Channel>, Vec<String>) {
     let Some(items) = reader::array(cx, "channels", v) else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
     let mut out: Vec<Channel> = Vec::new();
+    let mut names = Vec::new();
     for item in items {
         let Some(t) = reader::table(cx, "[[channels]]", item) else {
             continue;
         };
         t.check_keys(cx, "in [[channels]]", CHANNEL_KEYS);
+        if let Some(DeValue::String(name)) = t.get("name").map(|v| v.get_ref()) {
+            names.push(name.to_string());
+        }
         let Some(channel) = read_channel(cx, t) else {
             continue;
         };
@@ -79,7 +85,7 @@ pub(crate) fn read_channels(cx: &mut Cx, v: &Value) -> Vec<Channel> {
         }
         out.push(channel);
     }
-    out
+    (out, names)
 }
 
 fn read_channel(cx: &mut Cx, t: Table) -> Option<Channel> {
@@ -187,7 +193,7 @@ pub(crate) struct RuleRead {
 pub(crate) fn read_rules(
     cx: &mut Cx,
     v: &Value,
-    channels: &[Channel],
+    channels: &[String],
     home: Option<&Home>,
 ) -> Vec<RuleRead> {
     let Some(items) = reader::array(cx, "alerts", v) else {
@@ -206,7 +212,7 @@ pub(crate) fn read_rules(
     out
 }
 
-fn read_rule(cx: &mut Cx, t: Table, channels: &[Channel], home: Option<&Home>) -> Option<RuleRead> {
+fn read_rule(cx: &mut Cx, t: Table, channels: &[String], home: Option<&Home>) -> Option<RuleRead> {
     let name = required_name(cx, t, "[[alerts]]")?;
     let place = format!("rule `{name}`");
     let (pipeline, pipeline_span) = match (t.get("pipeline"), home) {
@@ -356,10 +362,10 @@ fn read_rule(cx: &mut Cx, t: Table, channels: &[Channel], home: Option<&Home>) -
         .unwrap_or_default()
     {
         let c = c.expose().to_owned();
-        if channels.iter().any(|k| k.name == c) {
+        if channels.contains(&c) {
             rule_channels.push(c);
         } else {
-            let known: Vec<&str> = channels.iter().map(|k| k.name.as_str()).collect();
+            let known: Vec<&str> = channels.iter().map(String::as_str).collect();
             let close = suggest::closest(&c, known.iter().copied(), 1);
             cx.error(
                 span,

@@ -12,7 +12,7 @@ use crate::cron::parse_cron;
 use crate::graph::check_graph;
 use crate::reader::{self, Cx, Table};
 use crate::steps::{parse_expr, read_steps};
-use crate::types::{AlertRule, Catchup, Channel, Concurrency, Metric, Param, Pipeline, Step};
+use crate::types::{AlertRule, Catchup, Concurrency, Metric, Param, Pipeline, Step};
 use crate::{Connections, daemon_keys, suggest, tz};
 
 const PIPELINE_KEYS: &[&str] = &[
@@ -40,7 +40,8 @@ pub(crate) struct PipelineContext<'a> {
     pub dir: &'a Path,
     pub timezone: Tz,
     pub connections: &'a Connections,
-    pub channels: &'a [Channel],
+    /// Every channel's name, for the rules.
+    pub channels: &'a [String],
 }
 
 /// A pipeline, with the names it chains to and where they were written (checked once every

@@ -88,6 +88,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         maintenance,
         connections,
         channels,
+        channel_names,
         rules: root_rules,
     } = match root {
         Some(Some(r)) => r,
@@ -99,6 +100,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
             maintenance: Vec::new(),
             connections: BTreeMap::new(),
             channels: Vec::new(),
+            channel_names: Vec::new(),
             rules: Vec::new(),
         },
     };
@@ -107,7 +109,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         dir: &dir,
         timezone: defaults.timezone,
         connections: &names,
-        channels: &channels,
+        channels: &channel_names,
     };
     let mut pipelines = Vec::new();
     let mut rules: Vec<(AlertRule, PathBuf)> = Vec::new();
@@ -259,6 +261,8 @@ struct Root {
     maintenance: Vec<Maintenance>,
     connections: BTreeMap<String, Connection>,
     channels: Vec<Channel>,
+    /// Every channel written, broken ones included.
+    channel_names: Vec<String>,
     rules: Vec<RuleRead>,
 }
 
@@ -318,13 +322,13 @@ fn read_root(
         .get("maintenance")
         .map(|v| maintenance::read(cx, v, maintenance_refs))
         .unwrap_or_default();
-    let channels = t
+    let (channels, channel_names) = t
         .get("channels")
         .map(|v| alerts::read_channels(cx, v))
         .unwrap_or_default();
     let rules = t
         .get("alerts")
-        .map(|v| alerts::read_rules(cx, v, &channels, None))
+        .map(|v| alerts::read_rules(cx, v, &channel_names, None))
         .unwrap_or_default();
     Some(Root {
         server,
@@ -334,6 +338,7 @@ fn read_root(
         maintenance,
         connections,
         channels,
+        channel_names,
         rules,
     })
 }

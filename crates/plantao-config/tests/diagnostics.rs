@@ -413,7 +413,7 @@ fn alert_rules_and_channels_load_from_both_places() {
 #[test]
 fn alert_rule_mistakes_name_the_place_and_the_fix() {
     let root = format!(
-        "{CHANNELS}\n[[alerts]]\nname = \"a\"\nkind = \"run_faild\"\n\n[[alerts]]\nname = \"b\"\nkind = \"failure_rate\"\npipeline = \"biz-report\"\nthreshold = 20\nchannels = [\"ops-hok\"]\n\n[[alerts]]\nname = \"c\"\nkind = \"stuck\"\nmax = \"1h\"\n\n[[slack]]\n"
+        "{CHANNELS}\n[[alerts]]\nname = \"a\"\nkind = \"run_faild\"\n\n[[alerts]]\nname = \"b\"\nkind = \"failure_rate\"\npipeline = \"biz-report\"\nthreshold = 20\nchannels = [\"ops-hok\", \"broken\"]\n\n[[channels]]\nname = \"broken\"\nkind = \"slack\"\nurl = \"${{env:NOT_SET_ANYWHERE}}\"\n\n[[alerts]]\nname = \"c\"\nkind = \"stuck\"\nmax = \"1h\"\n\n[[slack]]\n"
     );
     let pipeline = format!(
         "{BIZ}\n[[alerts]]\nname = \"d\"\nwhen = \"aproval_rate < threshold\"\nthreshold = \"${{env:SECRET_TOKEN}}\"\n\n[[alerts]]\nname = \"a\"\nkind = \"stage_failed\"\nstage = \"sned\"\n"
@@ -433,6 +433,16 @@ fn alert_rule_mistakes_name_the_place_and_the_fix() {
     assert!(e.contains("biz-reports"), "{e}");
     let e = find(&errors, "sends to `ops-hok`, which is not a channel");
     assert!(e.contains("ops-hook"), "{e}");
+    find(
+        &errors,
+        "environment variable `NOT_SET_ANYWHERE` is not set",
+    );
+    assert!(
+        !errors
+            .iter()
+            .any(|e| e.contains("`broken`, which is not a channel")),
+        "a broken channel is reported once, not again by each rule naming it"
+    );
     find(&errors, "rule `c` has no `after`");
     let e = find(&errors, "`max` does not apply to a rule of kind stuck");
     assert!(e.contains("after"), "{e}");

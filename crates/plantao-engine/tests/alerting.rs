@@ -576,6 +576,18 @@ async fn a_failing_run_fires_reminds_survives_a_restart_and_resolves() {
 
     queue("0").await;
     wait_for("the resolution", || receiver.events("resolved") == 1).await;
+    let resolution = receiver
+        .requests()
+        .into_iter()
+        .find(|r| r.json()["event"] == "resolved")
+        .unwrap()
+        .json();
+    let text = resolution["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("[CRITICAL] RESOLVED · flaky-failed\nResolved after ")
+            && text.contains(" s. It was: Pipeline flaky: run "),
+        "{text}"
+    );
     assert!(rig.store.open_alerts().await.unwrap().is_empty());
     let resolved = rig.store.alert(alert.id).await.unwrap();
     assert_eq!(resolved.state, AlertState::Resolved);

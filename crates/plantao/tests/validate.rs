@@ -33,7 +33,7 @@ fn the_quickstart_validates() {
     let out = plantao(&["validate", "--config", q.to_str().unwrap()], &[]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
-    assert_eq!(stdout, "ok: 4 pipelines\n");
+    assert_eq!(stdout, "ok: 4 pipelines, 2 alert rules, 0 channels\n");
 }
 
 #[test]
@@ -104,7 +104,7 @@ fn the_printed_examples_validate() {
     let path = dir.path().join("plantao.toml");
     let out = plantao(&["validate", "--config", path.to_str().unwrap()], &[]);
     assert!(out.status.success(), "{}", text(&out).1);
-    assert_eq!(text(&out).0, "ok: 1 pipeline\n");
+    assert_eq!(text(&out).0, "ok: 1 pipeline, 5 alert rules, 1 channel\n");
 }
 
 #[test]

@@ -255,7 +255,12 @@ pub fn on_open_runs(rule: &AlertRule, runs: &[Run], now: Timestamp) -> Vec<Obser
                     BTreeMap::from([
                         ("run".to_owned(), r.id.to_string()),
                         ("status".to_owned(), r.status.to_string()),
-                        ("after".to_owned(), humanize(*after)),
+                        (
+                            "after".to_owned(),
+                            super::text::humanize_seconds(
+                                i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
+                            ),
+                        ),
                     ]),
                 );
                 obs.labels.insert("run".into(), r.id.to_string());
@@ -263,13 +268,4 @@ pub fn on_open_runs(rule: &AlertRule, runs: &[Run], now: Timestamp) -> Vec<Obser
             })
         })
         .collect()
-}
-
-fn humanize(d: std::time::Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        s if s % 3600 == 0 && s > 0 => format!("{} h", s / 3600),
-        s if s % 60 == 0 && s > 0 => format!("{} min", s / 60),
-        s => format!("{s} s"),
-    }
 }

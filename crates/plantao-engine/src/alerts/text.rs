@@ -39,6 +39,17 @@ pub fn notification(
         (NotificationEvent::Test, true) => "TESTE",
     };
     let body = rule.map_or_else(|| alert.message.clone(), |r| message(r, alert, lang));
+    let body = match (event, alert.fired_at, alert.resolved_at) {
+        (NotificationEvent::Resolved, Some(fired), Some(resolved)) => {
+            let after = humanize_seconds((resolved - fired).num_seconds());
+            if pt {
+                format!("Resolvido após {after}. Era: {body}")
+            } else {
+                format!("Resolved after {after}. It was: {body}")
+            }
+        }
+        _ => body,
+    };
     let mut out = format!("[{severity}] {what} · {}\n{body}", alert.rule);
     if event != NotificationEvent::Resolved
         && let Some(runbook) = &alert.runbook
@@ -168,6 +179,17 @@ fn default_message(alert: &Alert, lang: Language) -> String {
         (kind, _) => kind.to_owned(),
     };
     format!("{subject}{text}")
+}
+
+/// A span of seconds as people say it: "45 s", "12 min", "3 h 5 min".
+pub fn humanize_seconds(seconds: i64) -> String {
+    let s = seconds.max(0);
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s / 60),
+        _ if s % 3600 < 60 => format!("{} h", s / 3600),
+        _ => format!("{} h {} min", s / 3600, s % 3600 / 60),
+    }
 }
 
 /// A number as people read it: at most two decimals, no trailing zeros.

@@ -5,7 +5,12 @@ use crate::failure::Failure;
 
 pub fn run(config: &Path) -> Result<(), Failure> {
     let c = load_config(config)?;
-    let n = c.pipelines.len();
-    println!("ok: {n} pipeline{}", if n == 1 { "" } else { "s" });
+    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    println!(
+        "ok: {}, {}, {}",
+        plural(c.pipelines.len(), "pipeline"),
+        plural(c.alerts.len(), "alert rule"),
+        plural(c.channels.len(), "channel")
+    );
     Ok(())
 }
