@@ -11,7 +11,9 @@ use crate::diag::{Diagnostic, Source};
 use crate::reader::{self, Cx, Table, Value};
 use crate::steps::parse_expr;
 use crate::suggest;
-use crate::types::{AlertRule, AlertWindow, Channel, ChannelKind, Condition, Language, Pipeline};
+use crate::types::{
+    AlertRule, AlertWindow, Channel, ChannelKind, Condition, DurationLimit, Language, Pipeline,
+};
 
 const CHANNEL_KEYS: &[&str] = &[
     "name", "kind", "url", "secret", "headers", "instance", "api_key", "to", "language", "timeout",
@@ -24,6 +26,8 @@ const RULE_KEYS: &[&str] = &[
     "pipeline",
     "stage",
     "max",
+    "factor",
+    "last",
     "after",
     "window",
     "when",
@@ -41,9 +45,13 @@ const RULE_KINDS: &[&str] = &[
     "stage_failed",
     "duration",
     "stuck",
+    "missed",
     "failure_rate",
     "expr",
+    "storage",
 ];
+/// How many successful runs "slower than usual" compares against, unless `last` says.
+const DEFAULT_LAST: u32 = 20;
 /// What an `expr` rule may read besides the pipeline's counters and derived metrics.
 pub const WINDOW_VARIABLES: &[&str] = &[
     "threshold",
@@ -253,8 +261,9 @@ fn read_rule(cx: &mut Cx, t: Table, channels: &[String], home: Option<&Home>) ->
     let applies: &[&str] = match kind.as_str() {
         "run_failed" => &[],
         "stage_failed" => &["stage"],
-        "duration" => &["stage", "max"],
+        "duration" => &["stage", "max", "factor", "last"],
         "stuck" => &["after"],
+        "missed" | "storage" => &[],
         "failure_rate" => &["window", "threshold"],
         "expr" => &["window", "when", "threshold"],
         other => {
@@ -263,7 +272,16 @@ fn read_rule(cx: &mut Cx, t: Table, channels: &[String], home: Option<&Home>) ->
             return None;
         }
     };
-    for key in ["stage", "max", "after", "window", "when", "threshold"] {
+    for key in [
+        "stage",
+        "max",
+        "factor",
+        "last",
+        "after",
+        "window",
+        "when",
+        "threshold",
+    ] {
         if let Some(v) = t.get(key)
             && !applies.contains(&key)
         {
@@ -290,14 +308,26 @@ fn read_rule(cx: &mut Cx, t: Table, channels: &[String], home: Option<&Home>) ->
             stage: required(cx, t, "stage", &place, "\"send\"")
                 .and_then(|v| stage_name(cx, v, home))?,
         },
-        "duration" => Condition::Duration {
-            stage: match t.get("stage") {
+        "duration" => {
+            let stage = match t.get("stage") {
                 Some(v) => Some(stage_name(cx, v, home)?),
                 None => None,
-            },
-            max: required(cx, t, "max", &place, "\"10m\"")
-                .and_then(|v| reader::duration(cx, "max", v))?,
-        },
+            };
+            let limit = duration_limit(cx, t, &place)?;
+            if let (Some(_), DurationLimit::Usual { .. }, Some(v)) =
+                (&stage, limit, t.get("factor"))
+            {
+                cx.error(
+                    v.span(),
+                    "`factor` (slower than usual) judges whole runs, not a stage",
+                    Some("remove `stage`, or give the stage a fixed max = \"10m\"".into()),
+                );
+                return None;
+            }
+            Condition::Duration { stage, limit }
+        }
+        "missed" => Condition::Missed,
+        "storage" => Condition::Storage,
         "stuck" => Condition::Stuck {
             after: required(cx, t, "after", &place, "\"1h\"")
                 .and_then(|v| reader::duration(cx, "after", v))?,
@@ -492,6 +522,57 @@ pub(crate) fn pipeline_names(p: &Pipeline) -> BTreeSet<&str> {
         .map(|s| s.name.as_str())
         .chain(p.metrics.iter().map(|m| m.name.as_str()))
         .collect()
+}
+
+/// A duration rule's limit: `max`, or `factor` (with `last`) for "slower than usual".
+fn duration_limit(cx: &mut Cx, t: Table, place: &str) -> Option<DurationLimit> {
+    match (t.get("max"), t.get("factor")) {
+        (Some(v), None) => {
+            if let Some(last) = t.get("last") {
+                cx.error(
+                    last.span(),
+                    "`last` goes with `factor`, not with `max`",
+                    Some("remove `last`, or use factor = 2 instead of `max`".into()),
+                );
+            }
+            reader::duration(cx, "max", v).map(DurationLimit::Max)
+        }
+        (None, Some(v)) => {
+            let factor = reader::number(cx, "factor", v)?;
+            if !(factor > 0.0 && factor.is_finite()) {
+                cx.error(
+                    v.span(),
+                    "`factor` must be a number above 0",
+                    Some("e.g. factor = 2: twice the usual p95".into()),
+                );
+                return None;
+            }
+            let last = match t.get("last") {
+                Some(l) => u32::try_from(reader::integer(cx, "last", l, 5..10_001)?).ok()?,
+                None => DEFAULT_LAST,
+            };
+            Some(DurationLimit::Usual { factor, last })
+        }
+        (Some(_), Some(v)) => {
+            cx.error(
+                v.span(),
+                format!("{place} has both `max` and `factor`"),
+                Some(
+                    "keep one: max = \"10m\" (a fixed limit) or factor = 2 (slower than usual)"
+                        .into(),
+                ),
+            );
+            None
+        }
+        (None, None) => {
+            cx.error(
+                t.span(),
+                format!("{place} has no limit"),
+                Some("add max = \"10m\" (a fixed limit) or factor = 2 (twice the p95 of the last successful runs)".into()),
+            );
+            None
+        }
+    }
 }
 
 fn stage_name(cx: &mut Cx, v: &Value, home: Option<&Home>) -> Option<String> {

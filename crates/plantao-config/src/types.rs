@@ -328,7 +328,10 @@ impl AlertRule {
     pub fn on_run_end(&self) -> bool {
         matches!(
             self.condition,
-            Condition::RunFailed | Condition::StageFailed { .. } | Condition::Duration { .. }
+            Condition::RunFailed
+                | Condition::StageFailed { .. }
+                | Condition::Duration { .. }
+                | Condition::Missed
         )
     }
 }
@@ -339,13 +342,18 @@ pub enum Condition {
     RunFailed,
     /// The named stage fails or times out; resolved when it next succeeds.
     StageFailed { stage: String },
-    /// The run (or the named stage) took longer than `max`.
+    /// The run (or the named stage) took longer than its limit.
     Duration {
         stage: Option<String>,
-        max: Duration,
+        limit: DurationLimit,
     },
     /// A run is queued or running for longer than `after`.
     Stuck { after: Duration },
+    /// A tick was recorded as skipped for any reason but `paused`; resolved by the next tick
+    /// that runs.
+    Missed,
+    /// The store refuses this node's writes (a full disk, a read-only database).
+    Storage,
     /// The share of finished runs that failed over the window is above `threshold` percent.
     FailureRate { window: AlertWindow },
     /// Any expression over the window's summed counters, derived metrics and run counts.
@@ -359,10 +367,21 @@ impl Condition {
             Condition::StageFailed { .. } => "stage_failed",
             Condition::Duration { .. } => "duration",
             Condition::Stuck { .. } => "stuck",
+            Condition::Missed => "missed",
+            Condition::Storage => "storage",
             Condition::FailureRate { .. } => "failure_rate",
             Condition::Expr { .. } => "expr",
         }
     }
+}
+
+/// How long is too long for a `duration` rule.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum DurationLimit {
+    /// A fixed limit.
+    Max(Duration),
+    /// Slower than `factor` × the p95 of the last `last` successful runs ("slower than usual").
+    Usual { factor: f64, last: u32 },
 }
 
 /// The stretch of history a window rule reads (from the rollups).

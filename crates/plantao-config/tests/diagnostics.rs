@@ -416,7 +416,7 @@ fn alert_rule_mistakes_name_the_place_and_the_fix() {
         "{CHANNELS}\n[[alerts]]\nname = \"a\"\nkind = \"run_faild\"\n\n[[alerts]]\nname = \"b\"\nkind = \"failure_rate\"\npipeline = \"biz-report\"\nthreshold = 20\nchannels = [\"ops-hok\", \"broken\"]\n\n[[channels]]\nname = \"broken\"\nkind = \"slack\"\nurl = \"${{env:NOT_SET_ANYWHERE}}\"\n\n[[alerts]]\nname = \"c\"\nkind = \"stuck\"\nmax = \"1h\"\n\n[[slack]]\n"
     );
     let pipeline = format!(
-        "{BIZ}\n[[alerts]]\nname = \"d\"\nwhen = \"aproval_rate < threshold\"\nthreshold = \"${{env:SECRET_TOKEN}}\"\n\n[[alerts]]\nname = \"a\"\nkind = \"stage_failed\"\nstage = \"sned\"\n"
+        "{BIZ}\n[[alerts]]\nname = \"d\"\nwhen = \"aproval_rate < threshold\"\nthreshold = \"${{env:SECRET_TOKEN}}\"\n\n[[alerts]]\nname = \"a\"\nkind = \"stage_failed\"\nstage = \"sned\"\n\n[[alerts]]\nname = \"e\"\nkind = \"duration\"\nmax = \"1m\"\nfactor = 2\n\n[[alerts]]\nname = \"f\"\nkind = \"duration\"\nstage = \"process\"\nfactor = 2\n"
     );
     let errors = Setup::new(&root)
         .pipeline("biz-reports", &pipeline)

@@ -54,6 +54,7 @@ impl Daemon {
             slots: slots.clone(),
             tx: handoff_tx,
         };
+        let (ended_tx, ended) = mpsc::unbounded_channel();
         let scheduler = Scheduler {
             store: store.clone(),
             clock: clock.clone(),
@@ -62,6 +63,7 @@ impl Daemon {
             handoff: Some(handoff),
             writable: lease.writable().clone(),
             telemetry: telemetry.clone(),
+            skipped: Some(ended_tx.clone()),
         };
         let (stop_housekeeper, housekeeper_stop) = watch::channel(false);
         let housekeeper = Housekeeper {
@@ -72,7 +74,6 @@ impl Daemon {
             writable: lease.writable().clone(),
         };
         let period = config_rx.borrow().engine.evaluate_every;
-        let (ended_tx, ended) = mpsc::unbounded_channel();
         let outbox = Arc::new(Notify::new());
         let (stop_alerts, alerts_stop) = watch::channel(false);
         let evaluator = Evaluator {

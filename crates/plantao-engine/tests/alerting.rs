@@ -594,3 +594,78 @@ async fn a_failing_run_fires_reminds_survives_a_restart_and_resolves() {
     assert_eq!(resolved.acknowledged_by.as_deref(), Some("maria"));
     daemon.shut_down().await.unwrap();
 }
+
+/// A finished run of `pipeline` that took `seconds`, ending now; successful unless `failed`.
+async fn finished(
+    store: &dyn Store,
+    pipeline: &str,
+    seconds: i64,
+    failed: bool,
+) -> plantao_model::RunId {
+    let end = Utc::now();
+    let mut run = NewRun::queued(pipeline, Trigger::Manual, end - TimeDelta::seconds(seconds));
+    run.status = RunStatus::Running;
+    run.started_at = Some(end - TimeDelta::seconds(seconds));
+    let id = run.id;
+    store
+        .apply(vec![
+            Write::InsertRun(run),
+            Write::FinishRun(plantao_store::RunEnd {
+                id,
+                status: if failed {
+                    RunStatus::Failed
+                } else {
+                    RunStatus::Succeeded
+                },
+                at: end,
+                reason: None,
+                error_stage: None,
+                error_message: None,
+            }),
+        ])
+        .await
+        .unwrap();
+    id
+}
+
+#[tokio::test]
+async fn slower_than_usual_compares_with_the_p95_of_the_last_successful_runs() {
+    let slow = "[[steps]]\nname = \"s\"\nrun = \"true\"\n\
+        [[alerts]]\nname = \"slow\"\nkind = \"duration\"\nfactor = 2\nlast = 10\n";
+    let rig = Rig::new("", &[("batch", slow)]).await;
+    let verdict = |id| {
+        let (store, config) = (rig.store.clone(), rig.config.clone());
+        async move {
+            let e = alerts::evaluate_run(store.as_ref(), &config, id, Utc::now())
+                .await
+                .unwrap();
+            (
+                e.findings[0].observation.verdict,
+                e.findings[0].observation.annotations.clone(),
+            )
+        }
+    };
+    let store = rig.store.as_ref();
+    for _ in 0..3 {
+        finished(store, "batch", 10, false).await;
+    }
+    let early = finished(store, "batch", 100, true).await;
+    assert_eq!(
+        verdict(early).await.0,
+        Verdict::NoData,
+        "three successful runs are not enough to know what is usual"
+    );
+    // Ten more successes of 10 s to 19 s: the p95 of the last ten is 19 s. The runs judged
+    // below failed, so they do not move it.
+    for seconds in 10..20 {
+        finished(store, "batch", seconds, false).await;
+    }
+    let (v, notes) = verdict(finished(store, "batch", 39, true).await).await;
+    assert_eq!(v, Verdict::Holds, "39 s > 2 × 19 s");
+    assert_eq!(
+        notes["max"],
+        "38 s (2 × the p95 of the last 10 successful runs)"
+    );
+    let (v, _) = verdict(finished(store, "batch", 38, true).await).await;
+    assert_eq!(v, Verdict::Clear, "38 s is not slower than 2 × 19 s");
+}

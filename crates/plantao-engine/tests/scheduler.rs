@@ -69,6 +69,7 @@ impl Rig {
             handoff: None,
             writable: Arc::default(),
             telemetry: Arc::default(),
+            skipped: None,
         };
         let sleepers = self.clock.sleepers();
         tokio::spawn(async move {

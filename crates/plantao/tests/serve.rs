@@ -493,8 +493,71 @@ impl Drop for SmallDisk {
     }
 }
 
+/// A webhook receiver on loopback: every body it is sent, in order; it answers 200.
+struct Hook {
+    url: String,
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+}
+
+impl Hook {
+    fn start() -> Hook {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let bodies: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>> =
+            std::sync::Arc::default();
+        let seen = bodies.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let seen = seen.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream);
+                    loop {
+                        let mut length = 0;
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        loop {
+                            line.clear();
+                            reader.read_line(&mut line).unwrap();
+                            let header = line.trim_end().to_ascii_lowercase();
+                            if header.is_empty() {
+                                break;
+                            }
+                            if let Some(n) = header.strip_prefix("content-length:") {
+                                length = n.trim().parse().unwrap();
+                            }
+                        }
+                        let mut body = vec![0; length];
+                        reader.read_exact(&mut body).unwrap();
+                        seen.lock()
+                            .unwrap()
+                            .push(serde_json::from_slice(&body).unwrap());
+                        let _ = reader
+                            .get_mut()
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+                    }
+                });
+            }
+        });
+        Hook { url, bodies }
+    }
+
+    /// How many notifications of `rule` with `event` it got.
+    fn got(&self, rule: &str, event: &str) -> usize {
+        self.bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|b| b["alert"]["rule"] == rule && b["event"] == event)
+            .count()
+    }
+}
+
 #[test]
 fn a_full_disk_stops_claiming_and_records_every_tick_once_space_returns() {
+    let hook = Hook::start();
     let home = Home::new(&[(
         "tick",
         // Each run stores a 60 KB log, so a full disk is felt within a tick or two.
@@ -506,9 +569,19 @@ fn a_full_disk_stops_claiming_and_records_every_tick_once_space_returns() {
         "[server]\nlisten = \"127.0.0.1:0\"\n[storage]\nurl = \"sqlite://{}\"\n",
         db.display()
     );
+    // A full disk and the ticks it made miss are alerts too: the first notified without the
+    // store (it cannot write), the second once the store writes again.
+    let alerting = format!(
+        "[[channels]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\n\n\
+         [[alerts]]\nname = \"disk\"\nkind = \"storage\"\nseverity = \"critical\"\nchannels = [\"hook\"]\n\n\
+         [[alerts]]\nname = \"tick-missed\"\nkind = \"missed\"\npipeline = \"tick\"\nchannels = [\"hook\"]\n",
+        hook.url
+    );
     std::fs::write(
         home.config(),
-        format!("{storage}[engine]\nshutdown_grace = \"2s\"\n"),
+        format!(
+            "{storage}[engine]\nshutdown_grace = \"2s\"\nevaluate_every = \"200ms\"\n{alerting}"
+        ),
     )
     .unwrap();
     std::fs::write(home.dir.path().join("inspect/plantao.toml"), &storage).unwrap();
@@ -535,6 +608,10 @@ fn a_full_disk_stops_claiming_and_records_every_tick_once_space_returns() {
         said.contains("\"status\":\"down\"") && said.contains("cannot write"),
         "{said}"
     );
+    wait_for(
+        || hook.got("disk", "firing") == 1,
+        "the storage alert, sent while nothing can be written",
+    );
     // Longer than the 5 s after which a tick handled late counts as missed.
     std::thread::sleep(Duration::from_secs(7));
     assert!(
@@ -553,6 +630,33 @@ fn a_full_disk_stops_claiming_and_records_every_tick_once_space_returns() {
     );
     let (code, said) = healthcheck(&home, "serve.log");
     assert_eq!(code, 0, "{said}");
+    wait_for(
+        || hook.got("disk", "resolved") == 1,
+        "the storage alert's resolution",
+    );
+    wait_for(
+        || hook.got("tick-missed", "firing") == 1 && hook.got("tick-missed", "resolved") == 1,
+        "the missed ticks' alert, resolved by the next tick that ran",
+    );
+    assert_eq!(hook.got("disk", "firing"), 1, "fired once");
+    let history = Command::new(env!("CARGO_BIN_EXE_plantao"))
+        .arg("--config")
+        .arg(home.dir.path().join("inspect/plantao.toml"))
+        .args(["alerts", "history", "--json"])
+        .output()
+        .unwrap();
+    let history: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
+    let disk = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["rule"] == "disk")
+        .expect("the storage alert is recorded once writes work");
+    assert_eq!(disk["state"], "resolved");
+    assert!(
+        disk["annotations"]["error"].as_str().unwrap().len() > 3,
+        "{disk}"
+    );
     signal(&serve, "TERM");
     assert!(serve.wait().unwrap().success(), "{}", home.log("serve.log"));
     assert!(full_since.elapsed() > Duration::from_secs(7));

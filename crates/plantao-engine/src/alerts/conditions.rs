@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use plantao_config::{AlertRule, AlertWindow, Condition, Pipeline};
-use plantao_model::{ExprValue, RunStatus, StageStatus, Vars};
+use plantao_config::{AlertRule, AlertWindow, Condition, DurationLimit, Pipeline};
+use plantao_model::{ExprValue, RunStatus, StageStatus, Trigger, Vars};
 use plantao_store::{Run, RunDetail, Summary, Timestamp, Window};
 
 use super::lifecycle::{Observation, Verdict};
@@ -39,9 +39,10 @@ pub fn watches(rule: &AlertRule, pipeline: &str) -> bool {
     rule.pipeline.as_deref().is_none_or(|p| p == pipeline)
 }
 
-/// What a run rule says about a run that ended; nothing when the run does not bear on it (a
-/// skipped run, a stage that did not run).
-pub fn on_run_end(rule: &AlertRule, detail: &RunDetail) -> Option<Observation> {
+/// What a run rule says about a run that ended (or a tick recorded as skipped); nothing when
+/// the run does not bear on it (a stage that did not run). `usual` is, for "slower than usual",
+/// the p95 in seconds of the pipeline's last successful runs, when there were enough.
+pub fn on_run_end(rule: &AlertRule, detail: &RunDetail, usual: Option<f64>) -> Option<Observation> {
     let run = &detail.run;
     if !watches(rule, &run.pipeline) {
         return None;
@@ -79,7 +80,7 @@ pub fn on_run_end(rule: &AlertRule, detail: &RunDetail) -> Option<Observation> {
             }
             Some(observation(rule, &run.pipeline, verdict, None, notes))
         }
-        Condition::Duration { stage, max } => {
+        Condition::Duration { stage, limit } => {
             let ms = match stage {
                 Some(name) => {
                     notes.insert("stage".into(), name.clone());
@@ -91,13 +92,35 @@ pub fn on_run_end(rule: &AlertRule, detail: &RunDetail) -> Option<Observation> {
                 }
                 None => run.duration_ms?,
             };
-            notes.insert(
-                "max".into(),
-                format!("{} s", format_number(max.as_secs_f64())),
-            );
             #[allow(clippy::cast_precision_loss)]
             let seconds = ms as f64 / 1000.0;
-            let verdict = if seconds > max.as_secs_f64() {
+            let max = match limit {
+                DurationLimit::Max(max) => {
+                    notes.insert(
+                        "max".into(),
+                        format!("{} s", format_number(max.as_secs_f64())),
+                    );
+                    max.as_secs_f64()
+                }
+                DurationLimit::Usual { factor, last } => {
+                    let Some(p95) = usual else {
+                        let obs =
+                            observation(rule, &run.pipeline, Verdict::NoData, Some(seconds), notes);
+                        return Some(obs);
+                    };
+                    let max = factor * p95;
+                    notes.insert(
+                        "max".into(),
+                        format!(
+                            "{} s ({} × the p95 of the last {last} successful runs)",
+                            format_number(max),
+                            format_number(*factor)
+                        ),
+                    );
+                    max
+                }
+            };
+            let verdict = if seconds > max {
                 Verdict::Holds
             } else {
                 Verdict::Clear
@@ -109,6 +132,29 @@ pub fn on_run_end(rule: &AlertRule, detail: &RunDetail) -> Option<Observation> {
                 Some(seconds),
                 notes,
             ))
+        }
+        Condition::Missed => {
+            if !matches!(run.trigger, Trigger::Scheduled | Trigger::Catchup) {
+                return None;
+            }
+            let verdict = match (run.status, run.reason.as_deref()) {
+                (RunStatus::Skipped, Some("paused"))
+                | (RunStatus::Queued | RunStatus::Running, _) => {
+                    return None;
+                }
+                (RunStatus::Skipped, reason) => {
+                    notes.insert("reason".into(), reason.unwrap_or("?").to_owned());
+                    Verdict::Holds
+                }
+                _ => Verdict::Clear,
+            };
+            if let Some(tick) = run.scheduled_for {
+                notes.insert(
+                    "tick".into(),
+                    tick.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                );
+            }
+            Some(observation(rule, &run.pipeline, verdict, None, notes))
         }
         _ => None,
     }

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use plantao_config::{AlertRule, Condition, Config};
+use plantao_config::{AlertRule, Condition, Config, DurationLimit};
 use plantao_model::{AlertState, RunId, RunStatus};
 use plantao_store::{Alert, AlertChange, RunFilter, Store, StoreError, Summary, Timestamp, Write};
 use tokio::sync::{Notify, mpsc, watch};
@@ -25,6 +25,8 @@ pub(crate) use lifecycle::to_delta;
 pub use lifecycle::{Observation, Verdict, fingerprint};
 
 pub const TASK: &str = "alerts";
+/// Successful runs "slower than usual" needs before it judges.
+const MIN_USUAL: usize = 5;
 /// Open runs a `stuck` rule looks at, per status.
 const OPEN_RUNS_LIMIT: u32 = 10_000;
 
@@ -91,7 +93,13 @@ pub async fn evaluate(
                 }
                 observations.extend(holding);
             }
-            Condition::RunFailed | Condition::StageFailed { .. } | Condition::Duration { .. } => {
+            // This node's own view, judged in `Evaluator::storage` (an alert about the store cannot
+            // wait for the store).
+            Condition::Storage => {}
+            Condition::RunFailed
+            | Condition::StageFailed { .. }
+            | Condition::Duration { .. }
+            | Condition::Missed => {
                 // The condition was last seen holding when a run ended; its `for` may be over.
                 observations.extend(
                     open.iter()
@@ -142,7 +150,16 @@ pub async fn evaluate_run(
     let by_fingerprint: HashMap<&str, &Alert> =
         open.iter().map(|a| (a.fingerprint.as_str(), a)).collect();
     for rule in config.alerts.iter().filter(|r| r.on_run_end()) {
-        if let Some(obs) = on_run_end(rule, &detail) {
+        let usual = match &rule.condition {
+            Condition::Duration {
+                limit: DurationLimit::Usual { last, .. },
+                stage: None,
+            } if watches(rule, &detail.run.pipeline) => {
+                usual_p95(store, &detail.run, *last).await?
+            }
+            _ => None,
+        };
+        if let Some(obs) = on_run_end(rule, &detail, usual) {
             judge(config, rule, obs, &by_fingerprint, now, &mut out);
         }
     }
@@ -176,6 +193,37 @@ pub async fn evaluate_last_runs(
         }
     }
     Ok(out)
+}
+
+/// The p95 in seconds of the durations of `run`'s pipeline's last `last` successful runs
+/// (`run` itself left out); none with fewer than [`MIN_USUAL`] of them.
+async fn usual_p95(
+    store: &dyn Store,
+    run: &plantao_store::Run,
+    last: u32,
+) -> Result<Option<f64>, StoreError> {
+    let runs = store
+        .runs(&RunFilter {
+            pipeline: Some(run.pipeline.clone()),
+            status: Some(RunStatus::Succeeded),
+            limit: last + 1,
+            ..RunFilter::default()
+        })
+        .await?;
+    let mut ms: Vec<i64> = runs
+        .iter()
+        .filter(|r| r.id != run.id)
+        .filter_map(|r| r.duration_ms)
+        .take(last as usize)
+        .collect();
+    if ms.len() < MIN_USUAL {
+        return Ok(None);
+    }
+    ms.sort_unstable();
+    // Nearest rank.
+    let rank = (ms.len() * 95).div_ceil(100).max(1) - 1;
+    #[allow(clippy::cast_precision_loss)]
+    Ok(Some(ms[rank] as f64 / 1000.0))
 }
 
 fn judge(
@@ -265,10 +313,20 @@ pub struct Evaluator {
     pub period: Duration,
 }
 
+/// A `storage` alert while the store refuses this node's writes: it lives in memory, its
+/// notifications are sent straight away (the outbox is in the store), and all of it is written
+/// to the store once writes work again, so the record and the delivery log stay whole.
+#[derive(Debug)]
+struct Outage {
+    alert: Alert,
+    notifications: Vec<(plantao_store::Notification, Vec<plantao_store::Attempt>)>,
+}
+
 impl Evaluator {
     /// Runs until `stop` turns true.
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
         self.catch_up().await;
+        let mut outages: Vec<Outage> = Vec::new();
         let mut next = tokio::time::Instant::now();
         loop {
             let ended = tokio::select! {
@@ -285,10 +343,139 @@ impl Evaluator {
                 }
                 None => {
                     next = tokio::time::Instant::now() + self.period;
+                    self.storage(&mut outages).await;
                     self.periodic().await;
                 }
             }
         }
+    }
+
+    /// Judges the `storage` rules by this node's own view of the store: fires (in memory, with
+    /// notifications sent at once) while writes are refused, and records everything once they
+    /// work again, resolved.
+    async fn storage(&self, outages: &mut Vec<Outage>) {
+        let config = self.config.borrow().clone();
+        let now = self.clock.now();
+        match self.writable.refusal() {
+            Some(refusal) => {
+                for rule in config
+                    .alerts
+                    .iter()
+                    .filter(|r| matches!(r.condition, Condition::Storage))
+                {
+                    if !outages.iter().any(|o| o.alert.rule == rule.name)
+                        && now >= refusal.since + to_delta(rule.hold)
+                    {
+                        outages.extend(self.outage(&config, rule, &refusal.reason, now));
+                    }
+                }
+                let client = crate::http_client();
+                for outage in outages.iter_mut() {
+                    for (n, attempts) in &mut outage.notifications {
+                        let delivered = attempts
+                            .last()
+                            .is_some_and(|a| a.outcome == plantao_store::Outcome::Delivered);
+                        if !delivered {
+                            let a =
+                                crate::notify::deliver(&client, &config, self.clock.as_ref(), n)
+                                    .await;
+                            attempts.push(a);
+                        }
+                    }
+                }
+            }
+            None if !outages.is_empty() => {
+                for outage in outages.drain(..) {
+                    let writes = self.record_outage(&config, outage, now);
+                    match commit(self.store.as_ref(), vec![writes]).await {
+                        Ok(_) => self.outbox.notify_one(),
+                        Err(e) => tracing::error!(error = %e, "cannot record the storage alert"),
+                    }
+                }
+            }
+            None => {}
+        }
+    }
+
+    fn outage(
+        &self,
+        config: &Config,
+        rule: &AlertRule,
+        reason: &str,
+        now: Timestamp,
+    ) -> Option<Outage> {
+        let mut labels = rule.labels.clone();
+        labels.insert("node".into(), self.node.clone());
+        let obs = Observation {
+            labels,
+            pipeline: None,
+            verdict: Verdict::Holds,
+            value: None,
+            annotations: BTreeMap::from([
+                ("node".to_owned(), self.node.clone()),
+                ("error".to_owned(), reason.to_owned()),
+            ]),
+        };
+        let mut alert = None;
+        let mut notifications = Vec::new();
+        let mut writes = lifecycle::decide(config, rule, &obs, None, now);
+        if let Some(Write::OpenAlert(pending)) = writes.first()
+            && pending.state == AlertState::Pending
+        {
+            // Its `for` has passed already (the caller checked): fire it now.
+            let pending = (**pending).clone();
+            writes = lifecycle::decide(config, rule, &obs, Some(&pending), now);
+            alert = Some(pending);
+        }
+        for w in writes {
+            match w {
+                Write::OpenAlert(a) => alert = Some(*a),
+                Write::ChangeAlert { change, .. } => {
+                    if let Some(a) = alert.as_mut() {
+                        change.apply(a).ok();
+                    }
+                }
+                Write::Enqueue(n) => notifications.push((*n, Vec::new())),
+                _ => {}
+            }
+        }
+        tracing::error!(rule = %rule.name, node = %self.node, "the store refuses writes: notifying without the outbox");
+        Some(Outage {
+            alert: alert?,
+            notifications,
+        })
+    }
+
+    /// What an outage leaves in the store once writes work: the alert, resolved; the
+    /// notifications sent meanwhile with their attempts; the resolution's notifications.
+    fn record_outage(&self, config: &Config, outage: Outage, now: Timestamp) -> Vec<Write> {
+        let Outage {
+            mut alert,
+            notifications,
+        } = outage;
+        let mut writes = vec![];
+        AlertChange::Resolve {
+            at: now,
+            value: None,
+        }
+        .apply(&mut alert)
+        .ok();
+        writes.push(Write::OpenAlert(Box::new(alert.clone())));
+        // Each notification as it was queued, then its attempts: one the channel never took
+        // stays pending, and the dispatcher carries on with it.
+        for (n, attempts) in notifications {
+            writes.push(Write::Enqueue(Box::new(n)));
+            writes.extend(attempts.into_iter().map(Write::Attempt));
+        }
+        let rule = config.alert_rule(&alert.rule);
+        writes.extend(lifecycle::notify(
+            config,
+            rule,
+            &alert,
+            plantao_model::NotificationEvent::Resolved,
+            now,
+        ));
+        writes
     }
 
     async fn periodic(&self) {

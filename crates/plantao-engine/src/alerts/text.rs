@@ -159,6 +159,15 @@ fn default_message(alert: &Alert, lang: Language) -> String {
             },
             a("after")
         ),
+        ("missed", false) => format!("the tick of {} was skipped ({})", a("tick"), a("reason")),
+        ("missed", true) => format!("o disparo de {} foi pulado ({})", a("tick"), a("reason")),
+        ("storage", false) => format!("node {} cannot write to the database{error}", a("node")),
+        ("storage", true) => {
+            format!(
+                "o nó {} não consegue gravar no banco de dados{error}",
+                a("node")
+            )
+        }
         ("failure_rate", false) => format!(
             "{value} % of runs failed over {} (threshold {} %)",
             window_en(a("window")),

@@ -15,7 +15,7 @@ use plantao_model::{RunId, RunStatus};
 use plantao_store::{
     Applied, NewRun, OpenRuns, Run, RunFilter, StepSelection, Store, StoreError, Write,
 };
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, mpsc, watch};
 
 use crate::clock::Clock;
 use crate::executor::Handoff;
@@ -38,6 +38,8 @@ pub struct Scheduler {
     pub writable: Arc<Writable>,
     /// Told of each pass, for the health check.
     pub telemetry: Arc<Telemetry>,
+    /// Where the ids of ticks recorded as skipped go (the alert evaluator), if anywhere.
+    pub skipped: Option<mpsc::UnboundedSender<RunId>>,
 }
 
 /// Tells the health check the scheduler stopped, however it stops (a panic included).
@@ -299,7 +301,7 @@ impl Scheduler {
                     Outcome::Skip(reason) => {
                         run.status = RunStatus::Skipped;
                         run.reason = Some(reason.to_owned());
-                        skipped.push((name, tick, reason));
+                        skipped.push((writes.len(), run.id, name, tick, reason));
                     }
                     Outcome::Queue { replace, .. } => {
                         if replace {
@@ -341,9 +343,15 @@ impl Scheduler {
                 }
             }
         }
-        applied?;
-        for (pipeline, tick, reason) in skipped {
+        let applied = applied?;
+        for (index, id, pipeline, tick, reason) in skipped {
             tracing::info!(%pipeline, %tick, reason, "tick skipped");
+            // Only the node that recorded the tick tells its evaluator.
+            if applied.get(index) == Some(&Applied::Inserted)
+                && let Some(tx) = &self.skipped
+            {
+                let _ = tx.send(id);
+            }
         }
         Ok(queued)
     }
