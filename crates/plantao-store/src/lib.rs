@@ -121,6 +121,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         Ok(total)
     }
 
+    /// What each of `pipelines` adds up to over the buckets at `grain` that start in
+    /// `[from, to)`, all of them in one pass: runs by status and trigger, durations' sums and
+    /// maxima, CPU and counter sums, but no duration histograms (`durations` stay empty). What
+    /// alert rules read; pipelines without runs there are absent.
+    async fn totals(
+        &self,
+        pipelines: &[String],
+        grain: Grain,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<BTreeMap<String, Summary>>;
+
     /// Deletes at most `limit` finished runs queued before `before`, with their stages,
     /// counters and outputs, in one short transaction; says how many. Rollups stay. Callers
     /// loop until it returns fewer than `limit`, so no transaction holds the database long.

@@ -239,6 +239,29 @@ impl Summary {
         (self.timed_runs > 0).then(|| self.duration_ms_sum as f64 / self.timed_runs as f64)
     }
 
+    /// Adds a row of the runs rollup (its bucket aside).
+    pub(crate) fn add_runs(&mut self, row: &RunsRow) {
+        let runs = u64::try_from(row.runs).unwrap_or(0);
+        self.runs += runs;
+        *self
+            .by_status_trigger
+            .entry((row.status.clone(), row.trigger.clone()))
+            .or_default() += runs;
+        *self.by_status.entry(row.status.clone()).or_default() += runs;
+        *self.by_trigger.entry(row.trigger.clone()).or_default() += runs;
+        self.timed_runs += u64::try_from(row.timed_runs).unwrap_or(0);
+        self.duration_ms_sum += row.duration_ms_sum;
+        self.duration_ms_max = self.duration_ms_max.max(row.duration_ms_max);
+        self.cpu_ms += row.cpu_ms;
+    }
+
+    /// Adds a row of the counters rollup: `key` is `step.counter`.
+    pub(crate) fn add_counter(&mut self, key: String, sum: f64, runs: i64) {
+        let total = self.counters.entry(key).or_default();
+        total.sum += sum;
+        total.runs += u64::try_from(runs).unwrap_or(0);
+    }
+
     /// Adds another summary to this one (buckets to a window).
     pub fn merge(&mut self, other: &Summary) {
         self.runs += other.runs;
@@ -280,15 +303,30 @@ pub struct Bucket {
     pub summary: Summary,
 }
 
+/// Per pipeline, what rows of the runs and counters rollups add up to (see `Store::totals`):
+/// `runs` as (pipeline, row), `counters` as (pipeline, `step.counter`, sum, runs).
+pub(crate) fn totals(
+    runs: Vec<(String, RunsRow)>,
+    counters: Vec<(String, String, f64, i64)>,
+) -> BTreeMap<String, Summary> {
+    let mut out: BTreeMap<String, Summary> = BTreeMap::new();
+    for (pipeline, row) in &runs {
+        out.entry(pipeline.clone()).or_default().add_runs(row);
+    }
+    for (pipeline, key, sum, n) in counters {
+        out.entry(pipeline).or_default().add_counter(key, sum, n);
+    }
+    out
+}
+
 /// Rows read back from a backend's rollup tables, gathered into buckets.
 #[derive(Default)]
 pub(crate) struct Gather {
     buckets: BTreeMap<Timestamp, Summary>,
 }
 
-/// One row of the runs rollup.
+/// One row of the runs rollup (its bucket aside).
 pub(crate) struct RunsRow {
-    pub bucket: Timestamp,
     pub status: String,
     pub trigger: String,
     pub runs: i64,
@@ -299,19 +337,8 @@ pub(crate) struct RunsRow {
 }
 
 impl Gather {
-    pub(crate) fn runs(&mut self, row: RunsRow) {
-        let s = self.buckets.entry(row.bucket).or_default();
-        let runs = u64::try_from(row.runs).unwrap_or(0);
-        s.runs += runs;
-        *s.by_status_trigger
-            .entry((row.status.clone(), row.trigger.clone()))
-            .or_default() += runs;
-        *s.by_status.entry(row.status).or_default() += runs;
-        *s.by_trigger.entry(row.trigger).or_default() += runs;
-        s.timed_runs += u64::try_from(row.timed_runs).unwrap_or(0);
-        s.duration_ms_sum += row.duration_ms_sum;
-        s.duration_ms_max = s.duration_ms_max.max(row.duration_ms_max);
-        s.cpu_ms += row.cpu_ms;
+    pub(crate) fn runs(&mut self, bucket: Timestamp, row: &RunsRow) {
+        self.buckets.entry(bucket).or_default().add_runs(row);
     }
 
     pub(crate) fn duration(&mut self, bucket: Timestamp, status: &str, bin: i32, runs: i64) {
@@ -324,15 +351,10 @@ impl Gather {
     }
 
     pub(crate) fn counter(&mut self, bucket: Timestamp, key: String, sum: f64, runs: i64) {
-        let total = self
-            .buckets
+        self.buckets
             .entry(bucket)
             .or_default()
-            .counters
-            .entry(key)
-            .or_default();
-        total.sum += sum;
-        total.runs += u64::try_from(runs).unwrap_or(0);
+            .add_counter(key, sum, runs);
     }
 
     pub(crate) fn finish(self) -> Vec<Bucket> {

@@ -267,6 +267,33 @@ pub enum BenchCommand {
         #[arg(long)]
         file: Option<PathBuf>,
     },
+    /// Alerting: one evaluation cycle of many rules on a store of many runs (read from the
+    /// rollups); from a failing run's end to a loopback webhook receiving the alert; and
+    /// notifications delivered per second.
+    Alerts {
+        #[arg(long, default_value_t = 1000)]
+        rules: usize,
+        /// Runs in the store the rules are evaluated on.
+        #[arg(long, default_value_t = 1_000_000)]
+        runs: usize,
+        #[arg(long, default_value_t = 50)]
+        pipelines: usize,
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+        /// Failing runs whose alert's way to the webhook is timed.
+        #[arg(long, default_value_t = 100)]
+        failures: usize,
+        /// Notifications delivered for the throughput.
+        #[arg(long, default_value_t = 10_000)]
+        notifications: usize,
+        /// Measure on this PostgreSQL database instead of SQLite.
+        #[arg(long)]
+        postgres: Option<String>,
+        /// Keep the evaluation's SQLite store in this file (seeded when empty, reused after; the
+        /// same layout as `bench api --file`).
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
     /// Scheduling lag: a pipeline due every second, from the due instant to its step's own
     /// process recording the time it started.
     Lag {

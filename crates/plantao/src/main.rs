@@ -128,6 +128,28 @@ fn main() -> ExitCode {
                     })
                     .await
                 }
+                BenchCommand::Alerts {
+                    rules,
+                    runs,
+                    pipelines,
+                    days,
+                    failures,
+                    notifications,
+                    postgres,
+                    file,
+                } => {
+                    commands::alertbench::run(commands::alertbench::AlertBench {
+                        rules,
+                        runs,
+                        pipelines,
+                        days,
+                        failures,
+                        notifications,
+                        postgres,
+                        file,
+                    })
+                    .await
+                }
                 BenchCommand::Steps {
                     runs,
                     steps,

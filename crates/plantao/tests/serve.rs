@@ -758,3 +758,83 @@ fn the_api_answers_tokens_made_on_the_command_line() {
     assert_eq!(code, 1, "{said}");
     assert!(said.contains("no answer"), "{said}");
 }
+
+#[test]
+fn alerts_check_ack_and_channel_test_on_the_command_line() {
+    let hook = Hook::start();
+    let home = Home::new(&[(
+        "flaky",
+        "[params.code]\ndefault = \"3\"\n[[steps]]\nname = \"s\"\nrun = \"exit $PLANTAO_PARAM_CODE\"\n\
+         [[alerts]]\nname = \"flaky-failed\"\nkind = \"run_failed\"\nseverity = \"critical\"\nchannels = [\"hook\"]\n",
+    )]);
+    std::fs::write(
+        home.config(),
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[[channels]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\n",
+            hook.url
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = home.command(args).output().unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, _, _) = run(&["run", "flaky"]);
+    assert_eq!(code, 1, "the run fails");
+
+    let (code, said, _) = run(&["alerts", "check"]);
+    assert_eq!(code, 0);
+    assert!(
+        said.contains("flaky-failed") && said.contains("fires"),
+        "{said}"
+    );
+    let (code, said, _) = run(&["alerts"]);
+    assert_eq!(
+        (code, said.as_str()),
+        (0, "no active alerts\n"),
+        "check alone records nothing"
+    );
+
+    let (code, _, told) = run(&["alerts", "check", "--notify"]);
+    assert_eq!(code, 0, "{told}");
+    assert!(
+        told.contains("1 notifications queued; 1 of 1 attempts delivered"),
+        "{told}"
+    );
+    assert_eq!(hook.got("flaky-failed", "firing"), 1);
+    let (_, listed, _) = run(&["alerts", "--json"]);
+    let active: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let id = active[0]["id"].as_str().unwrap().to_owned();
+    let (code, said, _) = run(&["alerts", "check"]);
+    assert_eq!(code, 0);
+    assert!(said.contains("firing"), "{said}");
+
+    let (code, said, _) = run(&["alerts", "ack", &id]);
+    assert_eq!(code, 0);
+    assert!(said.contains("acknowledged"), "{said}");
+    let (code, _, told) = run(&["alerts", "ack", "not-an-id"]);
+    assert_eq!(code, 2);
+    assert!(told.contains("is not an alert id"), "{told}");
+    let (code, said, _) = run(&["alerts"]);
+    assert_eq!(code, 0);
+    assert!(said.contains("acknowledged by cli"), "{said}");
+
+    let (code, said, _) = run(&["channel", "test", "hook"]);
+    assert_eq!(code, 0, "{said}");
+    assert!(said.starts_with("delivered to `hook`"), "{said}");
+    let (code, _, told) = run(&["channel", "test", "hok"]);
+    assert_eq!(code, 1);
+    assert!(told.contains("the channels are: hook"), "{told}");
+
+    let (code, _, _) = run(&["run", "flaky", "--param", "code=0"]);
+    assert_eq!(code, 0);
+    let (_, _, told) = run(&["alerts", "check", "--notify"]);
+    assert!(told.contains("1 notifications queued"), "{told}");
+    assert_eq!(hook.got("flaky-failed", "resolved"), 1);
+    let (_, said, _) = run(&["alerts"]);
+    assert_eq!(said, "no active alerts\n");
+}

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use plantao_config::{AlertRule, Condition, Config, DurationLimit};
+use plantao_config::{AlertRule, AlertWindow, Condition, Config, DurationLimit};
 use plantao_model::{AlertState, RunId, RunStatus};
 use plantao_store::{Alert, AlertChange, RunFilter, Store, StoreError, Summary, Timestamp, Write};
 use tokio::sync::{Notify, mpsc, watch};
@@ -57,7 +57,8 @@ pub async fn evaluate(
     let by_fingerprint: HashMap<&str, &Alert> =
         open.iter().map(|a| (a.fingerprint.as_str(), a)).collect();
     let overrides = store.thresholds().await?;
-    let mut summaries: HashMap<(String, &str), Summary> = HashMap::new();
+    let summaries = window_totals(store, config, now).await?;
+    let empty = Summary::default();
     let mut open_runs: Option<Vec<plantao_store::Run>> = None;
     let mut out = Evaluation::default();
     for rule in &config.alerts {
@@ -66,14 +67,9 @@ pub async fn evaluate(
             Condition::FailureRate { window: w } | Condition::Expr { window: w, .. } => {
                 let threshold = overrides.get(&rule.name).copied().or(rule.threshold);
                 for p in config.pipelines.iter().filter(|p| watches(rule, &p.name)) {
-                    let key = (p.name.clone(), window_name(*w));
-                    let summary = match summaries.get(&key) {
-                        Some(s) => s,
-                        None => {
-                            let s = store.summary(&p.name, window(*w), now, p.timezone).await?;
-                            summaries.entry(key).or_insert(s)
-                        }
-                    };
+                    let summary = summaries
+                        .get(&(p.name.clone(), window_name(*w)))
+                        .unwrap_or(&empty);
                     observations.extend(on_window(rule, p, summary, threshold));
                 }
             }
@@ -129,6 +125,47 @@ pub async fn evaluate(
         let reminder = lifecycle::remind(config, a, now);
         if !reminder.is_empty() {
             out.batches.push(reminder);
+        }
+    }
+    Ok(out)
+}
+
+/// What each pipeline a window rule watches adds up to over each window the rules use, read
+/// from the rollups a window (and, for "today", a time zone) at a time for all pipelines at
+/// once: a thousand rules cost a handful of queries.
+async fn window_totals(
+    store: &dyn Store,
+    config: &Config,
+    now: Timestamp,
+) -> Result<HashMap<(String, &'static str), Summary>, StoreError> {
+    // (window, zone) → pipelines; the zone only matters for "today".
+    let mut wanted: BTreeMap<(&'static str, &str), (AlertWindow, chrono_tz::Tz, Vec<String>)> =
+        BTreeMap::new();
+    for rule in &config.alerts {
+        let (Condition::FailureRate { window: w } | Condition::Expr { window: w, .. }) =
+            &rule.condition
+        else {
+            continue;
+        };
+        for p in config.pipelines.iter().filter(|p| watches(rule, &p.name)) {
+            let zone = if *w == AlertWindow::Today {
+                p.timezone
+            } else {
+                chrono_tz::Tz::UTC
+            };
+            let entry = wanted
+                .entry((window_name(*w), zone.name()))
+                .or_insert_with(|| (*w, zone, Vec::new()));
+            if !entry.2.contains(&p.name) {
+                entry.2.push(p.name.clone());
+            }
+        }
+    }
+    let mut out = HashMap::new();
+    for ((name, _), (w, zone, pipelines)) in wanted {
+        let (grain, from, to) = window(w).range(now, zone);
+        for (pipeline, summary) in store.totals(&pipelines, grain, from, to).await? {
+            out.insert((pipeline, name), summary);
         }
     }
     Ok(out)

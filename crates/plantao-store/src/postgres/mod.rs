@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::error::{Result, StoreError};
 use crate::records::*;
-use crate::rollup::{Bucket, Gather, Grain, RunsRow};
+use crate::rollup::{Bucket, Gather, Grain, RunsRow, Summary};
 use crate::{
     Alert, Backend, Notification, NotificationRecord, Step, Store, detached, first_id_at,
     redact_url, steps,
@@ -231,16 +231,7 @@ impl PgStore {
         let counters = rollup_rows(&mut tx, "rollup_counters", key).await?;
         let mut gather = Gather::default();
         for row in &runs {
-            gather.runs(RunsRow {
-                bucket: row.try_get("bucket")?,
-                status: row.try_get("status")?,
-                trigger: row.try_get("triggered_by")?,
-                runs: row.try_get("runs")?,
-                timed_runs: row.try_get("timed_runs")?,
-                duration_ms_sum: row.try_get("duration_ms_sum")?,
-                duration_ms_max: row.try_get("duration_ms_max")?,
-                cpu_ms: row.try_get("cpu_ms")?,
-            });
+            gather.runs(row.try_get("bucket")?, &runs_row(row)?);
         }
         for row in &durations {
             gather.duration(
@@ -263,6 +254,19 @@ impl PgStore {
         tx.commit().await?;
         Ok(gather.finish())
     }
+}
+
+/// A row of the runs rollup, by column name.
+fn runs_row(r: &PgRow) -> Result<RunsRow> {
+    Ok(RunsRow {
+        status: r.try_get("status")?,
+        trigger: r.try_get("triggered_by")?,
+        runs: r.try_get("runs")?,
+        timed_runs: r.try_get("timed_runs")?,
+        duration_ms_sum: r.try_get("duration_ms_sum")?,
+        duration_ms_max: r.try_get("duration_ms_max")?,
+        cpu_ms: r.try_get("cpu_ms")?,
+    })
 }
 
 #[async_trait]
@@ -481,6 +485,61 @@ impl Store for PgStore {
         let this = self.clone();
         let pipeline = pipeline.to_owned();
         detached(async move { this.rollups_now(&pipeline, grain, from, to).await }).await
+    }
+
+    async fn totals(
+        &self,
+        pipelines: &[String],
+        grain: Grain,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<BTreeMap<String, Summary>> {
+        let mut tx = self.pool.begin().await?;
+        let runs = sqlx::query(
+            "SELECT pipeline, status, triggered_by, SUM(runs)::BIGINT AS runs,
+                    SUM(timed_runs)::BIGINT AS timed_runs,
+                    SUM(duration_ms_sum)::BIGINT AS duration_ms_sum,
+                    MAX(duration_ms_max) AS duration_ms_max, SUM(cpu_ms)::BIGINT AS cpu_ms
+             FROM rollup_runs
+             WHERE pipeline = ANY($1) AND grain = $2 AND bucket >= $3 AND bucket < $4
+             GROUP BY pipeline, status, triggered_by",
+        )
+        .bind(pipelines)
+        .bind(grain.as_str())
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *tx)
+        .await?;
+        let counters = sqlx::query(
+            "SELECT pipeline, step, name, SUM(sum) AS sum, SUM(runs)::BIGINT AS runs
+             FROM rollup_counters
+             WHERE pipeline = ANY($1) AND grain = $2 AND bucket >= $3 AND bucket < $4
+             GROUP BY pipeline, step, name",
+        )
+        .bind(pipelines)
+        .bind(grain.as_str())
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let runs = runs
+            .iter()
+            .map(|r| Ok((r.try_get("pipeline")?, runs_row(r)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let counters = counters
+            .iter()
+            .map(|r| {
+                let (step, name): (&str, &str) = (r.try_get("step")?, r.try_get("name")?);
+                Ok((
+                    r.try_get("pipeline")?,
+                    format!("{step}.{name}"),
+                    r.try_get("sum")?,
+                    r.try_get("runs")?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(crate::rollup::totals(runs, counters))
     }
 
     async fn prune(&self, before: Timestamp, limit: u32) -> Result<u64> {

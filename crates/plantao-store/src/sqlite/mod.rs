@@ -17,7 +17,7 @@ use sqlx::sqlite::{
 
 use crate::error::{Result, StoreError};
 use crate::records::*;
-use crate::rollup::{Bucket, Gather, Grain, RunsRow};
+use crate::rollup::{Bucket, Gather, Grain, RunsRow, Summary};
 use crate::{
     Alert, Backend, Notification, NotificationRecord, Step, Store, detached, first_id_at, steps,
 };
@@ -164,16 +164,18 @@ impl SqliteStore {
         .await?;
         let mut gather = Gather::default();
         for (bucket, status, trigger, runs, timed_runs, sum, max, cpu_ms) in runs {
-            gather.runs(RunsRow {
-                bucket: time(bucket)?,
-                status,
-                trigger,
-                runs,
-                timed_runs,
-                duration_ms_sum: sum,
-                duration_ms_max: max,
-                cpu_ms,
-            });
+            gather.runs(
+                time(bucket)?,
+                &RunsRow {
+                    status,
+                    trigger,
+                    runs,
+                    timed_runs,
+                    duration_ms_sum: sum,
+                    duration_ms_max: max,
+                    cpu_ms,
+                },
+            );
         }
         for (bucket, status, bin, runs) in durations {
             gather.duration(time(bucket)?, &status, bin, runs);
@@ -276,9 +278,15 @@ impl Store for SqliteStore {
     }
 
     async fn runs(&self, filter: &RunFilter) -> Result<Vec<Run>> {
+        // Open runs through the partial index, not by walking the whole history backwards.
+        let open = if filter.status.is_some_and(|s| !s.is_final()) {
+            "status IN ('queued', 'running') AND"
+        } else {
+            ""
+        };
         let list: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT json_group_array({RUN_JSON} ORDER BY id DESC) FROM (SELECT * FROM runs
-             WHERE (?1 IS NULL OR pipeline = ?1) AND (?2 IS NULL OR status = ?2)
+             WHERE {open} (?1 IS NULL OR pipeline = ?1) AND (?2 IS NULL OR status = ?2)
                AND (?3 IS NULL OR triggered_by = ?3) AND (?4 IS NULL OR id < ?4)
                AND (?6 IS NULL OR id >= ?6) AND (?7 IS NULL OR id < ?7)
              ORDER BY id DESC LIMIT ?5)"
@@ -440,6 +448,63 @@ impl Store for SqliteStore {
         detached(async move { this.rollups_now(&pipeline, grain, from, to).await }).await
     }
 
+    async fn totals(
+        &self,
+        pipelines: &[String],
+        grain: Grain,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<BTreeMap<String, Summary>> {
+        let names = serde_json::json!(pipelines).to_string();
+        let (grain, from, to) = (grain.as_str(), micros(from), micros(to));
+        let mut conn = self.reader.begin().await?;
+        let runs = sqlx::query(
+            "SELECT pipeline, status, triggered_by, SUM(runs) AS runs, SUM(timed_runs) AS timed_runs,
+                    SUM(duration_ms_sum) AS duration_ms_sum, MAX(duration_ms_max) AS duration_ms_max,
+                    SUM(cpu_ms) AS cpu_ms
+             FROM rollup_runs
+             WHERE pipeline IN (SELECT value FROM json_each(?1)) AND grain = ?2
+               AND bucket >= ?3 AND bucket < ?4
+             GROUP BY pipeline, status, triggered_by",
+        )
+        .bind(&names)
+        .bind(grain)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *conn)
+        .await?;
+        let counters = sqlx::query(
+            "SELECT pipeline, step, name, SUM(sum) AS sum, SUM(runs) AS runs FROM rollup_counters
+             WHERE pipeline IN (SELECT value FROM json_each(?1)) AND grain = ?2
+               AND bucket >= ?3 AND bucket < ?4
+             GROUP BY pipeline, step, name",
+        )
+        .bind(&names)
+        .bind(grain)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *conn)
+        .await?;
+        conn.commit().await?;
+        let runs = runs
+            .iter()
+            .map(|r| Ok((r.try_get("pipeline")?, runs_row(r)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let counters = counters
+            .iter()
+            .map(|r| {
+                let (step, name): (&str, &str) = (r.try_get("step")?, r.try_get("name")?);
+                Ok((
+                    r.try_get("pipeline")?,
+                    format!("{step}.{name}"),
+                    r.try_get("sum")?,
+                    r.try_get("runs")?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(crate::rollup::totals(runs, counters))
+    }
+
     async fn prune(&self, before: Timestamp, limit: u32) -> Result<u64> {
         let mut tx = WriteTx::begin(&self.writer).await?;
         let done = sqlx::query(
@@ -551,6 +616,19 @@ impl Store for SqliteStore {
         self.reader.close().await;
         self.writer.close().await;
     }
+}
+
+/// A row of the runs rollup, by column name.
+fn runs_row(r: &sqlx::sqlite::SqliteRow) -> Result<RunsRow> {
+    Ok(RunsRow {
+        status: r.try_get("status")?,
+        trigger: r.try_get("triggered_by")?,
+        runs: r.try_get("runs")?,
+        timed_runs: r.try_get("timed_runs")?,
+        duration_ms_sum: r.try_get("duration_ms_sum")?,
+        duration_ms_max: r.try_get("duration_ms_max")?,
+        cpu_ms: r.try_get("cpu_ms")?,
+    })
 }
 
 /// The rows of one rollup table for a pipeline, a grain and bucket starts in `[from, to)`:

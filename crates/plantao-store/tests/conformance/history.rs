@@ -218,6 +218,31 @@ pub async fn finished_runs_add_up_by_hour_and_by_local_day(fx: &Fixture) {
         .await
         .unwrap();
     assert_eq!(week.runs, 4);
+
+    // The same windows for several pipelines at once, without duration histograms.
+    for (window, at) in [
+        (Window::Today, now),
+        (Window::Last24h, now),
+        (Window::Last7d, now),
+    ] {
+        let (grain, from, to) = window.range(at, sao_paulo());
+        let names = ["report".to_owned(), "other".to_owned()];
+        let totals = store.totals(&names, grain, from, to).await.unwrap();
+        assert_eq!(totals.len(), 1, "a pipeline without runs is absent");
+        let whole = store
+            .summary("report", window, at, sao_paulo())
+            .await
+            .unwrap();
+        assert_eq!(
+            totals["report"],
+            Summary {
+                durations: Histogram::default(),
+                succeeded_durations: Histogram::default(),
+                ..whole
+            },
+            "{window:?}"
+        );
+    }
 }
 
 pub async fn percentiles_from_rollups_match_and_outlive_pruning(fx: &Fixture) {

@@ -128,7 +128,7 @@ pub async fn run(args: ApiBench) -> Result<(), Failure> {
 /// Runs of `names` spread evenly over the last `days` days, each with one stage and one
 /// counter, ended as their transaction commits (so the rollups hold them); returns the id of
 /// the newest.
-async fn seed(
+pub(crate) async fn seed(
     store: &dyn Store,
     names: &[String],
     runs: usize,

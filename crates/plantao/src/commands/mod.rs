@@ -1,4 +1,5 @@
 pub mod access;
+pub mod alertbench;
 pub mod alerts;
 pub mod apibench;
 pub mod bench;
