@@ -669,3 +669,111 @@ async fn slower_than_usual_compares_with_the_p95_of_the_last_successful_runs() {
     let (v, _) = verdict(finished(store, "batch", 38, true).await).await;
     assert_eq!(v, Verdict::Clear, "38 s is not slower than 2 × 19 s");
 }
+
+/// A database of its own on the PostgreSQL server of PLANTAO_TEST_POSTGRES_URL (set in CI).
+async fn postgres_database(tag: &str) -> Option<String> {
+    use sqlx::Connection;
+    let Ok(admin) = std::env::var("PLANTAO_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "PLANTAO_TEST_POSTGRES_URL must be set in CI"
+        );
+        return None;
+    };
+    let name = format!("plantao_alerting_{tag}_{}", std::process::id());
+    let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name}"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    Some(format!("{base}/{name}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_on_postgresql_notify_each_alert_once() {
+    let Some(url) = postgres_database("two_nodes").await else {
+        return;
+    };
+    let receiver = Receiver::start(None).await;
+    let root = format!(
+        "[storage]\nurl = \"{url}\"\n[engine]\nevaluate_every = \"100ms\"\n\n\
+         [[channels]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\n\n\
+         [[alerts]]\nname = \"failed\"\nkind = \"run_failed\"\nchannels = [\"hook\"]\n\n\
+         [[alerts]]\nname = \"rate\"\nkind = \"failure_rate\"\nthreshold = 10\nwindow = \"24h\"\nchannels = [\"hook\"]\n",
+        receiver.url("/hook")
+    );
+    let names: Vec<String> = (0..6).map(|i| format!("f{i}")).collect();
+    let failing = "[[steps]]\nname = \"s\"\nrun = \"exit 1\"\n";
+    let pipelines: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), failing)).collect();
+    let rig = Rig::new(&root, &pipelines).await;
+    let second: Arc<dyn Store> = plantao_store::open(&url).await.unwrap().into();
+    let one = Daemon::start(rig.config.clone(), rig.store.clone(), Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let two = Daemon::start(rig.config.clone(), second.clone(), Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let runs: Vec<Write> = names
+        .iter()
+        .map(|n| Write::InsertRun(NewRun::queued(n, Trigger::Manual, Utc::now())))
+        .collect();
+    rig.store.apply(runs).await.unwrap();
+    wait_for("a firing per pipeline and rule", || {
+        receiver.events("firing") >= 2 * names.len()
+    })
+    .await;
+    // Both nodes evaluate every 100 ms: a second copy would have come by now.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut fired: Vec<(String, String)> = receiver
+        .requests()
+        .iter()
+        .map(|r| r.json())
+        .filter(|b| b["event"] == "firing")
+        .map(|b| {
+            (
+                b["alert"]["rule"].as_str().unwrap().to_owned(),
+                b["alert"]["pipeline"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    fired.sort();
+    let mut expected: Vec<(String, String)> = ["failed", "rate"]
+        .iter()
+        .flat_map(|r| names.iter().map(|n| ((*r).to_owned(), n.clone())))
+        .collect();
+    expected.sort();
+    assert_eq!(fired, expected, "each alert notified once, by one node");
+    let mut keys: Vec<String> = receiver
+        .requests()
+        .iter()
+        .map(|r| r.header("idempotency-key").to_owned())
+        .collect();
+    let all = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), all, "no notification sent twice");
+    one.shut_down().await.unwrap();
+    two.shut_down().await.unwrap();
+    rig.store.close().await;
+    second.close().await;
+    drop_database(&url).await;
+}
+
+async fn drop_database(url: &str) {
+    use sqlx::Connection;
+    let admin = std::env::var("PLANTAO_TEST_POSTGRES_URL").unwrap();
+    let name = url.rsplit_once('/').unwrap().1;
+    let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut c)
+    .await
+    .unwrap();
+}
