@@ -20,10 +20,21 @@ const CHANNEL_KEYS: &[&str] = &[
     "max_age",
 ];
 const CHANNEL_KINDS: &[&str] = &["webhook", "slack", "whatsapp"];
+/// The keys every rule takes.
 const RULE_KEYS: &[&str] = &[
     "name",
     "kind",
     "pipeline",
+    "severity",
+    "for",
+    "labels",
+    "message",
+    "runbook",
+    "channels",
+    "repeat_interval",
+];
+/// The keys of a rule's condition, each taken by some kinds only.
+const CONDITION_KEYS: &[&str] = &[
     "stage",
     "max",
     "factor",
@@ -32,13 +43,6 @@ const RULE_KEYS: &[&str] = &[
     "window",
     "when",
     "threshold",
-    "severity",
-    "for",
-    "labels",
-    "message",
-    "runbook",
-    "channels",
-    "repeat_interval",
 ];
 const RULE_KINDS: &[&str] = &[
     "run_failed",
@@ -212,7 +216,8 @@ pub(crate) fn read_rules(
         let Some(t) = reader::table(cx, "[[alerts]]", item) else {
             continue;
         };
-        t.check_keys(cx, "in [[alerts]]", RULE_KEYS);
+        let known: Vec<&str> = RULE_KEYS.iter().chain(CONDITION_KEYS).copied().collect();
+        t.check_keys(cx, "in [[alerts]]", &known);
         if let Some(r) = read_rule(cx, t, channels, home) {
             out.push(r);
         }
@@ -272,16 +277,7 @@ fn read_rule(cx: &mut Cx, t: Table, channels: &[String], home: Option<&Home>) ->
             return None;
         }
     };
-    for key in [
-        "stage",
-        "max",
-        "factor",
-        "last",
-        "after",
-        "window",
-        "when",
-        "threshold",
-    ] {
+    for &key in CONDITION_KEYS {
         if let Some(v) = t.get(key)
             && !applies.contains(&key)
         {

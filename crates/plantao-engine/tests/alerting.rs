@@ -2,7 +2,7 @@
 //! loopback standing in for each channel's server. Time is a `ManualClock` where retries and
 //! `for` are concerned, so no test waits for the machine.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
-use plantao_config::Config;
 use plantao_engine::alerts::{self, Observation, Verdict, conditions, lifecycle};
 use plantao_engine::clock::{Clock, ManualClock, SystemClock};
 use plantao_engine::daemon::Daemon;
@@ -22,6 +21,9 @@ use plantao_store::{CounterTotal, NewRun, Outcome, Store, Summary, Write};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
+
+mod common;
+use common::Rig;
 
 /// One request the receiver got.
 #[derive(Clone, Debug)]
@@ -143,38 +145,7 @@ async fn answer(
     }
 }
 
-struct Rig {
-    _dir: tempfile::TempDir,
-    config: Arc<Config>,
-    store: Arc<dyn Store>,
-}
-
 impl Rig {
-    async fn new(root: &str, pipelines: &[(&str, &str)]) -> Rig {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("pipelines")).unwrap();
-        std::fs::write(dir.path().join("plantao.toml"), root).unwrap();
-        for (name, text) in pipelines {
-            std::fs::write(dir.path().join(format!("pipelines/{name}.toml")), text).unwrap();
-        }
-        let config = Arc::new(
-            plantao_config::load(&dir.path().join("plantao.toml"), &|_| None)
-                .unwrap_or_else(|d| panic!("{d}")),
-        );
-        let store: Arc<dyn Store> = plantao_store::open(config.storage.url.expose())
-            .await
-            .unwrap()
-            .into();
-        plantao_engine::sync_pipelines(store.as_ref(), &config, Utc::now())
-            .await
-            .unwrap();
-        Rig {
-            _dir: dir,
-            config,
-            store,
-        }
-    }
-
     /// Fires rule `rule` for the labels `pipeline=NAME` as a failed run of NAME would.
     async fn fire(&self, rule: &str, pipeline: &str, now: chrono::DateTime<Utc>) {
         let rule = self.config.alert_rule(rule).unwrap();
@@ -673,13 +644,7 @@ async fn slower_than_usual_compares_with_the_p95_of_the_last_successful_runs() {
 /// A database of its own on the PostgreSQL server of PLANTAO_TEST_POSTGRES_URL (set in CI).
 async fn postgres_database(tag: &str) -> Option<String> {
     use sqlx::Connection;
-    let Ok(admin) = std::env::var("PLANTAO_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "PLANTAO_TEST_POSTGRES_URL must be set in CI"
-        );
-        return None;
-    };
+    let admin = common::external("PLANTAO_TEST_POSTGRES_URL")?;
     let name = format!("plantao_alerting_{tag}_{}", std::process::id());
     let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
     for sql in [

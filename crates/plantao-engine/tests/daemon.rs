@@ -1,44 +1,22 @@
 //! The daemon in-process, with real processes and a real SQLite file: queued runs are claimed
 //! within the limits, runs of dead nodes are closed, cancel requests and shutdowns stop runs.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use plantao_config::Config;
 use plantao_engine::clock::SystemClock;
 use plantao_engine::daemon::Daemon;
 use plantao_model::{RunId, RunStatus, StageStatus, Trigger};
 use plantao_store::{NewRun, Run, RunFilter, Store, Write};
 
-struct Rig {
-    dir: tempfile::TempDir,
-    config: Arc<Config>,
-    store: Arc<dyn Store>,
-}
+mod common;
+use common::Rig;
 
 impl Rig {
-    async fn new(root: &str, pipelines: &[(&str, &str)]) -> Rig {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("pipelines")).unwrap();
-        std::fs::write(dir.path().join("plantao.toml"), root).unwrap();
-        for (name, text) in pipelines {
-            std::fs::write(dir.path().join(format!("pipelines/{name}.toml")), text).unwrap();
-        }
-        let config = Arc::new(
-            plantao_config::load(&dir.path().join("plantao.toml"), &|_| None)
-                .unwrap_or_else(|d| panic!("{d}")),
-        );
-        let store: Arc<dyn Store> = plantao_store::open(config.storage.url.expose())
-            .await
-            .unwrap()
-            .into();
-        Rig { dir, config, store }
-    }
-
     async fn queue(&self, pipeline: &str) -> RunId {
         let id = RunId::new();
         self.store

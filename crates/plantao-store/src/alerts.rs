@@ -220,6 +220,22 @@ pub(crate) fn from_doc<T: serde::de::DeserializeOwned>(what: &str, text: &str) -
     serde_json::from_str(text).map_err(|e| StoreError::Database(format!("unreadable {what}: {e}")))
 }
 
+pub(crate) fn from_docs<T: serde::de::DeserializeOwned>(
+    what: &str,
+    docs: Vec<String>,
+) -> Result<Vec<T>> {
+    docs.iter().map(|d| from_doc(what, d)).collect()
+}
+
+/// What an `INSERT … ON CONFLICT DO NOTHING` (or a conditional insert) did.
+pub(crate) fn inserted(rows: u64) -> crate::Applied {
+    if rows == 1 {
+        crate::Applied::Inserted
+    } else {
+        crate::Applied::Duplicate
+    }
+}
+
 /// Each notification with its attempts (given oldest first, for any of them).
 pub(crate) fn with_attempts(
     notifications: Vec<Notification>,

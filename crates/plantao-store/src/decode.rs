@@ -62,3 +62,65 @@ pub(crate) fn found(rows: u64, what: impl FnOnce() -> String) -> Result<crate::A
         Ok(crate::Applied::Updated)
     }
 }
+
+/// The bounds for reading a column of type `T` by name from a row of either backend.
+pub(crate) trait Column<R: sqlx::Row>:
+    for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>
+{
+}
+
+impl<R: sqlx::Row, T> Column<R> for T where
+    T: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>
+{
+}
+
+/// A row of the runs rollup, by column name (its bucket aside).
+pub(crate) fn runs_row<R>(r: &R) -> Result<crate::rollup::RunsRow>
+where
+    R: sqlx::Row,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    String: Column<R>,
+    i64: Column<R>,
+{
+    Ok(crate::rollup::RunsRow {
+        status: r.try_get("status")?,
+        trigger: r.try_get("triggered_by")?,
+        runs: r.try_get("runs")?,
+        timed_runs: r.try_get("timed_runs")?,
+        duration_ms_sum: r.try_get("duration_ms_sum")?,
+        duration_ms_max: r.try_get("duration_ms_max")?,
+        cpu_ms: r.try_get("cpu_ms")?,
+    })
+}
+
+/// What `Store::totals` reads, per pipeline: rows of the runs rollup and of the counters rollup
+/// summed by pipeline (and status and trigger, or step and name).
+pub(crate) fn totals_from_rows<R>(
+    runs: &[R],
+    counters: &[R],
+) -> Result<BTreeMap<String, crate::Summary>>
+where
+    R: sqlx::Row,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    String: Column<R>,
+    i64: Column<R>,
+    f64: Column<R>,
+{
+    let runs = runs
+        .iter()
+        .map(|r| Ok((r.try_get("pipeline")?, runs_row(r)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let counters = counters
+        .iter()
+        .map(|r| {
+            let (step, name): (String, String) = (r.try_get("step")?, r.try_get("name")?);
+            Ok((
+                r.try_get("pipeline")?,
+                format!("{step}.{name}"),
+                r.try_get("sum")?,
+                r.try_get("runs")?,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(crate::rollup::totals(runs, counters))
+}

@@ -109,3 +109,34 @@ pub fn stage_statuses(report: &RunReport) -> Vec<(String, plantao_model::StageSt
         .map(|s| (s.step.clone(), s.status))
         .collect()
 }
+
+/// A configuration written to a temp folder (`plantao.toml` and `pipelines/NAME.toml`), loaded,
+/// its store opened and its pipelines recorded there: what daemon and alerting tests start from.
+pub struct Rig {
+    pub dir: tempfile::TempDir,
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+}
+
+impl Rig {
+    pub async fn new(root: &str, pipelines: &[(&str, &str)]) -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("pipelines")).unwrap();
+        std::fs::write(dir.path().join("plantao.toml"), root).unwrap();
+        for (name, text) in pipelines {
+            std::fs::write(dir.path().join(format!("pipelines/{name}.toml")), text).unwrap();
+        }
+        let config = Arc::new(
+            plantao_config::load(&dir.path().join("plantao.toml"), &|_| None)
+                .unwrap_or_else(|d| panic!("{d}")),
+        );
+        let store: Arc<dyn Store> = plantao_store::open(config.storage.url.expose())
+            .await
+            .unwrap()
+            .into();
+        plantao_engine::sync_pipelines(store.as_ref(), &config, chrono::Utc::now())
+            .await
+            .unwrap();
+        Rig { dir, config, store }
+    }
+}

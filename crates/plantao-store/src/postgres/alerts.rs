@@ -8,7 +8,7 @@ use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use super::PgStore;
-use crate::alerts::{from_doc, to_doc, with_attempts};
+use crate::alerts::{from_doc, from_docs, inserted, to_doc, with_attempts};
 use crate::error::{Result, StoreError};
 use crate::records::{Applied, Timestamp};
 use crate::{Alert, AlertChange, Attempt, Notification, NotificationRecord};
@@ -25,11 +25,7 @@ pub(super) async fn open(tx: &mut Tx, a: Box<Alert>) -> Result<Applied> {
     .bind(to_doc(&a))
     .execute(&mut **tx)
     .await?;
-    Ok(if done.rows_affected() == 1 {
-        Applied::Inserted
-    } else {
-        Applied::Duplicate
-    })
+    Ok(inserted(done.rows_affected()))
 }
 
 pub(super) async fn change(tx: &mut Tx, id: Uuid, change: AlertChange) -> Result<Applied> {
@@ -62,11 +58,7 @@ pub(super) async fn enqueue(tx: &mut Tx, n: Box<Notification>) -> Result<Applied
     .bind(n.alert_id)
     .execute(&mut **tx)
     .await?;
-    Ok(if done.rows_affected() == 1 {
-        Applied::Inserted
-    } else {
-        Applied::Duplicate
-    })
+    Ok(inserted(done.rows_affected()))
 }
 
 pub(super) async fn attempt(tx: &mut Tx, a: Attempt) -> Result<Applied> {
@@ -125,16 +117,12 @@ pub(super) async fn set_threshold(
     Ok(Applied::Updated)
 }
 
-fn docs<T: serde::de::DeserializeOwned>(what: &str, docs: Vec<String>) -> Result<Vec<T>> {
-    docs.iter().map(|d| from_doc(what, d)).collect()
-}
-
 impl PgStore {
     pub(super) async fn open_alerts_now(&self) -> Result<Vec<Alert>> {
         let rows = sqlx::query_scalar("SELECT doc FROM alerts WHERE open ORDER BY id")
             .fetch_all(&self.pool)
             .await?;
-        docs("alert", rows)
+        from_docs("alert", rows)
     }
 
     pub(super) async fn alert_now(&self, id: Uuid) -> Result<Alert> {
@@ -159,7 +147,7 @@ impl PgStore {
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)
                 .await?;
-        docs("alert", rows)
+        from_docs("alert", rows)
     }
 
     pub(super) async fn claim_notifications_now(
@@ -200,7 +188,7 @@ impl PgStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        let notifications: Vec<Notification> = docs("notification", rows)?;
+        let notifications: Vec<Notification> = from_docs("notification", rows)?;
         let ids: Vec<Uuid> = notifications.iter().map(|n| n.id).collect();
         let attempts: Vec<String> = sqlx::query_scalar(
             "SELECT doc FROM attempts WHERE notification_id = ANY($1) ORDER BY at",
@@ -208,7 +196,10 @@ impl PgStore {
         .bind(&ids)
         .fetch_all(&self.pool)
         .await?;
-        Ok(with_attempts(notifications, docs("attempt", attempts)?))
+        Ok(with_attempts(
+            notifications,
+            from_docs("attempt", attempts)?,
+        ))
     }
 
     pub(super) async fn outbox_depth_now(&self) -> Result<u64> {

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::error::{Result, StoreError};
 use crate::records::*;
-use crate::rollup::{Bucket, Gather, Grain, RunsRow, Summary};
+use crate::rollup::{Bucket, Gather, Grain, Summary};
 use crate::{
     Alert, Backend, Notification, NotificationRecord, Step, Store, detached, first_id_at,
     redact_url, steps,
@@ -231,7 +231,7 @@ impl PgStore {
         let counters = rollup_rows(&mut tx, "rollup_counters", key).await?;
         let mut gather = Gather::default();
         for row in &runs {
-            gather.runs(row.try_get("bucket")?, &runs_row(row)?);
+            gather.runs(row.try_get("bucket")?, &crate::decode::runs_row(row)?);
         }
         for row in &durations {
             gather.duration(
@@ -254,19 +254,6 @@ impl PgStore {
         tx.commit().await?;
         Ok(gather.finish())
     }
-}
-
-/// A row of the runs rollup, by column name.
-fn runs_row(r: &PgRow) -> Result<RunsRow> {
-    Ok(RunsRow {
-        status: r.try_get("status")?,
-        trigger: r.try_get("triggered_by")?,
-        runs: r.try_get("runs")?,
-        timed_runs: r.try_get("timed_runs")?,
-        duration_ms_sum: r.try_get("duration_ms_sum")?,
-        duration_ms_max: r.try_get("duration_ms_max")?,
-        cpu_ms: r.try_get("cpu_ms")?,
-    })
 }
 
 #[async_trait]
@@ -523,23 +510,7 @@ impl Store for PgStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        let runs = runs
-            .iter()
-            .map(|r| Ok((r.try_get("pipeline")?, runs_row(r)?)))
-            .collect::<Result<Vec<_>>>()?;
-        let counters = counters
-            .iter()
-            .map(|r| {
-                let (step, name): (&str, &str) = (r.try_get("step")?, r.try_get("name")?);
-                Ok((
-                    r.try_get("pipeline")?,
-                    format!("{step}.{name}"),
-                    r.try_get("sum")?,
-                    r.try_get("runs")?,
-                ))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(crate::rollup::totals(runs, counters))
+        crate::decode::totals_from_rows(&runs, &counters)
     }
 
     async fn prune(&self, before: Timestamp, limit: u32) -> Result<u64> {

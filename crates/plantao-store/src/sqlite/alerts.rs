@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::SqliteStore;
 use super::connection::WriteTx;
 use super::rows::micros;
-use crate::alerts::{from_doc, to_doc};
+use crate::alerts::{from_doc, from_docs, inserted, to_doc};
 use crate::error::{Result, StoreError};
 use crate::records::{Applied, Timestamp};
 use crate::{Alert, AlertChange, Attempt, Notification, NotificationRecord};
@@ -26,11 +26,7 @@ pub(super) async fn open(tx: &mut WriteTx, a: Box<Alert>) -> Result<Applied> {
     .bind(to_doc(&a))
     .execute(&mut **tx)
     .await?;
-    Ok(if done.rows_affected() == 1 {
-        Applied::Inserted
-    } else {
-        Applied::Duplicate
-    })
+    Ok(inserted(done.rows_affected()))
 }
 
 pub(super) async fn change(tx: &mut WriteTx, id: Uuid, change: AlertChange) -> Result<Applied> {
@@ -64,11 +60,7 @@ pub(super) async fn enqueue(tx: &mut WriteTx, n: Box<Notification>) -> Result<Ap
     .bind(n.alert_id.map(|a| a.to_string()))
     .execute(&mut **tx)
     .await?;
-    Ok(if done.rows_affected() == 1 {
-        Applied::Inserted
-    } else {
-        Applied::Duplicate
-    })
+    Ok(inserted(done.rows_affected()))
 }
 
 pub(super) async fn attempt(tx: &mut WriteTx, a: Attempt) -> Result<Applied> {
@@ -126,16 +118,12 @@ pub(super) async fn set_threshold(
     Ok(Applied::Updated)
 }
 
-fn docs<T: serde::de::DeserializeOwned>(what: &str, docs: Vec<String>) -> Result<Vec<T>> {
-    docs.iter().map(|d| from_doc(what, d)).collect()
-}
-
 impl SqliteStore {
     pub(super) async fn open_alerts_now(&self) -> Result<Vec<Alert>> {
         let rows = sqlx::query_scalar("SELECT doc FROM alerts WHERE open = 1 ORDER BY id")
             .fetch_all(&self.reader)
             .await?;
-        docs("alert", rows)
+        from_docs("alert", rows)
     }
 
     pub(super) async fn alert_now(&self, id: Uuid) -> Result<Alert> {
@@ -160,7 +148,7 @@ impl SqliteStore {
                 .bind(i64::from(limit))
                 .fetch_all(&self.reader)
                 .await?;
-        docs("alert", rows)
+        from_docs("alert", rows)
     }
 
     pub(super) async fn claim_notifications_now(
@@ -204,7 +192,7 @@ impl SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.reader)
         .await?;
-        let notifications: Vec<Notification> = docs("notification", rows)?;
+        let notifications: Vec<Notification> = from_docs("notification", rows)?;
         let ids: Vec<String> = notifications.iter().map(|n| n.id.to_string()).collect();
         let attempts: Vec<String> = sqlx::query_scalar(
             "SELECT doc FROM attempts WHERE notification_id IN (SELECT value FROM json_each(?))
@@ -215,7 +203,7 @@ impl SqliteStore {
         .await?;
         Ok(crate::alerts::with_attempts(
             notifications,
-            docs("attempt", attempts)?,
+            from_docs("attempt", attempts)?,
         ))
     }
 

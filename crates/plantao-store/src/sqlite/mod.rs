@@ -486,23 +486,7 @@ impl Store for SqliteStore {
         .fetch_all(&mut *conn)
         .await?;
         conn.commit().await?;
-        let runs = runs
-            .iter()
-            .map(|r| Ok((r.try_get("pipeline")?, runs_row(r)?)))
-            .collect::<Result<Vec<_>>>()?;
-        let counters = counters
-            .iter()
-            .map(|r| {
-                let (step, name): (&str, &str) = (r.try_get("step")?, r.try_get("name")?);
-                Ok((
-                    r.try_get("pipeline")?,
-                    format!("{step}.{name}"),
-                    r.try_get("sum")?,
-                    r.try_get("runs")?,
-                ))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(crate::rollup::totals(runs, counters))
+        crate::decode::totals_from_rows(&runs, &counters)
     }
 
     async fn prune(&self, before: Timestamp, limit: u32) -> Result<u64> {
@@ -616,19 +600,6 @@ impl Store for SqliteStore {
         self.reader.close().await;
         self.writer.close().await;
     }
-}
-
-/// A row of the runs rollup, by column name.
-fn runs_row(r: &sqlx::sqlite::SqliteRow) -> Result<RunsRow> {
-    Ok(RunsRow {
-        status: r.try_get("status")?,
-        trigger: r.try_get("triggered_by")?,
-        runs: r.try_get("runs")?,
-        timed_runs: r.try_get("timed_runs")?,
-        duration_ms_sum: r.try_get("duration_ms_sum")?,
-        duration_ms_max: r.try_get("duration_ms_max")?,
-        cpu_ms: r.try_get("cpu_ms")?,
-    })
 }
 
 /// The rows of one rollup table for a pipeline, a grain and bucket starts in `[from, to)`:
