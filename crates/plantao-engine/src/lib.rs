@@ -20,14 +20,19 @@ pub use lease::Lease;
 use plantao_config::Config;
 use plantao_store::{PipelineRecord, Store, StoreError, Timestamp};
 
-/// The HTTP client of the process (HTTP steps, notifications), with plantao's user agent.
-pub fn http_client() -> reqwest::Client {
-    // One TLS provider for the process; a second install is a no-op worth ignoring.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .user_agent(concat!("plantao/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .unwrap_or_default()
+/// The HTTP client of the process (HTTP steps, notifications), with plantao's user agent. Made
+/// on first use: building it loads the system's trusted certificates, memory an idle daemon
+/// that sends nothing has no use for.
+pub fn http_client() -> &'static reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(|| {
+        // One TLS provider for the process; a second install is a no-op worth ignoring.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::Client::builder()
+            .user_agent(concat!("plantao/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default()
+    })
 }
 
 /// Records the configuration's pipelines in the store (new, changed, gone) as of `at`.

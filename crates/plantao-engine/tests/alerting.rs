@@ -172,7 +172,6 @@ impl Rig {
             self.store.as_ref(),
             &self.config,
             clock,
-            &plantao_engine::http_client(),
             &Telemetry::default(),
         )
         .await

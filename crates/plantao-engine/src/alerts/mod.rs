@@ -406,16 +406,13 @@ impl Evaluator {
                         outages.extend(self.outage(&config, rule, &refusal.reason, now));
                     }
                 }
-                let client = crate::http_client();
                 for outage in outages.iter_mut() {
                     for (n, attempts) in &mut outage.notifications {
                         let delivered = attempts
                             .last()
                             .is_some_and(|a| a.outcome == plantao_store::Outcome::Delivered);
                         if !delivered {
-                            let a =
-                                crate::notify::deliver(&client, &config, self.clock.as_ref(), n)
-                                    .await;
+                            let a = crate::notify::deliver(&config, self.clock.as_ref(), n).await;
                             attempts.push(a);
                         }
                     }

@@ -42,9 +42,8 @@ impl Dispatcher {
     /// Runs until `stop` turns true. Deliveries under way finish first (each is bounded by its
     /// channel's timeout), so none is sent without its attempt being recorded.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        let client = crate::http_client();
         loop {
-            let delivered = match self.round(&client).await {
+            let delivered = match self.round().await {
                 Ok(n) => n,
                 Err(e) if self.writable.failed(&e) => 0,
                 Err(e) => {
@@ -63,13 +62,12 @@ impl Dispatcher {
         }
     }
 
-    async fn round(&self, client: &reqwest::Client) -> Result<usize, StoreError> {
+    async fn round(&self) -> Result<usize, StoreError> {
         let config = self.config.borrow().clone();
         deliver_due(
             self.store.as_ref(),
             &config,
             self.clock.as_ref(),
-            client,
             &self.telemetry,
         )
         .await
@@ -82,7 +80,6 @@ pub async fn deliver_due(
     store: &dyn Store,
     config: &Config,
     clock: &dyn Clock,
-    client: &reqwest::Client,
     telemetry: &Telemetry,
 ) -> Result<usize, StoreError> {
     let now = clock.now();
@@ -98,7 +95,7 @@ pub async fn deliver_due(
     if due.is_empty() {
         return Ok(0);
     }
-    let attempts = join_all(due.iter().map(|n| deliver(client, config, clock, n))).await;
+    let attempts = join_all(due.iter().map(|n| deliver(config, clock, n))).await;
     for a in &attempts {
         let result = if a.outcome == Outcome::Delivered {
             "delivered"
@@ -129,16 +126,11 @@ pub async fn deliver_due(
 }
 
 /// One attempt at `n`, and what it leaves it as.
-pub async fn deliver(
-    client: &reqwest::Client,
-    config: &Config,
-    clock: &dyn Clock,
-    n: &Notification,
-) -> Attempt {
+pub async fn deliver(config: &Config, clock: &dyn Clock, n: &Notification) -> Attempt {
     let started = Instant::now();
     let at = clock.now();
     let result = match config.channel(&n.channel) {
-        Some(channel) => channels::send(client, channel, n).await,
+        Some(channel) => channels::send(crate::http_client(), channel, n).await,
         None => Err(channels::Failure {
             status: None,
             error: format!("channel `{}` is no longer in the configuration", n.channel),
@@ -219,13 +211,7 @@ pub async fn test_channel(
         text: crate::alerts::text::test_message(name, channel.language),
         alert: None,
     };
-    let mut attempt = deliver(
-        &crate::http_client(),
-        config,
-        &crate::clock::SystemClock,
-        &n,
-    )
-    .await;
+    let mut attempt = deliver(config, &crate::clock::SystemClock, &n).await;
     if attempt.outcome != Outcome::Delivered {
         attempt.outcome = Outcome::GaveUp;
     }

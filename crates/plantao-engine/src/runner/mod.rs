@@ -72,7 +72,6 @@ pub struct Runner {
     store: Arc<dyn Store>,
     node: Option<String>,
     /// Built on the first HTTP step: a daemon without HTTP steps never loads TLS roots.
-    http: OnceLock<reqwest::Client>,
     log_limit: usize,
     telemetry: Arc<Telemetry>,
 }
@@ -125,7 +124,6 @@ impl Runner {
             config,
             store,
             node,
-            http: OnceLock::new(),
             log_limit: DEFAULT_LOG_LIMIT,
             telemetry: Arc::default(),
         }
@@ -138,7 +136,7 @@ impl Runner {
     }
 
     fn http(&self) -> &reqwest::Client {
-        self.http.get_or_init(crate::http_client)
+        crate::http_client()
     }
 
     /// Bounds each stage's stored log (default [`DEFAULT_LOG_LIMIT`]).

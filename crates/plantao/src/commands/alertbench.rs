@@ -300,7 +300,6 @@ async fn throughput(args: &AlertBench) -> Result<(), Failure> {
     for chunk in queued.chunks(1000) {
         store.apply(chunk.to_vec()).await?;
     }
-    let client = plantao_engine::http_client();
     let telemetry = plantao_engine::telemetry::Telemetry::default();
     let start = Instant::now();
     let received = || got.lock().unwrap_or_else(|e| e.into_inner()).len();
@@ -312,14 +311,8 @@ async fn throughput(args: &AlertBench) -> Result<(), Failure> {
                 args.notifications
             )));
         }
-        plantao_engine::notify::deliver_due(
-            store.as_ref(),
-            &config,
-            &SystemClock,
-            &client,
-            &telemetry,
-        )
-        .await?;
+        plantao_engine::notify::deliver_due(store.as_ref(), &config, &SystemClock, &telemetry)
+            .await?;
     }
     let took = start.elapsed().as_secs_f64();
     let received = received();

@@ -155,19 +155,13 @@ pub async fn check(config_path: &Path, notify: bool, json: bool) -> Result<(), F
     }
     if notify {
         let queued = alerts::commit(store.as_ref(), evaluation.batches).await?;
-        let client = plantao_engine::http_client();
         let telemetry = plantao_engine::telemetry::Telemetry::default();
         let clock = plantao_engine::clock::SystemClock;
         let mut tried = 0;
         loop {
-            let n = plantao_engine::notify::deliver_due(
-                store.as_ref(),
-                &config,
-                &clock,
-                &client,
-                &telemetry,
-            )
-            .await?;
+            let n =
+                plantao_engine::notify::deliver_due(store.as_ref(), &config, &clock, &telemetry)
+                    .await?;
             if n == 0 {
                 break;
             }
