@@ -16,10 +16,12 @@ use crate::types::{
 };
 
 const CHANNEL_KEYS: &[&str] = &[
-    "name", "kind", "url", "secret", "headers", "instance", "api_key", "to", "language", "timeout",
-    "max_age",
+    "name", "kind", "url", "secret", "headers", "instance", "api_key", "to", "token", "chat_id",
+    "run", "language", "timeout", "max_age",
 ];
-const CHANNEL_KINDS: &[&str] = &["webhook", "slack", "whatsapp"];
+const CHANNEL_KINDS: &[&str] = &["webhook", "slack", "whatsapp", "telegram", "command"];
+/// Where the Telegram Bot API is, unless a channel's `url` says otherwise.
+const TELEGRAM_API: &str = "https://api.telegram.org";
 /// The keys every rule takes.
 const RULE_KEYS: &[&str] = &[
     "name",
@@ -100,49 +102,57 @@ pub(crate) fn read_channels(cx: &mut Cx, v: &Value) -> (Vec<Channel>, Vec<String
     (out, names)
 }
 
+/// The keys that belong to one kind of channel or another.
+const KIND_KEYS: &[&str] = &[
+    "url", "secret", "headers", "instance", "api_key", "to", "token", "chat_id", "run",
+];
+
 fn read_channel(cx: &mut Cx, t: Table) -> Option<Channel> {
     let name = required_name(cx, t, "[[channels]]")?;
     let kind_value = required(cx, t, "kind", &format!("channel `{name}`"), "\"webhook\"")?;
     let kind = reader::text(cx, "kind", kind_value)?;
-    let url = required(cx, t, "url", &format!("channel `{name}`"), "\"https://…\"")
-        .and_then(|v| reader::text(cx, "url", v));
-    let only = |cx: &mut Cx, keys: &[&str], kind: &str| {
-        for key in keys {
-            if let Some(v) = t.get(key) {
-                cx.error(
-                    v.span(),
-                    format!("`{key}` does not apply to a {kind} channel"),
-                    Some("remove it, or change `kind`".into()),
-                );
-            }
+    let place = format!("{} channel `{name}`", kind.expose());
+    let allowed: &[&str] = match kind.expose() {
+        "webhook" => &["url", "secret", "headers"],
+        "slack" => &["url"],
+        "whatsapp" => &["url", "instance", "api_key", "to"],
+        "telegram" => &["url", "token", "chat_id"],
+        "command" => &["run"],
+        other => {
+            unknown(cx, kind_value, "channel kind", other, CHANNEL_KINDS);
+            return None;
         }
     };
-    let kind = match kind.expose() {
-        "webhook" => {
-            only(cx, &["instance", "api_key", "to"], "webhook");
-            ChannelKind::Webhook {
-                url: url?,
-                secret: t.get("secret").and_then(|v| reader::text(cx, "secret", v)),
-                headers: t
-                    .get("headers")
-                    .map(|v| reader::text_map(cx, "headers", v))
-                    .unwrap_or_default(),
-            }
-        }
-        "slack" => {
-            only(
-                cx,
-                &["instance", "api_key", "to", "secret", "headers"],
-                "slack",
+    for key in KIND_KEYS.iter().filter(|k| !allowed.contains(k)) {
+        if let Some(v) = t.get(key) {
+            cx.error(
+                v.span(),
+                format!("`{key}` does not apply to a {} channel", kind.expose()),
+                Some(format!(
+                    "a {} channel takes: {}",
+                    kind.expose(),
+                    allowed.join(", ")
+                )),
             );
-            ChannelKind::Slack { url: url? }
         }
+    }
+    let field = |cx: &mut Cx, key: &str, example: &str| {
+        required(cx, t, key, &place, example).and_then(|v| reader::text(cx, key, v))
+    };
+    let kind = match kind.expose() {
+        "webhook" => ChannelKind::Webhook {
+            url: field(cx, "url", "\"https://…\"")?,
+            secret: t.get("secret").and_then(|v| reader::text(cx, "secret", v)),
+            headers: t
+                .get("headers")
+                .map(|v| reader::text_map(cx, "headers", v))
+                .unwrap_or_default(),
+        },
+        "slack" => ChannelKind::Slack {
+            url: field(cx, "url", "\"${env:SLACK_WEBHOOK_URL}\"")?,
+        },
         "whatsapp" => {
-            only(cx, &["secret", "headers"], "whatsapp");
-            let place = format!("whatsapp channel `{name}`");
-            let field = |cx: &mut Cx, key: &str, example: &str| {
-                required(cx, t, key, &place, example).and_then(|v| reader::text(cx, key, v))
-            };
+            let url = field(cx, "url", "\"${env:EVOLUTION_URL}\"");
             let instance = field(cx, "instance", "\"ops\"");
             let api_key = field(cx, "api_key", "\"${env:EVOLUTION_API_KEY}\"");
             let to = field(cx, "to", "\"5511999990000\"");
@@ -153,10 +163,22 @@ fn read_channel(cx: &mut Cx, t: Table) -> Option<Channel> {
                 to: to?,
             }
         }
-        other => {
-            unknown(cx, kind_value, "channel kind", other, CHANNEL_KINDS);
-            return None;
+        "telegram" => {
+            let url = match t.get("url") {
+                Some(v) => reader::text(cx, "url", v)?,
+                None => Text::plain(TELEGRAM_API),
+            };
+            let token = field(cx, "token", "\"${env:TELEGRAM_BOT_TOKEN}\"");
+            let chat_id = field(cx, "chat_id", "\"-1001234567890\"");
+            ChannelKind::Telegram {
+                url,
+                token: token?,
+                chat_id: chat_id?,
+            }
         }
+        _ => ChannelKind::Command {
+            run: field(cx, "run", "\"./notify.sh\"")?,
+        },
     };
     let language = match t.get("language") {
         None => Language::En,

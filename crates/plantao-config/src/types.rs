@@ -282,6 +282,14 @@ pub enum ChannelKind {
         api_key: Text,
         to: Text,
     },
+    /// The Telegram Bot API: `POST {url}/bot{token}/sendMessage`.
+    Telegram {
+        url: Text,
+        token: Text,
+        chat_id: Text,
+    },
+    /// A shell command (`sh -c`) given the notification as JSON on its standard input.
+    Command { run: Text },
 }
 
 impl ChannelKind {
@@ -290,6 +298,8 @@ impl ChannelKind {
             ChannelKind::Webhook { .. } => "webhook",
             ChannelKind::Slack { .. } => "slack",
             ChannelKind::Whatsapp { .. } => "whatsapp",
+            ChannelKind::Telegram { .. } => "telegram",
+            ChannelKind::Command { .. } => "command",
         }
     }
 }

@@ -462,3 +462,23 @@ fn alert_rule_mistakes_name_the_place_and_the_fix() {
         assert!(!e.contains(SECRET), "a diagnostic leaks the secret: {e}");
     }
 }
+
+#[test]
+fn channel_mistakes_say_what_each_kind_takes() {
+    let root = "[[channels]]\nname = \"tg\"\nkind = \"telegram\"\nchat_id = \"1\"\n\n\
+                [[channels]]\nname = \"script\"\nkind = \"command\"\nrun = \"./notify.sh\"\nurl = \"http://x\"\n\n\
+                [[channels]]\nname = \"sms\"\nkind = \"smss\"\n";
+    let errors = Setup::new(root).errors();
+    let e = find(&errors, "telegram channel `tg` has no `token`");
+    assert!(e.contains("TELEGRAM_BOT_TOKEN"), "{e}");
+    let e = find(&errors, "`url` does not apply to a command channel");
+    assert!(e.contains("a command channel takes: run"), "{e}");
+    find(&errors, "unknown channel kind `smss`");
+    let ok = Setup::new("[[channels]]\nname = \"tg\"\nkind = \"telegram\"\ntoken = \"${env:SECRET_TOKEN}\"\nchat_id = \"1\"\n")
+        .load()
+        .unwrap();
+    assert!(
+        matches!(&ok.channels[0].kind, plantao_config::ChannelKind::Telegram { url, .. } if url.expose() == "https://api.telegram.org"),
+        "the Bot API's address by default"
+    );
+}

@@ -741,3 +741,73 @@ async fn drop_database(url: &str) {
     .await
     .unwrap();
 }
+
+#[tokio::test]
+async fn telegram_and_command_channels_send_what_they_say() {
+    let receiver = Receiver::start(None).await;
+    let scratch = tempfile::tempdir().unwrap();
+    let got = scratch.path().join("got.json");
+    let root = format!(
+        "[[channels]]\nname = \"tg\"\nkind = \"telegram\"\nurl = \"{}\"\ntoken = \"123:abc\"\nchat_id = \"-100200\"\nlanguage = \"pt-BR\"\n\n\
+         [[channels]]\nname = \"script\"\nkind = \"command\"\nrun = \"cat > '{}'; echo \\\"$PLANTAO_EVENT $PLANTAO_NOTIFICATION_ID\\\" >> '{}'\"\n\n\
+         [[channels]]\nname = \"broken\"\nkind = \"command\"\nrun = \"echo boom >&2; exit 3\"\n\n\
+         [[channels]]\nname = \"slow\"\nkind = \"command\"\nrun = \"sleep 30\"\ntimeout = \"1s\"\n\n\
+         [[alerts]]\nname = \"failed\"\nkind = \"run_failed\"\nseverity = \"critical\"\nchannels = [\"tg\", \"script\", \"broken\", \"slow\"]\n",
+        receiver.url("/tg"),
+        got.display(),
+        scratch.path().join("env").display(),
+    );
+    let rig = Rig::new(&root, &[("biz", BIZ)]).await;
+    rig.fire("failed", "biz", Utc::now()).await;
+    let started = Instant::now();
+    assert_eq!(rig.deliver(&SystemClock).await, 4);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the slow command was stopped"
+    );
+
+    let log = rig.store.notifications(None, 10).await.unwrap();
+    let of = |channel: &str| {
+        log.iter()
+            .find(|r| r.notification.channel == channel)
+            .unwrap()
+            .clone()
+    };
+    let tg = receiver.requests().remove(0);
+    assert_eq!(tg.method, "POST");
+    assert_eq!(tg.path, "/tg/bot123:abc/sendMessage");
+    assert_eq!(
+        tg.json(),
+        json!({
+            "chat_id": "-100200",
+            "text": "[CRÍTICO] DISPARADO · failed\n\
+                     Pipeline biz: a execução 0190-run terminou como falha na etapa send: exit status 1"
+        })
+    );
+    assert_eq!(of("tg").notification.state, DeliveryState::Delivered);
+
+    let script = of("script");
+    assert_eq!(script.notification.state, DeliveryState::Delivered);
+    let stdin: Value = serde_json::from_str(&std::fs::read_to_string(&got).unwrap()).unwrap();
+    assert_eq!(stdin["id"], script.notification.id.to_string());
+    assert_eq!(stdin["alert"]["rule"], "failed");
+    assert_eq!(
+        std::fs::read_to_string(scratch.path().join("env")).unwrap(),
+        format!("firing {}\n", script.notification.id)
+    );
+
+    let broken = of("broken").attempts_log.remove(0);
+    assert_eq!(broken.status, Some(3));
+    let error = broken.error.unwrap();
+    assert!(
+        error.contains("exit status: 3") && error.contains("boom"),
+        "{error}"
+    );
+    let slow = of("slow").attempts_log.remove(0);
+    assert!(
+        slow.error
+            .unwrap()
+            .starts_with("the command did not end within the channel's timeout"),
+    );
+    assert!(matches!(slow.outcome, Outcome::Retry(_)));
+}

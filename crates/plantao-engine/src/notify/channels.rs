@@ -2,6 +2,8 @@
 //! `Idempotency-Key`, the same on every attempt, so a receiver that got a message whose answer
 //! was lost can recognise the resend.
 
+use std::time::Duration;
+
 use plantao_config::{Channel, ChannelKind};
 use plantao_store::Notification;
 use sha2::{Digest, Sha256};
@@ -17,13 +19,22 @@ pub struct Failure {
     pub error: String,
 }
 
-/// Sends `n` through `channel`; the channel's answer status when it accepted it (2xx).
+/// Sends `n` through `channel`: the channel's answer status when it accepted it (2xx), or a
+/// command's exit status (0).
 pub async fn send(
     client: &reqwest::Client,
     channel: &Channel,
     n: &Notification,
 ) -> Result<u16, Failure> {
-    let (url, body, headers) = request(channel, n);
+    let Some((url, body, headers)) = request(channel, n) else {
+        return match &channel.kind {
+            ChannelKind::Command { run } => command(run.expose(), channel.timeout, n).await,
+            _ => Err(Failure {
+                status: None,
+                error: "this channel sends no HTTP request".into(),
+            }),
+        };
+    };
     let mut req = client
         .post(&url)
         .timeout(channel.timeout)
@@ -48,9 +59,12 @@ pub async fn send(
     })
 }
 
-/// The URL, body and extra headers of `n` on `channel`.
-pub fn request(channel: &Channel, n: &Notification) -> (String, Vec<u8>, Vec<(String, String)>) {
-    match &channel.kind {
+/// An HTTP request a channel sends: URL, body and the headers beyond the common ones.
+pub type Request = (String, Vec<u8>, Vec<(String, String)>);
+
+/// The request of `n` on `channel`; none for a command.
+pub fn request(channel: &Channel, n: &Notification) -> Option<Request> {
+    Some(match &channel.kind {
         ChannelKind::Webhook {
             url,
             secret,
@@ -93,6 +107,73 @@ pub fn request(channel: &Channel, n: &Notification) -> (String, Vec<u8>, Vec<(St
                 body.to_string().into_bytes(),
                 vec![("apikey".into(), api_key.expose().to_owned())],
             )
+        }
+        ChannelKind::Telegram {
+            url,
+            token,
+            chat_id,
+        } => {
+            let endpoint = format!(
+                "{}/bot{}/sendMessage",
+                url.expose().trim_end_matches('/'),
+                token.expose()
+            );
+            let body = serde_json::json!({ "chat_id": chat_id.expose(), "text": n.text });
+            (endpoint, body.to_string().into_bytes(), Vec::new())
+        }
+        ChannelKind::Command { .. } => return None,
+    })
+}
+
+/// Runs `run` with `sh -c`, the webhook's JSON on its standard input and `PLANTAO_EVENT`,
+/// `PLANTAO_NOTIFICATION_ID` in its environment; delivered when it exits 0 within `timeout`.
+/// Its process group is killed when it does not.
+async fn command(run: &str, timeout: Duration, n: &Notification) -> Result<u16, Failure> {
+    use tokio::io::AsyncWriteExt;
+    let failed = |error: String| Failure {
+        status: None,
+        error,
+    };
+    let mut child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(run)
+        .env("PLANTAO_EVENT", n.event.as_str())
+        .env("PLANTAO_NOTIFICATION_ID", n.id.to_string())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| failed(format!("cannot start the command: {e}")))?;
+    let pid = child.id();
+    let body = serde_json::to_vec(&webhook_payload(n)).unwrap_or_default();
+    let run = async {
+        if let Some(mut stdin) = child.stdin.take() {
+            // A command that does not read its input is its own business.
+            let _ = stdin.write_all(&body).await;
+        }
+        child.wait_with_output().await
+    };
+    match tokio::time::timeout(timeout, run).await {
+        Ok(Ok(out)) if out.status.success() => Ok(0),
+        Ok(Ok(out)) => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let excerpt: String = stderr.trim().chars().take(200).collect();
+            Err(Failure {
+                status: out.status.code().and_then(|c| u16::try_from(c).ok()),
+                error: format!("the command ended with {}: {excerpt}", out.status),
+            })
+        }
+        Ok(Err(e)) => Err(failed(format!("the command failed: {e}"))),
+        Err(_) => {
+            if let Some(pid) = pid {
+                crate::runner::sys::killpg(pid, libc::SIGKILL);
+            }
+            Err(failed(format!(
+                "the command did not end within the channel's timeout ({} s)",
+                timeout.as_secs_f64()
+            )))
         }
     }
 }

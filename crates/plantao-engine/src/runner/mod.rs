@@ -12,7 +12,7 @@ mod process;
 mod report;
 mod sql;
 mod step;
-mod sys;
+pub(crate) mod sys;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
