@@ -13,13 +13,16 @@ use crate::steps::parse_expr;
 use crate::suggest;
 use crate::types::{
     AlertRule, AlertWindow, Channel, ChannelKind, Condition, DurationLimit, Language, Pipeline,
+    SmtpTls,
 };
 
 const CHANNEL_KEYS: &[&str] = &[
     "name", "kind", "url", "secret", "headers", "instance", "api_key", "to", "token", "chat_id",
-    "run", "language", "timeout", "max_age",
+    "run", "host", "port", "tls", "username", "password", "from", "language", "timeout", "max_age",
 ];
-const CHANNEL_KINDS: &[&str] = &["webhook", "slack", "whatsapp", "telegram", "command"];
+const CHANNEL_KINDS: &[&str] = &[
+    "webhook", "slack", "whatsapp", "telegram", "email", "command",
+];
 /// Where the Telegram Bot API is, unless a channel's `url` says otherwise.
 const TELEGRAM_API: &str = "https://api.telegram.org";
 /// The keys every rule takes.
@@ -104,7 +107,8 @@ pub(crate) fn read_channels(cx: &mut Cx, v: &Value) -> (Vec<Channel>, Vec<String
 
 /// The keys that belong to one kind of channel or another.
 const KIND_KEYS: &[&str] = &[
-    "url", "secret", "headers", "instance", "api_key", "to", "token", "chat_id", "run",
+    "url", "secret", "headers", "instance", "api_key", "to", "token", "chat_id", "run", "host",
+    "port", "tls", "username", "password", "from",
 ];
 
 fn read_channel(cx: &mut Cx, t: Table) -> Option<Channel> {
@@ -118,6 +122,7 @@ fn read_channel(cx: &mut Cx, t: Table) -> Option<Channel> {
         "whatsapp" => &["url", "instance", "api_key", "to"],
         "telegram" => &["url", "token", "chat_id"],
         "command" => &["run"],
+        "email" => &["host", "port", "tls", "username", "password", "from", "to"],
         other => {
             unknown(cx, kind_value, "channel kind", other, CHANNEL_KINDS);
             return None;
@@ -176,6 +181,7 @@ fn read_channel(cx: &mut Cx, t: Table) -> Option<Channel> {
                 chat_id: chat_id?,
             }
         }
+        "email" => read_email(cx, t, &place)?,
         _ => ChannelKind::Command {
             run: field(cx, "run", "\"./notify.sh\"")?,
         },
@@ -207,6 +213,69 @@ fn read_channel(cx: &mut Cx, t: Table) -> Option<Channel> {
             .get("max_age")
             .and_then(|v| reader::duration(cx, "max_age", v))
             .unwrap_or(DEFAULT_MAX_AGE),
+    })
+}
+
+/// An e-mail channel: an SMTP server, a sender and recipients.
+fn read_email(cx: &mut Cx, t: Table, place: &str) -> Option<ChannelKind> {
+    let host = required(cx, t, "host", place, "\"smtp.example.com\"")
+        .and_then(|v| reader::text(cx, "host", v));
+    let tls = match t.get("tls") {
+        None => SmtpTls::Starttls,
+        Some(v) => match reader::text(cx, "tls", v)?.expose() {
+            "starttls" => SmtpTls::Starttls,
+            "tls" => SmtpTls::Implicit,
+            "none" => SmtpTls::None,
+            other => {
+                unknown(cx, v, "tls mode", other, &["starttls", "tls", "none"]);
+                return None;
+            }
+        },
+    };
+    let port = match t.get("port") {
+        Some(v) => u16::try_from(reader::integer(cx, "port", v, 1..65_536)?).ok()?,
+        None => match tls {
+            SmtpTls::Starttls => 587,
+            SmtpTls::Implicit => 465,
+            SmtpTls::None => 25,
+        },
+    };
+    let username = t
+        .get("username")
+        .and_then(|v| reader::text(cx, "username", v));
+    let password = t
+        .get("password")
+        .and_then(|v| reader::text(cx, "password", v));
+    if username.is_some() != password.is_some() {
+        cx.error(
+            t.span(),
+            format!("{place} has a `username` without a `password` or the other way round"),
+            Some("give both (password = \"${env:SMTP_PASSWORD}\"), or neither".into()),
+        );
+        return None;
+    }
+    let from = required(cx, t, "from", place, "\"plantao <ops@example.com>\"")
+        .and_then(|v| reader::text(cx, "from", v));
+    let to_value = required(cx, t, "to", place, "[\"oncall@example.com\"]")?;
+    let to: Vec<Text> = reader::text_list(cx, "to", to_value)
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
+    if to.is_empty() {
+        cx.error(
+            t.span(),
+            format!("{place} sends to nobody"),
+            Some("to = [\"oncall@example.com\"]".into()),
+        );
+        return None;
+    }
+    Some(ChannelKind::Email {
+        host: host?,
+        port,
+        tls,
+        credentials: username.zip(password),
+        from: from?,
+        to,
     })
 }
 

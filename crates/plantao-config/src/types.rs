@@ -290,6 +290,27 @@ pub enum ChannelKind {
     },
     /// A shell command (`sh -c`) given the notification as JSON on its standard input.
     Command { run: Text },
+    /// E-mail over SMTP: a plain-text and an HTML part.
+    Email {
+        host: Text,
+        port: u16,
+        tls: SmtpTls,
+        /// User name and password.
+        credentials: Option<(Text, Text)>,
+        from: Text,
+        to: Vec<Text>,
+    },
+}
+
+/// How an SMTP connection is secured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS, which the server must offer (port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Implicit,
+    /// No encryption: for a relay on the same machine or network only.
+    None,
 }
 
 impl ChannelKind {
@@ -300,6 +321,7 @@ impl ChannelKind {
             ChannelKind::Whatsapp { .. } => "whatsapp",
             ChannelKind::Telegram { .. } => "telegram",
             ChannelKind::Command { .. } => "command",
+            ChannelKind::Email { .. } => "email",
         }
     }
 }

@@ -467,13 +467,16 @@ fn alert_rule_mistakes_name_the_place_and_the_fix() {
 fn channel_mistakes_say_what_each_kind_takes() {
     let root = "[[channels]]\nname = \"tg\"\nkind = \"telegram\"\nchat_id = \"1\"\n\n\
                 [[channels]]\nname = \"script\"\nkind = \"command\"\nrun = \"./notify.sh\"\nurl = \"http://x\"\n\n\
-                [[channels]]\nname = \"sms\"\nkind = \"smss\"\n";
+                [[channels]]\nname = \"sms\"\nkind = \"smss\"\n\n\
+                [[channels]]\nname = \"mail\"\nkind = \"email\"\nhost = \"smtp\"\nusername = \"me\"\nfrom = \"a@b.c\"\nto = \"d@e.f\"\ntls = \"ssl\"\n";
     let errors = Setup::new(root).errors();
     let e = find(&errors, "telegram channel `tg` has no `token`");
     assert!(e.contains("TELEGRAM_BOT_TOKEN"), "{e}");
     let e = find(&errors, "`url` does not apply to a command channel");
     assert!(e.contains("a command channel takes: run"), "{e}");
     find(&errors, "unknown channel kind `smss`");
+    let e = find(&errors, "unknown tls mode `ssl`");
+    assert!(e.contains("starttls"), "{e}");
     let ok = Setup::new("[[channels]]\nname = \"tg\"\nkind = \"telegram\"\ntoken = \"${env:SECRET_TOKEN}\"\nchat_id = \"1\"\n")
         .load()
         .unwrap();

@@ -811,3 +811,109 @@ async fn telegram_and_command_channels_send_what_they_say() {
     );
     assert!(matches!(slow.outcome, Outcome::Retry(_)));
 }
+
+/// One message an SMTP sink took: the envelope and the data as sent.
+#[derive(Clone, Debug, Default)]
+struct Mail {
+    from: String,
+    to: Vec<String>,
+    data: String,
+}
+
+/// An SMTP server on loopback that takes every message (no TLS, no authentication).
+async fn smtp_sink() -> (u16, Arc<Mutex<Vec<Mail>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mails: Arc<Mutex<Vec<Mail>>> = Arc::default();
+    let kept = mails.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let mut s = BufReader::new(socket);
+                let mut mail = Mail::default();
+                let _ = s.get_mut().write_all(b"220 sink ESMTP\r\n").await;
+                loop {
+                    let mut line = String::new();
+                    if s.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let upper = line.to_ascii_uppercase();
+                    let answer: &[u8] = if upper.starts_with("EHLO") {
+                        b"250-sink\r\n250 8BITMIME\r\n"
+                    } else if upper.starts_with("MAIL FROM:") {
+                        mail.from = line[10..].trim().to_owned();
+                        b"250 OK\r\n"
+                    } else if upper.starts_with("RCPT TO:") {
+                        mail.to.push(line[8..].trim().to_owned());
+                        b"250 OK\r\n"
+                    } else if upper.starts_with("DATA") {
+                        let _ = s.get_mut().write_all(b"354 go ahead\r\n").await;
+                        loop {
+                            let mut l = String::new();
+                            if s.read_line(&mut l).await.unwrap_or(0) == 0 || l == ".\r\n" {
+                                break;
+                            }
+                            mail.data.push_str(&l);
+                        }
+                        kept.lock().unwrap().push(std::mem::take(&mut mail));
+                        b"250 queued\r\n"
+                    } else if upper.starts_with("QUIT") {
+                        let _ = s.get_mut().write_all(b"221 bye\r\n").await;
+                        return;
+                    } else {
+                        b"250 OK\r\n"
+                    };
+                    let _ = s.get_mut().write_all(answer).await;
+                }
+            });
+        }
+    });
+    (port, mails)
+}
+
+#[tokio::test]
+async fn an_email_goes_over_a_real_smtp_exchange_with_both_parts() {
+    let (port, mails) = smtp_sink().await;
+    let root = format!(
+        "[[channels]]\nname = \"mail\"\nkind = \"email\"\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\n\
+         from = \"plantao <ops@example.com>\"\nto = [\"oncall@example.com\", \"lead@example.com\"]\n\n\
+         [[alerts]]\nname = \"biz-failed\"\nkind = \"run_failed\"\nseverity = \"critical\"\nrunbook = \"Check <send> & retry\"\nchannels = [\"mail\"]\n"
+    );
+    let rig = Rig::new(&root, &[("biz", BIZ)]).await;
+    rig.fire("biz-failed", "biz", Utc::now()).await;
+    assert_eq!(rig.deliver(&SystemClock).await, 1);
+    let record = rig.store.notifications(None, 1).await.unwrap().remove(0);
+    assert_eq!(
+        record.notification.state,
+        DeliveryState::Delivered,
+        "{:?}",
+        record.attempts_log
+    );
+    assert_eq!(record.attempts_log[0].status, Some(250));
+
+    let mail = mails.lock().unwrap().remove(0);
+    assert_eq!(mail.from, "<ops@example.com>");
+    assert_eq!(mail.to, ["<oncall@example.com>", "<lead@example.com>"]);
+    // Quoted-printable breaks long lines with a soft "=" at the end: join them back.
+    let data = mail.data.replace("=\r\n", "");
+    for header in [
+        "From: plantao <ops@example.com>\r\n".to_owned(),
+        "To: oncall@example.com, lead@example.com\r\n".to_owned(),
+        format!("Message-ID: <{}@plantao>\r\n", record.notification.id),
+        "Content-Type: multipart/alternative;".to_owned(),
+        "Content-Type: text/plain; charset=utf-8\r\n".to_owned(),
+        "Content-Type: text/html; charset=utf-8\r\n".to_owned(),
+    ] {
+        assert!(data.contains(&header), "no {header:?} in:\n{data}");
+    }
+    assert!(data.contains("Subject: "), "{data}");
+    assert!(
+        data.contains("Pipeline biz: run 0190-run ended failed at stage send: exit status 1"),
+        "the plain part: {data}"
+    );
+    assert!(
+        data.contains("Suggested action: Check &lt;send&gt; &amp; retry"),
+        "the HTML part, escaped: {data}"
+    );
+}

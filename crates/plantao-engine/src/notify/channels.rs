@@ -29,6 +29,7 @@ pub async fn send(
     let Some((url, body, headers)) = request(channel, n) else {
         return match &channel.kind {
             ChannelKind::Command { run } => command(run.expose(), channel.timeout, n).await,
+            ChannelKind::Email { .. } => email(channel, n).await,
             _ => Err(Failure {
                 status: None,
                 error: "this channel sends no HTTP request".into(),
@@ -121,8 +122,102 @@ pub fn request(channel: &Channel, n: &Notification) -> Option<Request> {
             let body = serde_json::json!({ "chat_id": chat_id.expose(), "text": n.text });
             (endpoint, body.to_string().into_bytes(), Vec::new())
         }
-        ChannelKind::Command { .. } => return None,
+        ChannelKind::Command { .. } | ChannelKind::Email { .. } => return None,
     })
+}
+
+/// The e-mail of `n`: the text's first line as the subject, the text as a plain part and an
+/// HTML part, and the notification's id as Message-ID, the same on every attempt.
+pub fn email_message(channel: &Channel, n: &Notification) -> Result<lettre::Message, Failure> {
+    use lettre::message::{Mailbox, MultiPart};
+    let ChannelKind::Email { from, to, .. } = &channel.kind else {
+        return Err(failure("not an e-mail channel".into()));
+    };
+    let address = |text: &plantao_model::Text| {
+        text.expose()
+            .parse::<Mailbox>()
+            .map_err(|e| failure(format!("`{}` is not an e-mail address: {e}", text.shown())))
+    };
+    let mut message = lettre::Message::builder()
+        .from(address(from)?)
+        .subject(n.text.lines().next().unwrap_or("plantao"))
+        .message_id(Some(format!("<{}@plantao>", n.id)));
+    for recipient in to {
+        message = message.to(address(recipient)?);
+    }
+    message
+        .multipart(MultiPart::alternative_plain_html(
+            n.text.clone(),
+            html(&n.text),
+        ))
+        .map_err(|e| failure(format!("cannot build the e-mail: {e}")))
+}
+
+/// The text as HTML: escaped, the first line as a heading, each other line a line.
+fn html(text: &str) -> String {
+    let escape = |line: &str| {
+        line.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let mut lines = text.lines();
+    let head = lines.next().map(escape).unwrap_or_default();
+    let body: Vec<String> = lines.map(escape).collect();
+    format!(
+        "<!doctype html><html><body><h3>{head}</h3><p>{}</p></body></html>",
+        body.join("<br>")
+    )
+}
+
+fn failure(error: String) -> Failure {
+    Failure {
+        status: None,
+        error,
+    }
+}
+
+/// Sends `n` by e-mail; the server's reply code when it accepted it.
+async fn email(channel: &Channel, n: &Notification) -> Result<u16, Failure> {
+    use lettre::transport::smtp::authentication::Credentials;
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+    let ChannelKind::Email {
+        host,
+        port,
+        tls,
+        credentials,
+        ..
+    } = &channel.kind
+    else {
+        return Err(failure("not an e-mail channel".into()));
+    };
+    let message = email_message(channel, n)?;
+    let smtp = |e: lettre::transport::smtp::Error| {
+        failure(format!("the SMTP server did not take it: {e}"))
+    };
+    let builder = match tls {
+        plantao_config::SmtpTls::Starttls => {
+            AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host.expose()).map_err(smtp)?
+        }
+        plantao_config::SmtpTls::Implicit => {
+            AsyncSmtpTransport::<Tokio1Executor>::relay(host.expose()).map_err(smtp)?
+        }
+        plantao_config::SmtpTls::None => {
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.expose())
+        }
+    };
+    let mut builder = builder.port(*port).timeout(Some(channel.timeout));
+    if let Some((user, password)) = credentials {
+        builder = builder.credentials(Credentials::new(
+            user.expose().to_owned(),
+            password.expose().to_owned(),
+        ));
+    }
+    let sent = tokio::time::timeout(channel.timeout, builder.build().send(message))
+        .await
+        .map_err(|_| failure("no answer within the channel's timeout".into()))?
+        .map_err(smtp)?;
+    Ok(sent.code().to_string().parse().unwrap_or(250))
 }
 
 /// Runs `run` with `sh -c`, the webhook's JSON on its standard input and `PLANTAO_EVENT`,
