@@ -12,8 +12,8 @@ use crate::reader::{self, Cx, Table, Value};
 use crate::steps::parse_expr;
 use crate::suggest;
 use crate::types::{
-    AlertRule, AlertWindow, Channel, ChannelKind, Condition, DurationLimit, Language, Pipeline,
-    SmtpTls,
+    AlertRule, AlertWindow, Channel, ChannelKind, Condition, DurationLimit, Escalation,
+    EscalationLevel, Language, Pipeline, SmtpTls,
 };
 
 const CHANNEL_KEYS: &[&str] = &[
@@ -36,6 +36,7 @@ const RULE_KEYS: &[&str] = &[
     "message",
     "runbook",
     "channels",
+    "escalation",
     "repeat_interval",
 ];
 /// The keys of a rule's condition, each taken by some kinds only.
@@ -279,6 +280,138 @@ fn read_email(cx: &mut Cx, t: Table, place: &str) -> Option<ChannelKind> {
     })
 }
 
+/// What rules may name: every channel and escalation policy written (broken ones included, so
+/// that a rule naming one is not reported as well).
+#[derive(Default)]
+pub(crate) struct Names {
+    pub channels: Vec<String>,
+    pub escalations: Vec<String>,
+}
+
+const ESCALATION_KEYS: &[&str] = &["name", "levels", "repeat"];
+const LEVEL_KEYS: &[&str] = &["after", "channels"];
+
+/// The `[[escalation]]` policies; their names go to `names`.
+pub(crate) fn read_escalations(cx: &mut Cx, v: &Value, names: &mut Names) -> Vec<Escalation> {
+    let Some(items) = reader::array(cx, "escalation", v) else {
+        return Vec::new();
+    };
+    let mut out: Vec<Escalation> = Vec::new();
+    for item in items {
+        let Some(t) = reader::table(cx, "[[escalation]]", item) else {
+            continue;
+        };
+        t.check_keys(cx, "in [[escalation]]", ESCALATION_KEYS);
+        if let Some(DeValue::String(name)) = t.get("name").map(|v| v.get_ref()) {
+            names.escalations.push(name.to_string());
+        }
+        let Some(name) = required_name(cx, t, "[[escalation]]") else {
+            continue;
+        };
+        let place = format!("escalation `{name}`");
+        let Some(levels_value) = required(
+            cx,
+            t,
+            "levels",
+            &place,
+            "[{ after = \"0s\", channels = [\"oncall\"] }]",
+        ) else {
+            continue;
+        };
+        let mut levels: Vec<EscalationLevel> = Vec::new();
+        for level in reader::array(cx, "levels", levels_value).unwrap_or_default() {
+            let Some(lt) = reader::table(cx, "levels", level) else {
+                continue;
+            };
+            lt.check_keys(cx, &format!("in a level of {place}"), LEVEL_KEYS);
+            let after = match lt.get("after") {
+                Some(v) => match reader::text(cx, "after", v)
+                    .map(|t| crate::duration::parse_duration(t.expose()))
+                {
+                    Some(Ok(d)) => d,
+                    Some(Err(why)) => {
+                        cx.error(
+                            v.span(),
+                            format!("`after` is not a valid duration: {why}"),
+                            None,
+                        );
+                        continue;
+                    }
+                    None => continue,
+                },
+                None => Duration::ZERO,
+            };
+            if levels.last().is_some_and(|l| l.after >= after) {
+                cx.error(
+                    lt.span(),
+                    format!("the levels of {place} must come later and later: each `after` longer than the one before"),
+                    Some("e.g. after = \"0s\", then \"15m\", then \"1h\" (all from when the alert fired)".into()),
+                );
+                continue;
+            }
+            let channels = rule_channels(cx, lt.get("channels"), &names.channels, &place);
+            if channels.is_empty() {
+                cx.error(
+                    lt.span(),
+                    format!("a level of {place} has no `channels`"),
+                    Some("channels = [\"oncall-whatsapp\"]".into()),
+                );
+                continue;
+            }
+            levels.push(EscalationLevel { after, channels });
+        }
+        if levels.is_empty() {
+            continue;
+        }
+        let repeat = t
+            .get("repeat")
+            .and_then(|v| reader::duration(cx, "repeat", v));
+        if out.iter().any(|e| e.name == name) {
+            cx.error(
+                t.span(),
+                format!("an escalation named `{name}` is defined twice"),
+                None,
+            );
+            continue;
+        }
+        out.push(Escalation {
+            name,
+            levels,
+            repeat,
+        });
+    }
+    out
+}
+
+/// The channels a rule or a level names, each checked against those that exist.
+fn rule_channels(cx: &mut Cx, v: Option<&Value>, known: &[String], place: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (c, span) in v
+        .map(|v| reader::text_list(cx, "channels", v))
+        .unwrap_or_default()
+    {
+        let c = c.expose().to_owned();
+        if known.contains(&c) {
+            out.push(c);
+        } else {
+            let names: Vec<&str> = known.iter().map(String::as_str).collect();
+            let close = suggest::closest(&c, names.iter().copied(), 1);
+            cx.error(
+                span,
+                format!("{place} sends to `{c}`, which is not a channel"),
+                suggest::did_you_mean(&close).or_else(|| {
+                    Some(if names.is_empty() {
+                        "define it with [[channels]] in plantao.toml".to_owned()
+                    } else {
+                        format!("the channels are: {}", names.join(", "))
+                    })
+                }),
+            );
+        }
+    }
+    out
+}
+
 /// What rules read from the pipeline file they are written in.
 pub(crate) struct Home<'a> {
     pub pipeline: &'a str,
@@ -296,7 +429,7 @@ pub(crate) struct RuleRead {
 pub(crate) fn read_rules(
     cx: &mut Cx,
     v: &Value,
-    channels: &[String],
+    names: &Names,
     home: Option<&Home>,
 ) -> Vec<RuleRead> {
     let Some(items) = reader::array(cx, "alerts", v) else {
@@ -309,14 +442,14 @@ pub(crate) fn read_rules(
         };
         let known: Vec<&str> = RULE_KEYS.iter().chain(CONDITION_KEYS).copied().collect();
         t.check_keys(cx, "in [[alerts]]", &known);
-        if let Some(r) = read_rule(cx, t, channels, home) {
+        if let Some(r) = read_rule(cx, t, names, home) {
             out.push(r);
         }
     }
     out
 }
 
-fn read_rule(cx: &mut Cx, t: Table, channels: &[String], home: Option<&Home>) -> Option<RuleRead> {
+fn read_rule(cx: &mut Cx, t: Table, names: &Names, home: Option<&Home>) -> Option<RuleRead> {
     let name = required_name(cx, t, "[[alerts]]")?;
     let place = format!("rule `{name}`");
     let (pipeline, pipeline_span) = match (t.get("pipeline"), home) {
@@ -472,31 +605,34 @@ fn read_rule(cx: &mut Cx, t: Table, channels: &[String], home: Option<&Home>) ->
             }
         }
     };
-    let mut rule_channels = Vec::new();
-    for (c, span) in t
-        .get("channels")
-        .map(|v| reader::text_list(cx, "channels", v))
-        .unwrap_or_default()
-    {
-        let c = c.expose().to_owned();
-        if channels.contains(&c) {
-            rule_channels.push(c);
-        } else {
-            let known: Vec<&str> = channels.iter().map(String::as_str).collect();
-            let close = suggest::closest(&c, known.iter().copied(), 1);
-            cx.error(
-                span,
-                format!("{place} sends to `{c}`, which is not a channel"),
-                suggest::did_you_mean(&close).or_else(|| {
-                    Some(if known.is_empty() {
-                        "define it with [[channels]] in plantao.toml".to_owned()
-                    } else {
-                        format!("the channels are: {}", known.join(", "))
-                    })
-                }),
-            );
+    let rule_channels = rule_channels(cx, t.get("channels"), &names.channels, &place);
+    let escalation = match t.get("escalation") {
+        None => None,
+        Some(v) => {
+            let policy = reader::text(cx, "escalation", v)?.expose().to_owned();
+            if t.get("channels").is_some() {
+                cx.error(
+                    v.span(),
+                    format!("{place} has both `channels` and `escalation`"),
+                    Some("keep `escalation`: its levels name the channels".into()),
+                );
+                return None;
+            }
+            if !names.escalations.contains(&policy) {
+                let known: Vec<&str> = names.escalations.iter().map(String::as_str).collect();
+                let close = suggest::closest(&policy, known.iter().copied(), 1);
+                cx.error(
+                    v.span(),
+                    format!("{place} escalates through `{policy}`, which is not an [[escalation]] policy"),
+                    suggest::did_you_mean(&close).or_else(|| {
+                        Some("define it with [[escalation]] in plantao.toml".to_owned())
+                    }),
+                );
+                return None;
+            }
+            Some(policy)
         }
-    }
+    };
     let labels: BTreeMap<String, String> = t
         .get("labels")
         .map(|v| reader::text_map(cx, "labels", v))
@@ -525,6 +661,7 @@ fn read_rule(cx: &mut Cx, t: Table, channels: &[String], home: Option<&Home>) ->
             message,
             runbook,
             channels: rule_channels,
+            escalation,
             repeat_interval: t
                 .get("repeat_interval")
                 .and_then(|v| reader::duration(cx, "repeat_interval", v)),

@@ -7,7 +7,7 @@ use chrono_tz::Tz;
 use plantao_model::{ExprValue, Vars};
 use sha2::{Digest, Sha256};
 
-use crate::alerts::{Home, read_rules};
+use crate::alerts::{Home, Names, read_rules};
 use crate::cron::parse_cron;
 use crate::graph::check_graph;
 use crate::reader::{self, Cx, Table};
@@ -40,8 +40,8 @@ pub(crate) struct PipelineContext<'a> {
     pub dir: &'a Path,
     pub timezone: Tz,
     pub connections: &'a Connections,
-    /// Every channel's name, for the rules.
-    pub channels: &'a [String],
+    /// What rules may name.
+    pub alerting: &'a Names,
 }
 
 /// A pipeline, with the names it chains to and where they were written (checked once every
@@ -204,7 +204,7 @@ pub(crate) fn read_pipeline(cx: &mut Cx, t: Table, pc: &PipelineContext) -> Opti
                     .chain(metrics.iter().map(|m| m.name.as_str()))
                     .collect(),
             };
-            read_rules(cx, v, pc.channels, Some(&home))
+            read_rules(cx, v, pc.alerting, Some(&home))
                 .into_iter()
                 .map(|r| r.rule)
                 .collect()

@@ -9,15 +9,15 @@ use chrono_tz::Tz;
 use plantao_model::{Redactor, Text};
 use toml::de::DeTable;
 
-use crate::alerts::{self, RuleRead};
+use crate::alerts::{self, Names, RuleRead};
 use crate::chains::{Refs, check_cycles, check_names};
 use crate::diag::{Diagnostic, Diagnostics, Source, file_diagnostic};
 use crate::maintenance;
 use crate::pipeline::{PipelineContext, read_pipeline};
 use crate::reader::{self, Cx, Table};
 use crate::types::{
-    AlertRule, Channel, Config, Connection, ConnectionKind, Defaults, Engine, Maintenance, Server,
-    Storage,
+    AlertRule, Channel, Config, Connection, ConnectionKind, Defaults, Engine, Escalation,
+    Maintenance, Server, Storage,
 };
 use crate::{Connections, resolve, tz};
 
@@ -29,6 +29,7 @@ const ROOT_KEYS: &[&str] = &[
     "maintenance",
     "connections",
     "channels",
+    "escalation",
     "alerts",
 ];
 const SERVER_KEYS: &[&str] = &["listen", "public_read", "writes_per_minute"];
@@ -88,7 +89,8 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         maintenance,
         connections,
         channels,
-        channel_names,
+        escalations,
+        names: alert_names,
         rules: root_rules,
     } = match root {
         Some(Some(r)) => r,
@@ -100,7 +102,8 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
             maintenance: Vec::new(),
             connections: BTreeMap::new(),
             channels: Vec::new(),
-            channel_names: Vec::new(),
+            escalations: Vec::new(),
+            names: Names::default(),
             rules: Vec::new(),
         },
     };
@@ -109,7 +112,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         dir: &dir,
         timezone: defaults.timezone,
         connections: &names,
-        channels: &channel_names,
+        alerting: &alert_names,
     };
     let mut pipelines = Vec::new();
     let mut rules: Vec<(AlertRule, PathBuf)> = Vec::new();
@@ -186,6 +189,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         pipelines,
         channels,
         alerts,
+        escalations,
         redactor,
     })
 }
@@ -261,8 +265,9 @@ struct Root {
     maintenance: Vec<Maintenance>,
     connections: BTreeMap<String, Connection>,
     channels: Vec<Channel>,
-    /// Every channel written, broken ones included.
-    channel_names: Vec<String>,
+    escalations: Vec<Escalation>,
+    /// What rules may name.
+    names: Names,
     rules: Vec<RuleRead>,
 }
 
@@ -326,9 +331,17 @@ fn read_root(
         .get("channels")
         .map(|v| alerts::read_channels(cx, v))
         .unwrap_or_default();
+    let mut names = Names {
+        channels: channel_names,
+        escalations: Vec::new(),
+    };
+    let escalations = t
+        .get("escalation")
+        .map(|v| alerts::read_escalations(cx, v, &mut names))
+        .unwrap_or_default();
     let rules = t
         .get("alerts")
-        .map(|v| alerts::read_rules(cx, v, &channel_names, None))
+        .map(|v| alerts::read_rules(cx, v, &names, None))
         .unwrap_or_default();
     Some(Root {
         server,
@@ -338,7 +351,8 @@ fn read_root(
         maintenance,
         connections,
         channels,
-        channel_names,
+        escalations,
+        names,
         rules,
     })
 }

@@ -27,6 +27,7 @@ pub struct Config {
     pub channels: Vec<Channel>,
     /// Every rule, from plantao.toml and the pipeline files, by name.
     pub alerts: Vec<AlertRule>,
+    pub escalations: Vec<Escalation>,
     /// Every value that came from the environment, to hide wherever text is printed.
     pub redactor: Redactor,
 }
@@ -41,6 +42,10 @@ impl Config {
 
     pub fn channel(&self, name: &str) -> Option<&Channel> {
         self.channels.iter().find(|c| c.name == name)
+    }
+
+    pub fn escalation(&self, name: &str) -> Option<&Escalation> {
+        self.escalations.iter().find(|e| e.name == name)
     }
 
     pub fn alert_rule(&self, name: &str) -> Option<&AlertRule> {
@@ -302,6 +307,24 @@ pub enum ChannelKind {
     },
 }
 
+/// Who hears of a firing alert, and when: each level's channels once the alert has fired for
+/// the level's `after`, until someone acknowledges it.
+#[derive(Debug)]
+pub struct Escalation {
+    pub name: String,
+    /// In the order they come, each `after` longer than the one before.
+    pub levels: Vec<EscalationLevel>,
+    /// The last level again every so often, until acknowledged.
+    pub repeat: Option<Duration>,
+}
+
+#[derive(Debug)]
+pub struct EscalationLevel {
+    /// From when the alert fired.
+    pub after: Duration,
+    pub channels: Vec<String>,
+}
+
 /// How an SMTP connection is secured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SmtpTls {
@@ -348,6 +371,8 @@ pub struct AlertRule {
     /// The suggested action shown with the alert.
     pub runbook: Option<String>,
     pub channels: Vec<String>,
+    /// The escalation policy that names the channels instead, level by level.
+    pub escalation: Option<String>,
     /// Reminders of a firing, unacknowledged alert, on every channel; none when unset.
     pub repeat_interval: Option<Duration>,
     /// The named number the condition compares against (`threshold`); an override stored at

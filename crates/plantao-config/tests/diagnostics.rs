@@ -485,3 +485,33 @@ fn channel_mistakes_say_what_each_kind_takes() {
         "the Bot API's address by default"
     );
 }
+
+#[test]
+fn escalation_mistakes_name_the_policy_and_the_fix() {
+    let root = format!(
+        "{CHANNELS}\n[[escalation]]\nname = \"path\"\nlevels = [{{ after = \"15m\", channels = [\"ops-hook\"] }}, {{ after = \"5m\", channels = [\"admin-whatsapp\"] }}]\n\n\
+         [[alerts]]\nname = \"a\"\nkind = \"run_failed\"\nescalation = \"pth\"\n\n\
+         [[alerts]]\nname = \"b\"\nkind = \"run_failed\"\nescalation = \"path\"\nchannels = [\"ops-hook\"]\n"
+    );
+    let errors = Setup::new(&root).errors();
+    let e = find(
+        &errors,
+        "escalates through `pth`, which is not an [[escalation]] policy",
+    );
+    assert!(e.contains("path"), "{e}");
+    find(&errors, "rule `b` has both `channels` and `escalation`");
+    let e = find(&errors, "must come later and later");
+    assert!(e.contains("plantao.toml:"), "{e}");
+    let ok = format!(
+        "{CHANNELS}\n[[escalation]]\nname = \"path\"\nrepeat = \"30m\"\nlevels = [{{ after = \"0s\", channels = [\"ops-hook\"] }}, {{ after = \"15m\", channels = [\"admin-whatsapp\"] }}]\n\n\
+         [[alerts]]\nname = \"a\"\nkind = \"run_failed\"\nescalation = \"path\"\n"
+    );
+    let c = Setup::new(&ok).load().unwrap();
+    assert_eq!(
+        c.alert_rule("a").unwrap().escalation.as_deref(),
+        Some("path")
+    );
+    let policy = c.escalation("path").unwrap();
+    assert_eq!(policy.levels.len(), 2);
+    assert_eq!(policy.repeat, Some(std::time::Duration::from_secs(1800)));
+}

@@ -917,3 +917,98 @@ async fn an_email_goes_over_a_real_smtp_exchange_with_both_parts() {
         "the HTML part, escaped: {data}"
     );
 }
+
+/// The open alert, read back from the store as a restarted node would.
+async fn stored(rig: &Rig) -> plantao_store::Alert {
+    rig.store.open_alerts().await.unwrap().remove(0)
+}
+
+/// The outbox, oldest first: (channel, event).
+async fn queued(rig: &Rig) -> Vec<(String, String)> {
+    let mut by_channel: Vec<(String, String)> = rig
+        .store
+        .notifications(None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.notification.channel, r.notification.event.to_string()))
+        .collect();
+    by_channel.reverse();
+    by_channel
+}
+
+/// One escalation step at `at`, from the alert as stored.
+async fn step(rig: &Rig, at: chrono::DateTime<Utc>) {
+    let alert = stored(rig).await;
+    let writes = lifecycle::escalate(&rig.config, &alert, at);
+    alerts::commit(rig.store.as_ref(), vec![writes])
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn escalation_reaches_each_level_at_its_delay_until_acknowledged() {
+    let root = "[[channels]]\nname = \"oncall\"\nkind = \"command\"\nrun = \"true\"\n\n\
+        [[channels]]\nname = \"lead\"\nkind = \"command\"\nrun = \"true\"\n\n\
+        [[channels]]\nname = \"head\"\nkind = \"command\"\nrun = \"true\"\n\n\
+        [[escalation]]\nname = \"critical-path\"\nrepeat = \"30m\"\n\
+        levels = [\n  { after = \"0s\", channels = [\"oncall\"] },\n  { after = \"15m\", channels = [\"lead\"] },\n  { after = \"1h\", channels = [\"head\"] },\n]\n\n\
+        [[alerts]]\nname = \"failed\"\nkind = \"run_failed\"\nseverity = \"critical\"\nescalation = \"critical-path\"\n";
+    let rig = Rig::new(root, &[("biz", BIZ)]).await;
+    let t0 = Utc::now();
+    rig.fire("failed", "biz", t0).await;
+    assert_eq!(queued(&rig).await, [("oncall".into(), "firing".into())]);
+    let a = stored(&rig).await;
+    assert_eq!(a.escalation_level, Some(0));
+    assert_eq!(a.next_escalation_at, Some(t0 + TimeDelta::minutes(15)));
+
+    step(&rig, t0 + TimeDelta::minutes(15) - TimeDelta::seconds(1)).await;
+    assert_eq!(queued(&rig).await.len(), 1, "not before its delay");
+    step(&rig, t0 + TimeDelta::minutes(15)).await;
+    assert_eq!(queued(&rig).await[1], ("lead".into(), "firing".into()));
+    assert_eq!(
+        stored(&rig).await.channels,
+        ["oncall", "lead"],
+        "resolutions reach both"
+    );
+    step(&rig, t0 + TimeDelta::minutes(59)).await;
+    assert_eq!(queued(&rig).await.len(), 2);
+    step(&rig, t0 + TimeDelta::hours(1)).await;
+    assert_eq!(queued(&rig).await[2], ("head".into(), "firing".into()));
+    let a = stored(&rig).await;
+    assert_eq!(a.escalation_level, Some(2));
+    assert_eq!(
+        a.next_escalation_at,
+        Some(t0 + TimeDelta::minutes(90)),
+        "then every 30 min"
+    );
+    step(&rig, t0 + TimeDelta::minutes(90)).await;
+    assert_eq!(
+        queued(&rig).await[3],
+        ("head".into(), "reminder".into()),
+        "the last level again"
+    );
+
+    rig.store
+        .apply(alerts::acknowledge(
+            a.id,
+            "maria",
+            false,
+            t0 + TimeDelta::minutes(95),
+        ))
+        .await
+        .unwrap();
+    step(&rig, t0 + TimeDelta::hours(5)).await;
+    assert_eq!(
+        queued(&rig).await.len(),
+        4,
+        "nothing after the acknowledgement"
+    );
+    assert_eq!(stored(&rig).await.next_escalation_at, None);
+    let audit = rig.store.audit(None, 10).await.unwrap();
+    let escalations = audit
+        .iter()
+        .filter(|e| e.entry.action == "alert.escalate")
+        .count();
+    assert_eq!(escalations, 3, "each step audited");
+}

@@ -48,6 +48,12 @@ pub struct Alert {
     pub dismissed: bool,
     /// The next reminder of a firing, unacknowledged alert.
     pub next_reminder_at: Option<DateTime<Utc>>,
+    /// With an escalation policy: the level notified last (0 is the first).
+    #[serde(default)]
+    pub escalation_level: Option<u32>,
+    /// With an escalation policy: when the next level (or the last one's repeat) is due.
+    #[serde(default)]
+    pub next_escalation_at: Option<DateTime<Utc>>,
 }
 
 impl Alert {
@@ -70,7 +76,14 @@ pub enum AlertChange {
     Resolve { at: Timestamp, value: Option<f64> },
     /// A reminder went out; the next one is due at `next`.
     Remind { next: Option<Timestamp> },
-    /// Stops reminders; `dismiss` also hides the alert from the active list.
+    /// Escalation reached `level` (none: no level yet): its `channels` join the alert's; the
+    /// next step is due at `next`.
+    Escalate {
+        level: Option<u32>,
+        channels: Vec<String>,
+        next: Option<Timestamp>,
+    },
+    /// Stops reminders and escalation; `dismiss` also hides the alert from the active list.
     Acknowledge {
         by: String,
         at: Timestamp,
@@ -110,12 +123,29 @@ impl AlertChange {
                 alert.resolved_at = Some(*at);
                 alert.value = value.or(alert.value);
                 alert.next_reminder_at = None;
+                alert.next_escalation_at = None;
             }
             AlertChange::Remind { next } => {
                 if alert.state != AlertState::Firing || alert.acknowledged_at.is_some() {
                     return Err(conflict("reminded"));
                 }
                 alert.next_reminder_at = *next;
+            }
+            AlertChange::Escalate {
+                level,
+                channels,
+                next,
+            } => {
+                if alert.state != AlertState::Firing || alert.acknowledged_at.is_some() {
+                    return Err(conflict("escalated"));
+                }
+                alert.escalation_level = *level;
+                for c in channels {
+                    if !alert.channels.contains(c) {
+                        alert.channels.push(c.clone());
+                    }
+                }
+                alert.next_escalation_at = *next;
             }
             AlertChange::Acknowledge { by, at, dismiss } => {
                 if !alert.is_open() {
@@ -131,6 +161,7 @@ impl AlertChange {
                 }
                 alert.dismissed |= dismiss;
                 alert.next_reminder_at = None;
+                alert.next_escalation_at = None;
             }
         }
         Ok(())

@@ -133,6 +133,8 @@ async fn open_alert(server: &Server, rule: &str) -> Uuid {
         acknowledged_by: None,
         dismissed: false,
         next_reminder_at: None,
+        escalation_level: None,
+        next_escalation_at: None,
     };
     server
         .store

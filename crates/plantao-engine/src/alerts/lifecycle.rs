@@ -71,6 +71,8 @@ pub fn decide(
                 acknowledged_by: None,
                 dismissed: false,
                 next_reminder_at: None,
+                escalation_level: None,
+                next_escalation_at: None,
             };
             alert.message = text::message(rule, &alert, plantao_config::Language::En);
             if !rule.hold.is_zero() {
@@ -79,6 +81,7 @@ pub fn decide(
             alert.state = AlertState::Firing;
             alert.fired_at = Some(now);
             alert.next_reminder_at = reminder_after(rule, now);
+            start_escalation(config, rule, &mut alert, now);
             let mut writes = notify(config, Some(rule), &alert, NotificationEvent::Firing, now);
             writes.insert(0, Write::OpenAlert(Box::new(alert)));
             writes
@@ -98,8 +101,26 @@ pub fn decide(
                 next_reminder_at: reminder_after(rule, now),
             };
             change.apply(&mut fired).ok();
-            let mut writes = notify(config, Some(rule), &fired, NotificationEvent::Firing, now);
-            writes.insert(0, Write::ChangeAlert { id: a.id, change });
+            let mut writes = vec![Write::ChangeAlert { id: a.id, change }];
+            if rule.escalation.is_some() {
+                start_escalation(config, rule, &mut fired, now);
+                let escalate = AlertChange::Escalate {
+                    level: fired.escalation_level,
+                    channels: fired.channels.clone(),
+                    next: fired.next_escalation_at,
+                };
+                writes.push(Write::ChangeAlert {
+                    id: a.id,
+                    change: escalate,
+                });
+            }
+            writes.extend(notify(
+                config,
+                Some(rule),
+                &fired,
+                NotificationEvent::Firing,
+                now,
+            ));
             writes
         }
         (Verdict::Clear, Some(a)) => {
@@ -147,6 +168,81 @@ pub fn remind(config: &Config, alert: &Alert, now: Timestamp) -> Vec<Write> {
     writes
 }
 
+/// With an escalation policy, at firing: the levels due at once (`after = "0s"`) become the
+/// alert's channels, and the next level's time is set.
+fn start_escalation(config: &Config, rule: &AlertRule, alert: &mut Alert, now: Timestamp) {
+    let Some(policy) = rule
+        .escalation
+        .as_deref()
+        .and_then(|p| config.escalation(p))
+    else {
+        return;
+    };
+    for (i, level) in policy.levels.iter().enumerate() {
+        if !level.after.is_zero() {
+            alert.next_escalation_at = Some(now + to_delta(level.after));
+            return;
+        }
+        alert.escalation_level = u32::try_from(i).ok();
+        for c in &level.channels {
+            if !alert.channels.contains(c) {
+                alert.channels.push(c.clone());
+            }
+        }
+    }
+    alert.next_escalation_at = policy.repeat.map(|r| now + to_delta(r));
+}
+
+/// The next escalation step when it is due: the next level's channels are notified (and join
+/// the alert's), or, past the last level, the last level again every `repeat`. Audited.
+pub fn escalate(config: &Config, alert: &Alert, now: Timestamp) -> Vec<Write> {
+    let due = alert.state == AlertState::Firing
+        && alert.acknowledged_at.is_none()
+        && alert.next_escalation_at.is_some_and(|at| at <= now);
+    let rule = config.alert_rule(&alert.rule);
+    let policy = rule
+        .and_then(|r| r.escalation.as_deref())
+        .and_then(|p| config.escalation(p));
+    let (true, Some(policy), Some(fired)) = (due, policy, alert.fired_at) else {
+        return Vec::new();
+    };
+    let next_level = alert
+        .escalation_level
+        .map_or(0, |l| l as usize + 1)
+        .min(policy.levels.len());
+    let (level, event) = if next_level < policy.levels.len() {
+        (next_level, NotificationEvent::Firing)
+    } else {
+        (policy.levels.len() - 1, NotificationEvent::Reminder)
+    };
+    let next = match policy.levels.get(level + 1) {
+        Some(after) => Some(fired + to_delta(after.after)),
+        None => policy.repeat.map(|r| now + to_delta(r)),
+    };
+    let channels = policy.levels[level].channels.clone();
+    let mut escalated = alert.clone();
+    let change = AlertChange::Escalate {
+        level: u32::try_from(level).ok(),
+        channels: channels.clone(),
+        next,
+    };
+    change.apply(&mut escalated).ok();
+    let mut writes = vec![
+        Write::ChangeAlert {
+            id: alert.id,
+            change,
+        },
+        Write::audit(
+            "plantao",
+            "alert.escalate",
+            &alert.id.to_string(),
+            Some(format!("level {}: {}", level + 1, channels.join(", "))),
+        ),
+    ];
+    writes.extend(notify_to(config, rule, &escalated, event, now, &channels));
+    writes
+}
+
 /// A notification of `alert` for each of its channels that the configuration still has.
 pub fn notify(
     config: &Config,
@@ -155,8 +251,19 @@ pub fn notify(
     event: NotificationEvent,
     now: Timestamp,
 ) -> Vec<Write> {
-    alert
-        .channels
+    notify_to(config, rule, alert, event, now, &alert.channels)
+}
+
+/// A notification of `alert` for each of `channels` that the configuration still has.
+fn notify_to(
+    config: &Config,
+    rule: Option<&AlertRule>,
+    alert: &Alert,
+    event: NotificationEvent,
+    now: Timestamp,
+    channels: &[String],
+) -> Vec<Write> {
+    channels
         .iter()
         .filter_map(|name| config.channel(name))
         .map(|channel| {

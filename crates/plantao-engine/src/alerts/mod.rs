@@ -122,9 +122,13 @@ pub async fn evaluate(
             }]);
             continue;
         }
-        let reminder = lifecycle::remind(config, a, now);
-        if !reminder.is_empty() {
-            out.batches.push(reminder);
+        for due in [
+            lifecycle::remind(config, a, now),
+            lifecycle::escalate(config, a, now),
+        ] {
+            if !due.is_empty() {
+                out.batches.push(due);
+            }
         }
     }
     Ok(out)

@@ -33,6 +33,8 @@ fn alert(fingerprint: &str, minute: i64) -> Alert {
         acknowledged_by: None,
         dismissed: false,
         next_reminder_at: None,
+        escalation_level: None,
+        next_escalation_at: None,
     }
 }
 
