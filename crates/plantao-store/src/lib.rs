@@ -134,8 +134,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<BTreeMap<String, Summary>>;
 
     /// Deletes at most `limit` finished runs queued before `before`, with their stages,
-    /// counters and outputs, in one short transaction; says how many. Rollups stay. Callers
-    /// loop until it returns fewer than `limit`, so no transaction holds the database long.
+    /// counters and outputs, and at most `limit` each of the resolved alerts and of the
+    /// notifications done with (delivered or given up, with their attempts) made before
+    /// `before`, in short statements; says how many rows of all of them. Rollups stay. Callers
+    /// loop until it returns fewer than `limit`, so nothing holds the database long.
     async fn prune(&self, before: Timestamp, limit: u32) -> Result<u64>;
 
     /// Periodic work done by one node at a time: `node` takes `task` (or keeps it) until

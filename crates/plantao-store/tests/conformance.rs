@@ -56,4 +56,5 @@ conformance!(
     notifications_are_claimed_by_one_deliverer_and_every_attempt_is_kept,
     thresholds_are_overridden_and_restored,
     only_the_node_that_opens_an_alert_queues_its_notifications,
+    pruning_takes_old_resolved_alerts_and_finished_notifications,
 );

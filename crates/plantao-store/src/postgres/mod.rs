@@ -523,7 +523,25 @@ impl Store for PgStore {
         .bind(i64::from(limit))
         .execute(&self.pool)
         .await?;
-        Ok(done.rows_affected())
+        let mut deleted = done.rows_affected();
+        // Resolved alerts and notifications done with (their attempts go with them), by id:
+        // UUIDv7, so older ids were made earlier and the primary key is the index.
+        for sql in [
+            "DELETE FROM alerts WHERE id IN (
+                SELECT id FROM alerts WHERE id < $1 AND NOT open
+                ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)",
+            "DELETE FROM notifications WHERE id IN (
+                SELECT id FROM notifications WHERE id < $1 AND NOT pending
+                ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        ] {
+            let done = sqlx::query(sql)
+                .bind(first_id_at(before).as_uuid())
+                .bind(i64::from(limit))
+                .execute(&self.pool)
+                .await?;
+            deleted += done.rows_affected();
+        }
+        Ok(deleted)
     }
 
     async fn own(&self, task: &str, node: &str, now: Timestamp, until: Timestamp) -> Result<bool> {

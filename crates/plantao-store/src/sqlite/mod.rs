@@ -500,8 +500,24 @@ impl Store for SqliteStore {
         .bind(i64::from(limit))
         .execute(&mut *tx)
         .await?;
+        let mut deleted = done.rows_affected();
+        // Resolved alerts and notifications done with (their attempts go with them), by id:
+        // UUIDv7, so older ids were made earlier and the primary key is the index.
+        for sql in [
+            "DELETE FROM alerts WHERE id IN (
+                SELECT id FROM alerts WHERE id < ? AND open = 0 ORDER BY id LIMIT ?)",
+            "DELETE FROM notifications WHERE id IN (
+                SELECT id FROM notifications WHERE id < ? AND pending = 0 ORDER BY id LIMIT ?)",
+        ] {
+            let done = sqlx::query(sql)
+                .bind(first_id_at(before).to_string())
+                .bind(i64::from(limit))
+                .execute(&mut *tx)
+                .await?;
+            deleted += done.rows_affected();
+        }
         tx.commit().await?;
-        Ok(done.rows_affected())
+        Ok(deleted)
     }
 
     async fn own(&self, task: &str, node: &str, now: Timestamp, until: Timestamp) -> Result<bool> {

@@ -347,3 +347,80 @@ pub async fn only_the_node_that_opens_an_alert_queues_its_notifications(fx: &Fix
     );
     assert_eq!(store.outbox_depth().await.unwrap(), 1);
 }
+
+/// A UUIDv7 made `days` ago.
+fn id_days_ago(days: i64) -> Uuid {
+    let at = chrono::Utc::now() - chrono::Duration::days(days);
+    let ts = uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        u64::try_from(at.timestamp()).unwrap(),
+        at.timestamp_subsec_nanos(),
+    );
+    Uuid::new_v7(ts)
+}
+
+pub async fn pruning_takes_old_resolved_alerts_and_finished_notifications(fx: &Fixture) {
+    let store = fx.open().await;
+    let old_resolved = Alert {
+        id: id_days_ago(100),
+        state: AlertState::Resolved,
+        ..alert("old{}", 0)
+    };
+    let old_open = Alert {
+        id: id_days_ago(100),
+        ..alert("still{}", 0)
+    };
+    let recent_resolved = Alert {
+        state: AlertState::Resolved,
+        ..alert("recent{}", 0)
+    };
+    let old_done = Notification {
+        id: id_days_ago(100),
+        ..notification(0)
+    };
+    let old_pending = Notification {
+        id: id_days_ago(100),
+        ..notification(0)
+    };
+    let mut writes: Vec<Write> = [&old_resolved, &old_open, &recent_resolved]
+        .into_iter()
+        .map(|a| Write::OpenAlert(Box::new(a.clone())))
+        .collect();
+    writes.push(Write::Enqueue(Box::new(old_done.clone())));
+    writes.push(Write::Enqueue(Box::new(old_pending.clone())));
+    writes.push(Write::Attempt(Attempt {
+        notification_id: old_done.id,
+        at: at(1),
+        took_ms: 3,
+        status: Some(200),
+        error: None,
+        outcome: Outcome::Delivered,
+    }));
+    store.apply(writes).await.unwrap();
+
+    let cutoff = chrono::Utc::now() - chrono::Duration::days(90);
+    assert_eq!(
+        store.prune(cutoff, 100).await.unwrap(),
+        2,
+        "one alert, one notification"
+    );
+    assert!(matches!(
+        store.alert(old_resolved.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    store.alert(old_open.id).await.unwrap();
+    store.alert(recent_resolved.id).await.unwrap();
+    let left: Vec<Uuid> = store
+        .notifications(None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.notification.id)
+        .collect();
+    assert_eq!(
+        left,
+        [old_pending.id],
+        "a notification still to deliver stays"
+    );
+    assert_eq!(store.prune(cutoff, 100).await.unwrap(), 0);
+}
