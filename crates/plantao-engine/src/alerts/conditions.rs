@@ -185,51 +185,50 @@ pub fn on_window(
     summary: &Summary,
     threshold: Option<f64>,
 ) -> Option<Observation> {
-    let (w, vars) = match &rule.condition {
-        Condition::FailureRate { window } | Condition::Expr { window, .. } => {
-            (*window, window_vars(pipeline, summary, threshold))
-        }
-        _ => return None,
-    };
-    let mut notes = BTreeMap::from([("window".to_owned(), window_name(w).to_owned())]);
+    let mut notes = BTreeMap::new();
     if let Some(t) = threshold {
-        notes.insert("threshold".into(), format_number(t));
+        notes.insert("threshold".to_owned(), format_number(t));
     }
-    let (verdict, value) = match &rule.condition {
-        Condition::FailureRate { .. } => match (failure_rate(summary), threshold) {
-            (Some(rate), Some(t)) => (
-                if rate > t {
+    let (w, verdict, value) = match &rule.condition {
+        Condition::FailureRate { window } => match (failure_rate(summary), threshold) {
+            (Some(rate), Some(t)) => {
+                let verdict = if rate > t {
                     Verdict::Holds
                 } else {
                     Verdict::Clear
-                },
-                Some(rate),
-            ),
-            _ => (Verdict::NoData, None),
+                };
+                (*window, verdict, Some(rate))
+            }
+            _ => (*window, Verdict::NoData, None),
         },
-        Condition::Expr { when, .. } => {
+        Condition::Expr { when, window } => {
+            let (vars, numbers) = window_vars(pipeline, summary, threshold);
             notes.insert("when".into(), when.source().to_owned());
-            let shown: Vec<String> = when
+            // The plain numbers it reads, the threshold aside: shown, and the first is its value.
+            let read: Vec<String> = when
                 .references()
-                .iter()
+                .into_iter()
                 .filter(|r| r.field.is_none() && r.root != "threshold")
-                .filter_map(|r| vars.1.get(&r.root).map(|v| format!("{} = {}", r.root, v)))
+                .map(|r| r.root)
+                .collect();
+            let shown: Vec<String> = read
+                .iter()
+                .filter_map(|name| numbers.get(name).map(|v| format!("{name} = {v}")))
                 .collect();
             notes.insert("values".into(), shown.join(", "));
-            let value = when
-                .references()
-                .iter()
-                .find(|r| r.field.is_none() && r.root != "threshold")
-                .and_then(|r| vars.1.get(&r.root))
+            let value = read
+                .first()
+                .and_then(|name| numbers.get(name))
                 .and_then(|v| v.parse().ok());
-            match when.eval(&vars.0) {
-                ExprValue::Bool(true) => (Verdict::Holds, value),
-                ExprValue::Bool(false) => (Verdict::Clear, value),
-                _ => (Verdict::NoData, None),
+            match when.eval(&vars) {
+                ExprValue::Bool(true) => (*window, Verdict::Holds, value),
+                ExprValue::Bool(false) => (*window, Verdict::Clear, value),
+                _ => (*window, Verdict::NoData, None),
             }
         }
         _ => return None,
     };
+    notes.insert("window".to_owned(), window_name(w).to_owned());
     Some(observation(rule, &pipeline.name, verdict, value, notes))
 }
 
