@@ -6,6 +6,7 @@
 
 mod alerts;
 mod chains;
+mod channels;
 mod cron;
 mod daemon_keys;
 mod diag;

@@ -11,6 +11,7 @@ use toml::de::DeTable;
 
 use crate::alerts::{self, Names, RuleRead};
 use crate::chains::{Refs, check_cycles, check_names};
+use crate::channels;
 use crate::diag::{Diagnostic, Diagnostics, Source, file_diagnostic};
 use crate::maintenance;
 use crate::pipeline::{PipelineContext, read_pipeline};
@@ -329,7 +330,7 @@ fn read_root(
         .unwrap_or_default();
     let (channels, channel_names) = t
         .get("channels")
-        .map(|v| alerts::read_channels(cx, v))
+        .map(|v| channels::read_channels(cx, v))
         .unwrap_or_default();
     let mut names = Names {
         channels: channel_names,
