@@ -29,6 +29,9 @@ const RULE_KEYS: &[&str] = &[
     "channels",
     "escalation",
     "repeat_interval",
+    "group_by",
+    "depends_on",
+    "template",
 ];
 /// The keys of a rule's condition, each taken by some kinds only.
 const CONDITION_KEYS: &[&str] = &[
@@ -167,7 +170,12 @@ pub(crate) fn read_escalations(cx: &mut Cx, v: &Value, names: &mut Names) -> Vec
 }
 
 /// The channels a rule or a level names, each checked against those that exist.
-fn rule_channels(cx: &mut Cx, v: Option<&Value>, known: &[String], place: &str) -> Vec<String> {
+pub(crate) fn rule_channels(
+    cx: &mut Cx,
+    v: Option<&Value>,
+    known: &[String],
+    place: &str,
+) -> Vec<String> {
     let mut out = Vec::new();
     for (c, span) in v
         .map(|v| reader::text_list(cx, "channels", v))
@@ -206,6 +214,8 @@ pub(crate) struct RuleRead {
     pub rule: AlertRule,
     pub pipeline_span: Option<Range<usize>>,
     pub when_span: Option<Range<usize>>,
+    /// The rules it depends on, where they are written.
+    pub depends: Vec<(String, Range<usize>)>,
 }
 
 /// The rules in `v`; `home` is the pipeline whose file they are in (none for plantao.toml).
@@ -428,8 +438,15 @@ fn read_rule(cx: &mut Cx, t: Table, names: &Names, home: Option<&Home>) -> Optio
             .and_then(|v| reader::text(cx, key, v))
             .map(|s| s.expose().to_owned())
     };
-    let message = plain(cx, "message");
+    let message = t
+        .get("message")
+        .and_then(|v| crate::template::read(cx, "message", v));
     let runbook = plain(cx, "runbook");
+    let template = t
+        .get("template")
+        .and_then(|v| crate::template::read(cx, "template", v));
+    let depends = names_list(cx, t, "depends_on");
+    let group_by = t.get("group_by").map(|v| group_fields(cx, v));
     Some(RuleRead {
         rule: AlertRule {
             name,
@@ -449,10 +466,32 @@ fn read_rule(cx: &mut Cx, t: Table, names: &Names, home: Option<&Home>) -> Optio
                 .get("repeat_interval")
                 .and_then(|v| reader::duration(cx, "repeat_interval", v)),
             threshold,
+            group_by,
+            depends_on: depends.iter().map(|(n, _)| n.clone()).collect(),
+            template,
         },
         pipeline_span,
         when_span,
+        depends,
     })
+}
+
+/// A list of names under `key`, each with where it is written.
+pub(crate) fn names_list(cx: &mut Cx, t: Table, key: &str) -> Vec<(String, Range<usize>)> {
+    t.get(key)
+        .map(|v| reader::text_list(cx, key, v))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(n, span)| (n.expose().to_owned(), span))
+        .collect()
+}
+
+/// What makes a group: field and label names.
+pub(crate) fn group_fields(cx: &mut Cx, v: &Value) -> Vec<String> {
+    reader::text_list(cx, "group_by", v)
+        .into_iter()
+        .map(|(n, _)| n.expose().to_owned())
+        .collect()
 }
 
 /// Checks what rules in plantao.toml name once every pipeline is known, and that rule names are

@@ -18,11 +18,11 @@ pub(crate) struct Refs {
 
 pub(crate) fn check_names(
     refs: &[Refs],
-    pipelines: &[Pipeline],
+    known: &[&str],
     what: &str,
+    noun: &str,
     diags: &mut Vec<Diagnostic>,
 ) {
-    let known: Vec<&str> = pipelines.iter().map(|p| p.name.as_str()).collect();
     for r in refs {
         for (name, span) in &r.names {
             if !known.contains(&name.as_str()) {
@@ -30,9 +30,12 @@ pub(crate) fn check_names(
                 diags.push(
                     r.source.diagnostic(
                         span.clone(),
-                        format!("{what} names `{name}`, which is not a pipeline"),
+                        format!(
+                            "{what} names `{name}`, which is not a{} {noun}",
+                            if noun.starts_with('a') { "n" } else { "" }
+                        ),
                         suggest::did_you_mean(&close)
-                            .or_else(|| Some(format!("the pipelines are: {}", known.join(", ")))),
+                            .or_else(|| Some(format!("the {noun}s are: {}", known.join(", ")))),
                     ),
                 );
             }

@@ -12,6 +12,7 @@ use crate::types::{Channel, ChannelKind, Language, SmtpTls};
 const CHANNEL_KEYS: &[&str] = &[
     "name", "kind", "url", "secret", "headers", "instance", "api_key", "to", "token", "chat_id",
     "run", "host", "port", "tls", "username", "password", "from", "language", "timeout", "max_age",
+    "template",
 ];
 const CHANNEL_KINDS: &[&str] = &[
     "webhook", "slack", "whatsapp", "telegram", "email", "command",
@@ -161,6 +162,9 @@ fn read_channel(cx: &mut Cx, t: Table) -> Option<Channel> {
             .get("max_age")
             .and_then(|v| reader::duration(cx, "max_age", v))
             .unwrap_or(DEFAULT_MAX_AGE),
+        template: t
+            .get("template")
+            .and_then(|v| crate::template::read(cx, "template", v)),
     })
 }
 

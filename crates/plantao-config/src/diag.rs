@@ -76,7 +76,7 @@ impl fmt::Display for Diagnostics {
 impl std::error::Error for Diagnostics {}
 
 /// A file's text, with what is needed to turn byte offsets into lines and columns.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Source {
     pub path: PathBuf,
     pub text: String,

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 /// Parses `250ms`, `30s`, `5m`, `1h30m`, `2d`: whole numbers, each with a unit.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text.is_empty() {
         return Err("the duration is empty".into());

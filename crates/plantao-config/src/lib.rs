@@ -19,6 +19,7 @@ mod reader;
 mod root;
 mod steps;
 mod suggest;
+mod template;
 mod types;
 mod tz;
 
@@ -29,7 +30,9 @@ use std::path::{Path, PathBuf};
 pub use alerts::WINDOW_VARIABLES;
 pub use cron::CronSchedule;
 pub use diag::{Diagnostic, Diagnostics};
+pub use duration::parse_duration;
 pub use root::load;
+pub use template::check as check_template;
 pub use types::*;
 
 /// The example `plantao.toml` printed by `plantao config example`: documented and valid.

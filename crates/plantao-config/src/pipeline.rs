@@ -33,6 +33,7 @@ const PIPELINE_KEYS: &[&str] = &[
     "finally",
     "max_parallel_steps",
     "alerts",
+    "depends_on",
 ];
 const PARAM_KEYS: &[&str] = &["default", "description", "required"];
 
@@ -49,6 +50,8 @@ pub(crate) struct PipelineContext<'a> {
 pub(crate) struct Read {
     pub pipeline: Pipeline,
     pub chains: Vec<(String, std::ops::Range<usize>)>,
+    /// The alert rules it and its rules depend on, where they are written.
+    pub depends: Vec<(String, std::ops::Range<usize>)>,
     /// Its `[[alerts]]`, watching it.
     pub rules: Vec<AlertRule>,
 }
@@ -205,12 +208,16 @@ pub(crate) fn read_pipeline(cx: &mut Cx, t: Table, pc: &PipelineContext) -> Opti
                     .collect(),
             };
             read_rules(cx, v, pc.alerting, Some(&home))
-                .into_iter()
-                .map(|r| r.rule)
-                .collect()
         }
         None => Vec::new(),
     };
+    let own_depends = crate::alerts::names_list(cx, t, "depends_on");
+    let depends_on: Vec<String> = own_depends.iter().map(|(n, _)| n.clone()).collect();
+    let depends = own_depends
+        .into_iter()
+        .chain(rules.iter().flat_map(|r| r.depends.clone()))
+        .collect();
+    let rules = rules.into_iter().map(|r| r.rule).collect();
     let hash = hex(&Sha256::digest(cx.source.text.as_bytes()));
     let chains = daemon
         .on_success
@@ -237,6 +244,7 @@ pub(crate) fn read_pipeline(cx: &mut Cx, t: Table, pc: &PipelineContext) -> Opti
         retry_interrupted: daemon.retry_interrupted,
         on_success: daemon.on_success.into_iter().map(|(n, _)| n).collect(),
         on_failure: daemon.on_failure.into_iter().map(|(n, _)| n).collect(),
+        depends_on,
         max_parallel_steps,
         params,
         env,
@@ -249,6 +257,7 @@ pub(crate) fn read_pipeline(cx: &mut Cx, t: Table, pc: &PipelineContext) -> Opti
     Some(Read {
         pipeline,
         chains,
+        depends,
         rules,
     })
 }

@@ -18,7 +18,7 @@ use crate::pipeline::{PipelineContext, read_pipeline};
 use crate::reader::{self, Cx, Table};
 use crate::types::{
     AlertRule, Channel, Config, Connection, ConnectionKind, Defaults, Engine, Escalation,
-    Maintenance, Server, Storage,
+    Maintenance, Routing, Server, Storage,
 };
 use crate::{Connections, resolve, tz};
 
@@ -32,6 +32,14 @@ const ROOT_KEYS: &[&str] = &[
     "channels",
     "escalation",
     "alerts",
+    "routing",
+];
+const ROUTING_KEYS: &[&str] = &[
+    "channels",
+    "info_channels",
+    "group_wait",
+    "group_interval",
+    "group_by",
 ];
 const SERVER_KEYS: &[&str] = &["listen", "public_read", "writes_per_minute"];
 const STORAGE_KEYS: &[&str] = &["url", "retention"];
@@ -91,6 +99,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         connections,
         channels,
         escalations,
+        routing,
         names: alert_names,
         rules: root_rules,
     } = match root {
@@ -104,6 +113,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
             connections: BTreeMap::new(),
             channels: Vec::new(),
             escalations: Vec::new(),
+            routing: Routing::default(),
             names: Names::default(),
             rules: Vec::new(),
         },
@@ -118,6 +128,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
     let mut pipelines = Vec::new();
     let mut rules: Vec<(AlertRule, PathBuf)> = Vec::new();
     let mut chain_refs = Vec::new();
+    let mut depend_refs = Vec::new();
     for file in pipeline_files(&dir, &mut diags) {
         let text = match std::fs::read_to_string(&file) {
             Ok(t) => t,
@@ -156,6 +167,11 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
             diags.push(d);
             continue;
         }
+        depend_refs.push(Refs {
+            from: p.name.clone(),
+            names: read.depends,
+            source: source.clone(),
+        });
         chain_refs.push(Refs {
             from: p.name.clone(),
             names: read.chains,
@@ -163,17 +179,43 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         });
         pipelines.push(p);
     }
-    check_names(&chain_refs, &pipelines, "on_success/on_failure", &mut diags);
+    let pipeline_names: Vec<&str> = pipelines.iter().map(|p| p.name.as_str()).collect();
+    check_names(
+        &chain_refs,
+        &pipeline_names,
+        "on_success/on_failure",
+        "pipeline",
+        &mut diags,
+    );
     check_cycles(&chain_refs, &pipelines, &mut diags);
     let maintenance_refs = [Refs {
         source: root_source,
         from: String::new(),
         names: maintenance_refs,
     }];
-    check_names(&maintenance_refs, &pipelines, "[[maintenance]]", &mut diags);
+    check_names(
+        &maintenance_refs,
+        &pipeline_names,
+        "[[maintenance]]",
+        "pipeline",
+        &mut diags,
+    );
     alerts::check_rules(&rules_source, &root_rules, &pipelines, &mut diags);
+    depend_refs.push(Refs {
+        from: String::new(),
+        names: root_rules.iter().flat_map(|r| r.depends.clone()).collect(),
+        source: rules_source,
+    });
     rules.extend(root_rules.into_iter().map(|r| (r.rule, path.to_owned())));
     let alerts = unique_rules(rules, &mut diags);
+    let rule_names: Vec<&str> = alerts.iter().map(|r| r.name.as_str()).collect();
+    check_names(
+        &depend_refs,
+        &rule_names,
+        "depends_on",
+        "alert rule",
+        &mut diags,
+    );
     if !diags.is_empty() {
         return Err(Diagnostics(diags));
     }
@@ -191,6 +233,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         channels,
         alerts,
         escalations,
+        routing,
         redactor,
     })
 }
@@ -267,6 +310,7 @@ struct Root {
     connections: BTreeMap<String, Connection>,
     channels: Vec<Channel>,
     escalations: Vec<Escalation>,
+    routing: Routing,
     /// What rules may name.
     names: Names,
     rules: Vec<RuleRead>,
@@ -344,6 +388,13 @@ fn read_root(
         .get("alerts")
         .map(|v| alerts::read_rules(cx, v, &names, None))
         .unwrap_or_default();
+    let routing = match t
+        .get("routing")
+        .and_then(|v| reader::table(cx, "routing", v))
+    {
+        Some(r) => read_routing(cx, r, &names),
+        None => Routing::default(),
+    };
     Some(Root {
         server,
         storage,
@@ -353,9 +404,41 @@ fn read_root(
         connections,
         channels,
         escalations,
+        routing,
         names,
         rules,
     })
+}
+
+fn read_routing(cx: &mut Cx, t: Table, names: &Names) -> Routing {
+    t.check_keys(cx, "in [routing]", ROUTING_KEYS);
+    let mut routing = Routing {
+        channels: alerts::rule_channels(
+            cx,
+            t.get("channels"),
+            &names.channels,
+            "[routing] channels",
+        ),
+        info_channels: alerts::rule_channels(
+            cx,
+            t.get("info_channels"),
+            &names.channels,
+            "[routing] info_channels",
+        ),
+        ..Routing::default()
+    };
+    for (key, field) in [
+        ("group_wait", &mut routing.group_wait),
+        ("group_interval", &mut routing.group_interval),
+    ] {
+        if let Some(d) = t.get(key).and_then(|v| reader::duration(cx, key, v)) {
+            *field = d;
+        }
+    }
+    if let Some(v) = t.get("group_by") {
+        routing.group_by = alerts::group_fields(cx, v);
+    }
+    routing
 }
 
 fn default_engine() -> Engine {

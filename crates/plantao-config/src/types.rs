@@ -28,6 +28,7 @@ pub struct Config {
     /// Every rule, from plantao.toml and the pipeline files, by name.
     pub alerts: Vec<AlertRule>,
     pub escalations: Vec<Escalation>,
+    pub routing: Routing,
     /// Every value that came from the environment, to hide wherever text is printed.
     pub redactor: Redactor,
 }
@@ -175,6 +176,8 @@ pub struct Pipeline {
     /// Pipelines queued when a run succeeds, or fails (trigger `chained`).
     pub on_success: Vec<String>,
     pub on_failure: Vec<String>,
+    /// Rules whose firing alerts keep this pipeline's alerts from being notified.
+    pub depends_on: Vec<String>,
     /// How many steps of a graph (`needs`) may run at once.
     pub max_parallel_steps: usize,
     pub params: BTreeMap<String, Param>,
@@ -268,6 +271,8 @@ pub struct Channel {
     pub timeout: Duration,
     /// A notification not delivered this long after it was written is given up (`failed`).
     pub max_age: Duration,
+    /// Its notifications' text (a minijinja template); a rule's own template comes first.
+    pub template: Option<String>,
 }
 
 #[derive(Debug)]
@@ -355,6 +360,16 @@ pub enum Language {
     PtBr,
 }
 
+impl Language {
+    /// As written in the configuration: `en`, `pt-BR`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::En => "en",
+            Language::PtBr => "pt-BR",
+        }
+    }
+}
+
 /// A condition watched continuously, and what to do when it holds.
 #[derive(Debug)]
 pub struct AlertRule {
@@ -378,6 +393,40 @@ pub struct AlertRule {
     /// The named number the condition compares against (`threshold`); an override stored at
     /// runtime (`PUT /api/alert-config`) takes its place.
     pub threshold: Option<f64>,
+    /// What makes its alerts one group when grouped; `[routing] group_by` when unset.
+    pub group_by: Option<Vec<String>>,
+    /// Rules whose firing alerts keep this rule's alerts from being notified.
+    pub depends_on: Vec<String>,
+    /// The whole notification's text (a minijinja template); the channel's or the default one
+    /// when unset.
+    pub template: Option<String>,
+}
+
+/// `[routing]`: where alerts go when their rule names no channels, and how warnings are grouped.
+#[derive(Debug)]
+pub struct Routing {
+    /// For warning and critical alerts of rules that name neither `channels` nor `escalation`.
+    pub channels: Vec<String>,
+    /// For info alerts of rules that name no channels: none by default (the dashboard only).
+    pub info_channels: Vec<String>,
+    /// How long the first alert of a group waits for others to join it.
+    pub group_wait: Duration,
+    /// At most one message per group this often.
+    pub group_interval: Duration,
+    /// The fields that make a group: `rule`, `pipeline`, `severity` or label names.
+    pub group_by: Vec<String>,
+}
+
+impl Default for Routing {
+    fn default() -> Routing {
+        Routing {
+            channels: Vec::new(),
+            info_channels: Vec::new(),
+            group_wait: Duration::from_secs(30),
+            group_interval: Duration::from_secs(300),
+            group_by: vec!["rule".to_owned()],
+        }
+    }
 }
 
 impl AlertRule {

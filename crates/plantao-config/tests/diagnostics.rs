@@ -515,3 +515,59 @@ fn escalation_mistakes_name_the_policy_and_the_fix() {
     assert_eq!(policy.levels.len(), 2);
     assert_eq!(policy.repeat, Some(std::time::Duration::from_secs(1800)));
 }
+
+#[test]
+fn routing_dependencies_and_templates_are_checked_where_written() {
+    let root = format!(
+        "{CHANNELS}\n[routing]\nchannels = [\"ops-hok\"]\ngroup_wait = \"soon\"\ngroup_by = [\"pipeline\"]\n\n\
+         [[channels]]\nname = \"tpl\"\nkind = \"slack\"\nurl = \"http://x\"\ntemplate = \"{{{{ alert.rule \"\n\n\
+         [[alerts]]\nname = \"db-down\"\nkind = \"run_failed\"\n\n\
+         [[alerts]]\nname = \"failed\"\nkind = \"run_failed\"\ndepends_on = [\"db-dwn\"]\nmessage = \"{{% if %}}\"\n"
+    );
+    let errors = Setup::new(&root)
+        .pipeline(
+            "billing",
+            "depends_on = [\"nothing\"]\n[[steps]]\nname = \"s\"\nrun = \"true\"\n",
+        )
+        .errors();
+    let e = find(&errors, "[routing] channels sends to `ops-hok`");
+    assert!(e.contains("ops-hook"), "{e}");
+    find(&errors, "group_wait");
+    let e = find(&errors, "`template` is not a valid template");
+    assert!(e.contains("plantao.toml:") && e.contains("Jinja"), "{e}");
+    find(&errors, "`message` is not a valid template");
+    let e = find(
+        &errors,
+        "depends_on names `db-dwn`, which is not an alert rule",
+    );
+    assert!(e.contains("db-down") && e.contains("plantao.toml:"), "{e}");
+    let e = find(&errors, "depends_on names `nothing`");
+    assert!(e.contains("billing.toml:1:"), "{e}");
+
+    let ok = format!(
+        "{CHANNELS}\n[routing]\nchannels = [\"ops-hook\"]\ninfo_channels = [\"admin-whatsapp\"]\ngroup_wait = \"10s\"\ngroup_interval = \"1m\"\ngroup_by = [\"pipeline\"]\n\n\
+         [[alerts]]\nname = \"db-down\"\nkind = \"run_failed\"\n\n\
+         [[alerts]]\nname = \"failed\"\nkind = \"run_failed\"\ndepends_on = [\"db-down\"]\ngroup_by = [\"rule\", \"team\"]\n\
+         template = \"{{{{ severity }}}} {{{{ message }}}}\"\n"
+    );
+    let c = Setup::new(&ok)
+        .pipeline(
+            "billing",
+            "depends_on = [\"db-down\"]\n[[steps]]\nname = \"s\"\nrun = \"true\"\n",
+        )
+        .load()
+        .unwrap();
+    assert_eq!(c.routing.channels, ["ops-hook"]);
+    assert_eq!(c.routing.info_channels, ["admin-whatsapp"]);
+    assert_eq!(c.routing.group_wait, std::time::Duration::from_secs(10));
+    assert_eq!(c.routing.group_interval, std::time::Duration::from_secs(60));
+    assert_eq!(c.routing.group_by, ["pipeline"]);
+    let failed = c.alert_rule("failed").unwrap();
+    assert_eq!(failed.depends_on, ["db-down"]);
+    assert_eq!(
+        failed.group_by.as_deref(),
+        Some(&["rule".to_owned(), "team".to_owned()][..])
+    );
+    assert!(failed.template.is_some());
+    assert_eq!(c.pipeline("billing").unwrap().depends_on, ["db-down"]);
+}

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
-use plantao_engine::alerts::{self, Observation, Verdict, conditions, lifecycle};
+use plantao_engine::alerts::{self, Gate, Observation, Verdict, conditions, lifecycle};
 use plantao_engine::clock::{Clock, ManualClock, SystemClock};
 use plantao_engine::daemon::Daemon;
 use plantao_engine::notify::channels::{hex, hmac_sha256};
@@ -161,8 +161,46 @@ impl Rig {
                 ("error".to_owned(), "exit status 1".to_owned()),
             ]),
         };
-        let writes = lifecycle::decide(&self.config, rule, &obs, None, now);
+        let open = self.store.open_alerts().await.unwrap();
+        let current = open
+            .iter()
+            .find(|a| a.fingerprint == alerts::fingerprint(&rule.name, &obs.labels));
+        let gate = Gate::new(self.store.silences(now, 100).await.unwrap(), &open, now);
+        let writes = lifecycle::decide(&self.config, rule, &obs, current, &gate, now);
         alerts::commit(self.store.as_ref(), vec![writes])
+            .await
+            .unwrap();
+    }
+
+    /// The condition of `rule` no longer holds for `pipeline`.
+    async fn clear(&self, rule: &str, pipeline: &str, now: chrono::DateTime<Utc>) {
+        let rule = self.config.alert_rule(rule).unwrap();
+        let labels = BTreeMap::from([("pipeline".to_owned(), pipeline.to_owned())]);
+        let open = self.store.open_alerts().await.unwrap();
+        let current = open
+            .iter()
+            .find(|a| a.fingerprint == alerts::fingerprint(&rule.name, &labels))
+            .unwrap();
+        let obs = Observation {
+            labels,
+            pipeline: Some(pipeline.to_owned()),
+            verdict: Verdict::Clear,
+            value: None,
+            annotations: BTreeMap::new(),
+        };
+        let gate = Gate::new(Vec::new(), &open, now);
+        let writes = lifecycle::decide(&self.config, rule, &obs, Some(current), &gate, now);
+        alerts::commit(self.store.as_ref(), vec![writes])
+            .await
+            .unwrap();
+    }
+
+    /// One periodic evaluation at `now`, committed.
+    async fn evaluate(&self, now: chrono::DateTime<Utc>) {
+        let e = alerts::evaluate(self.store.as_ref(), &self.config, now)
+            .await
+            .unwrap();
+        alerts::commit(self.store.as_ref(), e.batches)
             .await
             .unwrap();
     }
@@ -268,7 +306,7 @@ async fn a_channel_down_for_30_seconds_gets_every_notification_once_when_back() 
     drop(port);
     let root = format!(
         "[[channels]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://{addr}/hook\"\n\n\
-         [[alerts]]\nname = \"failed\"\nkind = \"run_failed\"\nchannels = [\"hook\"]\n"
+         [[alerts]]\nname = \"failed\"\nkind = \"run_failed\"\nseverity = \"critical\"\nchannels = [\"hook\"]\n"
     );
     let pipelines: Vec<(String, &str)> = (0..5).map(|i| (format!("p{i}"), BIZ)).collect();
     let named: Vec<(&str, &str)> = pipelines.iter().map(|(n, t)| (n.as_str(), *t)).collect();
@@ -318,7 +356,7 @@ async fn an_answer_lost_to_a_timeout_is_resent_with_the_same_key() {
     let receiver = Receiver::start(Some(Duration::from_secs(5))).await;
     let root = format!(
         "[[channels]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\ntimeout = \"1s\"\n\n\
-         [[alerts]]\nname = \"failed\"\nkind = \"run_failed\"\nchannels = [\"hook\"]\n",
+         [[alerts]]\nname = \"failed\"\nkind = \"run_failed\"\nseverity = \"critical\"\nchannels = [\"hook\"]\n",
         receiver.url("/hook")
     );
     let rig = Rig::new(&root, &[("biz", BIZ)]).await;
@@ -361,7 +399,7 @@ async fn a_notification_older_than_max_age_is_given_up() {
     drop(port);
     let root = format!(
         "[[channels]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://{addr}/\"\nmax_age = \"10s\"\n\n\
-         [[alerts]]\nname = \"failed\"\nkind = \"run_failed\"\nchannels = [\"hook\"]\n"
+         [[alerts]]\nname = \"failed\"\nkind = \"run_failed\"\nseverity = \"critical\"\nchannels = [\"hook\"]\n"
     );
     let rig = Rig::new(&root, &[("biz", BIZ)]).await;
     let clock = ManualClock::new(Utc::now());
@@ -441,18 +479,29 @@ async fn thresholds_for_and_no_data_at_their_boundaries() {
 
     // `for = "10m"`: pending at first, firing once ten minutes have passed, not a moment before.
     let start = Utc::now();
-    let open = lifecycle::decide(&rig.config, rule, &below, None, start);
+    let open = lifecycle::decide(&rig.config, rule, &below, None, &Gate::default(), start);
     let [Write::OpenAlert(pending)] = open.as_slice() else {
         panic!("{open:?}")
     };
     assert_eq!(pending.state, AlertState::Pending);
     let early = start + TimeDelta::minutes(10) - TimeDelta::milliseconds(1);
-    assert!(lifecycle::decide(&rig.config, rule, &below, Some(pending), early).is_empty());
+    assert!(
+        lifecycle::decide(
+            &rig.config,
+            rule,
+            &below,
+            Some(pending),
+            &Gate::default(),
+            early
+        )
+        .is_empty()
+    );
     let due = lifecycle::decide(
         &rig.config,
         rule,
         &below,
         Some(pending),
+        &Gate::default(),
         start + TimeDelta::minutes(10),
     );
     assert!(matches!(
@@ -463,11 +512,29 @@ async fn thresholds_for_and_no_data_at_their_boundaries() {
         })
     ));
     // No data neither resolves nor fires.
-    assert!(lifecycle::decide(&rig.config, rule, &none, Some(pending), early).is_empty());
+    assert!(
+        lifecycle::decide(
+            &rig.config,
+            rule,
+            &none,
+            Some(pending),
+            &Gate::default(),
+            early
+        )
+        .is_empty()
+    );
     let cleared = judge(&approval(700.0, 300.0), 70.0);
     assert!(
         matches!(
-            lifecycle::decide(&rig.config, rule, &cleared, Some(pending), early).as_slice(),
+            lifecycle::decide(
+                &rig.config,
+                rule,
+                &cleared,
+                Some(pending),
+                &Gate::default(),
+                early
+            )
+            .as_slice(),
             [Write::ChangeAlert {
                 change: plantao_store::AlertChange::Resolve { .. },
                 ..
@@ -668,8 +735,8 @@ async fn two_nodes_on_postgresql_notify_each_alert_once() {
     let root = format!(
         "[storage]\nurl = \"{url}\"\n[engine]\nevaluate_every = \"100ms\"\n\n\
          [[channels]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\n\n\
-         [[alerts]]\nname = \"failed\"\nkind = \"run_failed\"\nchannels = [\"hook\"]\n\n\
-         [[alerts]]\nname = \"rate\"\nkind = \"failure_rate\"\nthreshold = 10\nwindow = \"24h\"\nchannels = [\"hook\"]\n",
+         [[alerts]]\nname = \"failed\"\nkind = \"run_failed\"\nseverity = \"critical\"\nchannels = [\"hook\"]\n\n\
+         [[alerts]]\nname = \"rate\"\nkind = \"failure_rate\"\nseverity = \"critical\"\nthreshold = 10\nwindow = \"24h\"\nchannels = [\"hook\"]\n",
         receiver.url("/hook")
     );
     let names: Vec<String> = (0..6).map(|i| format!("f{i}")).collect();
@@ -1011,4 +1078,247 @@ async fn escalation_reaches_each_level_at_its_delay_until_acknowledged() {
         .filter(|e| e.entry.action == "alert.escalate")
         .count();
     assert_eq!(escalations, 3, "each step audited");
+}
+
+#[tokio::test]
+async fn twenty_warnings_within_group_wait_go_out_as_one_message() {
+    let receiver = Receiver::start(None).await;
+    let root = format!(
+        "[routing]\ngroup_wait = \"30s\"\ngroup_interval = \"5m\"\n\n\
+         [[channels]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\n\n\
+         [[channels]]\nname = \"team-slack\"\nkind = \"slack\"\nurl = \"{}\"\nlanguage = \"pt-BR\"\n\n\
+         [[alerts]]\nname = \"failed\"\nkind = \"run_failed\"\nchannels = [\"hook\", \"team-slack\"]\n",
+        receiver.url("/hook"),
+        receiver.url("/slack"),
+    );
+    let pipelines: Vec<(String, &str)> = (0..21).map(|i| (format!("p{i:02}"), BIZ)).collect();
+    let named: Vec<(&str, &str)> = pipelines.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+    let rig = Rig::new(&root, &named).await;
+    let start = Utc::now();
+    let clock = ManualClock::new(start);
+    for (i, (name, _)) in named.iter().take(20).enumerate() {
+        rig.fire("failed", name, start + TimeDelta::seconds(i as i64))
+            .await;
+    }
+    clock.set(start + TimeDelta::seconds(29));
+    assert_eq!(rig.deliver(&clock).await, 0, "nothing before group_wait");
+    clock.set(start + TimeDelta::seconds(30));
+    assert_eq!(
+        rig.deliver(&clock).await,
+        40,
+        "20 notifications on each of 2 channels"
+    );
+    let got = receiver.requests();
+    assert_eq!(got.len(), 2, "one message per channel: {got:?}");
+    let hook = got.iter().find(|r| r.path == "/hook").unwrap().json();
+    assert_eq!(hook["group"], "hook/rule=failed");
+    assert_eq!(hook["notifications"].as_array().unwrap().len(), 20);
+    let text = hook["text"].as_str().unwrap();
+    assert!(
+        text.starts_with(
+            "[WARNING] 20 alerts · rule=failed\n\n[WARNING] FIRING · failed\nPipeline p00: "
+        ),
+        "{text}"
+    );
+    assert!(text.contains("Pipeline p19: "), "{text}");
+    let slack = got.iter().find(|r| r.path == "/slack").unwrap().json();
+    assert!(
+        slack["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("[AVISO] 20 alertas · rule=failed"),
+        "{slack}"
+    );
+    let log = rig.store.notifications(None, 100).await.unwrap();
+    assert!(
+        log.iter()
+            .all(|r| r.notification.state == DeliveryState::Delivered)
+    );
+
+    // One more of the group: it waits for group_interval since the last message, not group_wait.
+    rig.fire("failed", "p20", start + TimeDelta::seconds(60))
+        .await;
+    clock.set(start + TimeDelta::seconds(90));
+    assert_eq!(rig.deliver(&clock).await, 0, "deferred, not sent");
+    clock.set(start + TimeDelta::seconds(30 + 299));
+    assert_eq!(rig.deliver(&clock).await, 0);
+    clock.set(start + TimeDelta::seconds(30 + 300));
+    assert_eq!(rig.deliver(&clock).await, 2);
+    assert_eq!(receiver.requests().len(), 4);
+    let last = receiver
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/hook" && r.json()["group"].is_null())
+        .unwrap();
+    assert!(
+        last.json()["text"]
+            .as_str()
+            .unwrap()
+            .contains("Pipeline p20"),
+        "a group of one goes as it is"
+    );
+}
+
+#[tokio::test]
+async fn a_silence_made_in_advance_holds_from_its_start_to_its_end() {
+    let receiver = Receiver::start(None).await;
+    let root = format!(
+        "[[channels]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\n\n\
+         [[alerts]]\nname = \"failed\"\nkind = \"run_failed\"\nseverity = \"critical\"\nchannels = [\"hook\"]\n",
+        receiver.url("/hook"),
+    );
+    let rig = Rig::new(&root, &[("billing", BIZ), ("reports", BIZ)]).await;
+    let start = Utc::now();
+    let clock = ManualClock::new(start);
+    let silence = plantao_store::Silence {
+        id: uuid::Uuid::now_v7(),
+        matchers: vec![plantao_store::Matcher::parse("pipeline=billing").unwrap()],
+        starts_at: start + TimeDelta::hours(1),
+        ends_at: start + TimeDelta::hours(2),
+        comment: "database maintenance".into(),
+        author: "ana".into(),
+        created_at: start,
+    };
+    rig.store
+        .apply(vec![Write::AddSilence(Box::new(silence.clone()))])
+        .await
+        .unwrap();
+
+    // Before its start: notified as usual.
+    rig.fire("failed", "billing", start).await;
+    rig.deliver(&clock).await;
+    assert_eq!(receiver.events("firing"), 1);
+    clock.set(start + TimeDelta::minutes(1));
+    rig.clear("failed", "billing", clock.now()).await;
+    rig.deliver(&clock).await;
+    assert_eq!(receiver.events("resolved"), 1);
+
+    // In force: recorded, shown as silenced, not notified; other pipelines are not silenced.
+    let during = start + TimeDelta::minutes(90);
+    clock.set(during);
+    rig.fire("failed", "billing", during).await;
+    rig.fire("failed", "reports", during).await;
+    rig.evaluate(during).await;
+    rig.deliver(&clock).await;
+    assert_eq!(receiver.events("firing"), 2, "only reports");
+    let billing = rig
+        .store
+        .open_alerts()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.pipeline.as_deref() == Some("billing"))
+        .unwrap();
+    assert_eq!(billing.state, AlertState::Firing);
+    assert_eq!(
+        billing.suppressed,
+        Some(plantao_store::Suppression::Silence { id: silence.id })
+    );
+    assert!(!billing.notified);
+
+    // Past its end: the alert still firing is notified then.
+    let after = start + TimeDelta::hours(2);
+    clock.set(after);
+    rig.evaluate(after).await;
+    rig.deliver(&clock).await;
+    assert_eq!(receiver.events("firing"), 3);
+    let billing = rig.store.alert(billing.id).await.unwrap();
+    assert!(billing.notified && billing.suppressed.is_none());
+}
+
+#[tokio::test]
+async fn dependents_stay_quiet_while_their_cause_fires_and_speak_after() {
+    let receiver = Receiver::start(None).await;
+    let mut root = format!(
+        "[[channels]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\n\n\
+         [[alerts]]\nname = \"db-down\"\nkind = \"run_failed\"\npipeline = \"db-probe\"\nseverity = \"critical\"\nchannels = [\"hook\"]\n\n\
+         [[alerts]]\nname = \"failed\"\nkind = \"run_failed\"\nseverity = \"critical\"\ndepends_on = [\"db-down\"]\nchannels = [\"hook\"]\n",
+        receiver.url("/hook"),
+    );
+    root.push('\n');
+    let mut pipelines: Vec<(String, &str)> = (0..20).map(|i| (format!("p{i:02}"), BIZ)).collect();
+    pipelines.push(("db-probe".into(), BIZ));
+    let named: Vec<(&str, &str)> = pipelines.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+    let rig = Rig::new(&root, &named).await;
+    let start = Utc::now();
+    let clock = ManualClock::new(start);
+
+    rig.fire("db-down", "db-probe", start).await;
+    for (name, _) in named.iter().take(20) {
+        rig.fire("failed", name, start).await;
+    }
+    rig.evaluate(start).await;
+    rig.deliver(&clock).await;
+    assert_eq!(receiver.events("firing"), 1, "only the cause speaks");
+    let open = rig.store.open_alerts().await.unwrap();
+    let quiet: Vec<_> = open.iter().filter(|a| a.rule == "failed").collect();
+    assert_eq!(quiet.len(), 20, "the dependents are recorded");
+    assert!(quiet.iter().all(|a| a.state == AlertState::Firing
+        && a.suppressed
+            == Some(plantao_store::Suppression::Dependency {
+                rule: "db-down".into()
+            })));
+
+    // One dependent clears while the cause fires: never notified, so nothing to resolve aloud.
+    rig.clear("failed", "p19", start + TimeDelta::seconds(10))
+        .await;
+    // The cause resolves first; the 19 dependents still firing are notified at the next evaluation.
+    let later = start + TimeDelta::minutes(1);
+    clock.set(later);
+    rig.clear("db-down", "db-probe", later).await;
+    rig.evaluate(later).await;
+    rig.deliver(&clock).await;
+    assert_eq!(receiver.events("resolved"), 1, "the cause's resolution");
+    assert_eq!(receiver.events("firing"), 1 + 19);
+
+    // Every notified alert's resolution is delivered.
+    let end = later + TimeDelta::minutes(1);
+    clock.set(end);
+    for (name, _) in named.iter().take(19) {
+        rig.clear("failed", name, end).await;
+    }
+    rig.deliver(&clock).await;
+    assert_eq!(receiver.events("resolved"), 1 + 19);
+    assert!(rig.store.open_alerts().await.unwrap().is_empty());
+    let log = rig.store.notifications(None, 100).await.unwrap();
+    assert_eq!(log.len(), 40);
+    assert!(
+        log.iter()
+            .all(|r| r.notification.state == DeliveryState::Delivered)
+    );
+}
+
+#[tokio::test]
+async fn templates_of_a_rule_and_a_channel_shape_the_text() {
+    let receiver = Receiver::start(None).await;
+    let root = format!(
+        "[[channels]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\n\
+         template = \"{{{{ severity }}}} {{{{ alert.pipeline }}}}: {{{{ message }}}}\"\n\n\
+         [[channels]]\nname = \"plain\"\nkind = \"slack\"\nurl = \"{}\"\nlanguage = \"pt-BR\"\n\n\
+         [[alerts]]\nname = \"failed\"\nkind = \"run_failed\"\nseverity = \"critical\"\n\
+         message = \"{{{{ alert.annotations.stage }}}} broke ({{{{ alert.annotations.error }}}})\"\nchannels = [\"hook\", \"plain\"]\n\n\
+         [[alerts]]\nname = \"own\"\nkind = \"run_failed\"\nseverity = \"critical\"\n\
+         template = \"{{{{ event_label }}}}|{{{{ alert.rule }}}}|{{{{ language }}}}\"\nchannels = [\"hook\", \"plain\"]\n",
+        receiver.url("/hook"),
+        receiver.url("/plain"),
+    );
+    let rig = Rig::new(&root, &[("biz", BIZ)]).await;
+    rig.fire("failed", "biz", Utc::now()).await;
+    rig.fire("own", "biz", Utc::now()).await;
+    rig.deliver(&SystemClock).await;
+    let mut texts: Vec<String> = receiver
+        .requests()
+        .iter()
+        .map(|r| r.json()["text"].as_str().unwrap().to_owned())
+        .collect();
+    texts.sort();
+    assert_eq!(
+        texts,
+        [
+            "CRITICAL biz: send broke (exit status 1)",
+            "DISPARADO|own|pt-BR",
+            "FIRING|own|en",
+            "[CRÍTICO] DISPARADO · failed\nsend broke (exit status 1)",
+        ]
+    );
 }

@@ -54,12 +54,168 @@ pub struct Alert {
     /// With an escalation policy: when the next level (or the last one's repeat) is due.
     #[serde(default)]
     pub next_escalation_at: Option<DateTime<Utc>>,
+    /// Whether its firing went to its channels: only then is its resolution notified.
+    #[serde(default = "yes")]
+    pub notified: bool,
+    /// Why it fires without being notified (a silence, an alert it depends on); none when it
+    /// is notified as usual.
+    #[serde(default)]
+    pub suppressed: Option<Suppression>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Alert {
     pub fn is_open(&self) -> bool {
         self.state != AlertState::Resolved
     }
+
+    /// What a silence's matcher compares: `rule`, `kind`, `pipeline`, `severity`, or a label
+    /// (`check` is the label of a check's alerts).
+    pub fn field(&self, name: &str) -> Option<&str> {
+        match name {
+            "rule" => Some(&self.rule),
+            "kind" => Some(&self.kind),
+            "pipeline" => self.pipeline.as_deref(),
+            "severity" => Some(self.severity.as_str()),
+            label => self.labels.get(label).map(String::as_str),
+        }
+    }
+}
+
+/// Why a firing alert is recorded but not notified.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case", tag = "by")]
+pub enum Suppression {
+    /// A silence matches it.
+    Silence { id: Uuid },
+    /// An alert of the rule it depends on (`depends_on`) fires.
+    Dependency { rule: String },
+}
+
+impl std::fmt::Display for Suppression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Suppression::Silence { id } => write!(f, "silenced by {id}"),
+            Suppression::Dependency { rule } => write!(f, "quiet while {rule} fires"),
+        }
+    }
+}
+
+/// A period in which the alerts its matchers all match are recorded but not notified.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Silence {
+    pub id: Uuid,
+    pub matchers: Vec<Matcher>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub comment: String,
+    /// Who created it.
+    pub author: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Silence {
+    pub fn is_active(&self, now: Timestamp) -> bool {
+        self.starts_at <= now && now < self.ends_at
+    }
+
+    /// Whether every matcher matches `alert` (a silence has at least one).
+    pub fn matches(&self, alert: &Alert) -> bool {
+        !self.matchers.is_empty() && self.matchers.iter().all(|m| m.matches(alert))
+    }
+}
+
+/// `name=value` or `name!=value`; `*` in the value stands for any text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Matcher {
+    pub name: String,
+    pub value: String,
+    /// `!=`: matches when the field differs or is missing.
+    #[serde(default)]
+    pub negate: bool,
+}
+
+impl Matcher {
+    pub fn parse(text: &str) -> std::result::Result<Matcher, String> {
+        let (name, value, negate) = match text.split_once("!=") {
+            Some((n, v)) => (n, v, true),
+            None => match text.split_once('=') {
+                Some((n, v)) => (n, v, false),
+                None => {
+                    return Err(format!(
+                        "`{text}` is not a matcher: write name=value or name!=value (e.g. pipeline=billing, severity=warning)"
+                    ));
+                }
+            },
+        };
+        let name = name.trim();
+        let ok = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !ok {
+            return Err(format!(
+                "`{name}` in `{text}` is not a field: use rule, kind, pipeline, severity, check or a label's name"
+            ));
+        }
+        Ok(Matcher {
+            name: name.to_owned(),
+            value: value.trim().to_owned(),
+            negate,
+        })
+    }
+
+    pub fn matches(&self, alert: &Alert) -> bool {
+        let equal = alert
+            .field(&self.name)
+            .is_some_and(|v| glob(&self.value, v));
+        equal != self.negate
+    }
+}
+
+impl std::fmt::Display for Matcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let op = if self.negate { "!=" } else { "=" };
+        write!(f, "{}{op}{}", self.name, self.value)
+    }
+}
+
+/// Ends `silence` at `at`: one that has not started never will; one that has ended is a
+/// conflict.
+pub(crate) fn expire(silence: &mut Silence, at: Timestamp) -> Result<()> {
+    if silence.ends_at <= at {
+        return Err(StoreError::Conflict(format!(
+            "silence {} ended at {} already",
+            silence.id,
+            silence.ends_at.format("%Y-%m-%d %H:%M:%S UTC")
+        )));
+    }
+    silence.ends_at = at;
+    silence.starts_at = silence.starts_at.min(at);
+    Ok(())
+}
+
+/// Whether `text` matches `pattern`, where `*` stands for any run of characters.
+fn glob(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 /// One change to an alert, checked against its current state.
@@ -83,6 +239,11 @@ pub enum AlertChange {
         channels: Vec<String>,
         next: Option<Timestamp>,
     },
+    /// The alert is (with `Some`) or is no longer (`None`) kept from its channels.
+    Suppress { by: Option<Suppression> },
+    /// Its firing went to its channels after all (a silence or its cause ended); reminders
+    /// start from here.
+    Notified { next_reminder_at: Option<Timestamp> },
     /// Stops reminders and escalation; `dismiss` also hides the alert from the active list.
     Acknowledge {
         by: String,
@@ -147,6 +308,20 @@ impl AlertChange {
                 }
                 alert.next_escalation_at = *next;
             }
+            AlertChange::Suppress { by } => {
+                if !alert.is_open() {
+                    return Err(conflict("silenced"));
+                }
+                alert.suppressed.clone_from(by);
+            }
+            AlertChange::Notified { next_reminder_at } => {
+                if alert.state != AlertState::Firing {
+                    return Err(conflict("notified"));
+                }
+                alert.notified = true;
+                alert.suppressed = None;
+                alert.next_reminder_at = *next_reminder_at;
+            }
             AlertChange::Acknowledge { by, at, dismiss } => {
                 if !alert.is_open() {
                     return Err(conflict(if *dismiss {
@@ -187,6 +362,10 @@ pub struct Notification {
     pub text: String,
     /// The alert as it was when the notification was written.
     pub alert: Option<Alert>,
+    /// Notifications of one group (same channel, same grouping labels) that are due together
+    /// go out as one message.
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 /// One try to deliver a notification.

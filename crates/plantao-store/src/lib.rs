@@ -22,7 +22,10 @@ use async_trait::async_trait;
 use plantao_model::RunId;
 use uuid::Uuid;
 
-pub use alerts::{Alert, AlertChange, Attempt, Notification, NotificationRecord, Outcome};
+pub use alerts::{
+    Alert, AlertChange, Attempt, Matcher, Notification, NotificationRecord, Outcome, Silence,
+    Suppression,
+};
 pub use error::{Result, StoreError};
 pub use records::*;
 pub use rollup::{Bucket, CounterTotal, GAMMA, Grain, Histogram, Summary, Window, day_of, hour_of};
@@ -162,7 +165,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Every alert, newest first: at most `limit` older than `before` (an alert's id).
     async fn alert_history(&self, before: Option<Uuid>, limit: u32) -> Result<Vec<Alert>>;
 
-    /// Claims at most `limit` pending notifications due at `now` that nobody holds: they are
+    /// Claims at most `limit` pending notifications due at `now` that nobody holds, and with
+    /// them every pending notification of their groups, due or not (a group goes out as one
+    /// message, so its members that came later ride along): they are
     /// this caller's to deliver until `until` (then anyone's again, so a node that dies holding
     /// some delays them, never loses them). Two callers never hold the same notification (on
     /// PostgreSQL, `FOR UPDATE SKIP LOCKED`).
@@ -186,6 +191,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// The thresholds overridden at runtime, by rule.
     async fn thresholds(&self) -> Result<BTreeMap<String, f64>>;
+
+    /// The silences that end after `ended_after` (those in force and those to come, given
+    /// now), newest first, at most `limit`.
+    async fn silences(&self, ended_after: Timestamp, limit: u32) -> Result<Vec<Silence>>;
+
+    /// When each of the notification groups `keys` last had a message delivered (groups that
+    /// never had one are left out).
+    async fn group_sent(&self, keys: &[String]) -> Result<BTreeMap<String, Timestamp>>;
 
     /// Closes the connections; pending writes have been committed by then.
     async fn close(&self);

@@ -7,7 +7,7 @@ use plantao_model::{Role, RunId, RunStatus, StageStatus, Trigger};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::alerts::{Alert, AlertChange, Attempt, Notification};
+use crate::alerts::{Alert, AlertChange, Attempt, Notification, Silence};
 
 pub type Timestamp = DateTime<Utc>;
 
@@ -229,6 +229,20 @@ pub enum Write {
     SetThreshold {
         rule: String,
         value: Option<f64>,
+        at: Timestamp,
+    },
+    /// Puts notifications back in the outbox until `until` without an attempt: their group had
+    /// a message within `group_interval`. The claim on them ends.
+    Defer {
+        ids: Vec<Uuid>,
+        until: Timestamp,
+    },
+    /// A new silence.
+    AddSilence(Box<Silence>),
+    /// Ends a silence at `at` (or has it never start); one that has ended is a conflict, an
+    /// unknown one not found.
+    ExpireSilence {
+        id: Uuid,
         at: Timestamp,
     },
 }

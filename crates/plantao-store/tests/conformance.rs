@@ -57,4 +57,6 @@ conformance!(
     thresholds_are_overridden_and_restored,
     only_the_node_that_opens_an_alert_queues_its_notifications,
     pruning_takes_old_resolved_alerts_and_finished_notifications,
+    a_group_is_claimed_whole_and_deferred_until_its_interval,
+    silences_are_listed_until_they_end_and_expire_early,
 );

@@ -101,6 +101,13 @@ fn routes(run: RunId, alert: Uuid) -> Vec<(Method, String, Option<Role>, Option<
             None,
         ),
         get("/api/alert-config", Some(Role::Admin)),
+        get("/api/silences", Some(Role::Viewer)),
+        (
+            Method::POST,
+            "/api/silences".into(),
+            Some(Role::Admin),
+            Some(json!({"matchers": ["pipeline=quick"], "duration": "1h", "comment": "test"})),
+        ),
         (
             Method::PUT,
             "/api/alert-config".into(),
@@ -135,6 +142,8 @@ async fn open_alert(server: &Server, rule: &str) -> Uuid {
         next_reminder_at: None,
         escalation_level: None,
         next_escalation_at: None,
+        notified: true,
+        suppressed: None,
     };
     server
         .store
@@ -922,6 +931,113 @@ async fn alerts_are_acknowledged_dismissed_and_audited_and_thresholds_change_at_
         assert!(
             text.contains("# TYPE plantao_notifications_total counter\n"),
             "{text}"
+        );
+        server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silences_are_made_in_advance_listed_expired_and_audited() {
+    for backend in backends() {
+        let server = Server::start(backend, "").await;
+        let viewer = server.token("eyes", Role::Viewer).await;
+        let admin = server.token("boss", Role::Admin).await;
+        let (status, made) = server
+            .post(
+                "/api/silences",
+                &admin,
+                json!({
+                    "matchers": ["pipeline=quick", "severity!=info"],
+                    "starts_at": "2099-01-01T02:00:00Z",
+                    "duration": "2h",
+                    "comment": "database maintenance"
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{made}");
+        assert_eq!(made["ends_at"], "2099-01-01T04:00:00Z");
+        assert_eq!(made["author"], "boss");
+        assert_eq!(
+            made["matchers"][1],
+            json!({"name": "severity", "value": "info", "negate": true})
+        );
+        let id = made["id"].as_str().unwrap().to_owned();
+
+        let (status, listed) = server.get("/api/silences", &viewer).await;
+        assert_eq!(status, StatusCode::OK, "{listed}");
+        assert_eq!(listed.as_array().unwrap().len(), 1, "one to come");
+        for (body, why) in [
+            (
+                json!({"matchers": [], "duration": "1h", "comment": "x"}),
+                "at least one matcher",
+            ),
+            (
+                json!({"matchers": ["pipeline"], "duration": "1h", "comment": "x"}),
+                "is not a matcher",
+            ),
+            (
+                json!({"matchers": ["pipeline=a"], "comment": "x"}),
+                "an end or a duration",
+            ),
+            (
+                json!({"matchers": ["pipeline=a"], "duration": "soon", "comment": "x"}),
+                "is not one",
+            ),
+            (
+                json!({"matchers": ["pipeline=a"], "duration": "1h", "comment": ""}),
+                "comment",
+            ),
+            (
+                json!({"matchers": ["pipeline=a"], "ends_at": "2001-01-01T00:00:00Z", "comment": "x"}),
+                "ended already",
+            ),
+            (
+                json!({"matchers": ["pipeline=a"], "starts_at": "2099-01-02T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z", "comment": "x"}),
+                "before it starts",
+            ),
+        ] {
+            let (status, answer) = server.post("/api/silences", &admin, body).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+            assert!(
+                answer["error"]["message"].as_str().unwrap().contains(why),
+                "{why}: {answer}"
+            );
+        }
+
+        let expire = format!("/api/silences/{id}/expire");
+        let (status, answer) = server.post(&expire, &viewer, json!({})).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+        let (status, _) = server.post(&expire, &admin, json!({})).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, _) = server.post(&expire, &admin, json!({})).await;
+        assert_eq!(status, StatusCode::CONFLICT, "ended already");
+        let (status, _) = server
+            .post(
+                &format!("/api/silences/{}/expire", Uuid::now_v7()),
+                &admin,
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (_, listed) = server.get("/api/silences", &viewer).await;
+        assert_eq!(
+            listed,
+            json!([]),
+            "a silence to come that is expired never starts"
+        );
+        let (_, all) = server.get("/api/silences?all=true", &viewer).await;
+        assert_eq!(all[0]["id"], id.as_str());
+
+        let (_, audit) = server.get("/api/audit", &admin).await;
+        let actions: Vec<&str> = audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap())
+            .collect();
+        assert!(
+            actions.contains(&"silence.add") && actions.contains(&"silence.expire"),
+            "{actions:?}"
         );
         server.stop().await;
     }

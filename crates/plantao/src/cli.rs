@@ -112,6 +112,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Silences: alerts matching them are recorded but not notified while they are in force.
+    Silence {
+        #[command(subcommand)]
+        command: SilenceCommand,
+    },
     /// Notification channels.
     Channel {
         #[command(subcommand)]
@@ -214,6 +219,45 @@ pub enum AlertsCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SilenceAdd {
+    #[arg(required = true)]
+    pub matchers: Vec<String>,
+    /// When it starts (default now): 2026-11-23 02:00 in the configuration's time zone, or
+    /// RFC 3339.
+    #[arg(long)]
+    pub start: Option<String>,
+    /// When it ends; or give --duration.
+    #[arg(long, conflicts_with = "duration")]
+    pub end: Option<String>,
+    /// How long from its start: 2h, 90m.
+    #[arg(long)]
+    pub duration: Option<String>,
+    /// Why (required): the others will read it.
+    #[arg(long)]
+    pub comment: String,
+    /// Who (default: $USER).
+    #[arg(long)]
+    pub author: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SilenceCommand {
+    /// Silence the alerts every MATCHER matches (`pipeline=billing`, `rule=db-*`,
+    /// `severity!=critical`), now or from --start, until --end or for --duration.
+    Add(SilenceAdd),
+    /// The silences in force and to come.
+    List {
+        /// Also the ones that have ended.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a silence now (one still to come never starts).
+    Expire { id: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -14,7 +14,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::cli::{
-    AlertsCommand, BenchCommand, ChannelCommand, Cli, Command, ConfigCommand, TokenCommand,
+    AlertsCommand, BenchCommand, ChannelCommand, Cli, Command, ConfigCommand, SilenceCommand,
+    TokenCommand,
 };
 
 fn main() -> ExitCode {
@@ -88,6 +89,13 @@ fn main() -> ExitCode {
                 Some(AlertsCommand::Check { notify, json }) => {
                     commands::alerts::check(&config, notify, json).await
                 }
+            },
+            Command::Silence { command } => match command {
+                SilenceCommand::Add(args) => commands::silences::add(&config, args).await,
+                SilenceCommand::List { all, json } => {
+                    commands::silences::list(&config, all, json).await
+                }
+                SilenceCommand::Expire { id } => commands::silences::expire(&config, &id).await,
             },
             Command::Channel {
                 command: ChannelCommand::Test { name },

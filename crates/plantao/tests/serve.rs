@@ -574,7 +574,7 @@ fn a_full_disk_stops_claiming_and_records_every_tick_once_space_returns() {
     let alerting = format!(
         "[[channels]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\n\n\
          [[alerts]]\nname = \"disk\"\nkind = \"storage\"\nseverity = \"critical\"\nchannels = [\"hook\"]\n\n\
-         [[alerts]]\nname = \"tick-missed\"\nkind = \"missed\"\npipeline = \"tick\"\nchannels = [\"hook\"]\n",
+         [[alerts]]\nname = \"tick-missed\"\nkind = \"missed\"\nseverity = \"critical\"\npipeline = \"tick\"\nchannels = [\"hook\"]\n",
         hook.url
     );
     std::fs::write(
@@ -759,9 +759,9 @@ fn the_api_answers_tokens_made_on_the_command_line() {
     assert!(said.contains("no answer"), "{said}");
 }
 
-#[test]
-fn alerts_check_ack_and_channel_test_on_the_command_line() {
-    let hook = Hook::start();
+/// A pipeline `flaky` that fails (exit `code`, default 3) with a critical rule sending to the
+/// webhook `hook`.
+fn flaky_home(hook: &Hook) -> Home {
     let home = Home::new(&[(
         "flaky",
         "[params.code]\ndefault = \"3\"\n[[steps]]\nname = \"s\"\nrun = \"exit $PLANTAO_PARAM_CODE\"\n\
@@ -775,14 +775,24 @@ fn alerts_check_ack_and_channel_test_on_the_command_line() {
         ),
     )
     .unwrap();
-    let run = |args: &[&str]| {
-        let out = home.command(args).output().unwrap();
-        (
-            out.status.code().unwrap(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    home
+}
+
+/// `plantao ARGS` in `home`: exit code, standard output, standard error.
+fn cli(home: &Home, args: &[&str]) -> (i32, String, String) {
+    let out = home.command(args).output().unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn alerts_check_ack_and_channel_test_on_the_command_line() {
+    let hook = Hook::start();
+    let home = flaky_home(&hook);
+    let run = |args: &[&str]| cli(&home, args);
     let (code, _, _) = run(&["run", "flaky"]);
     assert_eq!(code, 1, "the run fails");
 
@@ -837,4 +847,74 @@ fn alerts_check_ack_and_channel_test_on_the_command_line() {
     assert_eq!(hook.got("flaky-failed", "resolved"), 1);
     let (_, said, _) = run(&["alerts"]);
     assert_eq!(said, "no active alerts\n");
+}
+
+#[test]
+fn a_silence_from_the_command_line_keeps_an_alert_quiet_until_it_is_expired() {
+    let hook = Hook::start();
+    let home = flaky_home(&hook);
+    let run = |args: &[&str]| cli(&home, args);
+    let (code, said, told) = run(&[
+        "silence",
+        "add",
+        "pipeline=flaky",
+        "--duration",
+        "1h",
+        "--comment",
+        "fixing it",
+        "--author",
+        "ana",
+    ]);
+    assert_eq!(code, 0, "{told}");
+    assert!(
+        said.contains("in force") && said.contains("pipeline=flaky") && said.contains("by ana"),
+        "{said}"
+    );
+    let (_, listed, _) = run(&["silence", "list", "--json"]);
+    let silences: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let id = silences[0]["id"].as_str().unwrap().to_owned();
+    let (code, _, told) = run(&[
+        "silence",
+        "add",
+        "pipeline",
+        "--duration",
+        "1h",
+        "--comment",
+        "x",
+    ]);
+    assert_eq!(code, 2);
+    assert!(told.contains("is not a matcher"), "{told}");
+
+    let (code, _, _) = run(&["run", "flaky"]);
+    assert_eq!(code, 1);
+    let (code, _, told) = run(&["alerts", "check", "--notify"]);
+    assert_eq!(code, 0, "{told}");
+    let (_, said, _) = run(&["alerts"]);
+    assert!(
+        said.contains(&format!("firing, silenced by {id}")),
+        "{said}"
+    );
+    assert_eq!(
+        hook.got("flaky-failed", "firing"),
+        0,
+        "recorded, not notified"
+    );
+
+    let (code, said, _) = run(&["silence", "expire", &id]);
+    assert_eq!(code, 0, "{said}");
+    let (code, _, told) = run(&["silence", "expire", &id]);
+    assert_eq!(code, 2);
+    assert!(told.contains("already"), "{told}");
+    let (_, _, told) = run(&["alerts", "check", "--notify"]);
+    assert!(told.contains("1 notifications queued"), "{told}");
+    assert_eq!(
+        hook.got("flaky-failed", "firing"),
+        1,
+        "notified once the silence ended"
+    );
+    let (_, audit, _) = run(&["audit"]);
+    assert!(
+        audit.contains("silence.add") && audit.contains("silence.expire"),
+        "{audit}"
+    );
 }

@@ -2,12 +2,12 @@
 //! reminders, and the notifications each step sends. Pure: the time comes in as `now`, so tests
 //! drive it with any clock.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use plantao_config::{AlertRule, Config};
-use plantao_model::{AlertState, DeliveryState, NotificationEvent};
-use plantao_store::{Alert, AlertChange, Notification, Timestamp, Write};
+use plantao_config::{AlertRule, Channel, Config};
+use plantao_model::{AlertState, DeliveryState, NotificationEvent, Severity};
+use plantao_store::{Alert, AlertChange, Notification, Silence, Suppression, Timestamp, Write};
 use uuid::Uuid;
 
 use super::text;
@@ -33,6 +33,59 @@ pub enum Verdict {
     NoData,
 }
 
+/// What keeps a firing alert from its channels at one moment: the silences in force and the
+/// rules that have a firing alert (for `depends_on`).
+#[derive(Clone, Debug, Default)]
+pub struct Gate {
+    pub silences: Vec<Silence>,
+    pub firing: BTreeSet<String>,
+}
+
+impl Gate {
+    /// The gate at `now`, from every silence not yet ended and the open alerts.
+    pub fn new(silences: Vec<Silence>, open: &[Alert], now: Timestamp) -> Gate {
+        Gate {
+            silences: silences.into_iter().filter(|s| s.is_active(now)).collect(),
+            firing: open
+                .iter()
+                .filter(|a| a.state == AlertState::Firing)
+                .map(|a| a.rule.clone())
+                .collect(),
+        }
+    }
+
+    /// Why `alert` must not be notified now, if it must not: a silence that matches it, or a
+    /// firing alert of a rule its rule or its pipeline depends on.
+    pub fn check(&self, config: &Config, alert: &Alert) -> Option<Suppression> {
+        if let Some(s) = self.silences.iter().find(|s| s.matches(alert)) {
+            return Some(Suppression::Silence { id: s.id });
+        }
+        let rule = config.alert_rule(&alert.rule);
+        let pipeline = alert.pipeline.as_deref().and_then(|p| config.pipeline(p));
+        rule.map(|r| &r.depends_on)
+            .into_iter()
+            .chain(pipeline.map(|p| &p.depends_on))
+            .flatten()
+            .find(|cause| **cause != alert.rule && self.firing.contains(*cause))
+            .map(|cause| Suppression::Dependency {
+                rule: cause.clone(),
+            })
+    }
+}
+
+/// Where a rule's alerts go: its channels; with none (and no escalation), `[routing]`'s,
+/// `info_channels` for info alerts.
+pub fn route(config: &Config, rule: &AlertRule) -> Vec<String> {
+    if !rule.channels.is_empty() || rule.escalation.is_some() {
+        return rule.channels.clone();
+    }
+    if rule.severity == Severity::Info {
+        config.routing.info_channels.clone()
+    } else {
+        config.routing.channels.clone()
+    }
+}
+
 /// One alert per rule and labels.
 pub fn fingerprint(rule: &str, labels: &BTreeMap<String, String>) -> String {
     let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -46,6 +99,7 @@ pub fn decide(
     rule: &AlertRule,
     obs: &Observation,
     open: Option<&Alert>,
+    gate: &Gate,
     now: Timestamp,
 ) -> Vec<Write> {
     match (obs.verdict, open) {
@@ -63,7 +117,7 @@ pub fn decide(
                 value: obs.value,
                 message: String::new(),
                 runbook: rule.runbook.clone(),
-                channels: rule.channels.clone(),
+                channels: route(config, rule),
                 started_at: now,
                 fired_at: None,
                 resolved_at: None,
@@ -73,6 +127,8 @@ pub fn decide(
                 next_reminder_at: None,
                 escalation_level: None,
                 next_escalation_at: None,
+                notified: false,
+                suppressed: None,
             };
             alert.message = text::message(rule, &alert, plantao_config::Language::En);
             if !rule.hold.is_zero() {
@@ -80,6 +136,11 @@ pub fn decide(
             }
             alert.state = AlertState::Firing;
             alert.fired_at = Some(now);
+            alert.suppressed = gate.check(config, &alert);
+            if alert.suppressed.is_some() {
+                return vec![Write::OpenAlert(Box::new(alert))];
+            }
+            alert.notified = true;
             alert.next_reminder_at = reminder_after(rule, now);
             start_escalation(config, rule, &mut alert, now);
             let mut writes = notify(config, Some(rule), &alert, NotificationEvent::Firing, now);
@@ -98,29 +159,17 @@ pub fn decide(
                 at: now,
                 value: fired.value,
                 message,
-                next_reminder_at: reminder_after(rule, now),
+                next_reminder_at: None,
             };
             change.apply(&mut fired).ok();
             let mut writes = vec![Write::ChangeAlert { id: a.id, change }];
-            if rule.escalation.is_some() {
-                start_escalation(config, rule, &mut fired, now);
-                let escalate = AlertChange::Escalate {
-                    level: fired.escalation_level,
-                    channels: fired.channels.clone(),
-                    next: fired.next_escalation_at,
-                };
-                writes.push(Write::ChangeAlert {
+            match gate.check(config, &fired) {
+                Some(by) => writes.push(Write::ChangeAlert {
                     id: a.id,
-                    change: escalate,
-                });
+                    change: AlertChange::Suppress { by: Some(by) },
+                }),
+                None => writes.extend(notify_firing(config, rule, &fired, now)),
             }
-            writes.extend(notify(
-                config,
-                Some(rule),
-                &fired,
-                NotificationEvent::Firing,
-                now,
-            ));
             writes
         }
         (Verdict::Clear, Some(a)) => {
@@ -128,11 +177,13 @@ pub fn decide(
                 at: now,
                 value: obs.value,
             };
-            let was_firing = a.state == AlertState::Firing;
+            // Only an alert whose firing was notified has its resolution notified, and always
+            // then: a silence or a cause firing since never swallows it.
+            let was_notified = a.state == AlertState::Firing && a.notified;
             let mut resolved = a.clone();
             change.apply(&mut resolved).ok();
             let mut writes = vec![Write::ChangeAlert { id: a.id, change }];
-            if was_firing {
+            if was_notified {
                 writes.extend(notify(
                     config,
                     Some(rule),
@@ -147,9 +198,63 @@ pub fn decide(
     }
 }
 
+/// A firing alert going to its channels: it is marked notified, its reminders and escalation
+/// start, and its channels hear of it (the change is `fired`'s, already applied to it).
+fn notify_firing(config: &Config, rule: &AlertRule, fired: &Alert, now: Timestamp) -> Vec<Write> {
+    let mut fired = fired.clone();
+    let notified = AlertChange::Notified {
+        next_reminder_at: reminder_after(rule, now),
+    };
+    notified.apply(&mut fired).ok();
+    let mut writes = vec![Write::ChangeAlert {
+        id: fired.id,
+        change: notified,
+    }];
+    if rule.escalation.is_some() {
+        start_escalation(config, rule, &mut fired, now);
+        writes.push(Write::ChangeAlert {
+            id: fired.id,
+            change: AlertChange::Escalate {
+                level: fired.escalation_level,
+                channels: fired.channels.clone(),
+                next: fired.next_escalation_at,
+            },
+        });
+    }
+    writes.extend(notify(
+        config,
+        Some(rule),
+        &fired,
+        NotificationEvent::Firing,
+        now,
+    ));
+    writes
+}
+
+/// When what keeps a firing alert quiet changes: it is kept quiet for the new reason, or, once
+/// nothing does, notified then (when it never was) — a dependent still firing after its cause
+/// resolved, an alert whose silence ended.
+pub fn regate(config: &Config, alert: &Alert, gate: &Gate, now: Timestamp) -> Vec<Write> {
+    if alert.state != AlertState::Firing {
+        return Vec::new();
+    }
+    let by = gate.check(config, alert);
+    if by == alert.suppressed {
+        return Vec::new();
+    }
+    match (by, config.alert_rule(&alert.rule)) {
+        (None, Some(rule)) if !alert.notified => notify_firing(config, rule, alert, now),
+        (by, _) => vec![Write::ChangeAlert {
+            id: alert.id,
+            change: AlertChange::Suppress { by },
+        }],
+    }
+}
+
 /// A reminder when one is due: the alert fires, nobody acknowledged it, its rule repeats.
 pub fn remind(config: &Config, alert: &Alert, now: Timestamp) -> Vec<Write> {
     let due = alert.state == AlertState::Firing
+        && alert.suppressed.is_none()
         && alert.acknowledged_at.is_none()
         && alert.next_reminder_at.is_some_and(|at| at <= now);
     if !due {
@@ -197,6 +302,7 @@ fn start_escalation(config: &Config, rule: &AlertRule, alert: &mut Alert, now: T
 /// the alert's), or, past the last level, the last level again every `repeat`. Audited.
 pub fn escalate(config: &Config, alert: &Alert, now: Timestamp) -> Vec<Write> {
     let due = alert.state == AlertState::Firing
+        && alert.suppressed.is_none()
         && alert.acknowledged_at.is_none()
         && alert.next_escalation_at.is_some_and(|at| at <= now);
     let rule = config.alert_rule(&alert.rule);
@@ -254,7 +360,8 @@ pub fn notify(
     notify_to(config, rule, alert, event, now, &alert.channels)
 }
 
-/// A notification of `alert` for each of `channels` that the configuration still has.
+/// A notification of `alert` for each of `channels` that the configuration still has. Critical
+/// alerts go at once; others wait `group_wait` in their group (see [`group_key`]).
 fn notify_to(
     config: &Config,
     rule: Option<&AlertRule>,
@@ -263,10 +370,17 @@ fn notify_to(
     now: Timestamp,
     channels: &[String],
 ) -> Vec<Write> {
+    let grouped = alert.severity != Severity::Critical;
     channels
         .iter()
         .filter_map(|name| config.channel(name))
         .map(|channel| {
+            let group = grouped.then(|| group_key(config, rule, channel, alert));
+            let next_at = if grouped {
+                now + to_delta(config.routing.group_wait)
+            } else {
+                now
+            };
             Write::Enqueue(Box::new(Notification {
                 id: Uuid::now_v7(),
                 alert_id: Some(alert.id),
@@ -274,15 +388,34 @@ fn notify_to(
                 event,
                 state: DeliveryState::Pending,
                 created_at: now,
-                next_at: now,
+                next_at,
                 attempts: 0,
                 delivered_at: None,
                 last_error: None,
-                text: text::notification(rule, alert, event, channel.language),
+                text: text::notification(rule, channel, alert, event),
                 alert: Some(alert.clone()),
+                group,
             }))
         })
         .collect()
+}
+
+/// The group of `alert`'s notifications on `channel`: the channel and the values of the
+/// rule's `group_by` (or `[routing]`'s) fields, e.g. `team-slack/rule=slow-runs`.
+pub fn group_key(
+    config: &Config,
+    rule: Option<&AlertRule>,
+    channel: &Channel,
+    alert: &Alert,
+) -> String {
+    let fields = rule
+        .and_then(|r| r.group_by.as_ref())
+        .unwrap_or(&config.routing.group_by);
+    let values: Vec<String> = fields
+        .iter()
+        .map(|f| format!("{f}={}", alert.field(f).unwrap_or_default()))
+        .collect();
+    format!("{}/{}", channel.name, values.join(","))
 }
 
 fn reminder_after(rule: &AlertRule, now: Timestamp) -> Option<Timestamp> {

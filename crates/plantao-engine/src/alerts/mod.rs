@@ -7,6 +7,7 @@
 
 pub mod conditions;
 pub mod lifecycle;
+pub mod silences;
 pub mod text;
 
 use std::collections::{BTreeMap, HashMap};
@@ -22,13 +23,15 @@ use crate::clock::Clock;
 use crate::writable::Writable;
 use conditions::{on_open_runs, on_run_end, on_window, watches, window, window_name};
 pub(crate) use lifecycle::to_delta;
-pub use lifecycle::{Observation, Verdict, fingerprint};
+pub use lifecycle::{Gate, Observation, Verdict, fingerprint};
 
 pub const TASK: &str = "alerts";
 /// Successful runs "slower than usual" needs before it judges.
 const MIN_USUAL: usize = 5;
 /// Open runs a `stuck` rule looks at, per status.
 const OPEN_RUNS_LIMIT: u32 = 10_000;
+/// Silences read per evaluation (those in force and to come).
+const SILENCES_LIMIT: u32 = 10_000;
 
 /// What one rule says about one set of labels, and the alert it concerns.
 #[derive(Clone, Debug, PartialEq)]
@@ -56,12 +59,16 @@ pub async fn evaluate(
     let open = store.open_alerts().await?;
     let by_fingerprint: HashMap<&str, &Alert> =
         open.iter().map(|a| (a.fingerprint.as_str(), a)).collect();
+    let mut gate = gate(store, &open, now).await?;
     let overrides = store.thresholds().await?;
     let summaries = window_totals(store, config, now).await?;
     let empty = Summary::default();
     let mut open_runs: Option<Vec<plantao_store::Run>> = None;
     let mut out = Evaluation::default();
-    for rule in &config.alerts {
+    // Causes first: a dependent judged in the same evaluation sees its cause fire.
+    let mut rules: Vec<&AlertRule> = config.alerts.iter().collect();
+    rules.sort_by_key(|r| !config.alerts.iter().any(|o| o.depends_on.contains(&r.name)));
+    for rule in rules {
         let mut observations = Vec::new();
         match &rule.condition {
             Condition::FailureRate { window: w } | Condition::Expr { window: w, .. } => {
@@ -108,9 +115,10 @@ pub async fn evaluate(
             }
         }
         for obs in observations {
-            judge(config, rule, obs, &by_fingerprint, now, &mut out);
+            judge(config, rule, obs, &by_fingerprint, &mut gate, now, &mut out);
         }
     }
+    settle_gate(&mut gate, &open, &out.batches);
     for a in &open {
         if config.alert_rule(&a.rule).is_none() {
             out.batches.push(vec![Write::ChangeAlert {
@@ -123,6 +131,7 @@ pub async fn evaluate(
             continue;
         }
         for due in [
+            lifecycle::regate(config, a, &gate, now),
             lifecycle::remind(config, a, now),
             lifecycle::escalate(config, a, now),
         ] {
@@ -132,6 +141,43 @@ pub async fn evaluate(
         }
     }
     Ok(out)
+}
+
+/// The silences in force at `now` and the rules firing among `open`.
+async fn gate(store: &dyn Store, open: &[Alert], now: Timestamp) -> Result<Gate, StoreError> {
+    let silences = store.silences(now, SILENCES_LIMIT).await?;
+    Ok(Gate::new(silences, open, now))
+}
+
+/// The rules firing once `batches` are committed: those firing before, but for alerts the
+/// batches resolve, and those the batches fire.
+fn settle_gate(gate: &mut Gate, open: &[Alert], batches: &[Vec<Write>]) {
+    let mut resolved = std::collections::HashSet::new();
+    for w in batches.iter().flatten() {
+        if let Write::ChangeAlert {
+            id,
+            change: AlertChange::Resolve { .. },
+        } = w
+        {
+            resolved.insert(*id);
+        }
+    }
+    let before: std::collections::BTreeSet<String> = open
+        .iter()
+        .filter(|a| a.state == AlertState::Firing && !resolved.contains(&a.id))
+        .map(|a| a.rule.clone())
+        .collect();
+    let fired: Vec<String> = gate
+        .firing
+        .iter()
+        .filter(|rule| {
+            !open
+                .iter()
+                .any(|a| &a.rule == *rule && a.state == AlertState::Firing)
+        })
+        .cloned()
+        .collect();
+    gate.firing = before.into_iter().chain(fired).collect();
 }
 
 /// What each pipeline a window rule watches adds up to over each window the rules use, read
@@ -190,6 +236,7 @@ pub async fn evaluate_run(
     let open = store.open_alerts().await?;
     let by_fingerprint: HashMap<&str, &Alert> =
         open.iter().map(|a| (a.fingerprint.as_str(), a)).collect();
+    let mut gate = gate(store, &open, now).await?;
     for rule in config.alerts.iter().filter(|r| r.on_run_end()) {
         let usual = match &rule.condition {
             Condition::Duration {
@@ -201,7 +248,7 @@ pub async fn evaluate_run(
             _ => None,
         };
         if let Some(obs) = on_run_end(rule, &detail, usual) {
-            judge(config, rule, obs, &by_fingerprint, now, &mut out);
+            judge(config, rule, obs, &by_fingerprint, &mut gate, now, &mut out);
         }
     }
     Ok(out)
@@ -272,13 +319,22 @@ fn judge(
     rule: &AlertRule,
     obs: Observation,
     open: &HashMap<&str, &Alert>,
+    gate: &mut Gate,
     now: Timestamp,
     out: &mut Evaluation,
 ) {
     let current = open
         .get(fingerprint(&rule.name, &obs.labels).as_str())
         .copied();
-    let writes = lifecycle::decide(config, rule, &obs, current, now);
+    let writes = lifecycle::decide(config, rule, &obs, current, gate, now);
+    let fires = writes.iter().any(|w| match w {
+        Write::OpenAlert(a) => a.state == AlertState::Firing,
+        Write::ChangeAlert { change, .. } => matches!(change, AlertChange::Fire { .. }),
+        _ => false,
+    });
+    if fires {
+        gate.firing.insert(rule.name.clone());
+    }
     if !writes.is_empty() {
         out.batches.push(writes);
     }
@@ -456,13 +512,15 @@ impl Evaluator {
         };
         let mut alert = None;
         let mut notifications = Vec::new();
-        let mut writes = lifecycle::decide(config, rule, &obs, None, now);
+        // The store is out of reach: no silence or dependency can be read, so none applies.
+        let gate = Gate::default();
+        let mut writes = lifecycle::decide(config, rule, &obs, None, &gate, now);
         if let Some(Write::OpenAlert(pending)) = writes.first()
             && pending.state == AlertState::Pending
         {
             // Its `for` has passed already (the caller checked): fire it now.
             let pending = (**pending).clone();
-            writes = lifecycle::decide(config, rule, &obs, Some(&pending), now);
+            writes = lifecycle::decide(config, rule, &obs, Some(&pending), &gate, now);
             alert = Some(pending);
         }
         for w in writes {

@@ -1,34 +1,128 @@
-//! What notifications say, in English or Portuguese (pt-BR), chosen per channel. A rule's own
-//! `message` is used as written; without one, each kind has a default in both languages, built
-//! from the alert's annotations (run, status, stage, error, limits, values).
+//! What notifications say, in English or Portuguese (pt-BR), chosen per channel. The text is
+//! a minijinja template: the rule's `template`, else the channel's, else the default of the
+//! channel's language ([`DEFAULT_EN`], [`DEFAULT_PT`]). Its `message` is the rule's own (a
+//! template too), or its kind's default sentence built from the alert's annotations (run,
+//! status, stage, error, limits, values). docs/alerts.md lists the context.
 
-use plantao_config::{AlertRule, Language};
+use std::sync::OnceLock;
+
+use minijinja::value::Serde;
+use minijinja::{Environment, Value, context};
+use plantao_config::{AlertRule, Channel, Language};
 use plantao_model::{NotificationEvent, Severity};
-use plantao_store::Alert;
+use plantao_store::{Alert, Notification};
 
-/// The alert's message: the rule's own, or its kind's default in `lang`.
-pub fn message(rule: &AlertRule, alert: &Alert, lang: Language) -> String {
-    rule.message
-        .clone()
-        .unwrap_or_else(|| default_message(alert, lang))
+/// The notification's text in English unless a template says otherwise.
+pub const DEFAULT_EN: &str = "[{{ severity }}] {{ event_label }} · {{ alert.rule }}
+{% if resolved_after %}Resolved after {{ resolved_after }}. It was: {% endif %}{{ message }}
+{%- if runbook and event != \"resolved\" %}
+Suggested action: {{ runbook }}{% endif %}";
+
+/// The same in Portuguese (pt-BR).
+pub const DEFAULT_PT: &str = "[{{ severity }}] {{ event_label }} · {{ alert.rule }}
+{% if resolved_after %}Resolvido após {{ resolved_after }}. Era: {% endif %}{{ message }}
+{%- if runbook and event != \"resolved\" %}
+Ação sugerida: {{ runbook }}{% endif %}";
+
+/// How many alerts a grouped message lists before it says how many more there are.
+const GROUP_SHOWN: usize = 30;
+
+fn environment() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        for (name, source) in [("en", DEFAULT_EN), ("pt-BR", DEFAULT_PT)] {
+            if let Err(e) = env.add_template(name, source) {
+                tracing::error!(error = %e, "a default message template does not parse");
+            }
+        }
+        env
+    })
 }
 
-/// The whole text of a notification.
+/// The alert's message in `lang`: the rule's own (rendered), or its kind's default.
+pub fn message(rule: &AlertRule, alert: &Alert, lang: Language) -> String {
+    match &rule.message {
+        Some(template) => render(
+            template,
+            &base_context(alert, NotificationEvent::Firing, lang),
+        )
+        .unwrap_or_else(|| template.clone()),
+        None => default_message(alert, lang),
+    }
+}
+
+/// The whole text of a notification of `alert` on `channel`.
 pub fn notification(
     rule: Option<&AlertRule>,
+    channel: &Channel,
     alert: &Alert,
     event: NotificationEvent,
-    lang: Language,
 ) -> String {
+    let lang = channel.language;
+    let base = base_context(alert, event, lang);
+    let message = match rule {
+        Some(r) => message(r, alert, lang),
+        None => alert.message.clone(),
+    };
+    let resolved_after = match (event, alert.fired_at, alert.resolved_at) {
+        (NotificationEvent::Resolved, Some(fired), Some(resolved)) => {
+            Some(humanize_seconds((resolved - fired).num_seconds()))
+        }
+        _ => None,
+    };
+    let ctx = context! { message, resolved_after, ..base };
+    let own = rule
+        .and_then(|r| r.template.as_deref())
+        .or(channel.template.as_deref());
+    if let Some(text) = own.and_then(|t| render(t, &ctx)) {
+        return text;
+    }
+    environment()
+        .get_template(lang.as_str())
+        .and_then(|t| t.render(&ctx))
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the default message template failed");
+            format!("{} · {}", alert.rule, alert.message)
+        })
+}
+
+/// What every template reads besides `message` and `resolved_after`.
+fn base_context(alert: &Alert, event: NotificationEvent, lang: Language) -> Value {
     let pt = lang == Language::PtBr;
-    let severity = match (alert.severity, pt) {
+    context! {
+        alert => Value::from(Serde(alert)),
+        event => event.as_str(),
+        event_label => event_label(event, pt),
+        severity => severity_label(alert.severity, pt),
+        runbook => alert.runbook.clone(),
+        language => lang.as_str(),
+    }
+}
+
+/// `template` rendered with `ctx`; none (and a log line) when it fails, so the default text
+/// goes out instead of nothing.
+fn render(template: &str, ctx: &Value) -> Option<String> {
+    environment()
+        .render_str(template, ctx)
+        .map_err(
+            |e| tracing::warn!(error = %e, "a message template failed; using the default text"),
+        )
+        .ok()
+}
+
+fn severity_label(severity: Severity, pt: bool) -> &'static str {
+    match (severity, pt) {
         (Severity::Critical, false) => "CRITICAL",
         (Severity::Critical, true) => "CRÍTICO",
         (Severity::Warning, false) => "WARNING",
         (Severity::Warning, true) => "AVISO",
         (Severity::Info, _) => "INFO",
-    };
-    let what = match (event, pt) {
+    }
+}
+
+fn event_label(event: NotificationEvent, pt: bool) -> &'static str {
+    match (event, pt) {
         (NotificationEvent::Firing, false) => "FIRING",
         (NotificationEvent::Firing, true) => "DISPARADO",
         (NotificationEvent::Reminder, false) => "REMINDER",
@@ -37,29 +131,43 @@ pub fn notification(
         (NotificationEvent::Resolved, true) => "RESOLVIDO",
         (NotificationEvent::Test, false) => "TEST",
         (NotificationEvent::Test, true) => "TESTE",
-    };
-    let body = rule.map_or_else(|| alert.message.clone(), |r| message(r, alert, lang));
-    let body = match (event, alert.fired_at, alert.resolved_at) {
-        (NotificationEvent::Resolved, Some(fired), Some(resolved)) => {
-            let after = humanize_seconds((resolved - fired).num_seconds());
-            if pt {
-                format!("Resolvido após {after}. Era: {body}")
-            } else {
-                format!("Resolved after {after}. It was: {body}")
-            }
-        }
-        _ => body,
-    };
-    let mut out = format!("[{severity}] {what} · {}\n{body}", alert.rule);
-    if event != NotificationEvent::Resolved
-        && let Some(runbook) = &alert.runbook
-    {
-        let label = if pt {
-            "Ação sugerida"
+    }
+}
+
+/// One message for the notifications of a group: how many alerts, then each one's text.
+pub fn group(members: &[Notification], lang: Language) -> String {
+    let pt = lang == Language::PtBr;
+    let severity = members
+        .iter()
+        .filter_map(|n| n.alert.as_ref().map(|a| a.severity))
+        .max_by_key(|s| match s {
+            Severity::Info => 0,
+            Severity::Warning => 1,
+            Severity::Critical => 2,
+        })
+        .unwrap_or(Severity::Warning);
+    let what = members
+        .first()
+        .and_then(|n| n.group.as_deref())
+        .and_then(|g| g.split_once('/'))
+        .map_or("", |(_, fields)| fields);
+    let noun = if pt { "alertas" } else { "alerts" };
+    let mut out = format!(
+        "[{}] {} {noun} · {what}",
+        severity_label(severity, pt),
+        members.len()
+    );
+    for n in members.iter().take(GROUP_SHOWN) {
+        out.push_str("\n\n");
+        out.push_str(&n.text);
+    }
+    if members.len() > GROUP_SHOWN {
+        let more = members.len() - GROUP_SHOWN;
+        out.push_str(&if pt {
+            format!("\n\n… e mais {more}")
         } else {
-            "Suggested action"
-        };
-        out.push_str(&format!("\n{label}: {runbook}"));
+            format!("\n\n… and {more} more")
+        });
     }
     out
 }

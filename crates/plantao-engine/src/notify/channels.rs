@@ -20,15 +20,19 @@ pub struct Failure {
 }
 
 /// Sends `n` through `channel`: the channel's answer status when it accepted it (2xx), or a
-/// command's exit status (0).
+/// command's exit status (0). `members` are the notifications a group message stands for (none
+/// for one notification sent alone).
 pub async fn send(
     client: &reqwest::Client,
     channel: &Channel,
     n: &Notification,
+    members: &[Notification],
 ) -> Result<u16, Failure> {
-    let Some((url, body, headers)) = request(channel, n) else {
+    let Some((url, body, headers)) = request(channel, n, members) else {
         return match &channel.kind {
-            ChannelKind::Command { run } => command(run.expose(), channel.timeout, n).await,
+            ChannelKind::Command { run } => {
+                command(run.expose(), channel.timeout, n, members).await
+            }
             ChannelKind::Email { .. } => email(channel, n).await,
             _ => Err(Failure {
                 status: None,
@@ -63,15 +67,16 @@ pub async fn send(
 /// An HTTP request a channel sends: URL, body and the headers beyond the common ones.
 pub type Request = (String, Vec<u8>, Vec<(String, String)>);
 
-/// The request of `n` on `channel`; none for a command.
-pub fn request(channel: &Channel, n: &Notification) -> Option<Request> {
+/// The request of `n` (standing for `members`, if it is a group's) on `channel`; none for a
+/// command or an e-mail.
+pub fn request(channel: &Channel, n: &Notification, members: &[Notification]) -> Option<Request> {
     Some(match &channel.kind {
         ChannelKind::Webhook {
             url,
             secret,
             headers,
         } => {
-            let body = serde_json::to_vec(&webhook_payload(n)).unwrap_or_default();
+            let body = serde_json::to_vec(&webhook_payload(n, members)).unwrap_or_default();
             let mut extra: Vec<(String, String)> = headers
                 .iter()
                 .map(|(k, v)| (k.clone(), v.expose().to_owned()))
@@ -223,7 +228,12 @@ async fn email(channel: &Channel, n: &Notification) -> Result<u16, Failure> {
 /// Runs `run` with `sh -c`, the webhook's JSON on its standard input and `PLANTAO_EVENT`,
 /// `PLANTAO_NOTIFICATION_ID` in its environment; delivered when it exits 0 within `timeout`.
 /// Its process group is killed when it does not.
-async fn command(run: &str, timeout: Duration, n: &Notification) -> Result<u16, Failure> {
+async fn command(
+    run: &str,
+    timeout: Duration,
+    n: &Notification,
+    members: &[Notification],
+) -> Result<u16, Failure> {
     use tokio::io::AsyncWriteExt;
     let failed = |error: String| Failure {
         status: None,
@@ -242,7 +252,7 @@ async fn command(run: &str, timeout: Duration, n: &Notification) -> Result<u16, 
         .spawn()
         .map_err(|e| failed(format!("cannot start the command: {e}")))?;
     let pid = child.id();
-    let body = serde_json::to_vec(&webhook_payload(n)).unwrap_or_default();
+    let body = serde_json::to_vec(&webhook_payload(n, members)).unwrap_or_default();
     let run = async {
         if let Some(mut stdin) = child.stdin.take() {
             // A command that does not read its input is its own business.
@@ -274,15 +284,23 @@ async fn command(run: &str, timeout: Duration, n: &Notification) -> Result<u16, 
 }
 
 /// The webhook's JSON (documented in docs/alerts.md).
-pub fn webhook_payload(n: &Notification) -> serde_json::Value {
-    serde_json::json!({
+pub fn webhook_payload(n: &Notification, members: &[Notification]) -> serde_json::Value {
+    let mut payload = serde_json::json!({
         "id": n.id,
         "event": n.event,
         "channel": n.channel,
         "created_at": n.created_at,
         "text": n.text,
         "alert": n.alert,
-    })
+    });
+    if !members.is_empty() {
+        payload["group"] = serde_json::json!(n.group);
+        payload["notifications"] = members
+            .iter()
+            .map(|m| serde_json::json!({ "id": m.id, "event": m.event, "alert": m.alert }))
+            .collect();
+    }
+    payload
 }
 
 /// A transport failure in words, without the URL (a Slack webhook's URL is its secret).

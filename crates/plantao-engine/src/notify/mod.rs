@@ -7,6 +7,7 @@
 
 pub mod channels;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -75,7 +76,8 @@ impl Dispatcher {
 }
 
 /// One round of delivery: claims what is due, delivers it at once, records the attempts; says
-/// how many it tried.
+/// how many notifications it tried. The notifications of one group go out as one message —
+/// unless the group had one within `group_interval`, then they wait until it is over.
 pub async fn deliver_due(
     store: &dyn Store,
     config: &Config,
@@ -95,21 +97,52 @@ pub async fn deliver_due(
     if due.is_empty() {
         return Ok(0);
     }
-    let attempts = join_all(due.iter().map(|n| deliver(config, clock, n))).await;
-    for a in &attempts {
-        let result = if a.outcome == Outcome::Delivered {
-            "delivered"
-        } else {
-            "failed"
-        };
-        let channel = due
+    let mut singles = Vec::new();
+    let mut groups: BTreeMap<String, Vec<Notification>> = BTreeMap::new();
+    for n in due {
+        match n.group.clone() {
+            Some(key) => groups.entry(key).or_default().push(n),
+            None => singles.push(n),
+        }
+    }
+    let mut writes = Vec::new();
+    if !groups.is_empty() {
+        let keys: Vec<String> = groups.keys().cloned().collect();
+        let sent = store.group_sent(&keys).await?;
+        let interval = crate::alerts::to_delta(config.routing.group_interval);
+        groups.retain(|key, members| match sent.get(key) {
+            Some(last) if *last + interval > now => {
+                writes.push(Write::Defer {
+                    ids: members.iter().map(|n| n.id).collect(),
+                    until: *last + interval,
+                });
+                false
+            }
+            _ => true,
+        });
+    }
+    let (alone, grouped) = futures::join!(
+        join_all(singles.iter().map(|n| deliver(config, clock, n))),
+        join_all(groups.values().map(|m| deliver_group(config, clock, m))),
+    );
+    let attempts: Vec<Attempt> = alone
+        .into_iter()
+        .chain(grouped.into_iter().flatten())
+        .collect();
+    // One count per message sent, by its first notification.
+    let messages: Vec<&Notification> = singles
+        .iter()
+        .chain(groups.values().filter_map(|m| m.first()))
+        .collect();
+    for n in &messages {
+        let delivered = attempts
             .iter()
-            .find(|n| n.id == a.notification_id)
-            .map_or("", |n| n.channel.as_str());
-        telemetry.notification(channel, result);
+            .any(|a| a.notification_id == n.id && a.outcome == Outcome::Delivered);
+        let result = if delivered { "delivered" } else { "failed" };
+        telemetry.notification(&n.channel, result);
     }
     let count = attempts.len();
-    let writes: Vec<Write> = attempts.into_iter().map(Write::Attempt).collect();
+    writes.extend(attempts.into_iter().map(Write::Attempt));
     if let Err(e) = store.apply(writes.clone()).await {
         // One attempt another node recorded first (its claim lapsed) must not lose the rest.
         if !matches!(e, StoreError::Conflict(_)) {
@@ -122,15 +155,61 @@ pub async fn deliver_due(
             }
         }
     }
+    tracing::debug!(
+        messages = messages.len(),
+        notifications = count,
+        "delivered a round"
+    );
     Ok(count)
+}
+
+/// One message for the notifications of a group (claimed together, oldest first): each of them
+/// gets the attempt's outcome. A group of one is sent as it is.
+async fn deliver_group(
+    config: &Config,
+    clock: &dyn Clock,
+    members: &[Notification],
+) -> Vec<Attempt> {
+    let Some(first) = members.first() else {
+        return Vec::new();
+    };
+    if members.len() == 1 {
+        return vec![deliver(config, clock, first).await];
+    }
+    let language = config
+        .channel(&first.channel)
+        .map_or(plantao_config::Language::En, |c| c.language);
+    let message = Notification {
+        text: crate::alerts::text::group(members, language),
+        alert: None,
+        ..first.clone()
+    };
+    let attempt = deliver_as(config, clock, &message, members).await;
+    members
+        .iter()
+        .map(|m| Attempt {
+            notification_id: m.id,
+            ..attempt.clone()
+        })
+        .collect()
 }
 
 /// One attempt at `n`, and what it leaves it as.
 pub async fn deliver(config: &Config, clock: &dyn Clock, n: &Notification) -> Attempt {
+    deliver_as(config, clock, n, &[]).await
+}
+
+/// One attempt at `n`, standing for `members` when it is a group's message.
+async fn deliver_as(
+    config: &Config,
+    clock: &dyn Clock,
+    n: &Notification,
+    members: &[Notification],
+) -> Attempt {
     let started = Instant::now();
     let at = clock.now();
     let result = match config.channel(&n.channel) {
-        Some(channel) => channels::send(crate::http_client(), channel, n).await,
+        Some(channel) => channels::send(crate::http_client(), channel, n, members).await,
         None => Err(channels::Failure {
             status: None,
             error: format!("channel `{}` is no longer in the configuration", n.channel),
@@ -210,6 +289,7 @@ pub async fn test_channel(
         last_error: None,
         text: crate::alerts::text::test_message(name, channel.language),
         alert: None,
+        group: None,
     };
     let mut attempt = deliver(config, &crate::clock::SystemClock, &n).await;
     if attempt.outcome != Outcome::Delivered {

@@ -19,7 +19,7 @@ use crate::error::{Result, StoreError};
 use crate::records::*;
 use crate::rollup::{Bucket, Gather, Grain, Summary};
 use crate::{
-    Alert, Backend, Notification, NotificationRecord, Step, Store, detached, first_id_at,
+    Alert, Backend, Notification, NotificationRecord, Silence, Step, Store, detached, first_id_at,
     redact_url, steps,
 };
 use rows::{node_from_row, run_from_row, stage_from_row, token_from_row};
@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_api.sql"),
     include_str!("migrations/0007_rollups_without_rowid.sql"),
     include_str!("migrations/0008_alerts.sql"),
+    include_str!("migrations/0009_alerts_ii.sql"),
 ];
 /// Taken while migrating, so nodes starting together migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x0070_6c61_6e74_616f; // "plantao" in ASCII
@@ -631,6 +632,14 @@ impl Store for PgStore {
 
     async fn thresholds(&self) -> Result<BTreeMap<String, f64>> {
         self.thresholds_now().await
+    }
+
+    async fn silences(&self, ended_after: Timestamp, limit: u32) -> Result<Vec<Silence>> {
+        self.silences_now(ended_after, limit).await
+    }
+
+    async fn group_sent(&self, keys: &[String]) -> Result<BTreeMap<String, Timestamp>> {
+        self.group_sent_now(keys).await
     }
 
     async fn close(&self) {

@@ -177,6 +177,9 @@ pub(super) async fn apply_one(
         Write::SetThreshold { rule, value, at } => {
             alerts::set_threshold(tx, &rule, value, at).await
         }
+        Write::Defer { ids, until } => alerts::defer(tx, &ids, until).await,
+        Write::AddSilence(s) => alerts::add_silence(tx, &s).await,
+        Write::ExpireSilence { id, at } => alerts::expire_silence(tx, id, at).await,
     }
 }
 

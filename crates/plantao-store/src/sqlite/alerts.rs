@@ -7,11 +7,11 @@ use uuid::Uuid;
 
 use super::SqliteStore;
 use super::connection::WriteTx;
-use super::rows::micros;
+use super::rows::{micros, time};
 use crate::alerts::{from_doc, from_docs, inserted, to_doc};
 use crate::error::{Result, StoreError};
 use crate::records::{Applied, Timestamp};
-use crate::{Alert, AlertChange, Attempt, Notification, NotificationRecord};
+use crate::{Alert, AlertChange, Attempt, Notification, NotificationRecord, Silence};
 
 /// Above every id written as text, for "no `before`".
 const AFTER_EVERY_ID: &str = "~";
@@ -50,11 +50,12 @@ pub(super) async fn enqueue(tx: &mut WriteTx, n: Box<Notification>) -> Result<Ap
     // A notification of an alert this batch failed to open (another node opened it first) is
     // that node's to send.
     let done = sqlx::query(
-        "INSERT INTO notifications (id, pending, next_at, doc)
-         SELECT ?, 1, ?, ? WHERE ? IS NULL OR EXISTS (SELECT 1 FROM alerts WHERE id = ?)",
+        "INSERT INTO notifications (id, pending, next_at, group_key, doc)
+         SELECT ?, 1, ?, ?, ? WHERE ? IS NULL OR EXISTS (SELECT 1 FROM alerts WHERE id = ?)",
     )
     .bind(n.id.to_string())
     .bind(micros(n.next_at))
+    .bind(&n.group)
     .bind(to_doc(&n))
     .bind(n.alert_id.map(|a| a.to_string()))
     .bind(n.alert_id.map(|a| a.to_string()))
@@ -87,7 +88,66 @@ pub(super) async fn attempt(tx: &mut WriteTx, a: Attempt) -> Result<Applied> {
         .bind(to_doc(&a))
         .execute(&mut **tx)
         .await?;
+    if let (Some(group), Some(at)) = (&n.group, n.delivered_at) {
+        sqlx::query(
+            "INSERT INTO notification_groups (group_key, last_sent) VALUES (?, ?)
+             ON CONFLICT (group_key) DO UPDATE SET last_sent = max(last_sent, excluded.last_sent)",
+        )
+        .bind(group)
+        .bind(micros(at))
+        .execute(&mut **tx)
+        .await?;
+    }
     Ok(Applied::Inserted)
+}
+
+pub(super) async fn defer(tx: &mut WriteTx, ids: &[Uuid], until: Timestamp) -> Result<Applied> {
+    for id in ids {
+        let doc: Option<String> =
+            sqlx::query_scalar("SELECT doc FROM notifications WHERE id = ? AND pending = 1")
+                .bind(id.to_string())
+                .fetch_optional(&mut **tx)
+                .await?;
+        let Some(doc) = doc else { continue };
+        let mut n: Notification = from_doc("notification", &doc)?;
+        n.next_at = until;
+        sqlx::query(
+            "UPDATE notifications SET next_at = ?, claimed_until = NULL, doc = ? WHERE id = ?",
+        )
+        .bind(micros(until))
+        .bind(to_doc(&n))
+        .bind(id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(Applied::Updated)
+}
+
+pub(super) async fn add_silence(tx: &mut WriteTx, s: &Silence) -> Result<Applied> {
+    sqlx::query("INSERT INTO silences (id, ends_at, doc) VALUES (?, ?, ?)")
+        .bind(s.id.to_string())
+        .bind(micros(s.ends_at))
+        .bind(to_doc(s))
+        .execute(&mut **tx)
+        .await?;
+    Ok(Applied::Inserted)
+}
+
+pub(super) async fn expire_silence(tx: &mut WriteTx, id: Uuid, at: Timestamp) -> Result<Applied> {
+    let doc: Option<String> = sqlx::query_scalar("SELECT doc FROM silences WHERE id = ?")
+        .bind(id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+    let doc = doc.ok_or_else(|| StoreError::NotFound(format!("silence {id}")))?;
+    let mut silence: Silence = from_doc("silence", &doc)?;
+    crate::alerts::expire(&mut silence, at)?;
+    sqlx::query("UPDATE silences SET ends_at = ?, doc = ? WHERE id = ?")
+        .bind(micros(silence.ends_at))
+        .bind(to_doc(&silence))
+        .bind(id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(Applied::Updated)
 }
 
 pub(super) async fn set_threshold(
@@ -170,12 +230,12 @@ impl SqliteStore {
             return Ok(Vec::new());
         }
         let mut tx = WriteTx::begin(&self.writer).await?;
-        let rows = sqlx::query(
+        let mut rows = sqlx::query(
             "UPDATE notifications SET claimed_until = ?
              WHERE id IN (SELECT id FROM notifications
                           WHERE pending = 1 AND next_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)
                           ORDER BY next_at LIMIT ?)
-             RETURNING doc",
+             RETURNING group_key, doc",
         )
         .bind(micros(until))
         .bind(micros(now))
@@ -183,6 +243,25 @@ impl SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
         .await?;
+        let groups: Vec<String> = rows
+            .iter()
+            .filter_map(|r| r.try_get::<Option<String>, _>("group_key").ok().flatten())
+            .collect();
+        if !groups.is_empty() {
+            rows.extend(
+                sqlx::query(
+                    "UPDATE notifications SET claimed_until = ?
+                     WHERE group_key IN (SELECT value FROM json_each(?)) AND pending = 1
+                       AND (claimed_until IS NULL OR claimed_until < ?)
+                     RETURNING group_key, doc",
+                )
+                .bind(micros(until))
+                .bind(serde_json::json!(groups).to_string())
+                .bind(micros(now))
+                .fetch_all(&mut *tx)
+                .await?,
+            );
+        }
         tx.commit().await?;
         let mut out: Vec<Notification> = rows
             .iter()
@@ -224,6 +303,37 @@ impl SqliteStore {
             .fetch_one(&self.reader)
             .await?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    pub(super) async fn silences_now(
+        &self,
+        ended_after: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Silence>> {
+        let rows = sqlx::query_scalar(
+            "SELECT doc FROM silences WHERE ends_at > ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(micros(ended_after))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        from_docs("silence", rows)
+    }
+
+    pub(super) async fn group_sent_now(
+        &self,
+        keys: &[String],
+    ) -> Result<BTreeMap<String, Timestamp>> {
+        let rows = sqlx::query(
+            "SELECT group_key, last_sent FROM notification_groups
+             WHERE group_key IN (SELECT value FROM json_each(?))",
+        )
+        .bind(serde_json::json!(keys).to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("group_key")?, time(r.try_get("last_sent")?)?)))
+            .collect()
     }
 
     pub(super) async fn thresholds_now(&self) -> Result<BTreeMap<String, f64>> {

@@ -19,7 +19,8 @@ use crate::error::{Result, StoreError};
 use crate::records::*;
 use crate::rollup::{Bucket, Gather, Grain, RunsRow, Summary};
 use crate::{
-    Alert, Backend, Notification, NotificationRecord, Step, Store, detached, first_id_at, steps,
+    Alert, Backend, Notification, NotificationRecord, Silence, Step, Store, detached, first_id_at,
+    steps,
 };
 use connection::{BUSY_WAIT, WriteTx, connect, migrate};
 use rows::{
@@ -610,6 +611,14 @@ impl Store for SqliteStore {
 
     async fn thresholds(&self) -> Result<BTreeMap<String, f64>> {
         self.thresholds_now().await
+    }
+
+    async fn silences(&self, ended_after: Timestamp, limit: u32) -> Result<Vec<Silence>> {
+        self.silences_now(ended_after, limit).await
+    }
+
+    async fn group_sent(&self, keys: &[String]) -> Result<BTreeMap<String, Timestamp>> {
+        self.group_sent_now(keys).await
     }
 
     async fn close(&self) {

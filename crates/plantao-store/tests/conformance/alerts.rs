@@ -35,6 +35,8 @@ fn alert(fingerprint: &str, minute: i64) -> Alert {
         next_reminder_at: None,
         escalation_level: None,
         next_escalation_at: None,
+        notified: true,
+        suppressed: None,
     }
 }
 
@@ -52,6 +54,7 @@ fn notification(minute: i64) -> Notification {
         last_error: None,
         text: format!("message {minute}"),
         alert: None,
+        group: None,
     }
 }
 
@@ -423,4 +426,158 @@ pub async fn pruning_takes_old_resolved_alerts_and_finished_notifications(fx: &F
         "a notification still to deliver stays"
     );
     assert_eq!(store.prune(cutoff, 100).await.unwrap(), 0);
+}
+
+pub async fn a_group_is_claimed_whole_and_deferred_until_its_interval(fx: &Fixture) {
+    let store = fx.open().await;
+    let grouped = |minute: i64| Notification {
+        group: Some("ops/rule=slow".into()),
+        ..notification(minute)
+    };
+    // The first member is due at minute 1; the others came later and are due later.
+    let members = [grouped(1), grouped(2), grouped(3)];
+    let alone = notification(5);
+    let mut writes: Vec<Write> = members
+        .iter()
+        .cloned()
+        .map(|n| Write::Enqueue(Box::new(n)))
+        .collect();
+    writes.push(Write::Enqueue(Box::new(alone.clone())));
+    store.apply(writes).await.unwrap();
+    assert!(
+        store
+            .claim_notifications(at(0), at(1), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let claimed = store.claim_notifications(at(1), at(10), 10).await.unwrap();
+    let mut ids: Vec<Uuid> = claimed.iter().map(|n| n.id).collect();
+    ids.sort();
+    let mut expected: Vec<Uuid> = members.iter().map(|n| n.id).collect();
+    expected.sort();
+    assert_eq!(
+        ids, expected,
+        "the due member brings its whole group, not the others"
+    );
+    assert!(
+        store
+            .claim_notifications(at(4), at(5), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a claimed group is held by its claimer"
+    );
+
+    let deliver = |n: &Notification| Attempt {
+        notification_id: n.id,
+        at: at(1),
+        took_ms: 3,
+        status: Some(200),
+        error: None,
+        outcome: Outcome::Delivered,
+    };
+    store
+        .apply(vec![
+            Write::Attempt(deliver(&members[0])),
+            Write::Attempt(deliver(&members[1])),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .group_sent(&["ops/rule=slow".into(), "nothing".into()])
+            .await
+            .unwrap(),
+        BTreeMap::from([("ops/rule=slow".to_owned(), at(1))])
+    );
+    store
+        .apply(vec![Write::Defer {
+            ids: vec![members[2].id],
+            until: at(6),
+        }])
+        .await
+        .unwrap();
+    let due: Vec<Uuid> = store
+        .claim_notifications(at(5), at(6), 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|n| n.id)
+        .collect();
+    assert_eq!(due, [alone.id], "a deferred member waits until its time");
+    let due = store.claim_notifications(at(6), at(7), 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(
+        (due[0].id, due[0].next_at, due[0].attempts),
+        (members[2].id, at(6), 0)
+    );
+}
+
+pub async fn silences_are_listed_until_they_end_and_expire_early(fx: &Fixture) {
+    let store = fx.open().await;
+    let silence = |start: i64, end: i64, comment: &str| Silence {
+        id: Uuid::now_v7(),
+        matchers: vec![Matcher::parse("pipeline=biz-*").unwrap()],
+        starts_at: at(start),
+        ends_at: at(end),
+        comment: comment.into(),
+        author: "ana".into(),
+        created_at: at(0),
+    };
+    let past = silence(0, 10, "past");
+    let now = silence(10, 60, "db maintenance");
+    let ahead = silence(120, 180, "planned");
+    store
+        .apply(
+            [&past, &now, &ahead]
+                .into_iter()
+                .map(|s| Write::AddSilence(Box::new(s.clone())))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let listed = store.silences(at(20), 100).await.unwrap();
+    assert_eq!(
+        listed,
+        [ahead.clone(), now.clone()],
+        "in force and to come, newest first"
+    );
+    assert_eq!(store.silences(at(-1), 100).await.unwrap().len(), 3);
+    assert!(now.is_active(at(20)) && !ahead.is_active(at(20)));
+    assert!(now.matches(&alert("x", 0)), "biz-* matches biz-reports");
+
+    store
+        .apply(vec![
+            Write::ExpireSilence {
+                id: now.id,
+                at: at(30),
+            },
+            Write::ExpireSilence {
+                id: ahead.id,
+                at: at(30),
+            },
+        ])
+        .await
+        .unwrap();
+    assert!(
+        store.silences(at(30), 100).await.unwrap().is_empty(),
+        "both end at once"
+    );
+    let again = store
+        .apply(vec![Write::ExpireSilence {
+            id: now.id,
+            at: at(40),
+        }])
+        .await
+        .unwrap_err();
+    assert!(matches!(again, StoreError::Conflict(_)), "{again:?}");
+    let unknown = store
+        .apply(vec![Write::ExpireSilence {
+            id: Uuid::now_v7(),
+            at: at(40),
+        }])
+        .await
+        .unwrap_err();
+    assert!(matches!(unknown, StoreError::NotFound(_)), "{unknown:?}");
 }

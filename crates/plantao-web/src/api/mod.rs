@@ -6,6 +6,7 @@ mod health;
 pub(crate) mod metrics;
 mod pipelines;
 mod runs;
+mod silences;
 
 use axum::Router;
 use axum::routing::{delete, get, post};
@@ -20,6 +21,7 @@ pub(crate) use health::*;
 pub(crate) use metrics::*;
 pub(crate) use pipelines::*;
 pub(crate) use runs::*;
+pub(crate) use silences::*;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -50,6 +52,8 @@ pub fn routes() -> Router<AppState> {
             "/api/alert-config",
             get(get_alert_config).put(put_alert_config),
         )
+        .route("/api/silences", get(list_silences).post(create_silence))
+        .route("/api/silences/{id}/expire", post(expire_silence))
         .fallback(not_found)
         .method_not_allowed_fallback(not_allowed)
 }

@@ -294,6 +294,7 @@ async fn throughput(args: &AlertBench) -> Result<(), Failure> {
                 last_error: None,
                 text: format!("[WARNING] FIRING · bench\nnotification {i}"),
                 alert: None,
+                group: None,
             }))
         })
         .collect();

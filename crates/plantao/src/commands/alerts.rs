@@ -54,6 +54,10 @@ fn print_alert(a: &Alert) {
         (_, Some(by), false) => format!("{} (acknowledged by {by})", a.state),
         (state, None, _) => state.to_string(),
     };
+    let state = match (&a.suppressed, a.state) {
+        (Some(why), AlertState::Firing) => format!("{state}, {why}"),
+        _ => state,
+    };
     let since = a.fired_at.unwrap_or(a.started_at);
     println!(
         "{}  {:<8} {:<28} {}  since {}",

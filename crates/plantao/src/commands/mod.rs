@@ -10,6 +10,7 @@ pub mod memory;
 pub mod run;
 pub mod runs;
 pub mod serve;
+pub mod silences;
 pub mod stats;
 pub mod status;
 pub mod validate;
