@@ -65,9 +65,18 @@ pub async fn evaluate(
     let empty = Summary::default();
     let mut open_runs: Option<Vec<plantao_store::Run>> = None;
     let mut out = Evaluation::default();
-    // Causes first: a dependent judged in the same evaluation sees its cause fire.
+    // Causes first (rules named by a rule's or a pipeline's `depends_on`): a dependent judged in
+    // the same evaluation sees its cause fire.
+    let causes: std::collections::HashSet<&str> = config
+        .alerts
+        .iter()
+        .map(|r| &r.depends_on)
+        .chain(config.pipelines.iter().map(|p| &p.depends_on))
+        .flatten()
+        .map(String::as_str)
+        .collect();
     let mut rules: Vec<&AlertRule> = config.alerts.iter().collect();
-    rules.sort_by_key(|r| !config.alerts.iter().any(|o| o.depends_on.contains(&r.name)));
+    rules.sort_by_key(|r| !causes.contains(r.name.as_str()));
     for rule in rules {
         let mut observations = Vec::new();
         match &rule.condition {
@@ -153,31 +162,37 @@ async fn gate(store: &dyn Store, open: &[Alert], now: Timestamp) -> Result<Gate,
 /// batches resolve, and those the batches fire.
 fn settle_gate(gate: &mut Gate, open: &[Alert], batches: &[Vec<Write>]) {
     let mut resolved = std::collections::HashSet::new();
+    let mut fired = Vec::new();
     for w in batches.iter().flatten() {
-        if let Write::ChangeAlert {
-            id,
-            change: AlertChange::Resolve { .. },
-        } = w
-        {
-            resolved.insert(*id);
+        match w {
+            Write::ChangeAlert {
+                id,
+                change: AlertChange::Resolve { .. },
+            } => {
+                resolved.insert(*id);
+            }
+            Write::OpenAlert(a) if fires(w) => fired.push(a.rule.clone()),
+            Write::ChangeAlert { id, .. } if fires(w) => {
+                fired.extend(open.iter().find(|a| a.id == *id).map(|a| a.rule.clone()));
+            }
+            _ => {}
         }
     }
-    let before: std::collections::BTreeSet<String> = open
+    gate.firing = open
         .iter()
         .filter(|a| a.state == AlertState::Firing && !resolved.contains(&a.id))
         .map(|a| a.rule.clone())
+        .chain(fired)
         .collect();
-    let fired: Vec<String> = gate
-        .firing
-        .iter()
-        .filter(|rule| {
-            !open
-                .iter()
-                .any(|a| &a.rule == *rule && a.state == AlertState::Firing)
-        })
-        .cloned()
-        .collect();
-    gate.firing = before.into_iter().chain(fired).collect();
+}
+
+/// Whether `w` makes an alert fire.
+fn fires(w: &Write) -> bool {
+    match w {
+        Write::OpenAlert(a) => a.state == AlertState::Firing,
+        Write::ChangeAlert { change, .. } => matches!(change, AlertChange::Fire { .. }),
+        _ => false,
+    }
 }
 
 /// What each pipeline a window rule watches adds up to over each window the rules use, read
@@ -327,12 +342,7 @@ fn judge(
         .get(fingerprint(&rule.name, &obs.labels).as_str())
         .copied();
     let writes = lifecycle::decide(config, rule, &obs, current, gate, now);
-    let fires = writes.iter().any(|w| match w {
-        Write::OpenAlert(a) => a.state == AlertState::Firing,
-        Write::ChangeAlert { change, .. } => matches!(change, AlertChange::Fire { .. }),
-        _ => false,
-    });
-    if fires {
+    if writes.iter().any(fires) {
         gate.firing.insert(rule.name.clone());
     }
     if !writes.is_empty() {
