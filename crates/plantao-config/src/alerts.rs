@@ -13,7 +13,7 @@ use crate::reader::{self, Cx, Table, Value};
 use crate::steps::parse_expr;
 use crate::suggest;
 use crate::types::{
-    AlertRule, AlertWindow, Condition, DurationLimit, Escalation, EscalationLevel, Pipeline,
+    AlertRule, AlertWindow, CheckEvent, Condition, DurationLimit, Escalation, EscalationLevel, Pipeline,
 };
 
 /// The keys every rule takes.
@@ -43,6 +43,8 @@ const CONDITION_KEYS: &[&str] = &[
     "window",
     "when",
     "threshold",
+    "check",
+    "events",
 ];
 const RULE_KINDS: &[&str] = &[
     "run_failed",
@@ -53,6 +55,13 @@ const RULE_KINDS: &[&str] = &[
     "failure_rate",
     "expr",
     "storage",
+    "heartbeat",
+];
+/// What a heartbeat rule fires on unless its `events` say.
+const DEFAULT_EVENTS: &[CheckEvent] = &[
+    CheckEvent::Down,
+    CheckEvent::TooLong,
+    CheckEvent::StartMissing,
 ];
 /// How many successful runs "slower than usual" compares against, unless `last` says.
 const DEFAULT_LAST: u32 = 20;
@@ -214,6 +223,8 @@ pub(crate) struct RuleRead {
     pub rule: AlertRule,
     pub pipeline_span: Option<Range<usize>>,
     pub when_span: Option<Range<usize>>,
+    /// Where a heartbeat rule names its check.
+    pub check_span: Option<Range<usize>>,
     /// The rules it depends on, where they are written.
     pub depends: Vec<(String, Range<usize>)>,
 }
@@ -288,6 +299,7 @@ fn read_rule(cx: &mut Cx, t: Table, names: &Names, home: Option<&Home>) -> Optio
         "missed" | "storage" => &[],
         "failure_rate" => &["window", "threshold"],
         "expr" => &["window", "when", "threshold"],
+        "heartbeat" => &["check", "events"],
         other => {
             let v = kind_value.unwrap_or(t.get("name")?);
             unknown(cx, v, "rule kind", other, RULE_KINDS);
@@ -315,7 +327,32 @@ fn read_rule(cx: &mut Cx, t: Table, names: &Names, home: Option<&Home>) -> Optio
     let threshold = t.get("threshold").and_then(|v| number_or_env(cx, v));
     let window = t.get("window").and_then(|v| read_window(cx, v));
     let mut when_span = None;
+    let mut check_span = None;
     let condition = match kind.as_str() {
+        "heartbeat" => {
+            if let Some(span) = pipeline_span.clone().or(home.map(|_| t.span())) {
+                cx.error(
+                    span,
+                    format!("{place} watches heartbeats, not a pipeline"),
+                    Some("write it in plantao.toml, and name the heartbeat with check = \"…\" (or none: every heartbeat)".into()),
+                );
+                return None;
+            }
+            let check = match t.get("check") {
+                Some(v) => {
+                    check_span = Some(v.span());
+                    Some(reader::text(cx, "check", v)?.expose().to_owned())
+                }
+                None => None,
+            };
+            Condition::Heartbeat {
+                check,
+                events: match t.get("events") {
+                    Some(v) => check_events(cx, v)?,
+                    None => DEFAULT_EVENTS.to_vec(),
+                },
+            }
+        }
         "run_failed" => Condition::RunFailed,
         "stage_failed" => Condition::StageFailed {
             stage: required(cx, t, "stage", &place, "\"send\"")
@@ -472,8 +509,41 @@ fn read_rule(cx: &mut Cx, t: Table, names: &Names, home: Option<&Home>) -> Optio
         },
         pipeline_span,
         when_span,
+        check_span,
         depends,
     })
+}
+
+/// A heartbeat rule's `events`: at least one, each a [`CheckEvent`].
+fn check_events(cx: &mut Cx, v: &Value) -> Option<Vec<CheckEvent>> {
+    let names: Vec<&str> = CheckEvent::ALL.iter().map(|e| e.as_str()).collect();
+    let mut events = Vec::new();
+    for (text, span) in reader::text_list(cx, "events", v) {
+        match CheckEvent::ALL.iter().find(|e| e.as_str() == text.expose()) {
+            Some(e) => events.push(*e),
+            None => {
+                let close = suggest::closest(text.expose(), names.iter().copied(), 1);
+                cx.error(
+                    span,
+                    format!("unknown heartbeat event `{}`", text.expose()),
+                    suggest::did_you_mean(&close)
+                        .or_else(|| Some(format!("use some of: {}", names.join(", ")))),
+                );
+                return None;
+            }
+        }
+    }
+    if events.is_empty() {
+        cx.error(
+            v.span(),
+            "`events` is empty: the rule would never fire",
+            Some(format!("list some of: {}", names.join(", "))),
+        );
+        return None;
+    }
+    events.sort();
+    events.dedup();
+    Some(events)
 }
 
 /// A list of names under `key`, each with where it is written.

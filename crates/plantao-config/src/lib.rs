@@ -13,6 +13,7 @@ mod diag;
 mod duration;
 mod env;
 mod graph;
+mod heartbeats;
 mod maintenance;
 mod pipeline;
 mod reader;

@@ -12,13 +12,14 @@ use toml::de::DeTable;
 use crate::alerts::{self, Names, RuleRead};
 use crate::chains::{Refs, check_cycles, check_names};
 use crate::channels;
+use crate::heartbeats;
 use crate::diag::{Diagnostic, Diagnostics, Source, file_diagnostic};
 use crate::maintenance;
 use crate::pipeline::{PipelineContext, read_pipeline};
 use crate::reader::{self, Cx, Table};
 use crate::types::{
-    AlertRule, Channel, Config, Connection, ConnectionKind, Defaults, Engine, Escalation,
-    Maintenance, Routing, Server, Storage,
+    AlertRule, Channel, Condition, Config, Connection, ConnectionKind, Defaults, Engine,
+    Escalation, Heartbeat, Maintenance, Pings, Routing, Server, Storage,
 };
 use crate::{Connections, resolve, tz};
 
@@ -33,6 +34,8 @@ const ROOT_KEYS: &[&str] = &[
     "escalation",
     "alerts",
     "routing",
+    "heartbeats",
+    "pings",
 ];
 const ROUTING_KEYS: &[&str] = &[
     "channels",
@@ -102,6 +105,9 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         routing,
         names: alert_names,
         rules: root_rules,
+        heartbeats,
+        pings,
+        heartbeat_reads,
     } = match root {
         Some(Some(r)) => r,
         _ => Root {
@@ -116,6 +122,9 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
             routing: Routing::default(),
             names: Names::default(),
             rules: Vec::new(),
+            heartbeats: Vec::new(),
+            pings: Pings::default(),
+            heartbeat_reads: heartbeats::Read::default(),
         },
     };
     let names: Connections = connections.keys().cloned().collect();
@@ -201,9 +210,29 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         &mut diags,
     );
     alerts::check_rules(&rules_source, &root_rules, &pipelines, &mut diags);
+    check_heartbeats(&rules_source, &heartbeats, &heartbeat_reads.spans, &pings, &pipeline_names, &mut diags);
+    let heartbeat_names: Vec<&str> = heartbeats.iter().map(|h| h.name.as_str()).collect();
+    let check_refs = [Refs {
+        from: String::new(),
+        names: root_rules
+            .iter()
+            .filter_map(|r| match (&r.rule.condition, &r.check_span) {
+                (Condition::Heartbeat { check: Some(c), .. }, Some(span)) => {
+                    Some((c.clone(), span.clone()))
+                }
+                _ => None,
+            })
+            .collect(),
+        source: rules_source.clone(),
+    }];
+    check_names(&check_refs, &heartbeat_names, "a heartbeat rule", "heartbeat", &mut diags);
     depend_refs.push(Refs {
         from: String::new(),
-        names: root_rules.iter().flat_map(|r| r.depends.clone()).collect(),
+        names: root_rules
+            .iter()
+            .flat_map(|r| r.depends.clone())
+            .chain(heartbeat_reads.depends)
+            .collect(),
         source: rules_source,
     });
     rules.extend(root_rules.into_iter().map(|r| (r.rule, path.to_owned())));
@@ -234,8 +263,42 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         alerts,
         escalations,
         routing,
+        heartbeats,
+        pings,
         redactor,
     })
+}
+
+/// A heartbeat's name is not a pipeline's too (their runs share one history), and every
+/// heartbeat has a ping key.
+fn check_heartbeats(
+    source: &Source,
+    heartbeats: &[Heartbeat],
+    spans: &[(String, std::ops::Range<usize>)],
+    pings: &Pings,
+    pipelines: &[&str],
+    diags: &mut Vec<Diagnostic>,
+) {
+    for h in heartbeats {
+        let span = spans
+            .iter()
+            .find(|(n, _)| *n == h.name)
+            .map_or(0..0, |(_, s)| s.clone());
+        if pipelines.contains(&h.name.as_str()) {
+            diags.push(source.diagnostic(
+                span.clone(),
+                format!("heartbeat `{}` has the name of a pipeline", h.name),
+                Some("heartbeats and pipelines share one history of runs: rename one".into()),
+            ));
+        }
+        if h.key(pings).is_none() {
+            diags.push(source.diagnostic(
+                span.clone(),
+                format!("heartbeat `{}` has no ping key, so it cannot be pinged", h.name),
+                Some("set one for all in [pings] key = \"${env:PLANTAO_PING_KEY}\", or ping_key on the heartbeat".into()),
+            ));
+        }
+    }
 }
 
 /// The rules sorted by name; a name used twice (in any two files) is an error.
@@ -314,6 +377,10 @@ struct Root {
     /// What rules may name.
     names: Names,
     rules: Vec<RuleRead>,
+    heartbeats: Vec<Heartbeat>,
+    pings: Pings,
+    /// Where the heartbeats are written, and what they depend on.
+    heartbeat_reads: heartbeats::Read,
 }
 
 fn read_root(
@@ -395,7 +462,19 @@ fn read_root(
         Some(r) => read_routing(cx, r, &names),
         None => Routing::default(),
     };
+    let mut heartbeat_reads = t
+        .get("heartbeats")
+        .map(|v| heartbeats::read(cx, v, defaults.timezone))
+        .unwrap_or_default();
+    let heartbeats = std::mem::take(&mut heartbeat_reads.heartbeats);
+    let pings = match t.get("pings").and_then(|v| reader::table(cx, "pings", v)) {
+        Some(p) => heartbeats::read_pings(cx, p),
+        None => Pings::default(),
+    };
     Some(Root {
+        heartbeats,
+        pings,
+        heartbeat_reads,
         server,
         storage,
         defaults,

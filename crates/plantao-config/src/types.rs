@@ -29,6 +29,9 @@ pub struct Config {
     pub alerts: Vec<AlertRule>,
     pub escalations: Vec<Escalation>,
     pub routing: Routing,
+    /// The jobs plantao watches but does not run, by name.
+    pub heartbeats: Vec<Heartbeat>,
+    pub pings: Pings,
     /// Every value that came from the environment, to hide wherever text is printed.
     pub redactor: Redactor,
 }
@@ -39,6 +42,13 @@ impl Config {
             .binary_search_by(|p| p.name.as_str().cmp(name))
             .ok()
             .map(|i| &self.pipelines[i])
+    }
+
+    pub fn heartbeat(&self, name: &str) -> Option<&Heartbeat> {
+        self.heartbeats
+            .binary_search_by(|h| h.name.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.heartbeats[i])
     }
 
     pub fn channel(&self, name: &str) -> Option<&Channel> {
@@ -75,6 +85,61 @@ pub struct Server {
     /// Writes allowed per minute to each token and to each client address (bursts of a tenth
     /// of it, at least 5); more get 429 with Retry-After.
     pub writes_per_minute: u32,
+}
+
+/// `[pings]`: how the ping routes (`/ping/{key}/{name}`) take reports.
+#[derive(Debug)]
+pub struct Pings {
+    /// The key in every ping URL, so that URLs cannot be guessed from a heartbeat's name; a
+    /// heartbeat's own `ping_key` takes its place.
+    pub key: Option<Text>,
+    /// A ping's body is kept (as the run's log) up to this many bytes; the rest is cut, and
+    /// the cut is marked.
+    pub body_limit: usize,
+}
+
+/// A job plantao does not run but watches: it reports by pinging, and is late once its period
+/// (or its cron schedule) has passed, down once the grace has passed too.
+#[derive(Debug)]
+pub struct Heartbeat {
+    pub name: String,
+    pub description: Option<String>,
+    /// SHA-256 of its `[[heartbeats]]` table as written, in hex.
+    pub definition_hash: String,
+    pub expect: Expected,
+    /// The zone of `schedule`, and of its daily rollups.
+    pub timezone: Tz,
+    /// How long after the expected time it is late before it is down.
+    pub grace: Duration,
+    /// A start must arrive within this of the expected time.
+    pub start_deadline: Option<Duration>,
+    /// A run (start to end) longer than this is too long; a start open longer, too.
+    pub max_duration: Option<Duration>,
+    /// A run that ends sooner than this is suspicious (too short).
+    pub min_duration: Option<Duration>,
+    /// Successes closer together than this are too often.
+    pub min_interval: Option<Duration>,
+    /// Rules whose firing alerts keep this heartbeat's alerts from being notified.
+    pub depends_on: Vec<String>,
+    pub tags: Vec<String>,
+    /// Its own ping key, instead of `[pings] key`.
+    pub ping_key: Option<Text>,
+}
+
+impl Heartbeat {
+    /// The key its ping URLs carry.
+    pub fn key<'a>(&'a self, pings: &'a Pings) -> Option<&'a Text> {
+        self.ping_key.as_ref().or(pings.key.as_ref())
+    }
+}
+
+/// When a heartbeat's next success is expected.
+#[derive(Debug)]
+pub enum Expected {
+    /// Within this of the last success.
+    Period(Duration),
+    /// At the schedule's next time after the last success.
+    Schedule(CronSchedule),
 }
 
 #[derive(Debug)]
@@ -464,6 +529,52 @@ pub enum Condition {
     FailureRate { window: AlertWindow },
     /// Any expression over the window's summed counters, derived metrics and run counts.
     Expr { when: Expr, window: AlertWindow },
+    /// A heartbeat (the named one, or each) is in one of `events`; resolved by the next
+    /// success that is not.
+    Heartbeat {
+        check: Option<String>,
+        events: Vec<CheckEvent>,
+    },
+}
+
+/// What a heartbeat rule fires on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CheckEvent {
+    /// Past its expected time, within the grace.
+    Late,
+    /// Past the grace, or its last report was a failure.
+    Down,
+    /// Its last run ended sooner than `min_duration`.
+    TooShort,
+    /// Its last run took longer than `max_duration`, or a start is open longer than that.
+    TooLong,
+    /// Its last two successes came closer together than `min_interval`.
+    TooOften,
+    /// No start arrived within `start_deadline` of the expected time.
+    StartMissing,
+}
+
+impl CheckEvent {
+    pub const ALL: &'static [CheckEvent] = &[
+        CheckEvent::Late,
+        CheckEvent::Down,
+        CheckEvent::TooShort,
+        CheckEvent::TooLong,
+        CheckEvent::TooOften,
+        CheckEvent::StartMissing,
+    ];
+
+    /// As written in a rule's `events` and in alert labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckEvent::Late => "late",
+            CheckEvent::Down => "down",
+            CheckEvent::TooShort => "too_short",
+            CheckEvent::TooLong => "too_long",
+            CheckEvent::TooOften => "too_often",
+            CheckEvent::StartMissing => "start_missing",
+        }
+    }
 }
 
 impl Condition {
@@ -477,6 +588,7 @@ impl Condition {
             Condition::Storage => "storage",
             Condition::FailureRate { .. } => "failure_rate",
             Condition::Expr { .. } => "expr",
+            Condition::Heartbeat { .. } => "heartbeat",
         }
     }
 }

@@ -200,6 +200,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// never had one are left out).
     async fn group_sent(&self, keys: &[String]) -> Result<BTreeMap<String, Timestamp>>;
 
+    /// What the store keeps of each heartbeat's pings, by name (heartbeats never pinged are
+    /// absent).
+    async fn checks(&self) -> Result<BTreeMap<String, CheckRecord>>;
+
     /// Closes the connections; pending writes have been committed by then.
     async fn close(&self);
 }

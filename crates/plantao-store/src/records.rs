@@ -245,6 +245,69 @@ pub enum Write {
         id: Uuid,
         at: Timestamp,
     },
+    /// Counts a ping of a heartbeat into what the store keeps of it ([`CheckRecord`]).
+    Ping(PingFact),
+}
+
+/// What a ping was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PingKind {
+    Start,
+    Success,
+    Failure,
+    Log,
+}
+
+impl PingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PingKind::Start => "start",
+            PingKind::Success => "success",
+            PingKind::Failure => "failure",
+            PingKind::Log => "log",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PingKind> {
+        [
+            PingKind::Start,
+            PingKind::Success,
+            PingKind::Failure,
+            PingKind::Log,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// One ping of heartbeat `check` at `at`; for an end (success or failure), how long the run it
+/// ends took (none without a start).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PingFact {
+    pub check: String,
+    pub kind: PingKind,
+    pub at: Timestamp,
+    pub duration_ms: Option<i64>,
+}
+
+/// What the store keeps of a heartbeat's pings besides the runs they make: enough to tell its
+/// state without reading its runs (which are pruned), for every heartbeat in one read.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct CheckRecord {
+    pub name: String,
+    /// Every ping ever counted.
+    pub pings: i64,
+    pub last_ping_at: Option<DateTime<Utc>>,
+    pub last_ping: Option<PingKind>,
+    /// The last start, whether or not it has ended since.
+    pub last_start_at: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    /// The success before the last one (for `min_interval`).
+    pub previous_success_at: Option<DateTime<Utc>>,
+    pub last_failure_at: Option<DateTime<Utc>>,
+    /// How long the last run that ended took, when it had a start.
+    pub last_duration_ms: Option<i64>,
 }
 
 impl Write {

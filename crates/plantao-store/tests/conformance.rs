@@ -10,6 +10,8 @@ mod harness;
 mod alerts;
 #[path = "conformance/api.rs"]
 mod api;
+#[path = "conformance/checks.rs"]
+mod checks;
 #[path = "conformance/common.rs"]
 mod common;
 #[path = "conformance/daemon.rs"]
@@ -21,6 +23,7 @@ mod runs;
 
 use alerts::*;
 use api::*;
+use checks::*;
 use daemon::*;
 use history::*;
 use runs::*;
@@ -59,4 +62,5 @@ conformance!(
     pruning_takes_old_resolved_alerts_and_finished_notifications,
     a_group_is_claimed_whole_and_deferred_until_its_interval,
     silences_are_listed_until_they_end_and_expire_early,
+    pings_keep_each_checks_last_start_success_and_failure,
 );

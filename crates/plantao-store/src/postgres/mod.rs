@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_rollups_without_rowid.sql"),
     include_str!("migrations/0008_alerts.sql"),
     include_str!("migrations/0009_alerts_ii.sql"),
+    include_str!("migrations/0010_checks.sql"),
 ];
 /// Taken while migrating, so nodes starting together migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x0070_6c61_6e74_616f; // "plantao" in ASCII
@@ -640,6 +641,15 @@ impl Store for PgStore {
 
     async fn group_sent(&self, keys: &[String]) -> Result<BTreeMap<String, Timestamp>> {
         self.group_sent_now(keys).await
+    }
+
+    async fn checks(&self) -> Result<BTreeMap<String, CheckRecord>> {
+        let rows = sqlx::query("SELECT * FROM checks")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| rows::check_from_row(r).map(|c| (c.name.clone(), c)))
+            .collect()
     }
 
     async fn close(&self) {

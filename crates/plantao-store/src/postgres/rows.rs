@@ -80,3 +80,20 @@ pub(super) fn stage_from_row(row: &PgRow) -> Result<Stage> {
         peak_rss_kb: row.try_get("peak_rss_kb")?,
     })
 }
+
+pub(super) fn check_from_row(row: &PgRow) -> Result<CheckRecord> {
+    Ok(CheckRecord {
+        name: row.try_get("name")?,
+        pings: row.try_get("pings")?,
+        last_ping_at: row.try_get("last_ping_at")?,
+        last_ping: row
+            .try_get::<Option<String>, _>("last_ping")?
+            .as_deref()
+            .and_then(PingKind::parse),
+        last_start_at: row.try_get("last_start_at")?,
+        last_success_at: row.try_get("last_success_at")?,
+        previous_success_at: row.try_get("previous_success_at")?,
+        last_failure_at: row.try_get("last_failure_at")?,
+        last_duration_ms: row.try_get("last_duration_ms")?,
+    })
+}

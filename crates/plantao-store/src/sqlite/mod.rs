@@ -621,6 +621,15 @@ impl Store for SqliteStore {
         self.group_sent_now(keys).await
     }
 
+    async fn checks(&self) -> Result<BTreeMap<String, CheckRecord>> {
+        let rows = sqlx::query("SELECT * FROM checks")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|r| rows::check_from_row(r).map(|c| (c.name.clone(), c)))
+            .collect()
+    }
+
     async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;

@@ -145,3 +145,21 @@ pub(super) fn stage_from_row(row: &SqliteRow) -> Result<Stage> {
         peak_rss_kb: row.try_get("peak_rss_kb")?,
     })
 }
+
+pub(super) fn check_from_row(row: &SqliteRow) -> Result<CheckRecord> {
+    let at = |name: &str| -> Result<Option<Timestamp>> { opt_time(row.try_get(name)?) };
+    Ok(CheckRecord {
+        name: row.try_get("name")?,
+        pings: row.try_get("pings")?,
+        last_ping_at: at("last_ping_at")?,
+        last_ping: row
+            .try_get::<Option<String>, _>("last_ping")?
+            .as_deref()
+            .and_then(PingKind::parse),
+        last_start_at: at("last_start_at")?,
+        last_success_at: at("last_success_at")?,
+        previous_success_at: at("previous_success_at")?,
+        last_failure_at: at("last_failure_at")?,
+        last_duration_ms: row.try_get("last_duration_ms")?,
+    })
+}

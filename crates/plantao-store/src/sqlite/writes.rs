@@ -180,6 +180,32 @@ pub(super) async fn apply_one(tx: &mut WriteTx, write: Write) -> Result<Applied>
         Write::Defer { ids, until } => alerts::defer(tx, &ids, until).await,
         Write::AddSilence(s) => alerts::add_silence(tx, &s).await,
         Write::ExpireSilence { id, at } => alerts::expire_silence(tx, id, at).await,
+        Write::Ping(p) => {
+            sqlx::query(
+                "INSERT INTO checks (name, pings, last_ping_at, last_ping, last_start_at, last_success_at, last_failure_at, last_duration_ms)
+                 VALUES (?1, 1, ?2, ?3,
+                    CASE WHEN ?3 = 'start' THEN ?2 END,
+                    CASE WHEN ?3 = 'success' THEN ?2 END,
+                    CASE WHEN ?3 = 'failure' THEN ?2 END,
+                    CASE WHEN ?3 IN ('success', 'failure') THEN ?4 END)
+                 ON CONFLICT (name) DO UPDATE SET
+                    pings = checks.pings + 1,
+                    last_ping_at = excluded.last_ping_at,
+                    last_ping = excluded.last_ping,
+                    last_start_at = COALESCE(excluded.last_start_at, checks.last_start_at),
+                    previous_success_at = CASE WHEN excluded.last_ping = 'success' THEN checks.last_success_at ELSE checks.previous_success_at END,
+                    last_success_at = COALESCE(excluded.last_success_at, checks.last_success_at),
+                    last_failure_at = COALESCE(excluded.last_failure_at, checks.last_failure_at),
+                    last_duration_ms = CASE WHEN excluded.last_ping IN ('success', 'failure') THEN excluded.last_duration_ms ELSE checks.last_duration_ms END",
+            )
+            .bind(&p.check)
+            .bind(micros(p.at))
+            .bind(p.kind.as_str())
+            .bind(p.duration_ms)
+            .execute(&mut **tx)
+            .await?;
+            Ok(Applied::Updated)
+        }
     }
 }
 

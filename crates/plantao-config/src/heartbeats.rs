@@ -1,0 +1,244 @@
+//! `[[heartbeats]]` and `[pings]` in plantao.toml: the jobs plantao watches but does not run,
+//! and how their pings are taken.
+
+use std::ops::Range;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use plantao_model::Text;
+use sha2::{Digest, Sha256};
+
+use crate::cron::parse_cron;
+use crate::reader::{self, Cx, Table, Value};
+use crate::types::{Expected, Heartbeat, Pings};
+use crate::{alerts, tz};
+
+const KEYS: &[&str] = &[
+    "name",
+    "description",
+    "period",
+    "schedule",
+    "timezone",
+    "grace",
+    "start_deadline",
+    "max_duration",
+    "min_duration",
+    "min_interval",
+    "depends_on",
+    "tags",
+    "ping_key",
+];
+const PINGS_KEYS: &[&str] = &["key", "body_limit"];
+/// As healthchecks.io: a job is down an hour after it was due, unless `grace` says otherwise.
+const DEFAULT_GRACE: Duration = Duration::from_secs(3600);
+const DEFAULT_BODY_LIMIT: usize = 100 * 1024;
+
+/// What `[[heartbeats]]` says, and the rule names their `depends_on` give (checked once every
+/// rule is known).
+#[derive(Default)]
+pub(crate) struct Read {
+    pub heartbeats: Vec<Heartbeat>,
+    /// Where each heartbeat's table is written, by name.
+    pub spans: Vec<(String, Range<usize>)>,
+    pub depends: Vec<(String, Range<usize>)>,
+}
+
+pub(crate) fn read(cx: &mut Cx, v: &Value, zone: Tz) -> Read {
+    let mut out = Read::default();
+    let Some(items) = reader::array(cx, "heartbeats", v) else {
+        return out;
+    };
+    for item in items {
+        let Some(t) = reader::table(cx, "[[heartbeats]]", item) else {
+            continue;
+        };
+        t.check_keys(cx, "in [[heartbeats]]", KEYS);
+        let depends = alerts::names_list(cx, t, "depends_on");
+        if let Some(h) = read_one(cx, t, zone, &depends) {
+            if out.heartbeats.iter().any(|o| o.name == h.name) {
+                cx.error(
+                    t.span(),
+                    format!("a heartbeat named `{}` is defined twice", h.name),
+                    Some("heartbeat names must be unique: rename one".into()),
+                );
+                continue;
+            }
+            out.spans.push((h.name.clone(), t.span()));
+            out.heartbeats.push(h);
+        }
+        out.depends.extend(depends);
+    }
+    out.heartbeats.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+fn read_one(
+    cx: &mut Cx,
+    t: Table,
+    zone: Tz,
+    depends: &[(String, Range<usize>)],
+) -> Option<Heartbeat> {
+    let name = alerts::required_name(cx, t, "[[heartbeats]]")?;
+    let place = format!("heartbeat `{name}`");
+    let expect = match (t.get("period"), t.get("schedule")) {
+        (Some(p), None) => Expected::Period(positive(cx, "period", p)?),
+        (None, Some(s)) => {
+            let text = reader::text(cx, "schedule", s)?;
+            match parse_cron(text.expose()) {
+                Ok(c) => Expected::Schedule(c),
+                Err(why) => {
+                    cx.error(
+                        s.span(),
+                        format!(
+                            "invalid schedule: {}",
+                            reader::secret_safe(&text, "cron schedule", why)
+                        ),
+                        Some("one cron string, e.g. \"0 3 * * *\" (03:00 every day)".into()),
+                    );
+                    return None;
+                }
+            }
+        }
+        (Some(_), Some(s)) => {
+            cx.error(
+                s.span(),
+                format!("{place} has both `period` and `schedule`"),
+                Some("keep one: period = \"1h\" (within an hour of the last success) or schedule = \"0 3 * * *\"".into()),
+            );
+            return None;
+        }
+        (None, None) => {
+            cx.error(
+                t.span(),
+                format!("{place} says neither when it is expected (`period`) nor on which schedule (`schedule`)"),
+                Some("add period = \"1h\" or schedule = \"0 3 * * *\"".into()),
+            );
+            return None;
+        }
+    };
+    let timezone = match t.get("timezone") {
+        Some(v) => {
+            let text = reader::text(cx, "timezone", v)?;
+            match tz::parse_zone(text.expose()) {
+                Ok(z) => z,
+                Err(why) => {
+                    cx.error(v.span(), reader::secret_safe(&text, "time zone", why), None);
+                    return None;
+                }
+            }
+        }
+        None => zone,
+    };
+    let optional = |cx: &mut Cx, key: &str| t.get(key).and_then(|v| positive(cx, key, v));
+    let grace = optional(cx, "grace").unwrap_or(DEFAULT_GRACE);
+    let start_deadline = optional(cx, "start_deadline");
+    let max_duration = optional(cx, "max_duration");
+    let min_duration = optional(cx, "min_duration");
+    let min_interval = optional(cx, "min_interval");
+    if let (Some(min), Some(max), Some(v)) = (min_duration, max_duration, t.get("min_duration"))
+        && min >= max
+    {
+        cx.error(
+            v.span(),
+            format!("{place}: `min_duration` must be shorter than `max_duration`"),
+            Some("a run between the two is normal; make min_duration the shorter".into()),
+        );
+    }
+    let ping_key = match t.get("ping_key") {
+        Some(v) => Some(ping_key(cx, "ping_key", v)?),
+        None => None,
+    };
+    let description = t
+        .get("description")
+        .and_then(|v| reader::text(cx, "description", v))
+        .map(|d| d.expose().to_owned());
+    let tags = t
+        .get("tags")
+        .map(|v| reader::text_list(cx, "tags", v))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(t, _)| t.expose().to_owned())
+        .collect();
+    let written = cx.source.text.get(t.span()).unwrap_or_default();
+    Some(Heartbeat {
+        definition_hash: Sha256::digest(written.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+        name,
+        description,
+        expect,
+        timezone,
+        grace,
+        start_deadline,
+        max_duration,
+        min_duration,
+        min_interval,
+        depends_on: depends.iter().map(|(n, _)| n.clone()).collect(),
+        tags,
+        ping_key,
+    })
+}
+
+fn positive(cx: &mut Cx, key: &str, v: &Value) -> Option<Duration> {
+    let d = reader::duration(cx, key, v)?;
+    if d < Duration::from_secs(1) {
+        cx.error(
+            v.span(),
+            format!("`{key}` must be at least 1s"),
+            Some(format!("e.g. {key} = \"5m\"")),
+        );
+        return None;
+    }
+    Some(d)
+}
+
+/// `[pings]`.
+pub(crate) fn read_pings(cx: &mut Cx, t: Table) -> Pings {
+    t.check_keys(cx, "in [pings]", PINGS_KEYS);
+    let mut pings = Pings::default();
+    if let Some(v) = t.get("key") {
+        pings.key = ping_key(cx, "key", v);
+    }
+    if let Some(n) = t
+        .get("body_limit")
+        .and_then(|v| reader::integer(cx, "body_limit", v, 0..10_000_001))
+    {
+        pings.body_limit = usize::try_from(n).unwrap_or(DEFAULT_BODY_LIMIT);
+    }
+    pings
+}
+
+impl Default for Pings {
+    fn default() -> Pings {
+        Pings {
+            key: None,
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+}
+
+/// A ping key: at least 16 characters of a URL's path segment (letters, digits, `-`, `_`),
+/// hard to guess.
+fn ping_key(cx: &mut Cx, key: &str, v: &Value) -> Option<Text> {
+    let text = reader::text(cx, key, v)?;
+    let value = text.expose();
+    let ok = value.len() >= 16
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !ok {
+        let shown = if text.is_secret() {
+            format!("the value of {}", text.shown())
+        } else {
+            format!("`{value}`")
+        };
+        cx.error(
+            v.span(),
+            format!("{shown} is not a usable ping key: it must be at least 16 letters, digits, `-` or `_`"),
+            Some("make one with `openssl rand -hex 16`, keep it in the environment: key = \"${env:PLANTAO_PING_KEY}\"".into()),
+        );
+        return None;
+    }
+    Some(text)
+}

@@ -1,0 +1,13 @@
+-- Heartbeats: what their pings say, one row per check, kept beside the runs the pings make (runs
+-- are pruned; a check's last success must not be).
+CREATE TABLE checks (
+    name                TEXT PRIMARY KEY,
+    pings               BIGINT NOT NULL,
+    last_ping_at        TIMESTAMPTZ,
+    last_ping           TEXT,
+    last_start_at       TIMESTAMPTZ,
+    last_success_at     TIMESTAMPTZ,
+    previous_success_at TIMESTAMPTZ,
+    last_failure_at     TIMESTAMPTZ,
+    last_duration_ms    BIGINT
+);

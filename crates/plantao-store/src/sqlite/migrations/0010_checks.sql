@@ -1,0 +1,13 @@
+-- Heartbeats: what their pings say, one row per check, kept beside the runs the pings make (runs
+-- are pruned; a check's last success must not be). Times in microseconds since 1970 UTC.
+CREATE TABLE checks (
+    name                TEXT PRIMARY KEY,
+    pings               INTEGER NOT NULL,
+    last_ping_at        INTEGER,
+    last_ping           TEXT,
+    last_start_at       INTEGER,
+    last_success_at     INTEGER,
+    previous_success_at INTEGER,
+    last_failure_at     INTEGER,
+    last_duration_ms    INTEGER
+) STRICT;
