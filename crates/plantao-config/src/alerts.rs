@@ -13,7 +13,8 @@ use crate::reader::{self, Cx, Table, Value};
 use crate::steps::parse_expr;
 use crate::suggest;
 use crate::types::{
-    AlertRule, AlertWindow, CheckEvent, Condition, DurationLimit, Escalation, EscalationLevel, Pipeline,
+    AlertRule, AlertWindow, CheckEvent, Condition, DurationLimit, Escalation, EscalationLevel,
+    Pipeline,
 };
 
 /// The keys every rule takes.

@@ -85,7 +85,7 @@ fn read_one(
         (None, Some(s)) => {
             let text = reader::text(cx, "schedule", s)?;
             match parse_cron(text.expose()) {
-                Ok(c) => Expected::Schedule(c),
+                Ok(c) => Expected::Schedule(Box::new(c)),
                 Err(why) => {
                     cx.error(
                         s.span(),

@@ -12,8 +12,8 @@ use toml::de::DeTable;
 use crate::alerts::{self, Names, RuleRead};
 use crate::chains::{Refs, check_cycles, check_names};
 use crate::channels;
-use crate::heartbeats;
 use crate::diag::{Diagnostic, Diagnostics, Source, file_diagnostic};
+use crate::heartbeats;
 use crate::maintenance;
 use crate::pipeline::{PipelineContext, read_pipeline};
 use crate::reader::{self, Cx, Table};
@@ -210,7 +210,14 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         &mut diags,
     );
     alerts::check_rules(&rules_source, &root_rules, &pipelines, &mut diags);
-    check_heartbeats(&rules_source, &heartbeats, &heartbeat_reads.spans, &pings, &pipeline_names, &mut diags);
+    check_heartbeats(
+        &rules_source,
+        &heartbeats,
+        &heartbeat_reads.spans,
+        &pings,
+        &pipeline_names,
+        &mut diags,
+    );
     let heartbeat_names: Vec<&str> = heartbeats.iter().map(|h| h.name.as_str()).collect();
     let check_refs = [Refs {
         from: String::new(),
@@ -225,7 +232,13 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
             .collect(),
         source: rules_source.clone(),
     }];
-    check_names(&check_refs, &heartbeat_names, "a heartbeat rule", "heartbeat", &mut diags);
+    check_names(
+        &check_refs,
+        &heartbeat_names,
+        "a heartbeat rule",
+        "heartbeat",
+        &mut diags,
+    );
     depend_refs.push(Refs {
         from: String::new(),
         names: root_rules

@@ -139,7 +139,7 @@ pub enum Expected {
     /// Within this of the last success.
     Period(Duration),
     /// At the schedule's next time after the last success.
-    Schedule(CronSchedule),
+    Schedule(Box<CronSchedule>),
 }
 
 #[derive(Debug)]

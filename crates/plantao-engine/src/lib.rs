@@ -3,6 +3,7 @@
 //! interface, never a backend.
 
 pub mod alerts;
+pub mod checks;
 pub mod clock;
 pub mod daemon;
 pub mod executor;
@@ -35,7 +36,8 @@ pub fn http_client() -> &'static reqwest::Client {
     })
 }
 
-/// Records the configuration's pipelines in the store (new, changed, gone) as of `at`.
+/// Records the configuration's pipelines in the store (new, changed, gone) as of `at`, and its
+/// heartbeats with them: their runs share the history, the rollups and the pause switch.
 pub async fn sync_pipelines(
     store: &dyn Store,
     config: &Config,
@@ -50,6 +52,12 @@ pub async fn sync_pipelines(
             description: p.description.clone(),
             timezone: p.timezone.name().to_owned(),
         })
+        .chain(config.heartbeats.iter().map(|h| PipelineRecord {
+            name: h.name.clone(),
+            definition_hash: h.definition_hash.clone(),
+            description: h.description.clone(),
+            timezone: h.timezone.name().to_owned(),
+        }))
         .collect();
     store.sync_pipelines(&records, at).await
 }

@@ -62,9 +62,11 @@ impl Gate {
         }
         let rule = config.alert_rule(&alert.rule);
         let pipeline = alert.pipeline.as_deref().and_then(|p| config.pipeline(p));
+        let heartbeat = alert.pipeline.as_deref().and_then(|h| config.heartbeat(h));
         rule.map(|r| &r.depends_on)
             .into_iter()
             .chain(pipeline.map(|p| &p.depends_on))
+            .chain(heartbeat.map(|h| &h.depends_on))
             .flatten()
             .find(|cause| **cause != alert.rule && self.firing.contains(*cause))
             .map(|cause| Suppression::Dependency {

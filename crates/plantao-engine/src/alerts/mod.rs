@@ -64,6 +64,7 @@ pub async fn evaluate(
     let summaries = window_totals(store, config, now).await?;
     let empty = Summary::default();
     let mut open_runs: Option<Vec<plantao_store::Run>> = None;
+    let mut checks: Option<(BTreeMap<String, plantao_store::CheckRecord>, Vec<String>)> = None;
     let mut out = Evaluation::default();
     // Causes first (rules named by a rule's or a pipeline's `depends_on`): a dependent judged in
     // the same evaluation sees its cause fire.
@@ -72,6 +73,7 @@ pub async fn evaluate(
         .iter()
         .map(|r| &r.depends_on)
         .chain(config.pipelines.iter().map(|p| &p.depends_on))
+        .chain(config.heartbeats.iter().map(|h| &h.depends_on))
         .flatten()
         .map(String::as_str)
         .collect();
@@ -104,6 +106,27 @@ pub async fn evaluate(
                     }
                 }
                 observations.extend(holding);
+            }
+            Condition::Heartbeat { check, events } => {
+                if checks.is_none() {
+                    checks = Some((store.checks().await?, store.paused_pipelines().await?));
+                }
+                let (records, paused) = checks
+                    .as_ref()
+                    .map_or((None, None), |(r, p)| (Some(r), Some(p)));
+                for h in config
+                    .heartbeats
+                    .iter()
+                    .filter(|h| check.as_ref().is_none_or(|c| *c == h.name))
+                {
+                    let status = crate::checks::status(
+                        h,
+                        records.and_then(|r| r.get(&h.name)),
+                        paused.is_some_and(|p| p.contains(&h.name)),
+                        now,
+                    );
+                    observations.extend(on_heartbeat(rule, h, &status, events));
+                }
             }
             // This node's own view, judged in `Evaluator::storage` (an alert about the store cannot
             // wait for the store).
@@ -353,6 +376,45 @@ fn judge(
         observation: obs,
         open: current.map(|a| a.state),
     });
+}
+
+/// What a heartbeat rule says of heartbeat `h` in `status`: for each of its events, whether it
+/// holds (with why) or is clear.
+fn on_heartbeat(
+    rule: &AlertRule,
+    h: &plantao_config::Heartbeat,
+    status: &crate::checks::Status,
+    events: &[plantao_config::CheckEvent],
+) -> Vec<Observation> {
+    events
+        .iter()
+        .map(|e| {
+            let mut labels = rule.labels.clone();
+            labels.insert("check".into(), h.name.clone());
+            labels.insert("event".into(), e.as_str().to_owned());
+            let mut annotations = BTreeMap::from([
+                ("event".to_owned(), e.as_str().to_owned()),
+                ("state".to_owned(), status.state.as_str().to_owned()),
+            ]);
+            if let Some(due) = status.due {
+                annotations.insert("due".into(), due.to_rfc3339());
+            }
+            let verdict = match status.events.get(e.as_str()) {
+                Some(why) => {
+                    annotations.insert("why".into(), why.clone());
+                    Verdict::Holds
+                }
+                None => Verdict::Clear,
+            };
+            Observation {
+                labels,
+                pipeline: Some(h.name.clone()),
+                verdict,
+                value: None,
+                annotations,
+            }
+        })
+        .collect()
 }
 
 /// An observation that clears the open alert `a`.

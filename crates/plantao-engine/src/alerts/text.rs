@@ -188,9 +188,10 @@ fn default_message(alert: &Alert, lang: Language) -> String {
     let pt = lang == Language::PtBr;
     let a = |key: &str| alert.annotations.get(key).map_or("?", String::as_str);
     let has = |key: &str| alert.annotations.contains_key(key);
-    let subject = match &alert.pipeline {
-        Some(p) => format!("Pipeline {p}: "),
-        None => String::new(),
+    let subject = match (&alert.pipeline, alert.kind.as_str()) {
+        (Some(p), "heartbeat") => format!("Heartbeat {p}: "),
+        (Some(p), _) => format!("Pipeline {p}: "),
+        (None, _) => String::new(),
     };
     let error = if has("error") {
         format!(": {}", a("error"))
@@ -293,6 +294,8 @@ fn default_message(alert: &Alert, lang: Language) -> String {
             a("values")
         ),
         ("expr", true) => format!("{} {} ({})", a("when"), window_pt(a("window")), a("values")),
+        ("heartbeat", false) => a("why").to_owned(),
+        ("heartbeat", true) => event_pt(a("event"), alert.annotations.get("due")),
         (kind, _) => kind.to_owned(),
     };
     format!("{subject}{text}")
@@ -322,6 +325,20 @@ fn status_pt(status: &str) -> &str {
         "interrupted" => "interrompida",
         "succeeded" => "sucesso",
         other => other,
+    }
+}
+
+/// What a heartbeat's event says in Portuguese; `due` is when its success was expected.
+fn event_pt(event: &str, due: Option<&String>) -> String {
+    let since = due.map_or_else(String::new, |d| format!(" (esperado até {d})"));
+    match event {
+        "late" => format!("atrasado{since}"),
+        "down" => format!("fora do ar: sem sucesso no prazo ou falha relatada{since}"),
+        "too_short" => "a última execução terminou rápido demais (abaixo de min_duration)".into(),
+        "too_long" => "a execução passou de max_duration".into(),
+        "too_often" => "sinais de sucesso frequentes demais (abaixo de min_interval)".into(),
+        "start_missing" => format!("o início não chegou no prazo (start_deadline){since}"),
+        other => other.to_owned(),
     }
 }
 

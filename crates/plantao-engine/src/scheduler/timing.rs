@@ -60,6 +60,20 @@ impl Timing {
         }
     }
 
+    /// The ticks of one cron schedule in `zone`: when a heartbeat on it is expected.
+    pub fn cron(schedule: &plantao_config::CronSchedule, zone: Tz) -> Timing {
+        Timing {
+            crons: vec![CronTicks {
+                cron: schedule.cron.clone(),
+                hourly: hour_is_wildcard(&schedule.text),
+            }],
+            every: None,
+            zone,
+            offset: TimeDelta::zero(),
+            window: None,
+        }
+    }
+
     /// Whether the pipeline has any schedule at all.
     pub fn is_scheduled(&self) -> bool {
         !self.crons.is_empty() || self.every.is_some()

@@ -1,0 +1,278 @@
+//! A ping into the store. Each start → end pair is a run of the heartbeat (trigger `external`)
+//! with its duration, exit status and the end's body as the log of its one stage (`ping`); an
+//! end without a start is a run of zero duration; a `/log` ping adds a stage (`log`) to the open
+//! run, or, with none open, is kept as a run skipped with reason `log` (it says neither success
+//! nor failure). Every ping also counts into the heartbeat's [`CheckRecord`] in the same
+//! transaction, which is what its state is told from.
+//!
+//! [`CheckRecord`]: plantao_store::CheckRecord
+
+use std::collections::BTreeMap;
+
+use plantao_model::{RunId, RunStatus, StageStatus, Trigger};
+use plantao_store::{
+    NewRun, PingFact, PingKind, Run, RunEnd, RunFilter, Stage, StepSelection, Store, StoreError,
+    Timestamp, Write,
+};
+
+/// Open runs of one heartbeat looked at to pair an end with its start.
+const OPEN_LIMIT: u32 = 100;
+/// The parameter a run keeps its `rid` in.
+pub const RID: &str = "rid";
+
+/// What a ping says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    Start,
+    Success,
+    Fail,
+    /// An exit status: 0 is a success, anything else a failure.
+    Exit(u8),
+    Log,
+}
+
+/// One ping, as the route took it.
+#[derive(Clone, Debug)]
+pub struct Ping {
+    pub check: String,
+    pub signal: Signal,
+    /// Pairs the start and the end of one of several overlapping runs.
+    pub rid: Option<String>,
+    pub body: Vec<u8>,
+    pub at: Timestamp,
+}
+
+/// What a ping did: the run it started, ended or added to, and whether it ended it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Recorded {
+    pub run: RunId,
+    pub ended: bool,
+}
+
+/// Records `ping`, its body kept up to `body_limit` bytes (the rest cut and the cut marked).
+pub async fn record(
+    store: &dyn Store,
+    ping: Ping,
+    body_limit: usize,
+) -> Result<Recorded, StoreError> {
+    let log = bounded(&ping.body, body_limit);
+    let (writes, recorded) = match ping.signal {
+        Signal::Start => start(&ping, log),
+        Signal::Log => {
+            let open = open_run(store, &ping).await?;
+            let attempt = match &open {
+                Some(run) => next_log_attempt(store, run.id).await?,
+                None => 1,
+            };
+            log_only(&ping, open.as_ref(), attempt, log)
+        }
+        Signal::Success | Signal::Fail | Signal::Exit(_) => {
+            let open = open_run(store, &ping).await?;
+            end(&ping, open.as_ref(), log)
+        }
+    };
+    store.apply(writes).await?;
+    Ok(recorded)
+}
+
+fn start(ping: &Ping, log: String) -> (Vec<Write>, Recorded) {
+    let run = new_run(ping, RunStatus::Running);
+    let id = run.id;
+    let mut writes = vec![Write::InsertRun(run)];
+    if !log.is_empty() {
+        writes.push(Write::PutStage(stage(
+            id, "start", 1, ping.at, ping.at, None, log,
+        )));
+    }
+    writes.push(fact(ping, PingKind::Start, None));
+    (
+        writes,
+        Recorded {
+            run: id,
+            ended: false,
+        },
+    )
+}
+
+fn end(ping: &Ping, open: Option<&Run>, log: String) -> (Vec<Write>, Recorded) {
+    let code = match ping.signal {
+        Signal::Exit(c) => Some(i32::from(c)),
+        Signal::Fail => None,
+        _ => Some(0),
+    };
+    let ok = code == Some(0);
+    let mut writes = Vec::new();
+    let (id, started) = match open {
+        Some(run) => (run.id, run.started_at.unwrap_or(ping.at)),
+        None => {
+            let run = new_run(ping, RunStatus::Running);
+            let id = run.id;
+            writes.push(Write::InsertRun(run));
+            (id, ping.at)
+        }
+    };
+    let mut s = stage(id, "ping", 1, started, ping.at, code, log);
+    if !ok {
+        s.status = StageStatus::Failed;
+        s.error = Some(match code {
+            Some(c) => format!("exited with status {c}"),
+            None => "reported a failure".to_owned(),
+        });
+    }
+    let error = s.error.clone();
+    writes.push(Write::PutStage(s));
+    writes.push(Write::FinishRun(RunEnd {
+        id,
+        status: if ok {
+            RunStatus::Succeeded
+        } else {
+            RunStatus::Failed
+        },
+        at: ping.at,
+        reason: None,
+        error_stage: (!ok).then(|| "ping".to_owned()),
+        error_message: error,
+    }));
+    let duration = open.map(|_| (ping.at - started).num_milliseconds());
+    let kind = if ok {
+        PingKind::Success
+    } else {
+        PingKind::Failure
+    };
+    writes.push(fact(ping, kind, duration));
+    (
+        writes,
+        Recorded {
+            run: id,
+            ended: true,
+        },
+    )
+}
+
+fn log_only(ping: &Ping, open: Option<&Run>, attempt: u32, log: String) -> (Vec<Write>, Recorded) {
+    let mut writes = Vec::new();
+    let id = match open {
+        Some(run) => run.id,
+        None => {
+            let mut run = new_run(ping, RunStatus::Skipped);
+            run.reason = Some("log".to_owned());
+            let id = run.id;
+            writes.push(Write::InsertRun(run));
+            id
+        }
+    };
+    writes.push(Write::PutStage(stage(
+        id, "log", attempt, ping.at, ping.at, None, log,
+    )));
+    writes.push(fact(ping, PingKind::Log, None));
+    (
+        writes,
+        Recorded {
+            run: id,
+            ended: false,
+        },
+    )
+}
+
+fn new_run(ping: &Ping, status: RunStatus) -> NewRun {
+    let params: BTreeMap<String, String> = ping
+        .rid
+        .iter()
+        .map(|r| (RID.to_owned(), r.clone()))
+        .collect();
+    NewRun {
+        id: RunId::new(),
+        pipeline: ping.check.clone(),
+        trigger: Trigger::External,
+        scheduled_for: None,
+        params,
+        status,
+        reason: None,
+        queued_at: ping.at,
+        started_at: (status == RunStatus::Running).then_some(ping.at),
+        node: None,
+        parent: None,
+        selection: StepSelection::default(),
+    }
+}
+
+fn stage(
+    run_id: RunId,
+    step: &str,
+    attempt: u32,
+    started_at: Timestamp,
+    finished_at: Timestamp,
+    exit_code: Option<i32>,
+    log: String,
+) -> Stage {
+    Stage {
+        run_id,
+        step: step.to_owned(),
+        attempt,
+        status: StageStatus::Succeeded,
+        started_at,
+        finished_at: Some(finished_at),
+        duration_ms: Some((finished_at - started_at).num_milliseconds()),
+        exit_code,
+        error: None,
+        log,
+        cpu_user_ms: None,
+        cpu_system_ms: None,
+        peak_rss_kb: None,
+    }
+}
+
+fn fact(ping: &Ping, kind: PingKind, duration_ms: Option<i64>) -> Write {
+    Write::Ping(PingFact {
+        check: ping.check.clone(),
+        kind,
+        at: ping.at,
+        duration_ms,
+    })
+}
+
+/// The newest open run of the heartbeat with the ping's `rid` (or, for a ping without one,
+/// with none).
+async fn open_run(store: &dyn Store, ping: &Ping) -> Result<Option<Run>, StoreError> {
+    let runs = store
+        .runs(&RunFilter {
+            pipeline: Some(ping.check.clone()),
+            status: Some(RunStatus::Running),
+            limit: OPEN_LIMIT,
+            ..RunFilter::default()
+        })
+        .await?;
+    Ok(runs
+        .into_iter()
+        .find(|r| r.params.get(RID) == ping.rid.as_ref()))
+}
+
+async fn next_log_attempt(store: &dyn Store, run: RunId) -> Result<u32, StoreError> {
+    let detail = store.run_detail(run).await?;
+    Ok(detail
+        .stages
+        .iter()
+        .filter(|s| s.step == "log")
+        .map(|s| s.attempt)
+        .max()
+        .unwrap_or(0)
+        + 1)
+}
+
+/// The body as text, cut at `limit` bytes (on a character's boundary) with a line saying how
+/// much was cut.
+pub fn bounded(body: &[u8], limit: usize) -> String {
+    let text = String::from_utf8_lossy(body);
+    if text.len() <= limit {
+        return text.into_owned();
+    }
+    let mut cut = limit;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!(
+        "{}\n[plantao: body cut at {limit} bytes, {} more not kept]",
+        &text[..cut],
+        text.len() - cut
+    )
+}
