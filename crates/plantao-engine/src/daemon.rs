@@ -33,6 +33,7 @@ pub struct Daemon {
     evaluator: JoinHandle<()>,
     dispatcher: JoinHandle<()>,
     outbox: Arc<Notify>,
+    ended: mpsc::UnboundedSender<plantao_model::RunId>,
 }
 
 impl Daemon {
@@ -104,7 +105,7 @@ impl Daemon {
             handed,
             writable: lease.writable().clone(),
             telemetry: telemetry.clone(),
-            ended: Some(ended_tx),
+            ended: Some(ended_tx.clone()),
         };
         Ok(Daemon {
             lease,
@@ -116,6 +117,7 @@ impl Daemon {
             evaluator: tokio::spawn(evaluator.run(alerts_stop.clone())),
             dispatcher: tokio::spawn(dispatcher.run(alerts_stop)),
             outbox,
+            ended: ended_tx,
             stop_alerts,
             stop_scheduler,
             stop_executor,
@@ -140,6 +142,12 @@ impl Daemon {
     /// Rings the dispatcher: something was put in the outbox.
     pub fn outbox(&self) -> &Arc<Notify> {
         &self.outbox
+    }
+
+    /// Where a run that ended elsewhere in this process (a heartbeat's ping) is announced, so
+    /// that the run rules judge it at once.
+    pub fn ended(&self) -> &mpsc::UnboundedSender<plantao_model::RunId> {
+        &self.ended
     }
 
     /// Applies a new configuration: new schedules start, removed pipelines stop being

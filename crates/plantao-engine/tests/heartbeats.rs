@@ -64,6 +64,7 @@ async fn send(
             signal,
             rid: rid.map(str::to_owned),
             body: body.to_vec(),
+            body_size: body.len(),
             at: secs(at),
         },
         100 * 1024,
@@ -249,16 +250,21 @@ async fn a_schedule_in_its_zone_sets_when_it_is_due() {
 #[tokio::test]
 async fn bodies_are_kept_up_to_the_limit_and_cut_past_it() {
     let at_limit = "x".repeat(1000);
-    assert_eq!(checks::ping::bounded(at_limit.as_bytes(), 1000), at_limit);
-    let over = checks::ping::bounded("x".repeat(1001).as_bytes(), 1000);
+    assert_eq!(
+        checks::ping::bounded(at_limit.as_bytes(), 1000, 1000),
+        at_limit
+    );
+    // The route reads a little past the limit and counts the rest.
+    let over = checks::ping::bounded("x".repeat(1004).as_bytes(), 5000, 1000);
     assert!(over.starts_with(&at_limit));
     assert!(
-        over.ends_with("[plantao: body cut at 1000 bytes, 1 more not kept]"),
+        over.ends_with("[plantao: body cut at 1000 bytes, 4000 more not kept]"),
         "{over}"
     );
     // Never inside a character: "é" is two bytes.
-    let cut = checks::ping::bounded("aé".as_bytes(), 2);
+    let cut = checks::ping::bounded("aé".as_bytes(), 3, 2);
     assert!(cut.starts_with("a\n"), "{cut}");
+    assert!(cut.ends_with("2 more not kept]"), "{cut}");
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ mod extract;
 mod limits;
 mod middleware;
 mod openapi;
+mod ping;
 mod prometheus;
 
 use std::future::Future;
@@ -37,6 +38,8 @@ pub struct Vitals {
     pub node: String,
     pub writable: Arc<Writable>,
     pub telemetry: Arc<Telemetry>,
+    /// Where runs that pings end are announced to the alert evaluator.
+    pub ended: tokio::sync::mpsc::UnboundedSender<plantao_model::RunId>,
 }
 
 /// What every handler can reach. Cheap to clone.
@@ -84,6 +87,7 @@ impl AppState {
 /// Every route, with its middleware.
 pub fn router(state: AppState) -> Router {
     api::routes()
+        .merge(ping::routes())
         .merge(prometheus::routes())
         .merge(openapi::routes())
         .layer(axum::middleware::from_fn_with_state(

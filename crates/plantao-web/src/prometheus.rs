@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use chrono::{TimeZone, Utc};
+use plantao_engine::checks::State as CheckState;
 use plantao_engine::telemetry::{BUCKETS, Seconds};
 use plantao_model::{AlertState, RunStatus};
 use plantao_store::{Grain, Histogram, RunFilter, Summary};
@@ -20,6 +21,54 @@ use crate::error::ApiResult;
 
 pub fn routes() -> axum::Router<AppState> {
     axum::Router::new().route("/metrics", axum::routing::get(metrics))
+}
+
+/// `plantao_check_up` and `plantao_check_last_ping_timestamp_seconds`, from the store's counts
+/// of each heartbeat's pings.
+async fn checks(
+    state: &AppState,
+    config: &plantao_config::Config,
+    out: &mut String,
+) -> ApiResult<()> {
+    if config.heartbeats.is_empty() {
+        return Ok(());
+    }
+    let records = state.store.checks().await?;
+    let paused = state.store.paused_pipelines().await?;
+    let now = Utc::now();
+    family(
+        out,
+        "plantao_check_up",
+        "gauge",
+        "1 while a heartbeat is up, 0 while it is late or down; absent while new or paused (store).",
+    );
+    for h in &config.heartbeats {
+        let status =
+            plantao_engine::checks::status(h, records.get(&h.name), paused.contains(&h.name), now);
+        let up = match status.state {
+            CheckState::Up => 1,
+            CheckState::Late | CheckState::Down => 0,
+            CheckState::New | CheckState::Paused => continue,
+        };
+        let _ = writeln!(out, "plantao_check_up{{check=\"{}\"}} {up}", label(&h.name));
+    }
+    family(
+        out,
+        "plantao_check_last_ping_timestamp_seconds",
+        "gauge",
+        "When each heartbeat was last pinged, in seconds since 1970 (store).",
+    );
+    for (name, r) in &records {
+        if let Some(at) = r.last_ping_at {
+            let _ = writeln!(
+                out,
+                "plantao_check_last_ping_timestamp_seconds{{check=\"{}\"}} {}",
+                label(name),
+                at.timestamp()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A label value, escaped as the text format wants.
@@ -187,6 +236,7 @@ pub async fn metrics(_: Viewer, State(state): State<AppState>) -> ApiResult<impl
         open.values().map(|o| u64::from(o.running)).sum::<u64>()
     );
 
+    checks(&state, &config, &mut out).await?;
     family(
         &mut out,
         "plantao_alerts_firing",

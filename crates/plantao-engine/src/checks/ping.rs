@@ -38,7 +38,10 @@ pub struct Ping {
     pub signal: Signal,
     /// Pairs the start and the end of one of several overlapping runs.
     pub rid: Option<String>,
+    /// The body, or as much of it as was read.
     pub body: Vec<u8>,
+    /// How long the whole body was, in bytes.
+    pub body_size: usize,
     pub at: Timestamp,
 }
 
@@ -55,7 +58,7 @@ pub async fn record(
     ping: Ping,
     body_limit: usize,
 ) -> Result<Recorded, StoreError> {
-    let log = bounded(&ping.body, body_limit);
+    let log = bounded(&ping.body, ping.body_size, body_limit);
     let (writes, recorded) = match ping.signal {
         Signal::Start => start(&ping, log),
         Signal::Log => {
@@ -259,20 +262,20 @@ async fn next_log_attempt(store: &dyn Store, run: RunId) -> Result<u32, StoreErr
         + 1)
 }
 
-/// The body as text, cut at `limit` bytes (on a character's boundary) with a line saying how
-/// much was cut.
-pub fn bounded(body: &[u8], limit: usize) -> String {
-    let text = String::from_utf8_lossy(body);
-    if text.len() <= limit {
-        return text.into_owned();
+/// The body (of `size` bytes, of which `body` is what was read) as text, cut at `limit` bytes
+/// on a character's boundary, with a line saying how much was not kept.
+pub fn bounded(body: &[u8], size: usize, limit: usize) -> String {
+    if size <= limit && body.len() == size {
+        return String::from_utf8_lossy(body).into_owned();
     }
-    let mut cut = limit;
-    while !text.is_char_boundary(cut) {
+    let mut cut = limit.min(body.len());
+    // Not inside a character: back off over UTF-8 continuation bytes.
+    while cut > 0 && cut < body.len() && (body[cut] & 0xC0) == 0x80 {
         cut -= 1;
     }
     format!(
         "{}\n[plantao: body cut at {limit} bytes, {} more not kept]",
-        &text[..cut],
-        text.len() - cut
+        String::from_utf8_lossy(&body[..cut]),
+        size - cut
     )
 }

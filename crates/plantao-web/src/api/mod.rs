@@ -2,6 +2,7 @@
 
 mod admin;
 mod alerts;
+mod checks;
 mod health;
 pub(crate) mod metrics;
 mod pipelines;
@@ -17,6 +18,7 @@ use crate::error::ApiError;
 pub(crate) use admin::*;
 pub use admin::{CreatedToken, mint};
 pub(crate) use alerts::*;
+pub(crate) use checks::*;
 pub(crate) use health::*;
 pub(crate) use metrics::*;
 pub(crate) use pipelines::*;
@@ -31,6 +33,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/pipelines/{name}/runs", post(trigger_run))
         .route("/api/pipelines/{name}/pause", post(pause_pipeline))
         .route("/api/pipelines/{name}/resume", post(resume_pipeline))
+        .route("/api/checks", get(list_checks))
+        .route("/api/checks/{name}", get(get_check))
+        .route("/api/checks/{name}/pause", post(pause_check))
+        .route("/api/checks/{name}/resume", post(resume_check))
         .route("/api/runs", get(list_runs))
         .route("/api/runs/{id}", get(get_run))
         .route("/api/runs/{id}/log", get(run_log))

@@ -122,6 +122,7 @@ impl Server {
                 node: daemon.node().to_owned(),
                 writable: daemon.writable().clone(),
                 telemetry: daemon.telemetry().clone(),
+                ended: daemon.ended().clone(),
             }),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -45,6 +45,7 @@ pub async fn run(config_path: &Path, log_format: LogFormat) -> Result<(), Failur
             node: daemon.node().to_owned(),
             writable: daemon.writable().clone(),
             telemetry: daemon.telemetry().clone(),
+            ended: daemon.ended().clone(),
         }),
     );
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
