@@ -22,6 +22,36 @@ pub struct Cli {
     pub command: Command,
 }
 
+#[derive(Debug, Args)]
+pub struct PingArgs {
+    /// The heartbeat's name.
+    pub slug: String,
+    /// A start ping (a run begins).
+    #[arg(long, conflicts_with_all = ["fail", "log", "exit"])]
+    pub start: bool,
+    /// A failure ping.
+    #[arg(long, conflicts_with_all = ["log", "exit"])]
+    pub fail: bool,
+    /// A log ping: its body is kept, the state does not change.
+    #[arg(long, conflicts_with = "exit")]
+    pub log: bool,
+    /// An exit status: 0 is a success, anything else a failure.
+    #[arg(long, value_name = "STATUS")]
+    pub exit: Option<u8>,
+    /// The server, when not the configuration's `server.listen` (e.g. http://ops:8077).
+    #[arg(long, env = "PLANTAO_URL")]
+    pub url: Option<String>,
+    /// The ping key, when not the configuration's.
+    #[arg(long, env = "PLANTAO_PING_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+    /// The ping's body, kept as the run's log.
+    #[arg(long, conflicts_with = "command")]
+    pub body: Option<String>,
+    /// The command to run and report on.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check the configuration and every pipeline; print `ok: N pipelines` or every problem.
@@ -121,6 +151,15 @@ pub enum Command {
     Channel {
         #[command(subcommand)]
         command: ChannelCommand,
+    },
+    /// Report to a heartbeat: one ping, or `-- COMMAND…` run between a start ping and a ping of
+    /// its exit status (with its output's tail as the log); exits with the command's status.
+    Ping(PingArgs),
+    /// Each heartbeat's state (new, up, late, down, paused), when it is due, its last ping and
+    /// what is wrong.
+    Checks {
+        #[arg(long)]
+        json: bool,
     },
     /// Ask the running server (on `server.listen`) for its health: exit 0 when ok or degraded,
     /// 1 when down or not answering. For systemd and container health checks.

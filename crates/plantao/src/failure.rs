@@ -18,6 +18,8 @@ pub enum Failure {
     Run(RunError),
     /// A run that ended without succeeding; its summary was printed already.
     Ended(RunStatus),
+    /// A wrapped command's own exit status, passed on.
+    Exit(u8),
 }
 
 impl Failure {
@@ -25,6 +27,7 @@ impl Failure {
         match self {
             Failure::Config(_) | Failure::Usage(_) => ExitCode::from(2),
             Failure::Ended(RunStatus::Partial) => ExitCode::from(3),
+            Failure::Exit(code) => ExitCode::from(*code),
             Failure::Missing(_) | Failure::Store(_) | Failure::Run(_) | Failure::Ended(_) => {
                 ExitCode::from(1)
             }
@@ -33,7 +36,7 @@ impl Failure {
 
     /// Whether there is anything left to say on stderr.
     pub fn silent(&self) -> bool {
-        matches!(self, Failure::Ended(_))
+        matches!(self, Failure::Ended(_) | Failure::Exit(_))
     }
 }
 
@@ -45,6 +48,7 @@ impl fmt::Display for Failure {
             Failure::Store(e) => write!(f, "error: {e}"),
             Failure::Run(e) => write!(f, "error: {e}"),
             Failure::Ended(s) => write!(f, "the run ended {s}"),
+            Failure::Exit(code) => write!(f, "the command exited with status {code}"),
         }
     }
 }

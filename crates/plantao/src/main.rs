@@ -18,6 +18,24 @@ use crate::cli::{
     TokenCommand,
 };
 
+async fn ping(config: &std::path::Path, args: cli::PingArgs) -> Result<(), failure::Failure> {
+    use commands::ping::{Signal, Target};
+    let signal = match (args.start, args.fail, args.log, args.exit) {
+        (true, ..) => Signal::Start,
+        (_, true, ..) => Signal::Fail,
+        (_, _, true, _) => Signal::Log,
+        (.., Some(code)) => Signal::Exit(code),
+        _ => Signal::Success,
+    };
+    if !args.command.is_empty() && (args.start || args.fail || args.log || args.exit.is_some()) {
+        return Err(failure::Failure::Usage(
+            "around a command the pings are start and its exit status: drop --start, --fail, --log and --exit".into(),
+        ));
+    }
+    let target = Target::resolve(config, &args.slug, args.url.as_deref(), args.key.as_deref())?;
+    commands::ping::run(&target, signal, args.body, &args.command).await
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -49,6 +67,8 @@ fn main() -> ExitCode {
                 commands::control::next(&config, &pipeline, count).await
             }
             Command::Status { json } => commands::status::run(&config, json).await,
+            Command::Ping(args) => ping(&config, args).await,
+            Command::Checks { json } => commands::ping::list(&config, json).await,
             Command::Stats { pipeline, json } => {
                 commands::stats::run(&config, pipeline.as_deref(), json).await
             }

@@ -7,6 +7,7 @@ pub mod bursts;
 pub mod config;
 pub mod control;
 pub mod memory;
+pub mod ping;
 pub mod run;
 pub mod runs;
 pub mod serve;
