@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::cron::parse_cron;
 use crate::reader::{self, Cx, Table, Value};
-use crate::types::{Expected, Heartbeat, Pings};
+use crate::types::{Expected, Heartbeat, Pings, SelfHeartbeat};
 use crate::{alerts, tz};
 
 const KEYS: &[&str] = &[
@@ -29,6 +29,7 @@ const KEYS: &[&str] = &[
     "ping_key",
 ];
 const PINGS_KEYS: &[&str] = &["key", "body_limit"];
+const SELF_KEYS: &[&str] = &["url", "period", "timeout"];
 /// As healthchecks.io: a job is down an hour after it was due, unless `grace` says otherwise.
 const DEFAULT_GRACE: Duration = Duration::from_secs(3600);
 const DEFAULT_BODY_LIMIT: usize = 100 * 1024;
@@ -207,6 +208,40 @@ pub(crate) fn read_pings(cx: &mut Cx, t: Table) -> Pings {
         pings.body_limit = usize::try_from(n).unwrap_or(DEFAULT_BODY_LIMIT);
     }
     pings
+}
+
+/// `[self_heartbeat]`.
+pub(crate) fn read_self(cx: &mut Cx, t: Table) -> Option<SelfHeartbeat> {
+    t.check_keys(cx, "in [self_heartbeat]", SELF_KEYS);
+    let v = alerts::required(
+        cx,
+        t,
+        "url",
+        "[self_heartbeat]",
+        "\"https://hc-ping.com/…\"",
+    )?;
+    let url = reader::text(cx, "url", v)?;
+    if !(url.expose().starts_with("http://") || url.expose().starts_with("https://")) {
+        cx.error(
+            v.span(),
+            "`url` in [self_heartbeat] must start with http:// or https://",
+            Some("the URL of a dead-man's switch, e.g. url = \"${env:SELF_PING_URL}\"".into()),
+        );
+        return None;
+    }
+    let period = t
+        .get("period")
+        .and_then(|v| positive(cx, "period", v))
+        .unwrap_or(Duration::from_secs(60));
+    let timeout = t
+        .get("timeout")
+        .and_then(|v| positive(cx, "timeout", v))
+        .unwrap_or(Duration::from_secs(10));
+    Some(SelfHeartbeat {
+        url,
+        period,
+        timeout,
+    })
 }
 
 impl Default for Pings {

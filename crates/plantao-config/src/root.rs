@@ -36,6 +36,7 @@ const ROOT_KEYS: &[&str] = &[
     "routing",
     "heartbeats",
     "pings",
+    "self_heartbeat",
 ];
 const ROUTING_KEYS: &[&str] = &[
     "channels",
@@ -107,6 +108,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         rules: root_rules,
         heartbeats,
         pings,
+        self_heartbeat,
         heartbeat_reads,
     } = match root {
         Some(Some(r)) => r,
@@ -124,6 +126,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
             rules: Vec::new(),
             heartbeats: Vec::new(),
             pings: Pings::default(),
+            self_heartbeat: None,
             heartbeat_reads: heartbeats::Read::default(),
         },
     };
@@ -278,6 +281,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         routing,
         heartbeats,
         pings,
+        self_heartbeat,
         redactor,
     })
 }
@@ -392,6 +396,7 @@ struct Root {
     rules: Vec<RuleRead>,
     heartbeats: Vec<Heartbeat>,
     pings: Pings,
+    self_heartbeat: Option<crate::types::SelfHeartbeat>,
     /// Where the heartbeats are written, and what they depend on.
     heartbeat_reads: heartbeats::Read,
 }
@@ -484,9 +489,14 @@ fn read_root(
         Some(p) => heartbeats::read_pings(cx, p),
         None => Pings::default(),
     };
+    let self_heartbeat = t
+        .get("self_heartbeat")
+        .and_then(|v| reader::table(cx, "self_heartbeat", v))
+        .and_then(|s| heartbeats::read_self(cx, s));
     Some(Root {
         heartbeats,
         pings,
+        self_heartbeat,
         heartbeat_reads,
         server,
         storage,

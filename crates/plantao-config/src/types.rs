@@ -32,6 +32,8 @@ pub struct Config {
     /// The jobs plantao watches but does not run, by name.
     pub heartbeats: Vec<Heartbeat>,
     pub pings: Pings,
+    /// Who watches the watcher: a URL this node pings while it is healthy.
+    pub self_heartbeat: Option<SelfHeartbeat>,
     /// Every value that came from the environment, to hide wherever text is printed.
     pub redactor: Redactor,
 }
@@ -85,6 +87,15 @@ pub struct Server {
     /// Writes allowed per minute to each token and to each client address (bursts of a tenth
     /// of it, at least 5); more get 429 with Retry-After.
     pub writes_per_minute: u32,
+}
+
+/// `[self_heartbeat]`: plantao pings `url` every `period` while it can write to its store, so
+/// that a dead-man's switch elsewhere (another plantao, healthchecks.io) notices when it stops.
+#[derive(Debug)]
+pub struct SelfHeartbeat {
+    pub url: Text,
+    pub period: Duration,
+    pub timeout: Duration,
 }
 
 /// `[pings]`: how the ping routes (`/ping/{key}/{name}`) take reports.

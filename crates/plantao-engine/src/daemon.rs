@@ -32,6 +32,7 @@ pub struct Daemon {
     housekeeper: JoinHandle<()>,
     evaluator: JoinHandle<()>,
     dispatcher: JoinHandle<()>,
+    self_heartbeat: JoinHandle<()>,
     outbox: Arc<Notify>,
     ended: mpsc::UnboundedSender<plantao_model::RunId>,
 }
@@ -95,6 +96,10 @@ impl Daemon {
             writable: lease.writable().clone(),
             telemetry: telemetry.clone(),
         };
+        let outward = crate::checks::outward::SelfHeartbeat {
+            config: config_rx.clone(),
+            writable: lease.writable().clone(),
+        };
         let executor = Executor {
             store,
             clock,
@@ -115,6 +120,7 @@ impl Daemon {
             executor: tokio::spawn(executor.run(executor_stop)),
             housekeeper: tokio::spawn(housekeeper.run(housekeeper_stop)),
             evaluator: tokio::spawn(evaluator.run(alerts_stop.clone())),
+            self_heartbeat: tokio::spawn(outward.run(alerts_stop.clone())),
             dispatcher: tokio::spawn(dispatcher.run(alerts_stop)),
             outbox,
             ended: ended_tx,
@@ -172,6 +178,7 @@ impl Daemon {
         self.stop_alerts.send_replace(true);
         let _ = self.evaluator.await;
         let _ = self.dispatcher.await;
+        let _ = self.self_heartbeat.await;
         self.lease.release().await
     }
 }

@@ -355,3 +355,52 @@ async fn a_heartbeat_rule_fires_on_late_then_down_and_resolves_on_the_next_succe
             .all(|f| f.observation.verdict == Verdict::Clear)
     );
 }
+
+/// Counts the HTTP requests it is sent, answering each 200.
+async fn counting_receiver() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/ping/self", listener.local_addr().unwrap());
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let n = socket.read(&mut buf).await.unwrap_or(0);
+            if buf[..n].starts_with(b"GET /ping/self ") {
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            let _ = socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nOK")
+                .await;
+        }
+    });
+    (url, count)
+}
+
+#[tokio::test]
+async fn a_daemon_pings_its_own_dead_mans_switch_every_period() {
+    let (url, count) = counting_receiver().await;
+    let rig = Rig::new(
+        &format!("[self_heartbeat]\nurl = \"{url}\"\nperiod = \"1s\"\n"),
+        &[],
+    )
+    .await;
+    let daemon = plantao_engine::daemon::Daemon::start(
+        rig.config.clone(),
+        rig.store.clone(),
+        std::sync::Arc::new(plantao_engine::clock::SystemClock),
+    )
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while count.load(std::sync::atomic::Ordering::SeqCst) < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "fewer than 3 self pings in 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    daemon.shut_down().await.unwrap();
+}

@@ -3,6 +3,7 @@
 //! ([`heartbeat`]), by the alert evaluator and the API alike.
 
 pub mod heartbeat;
+pub mod outward;
 pub mod ping;
 
 pub use heartbeat::{State, Status, status};
