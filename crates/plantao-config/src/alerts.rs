@@ -57,6 +57,7 @@ const RULE_KINDS: &[&str] = &[
     "expr",
     "storage",
     "heartbeat",
+    "probe",
 ];
 /// What a heartbeat rule fires on unless its `events` say.
 const DEFAULT_EVENTS: &[CheckEvent] = &[
@@ -301,6 +302,7 @@ fn read_rule(cx: &mut Cx, t: Table, names: &Names, home: Option<&Home>) -> Optio
         "failure_rate" => &["window", "threshold"],
         "expr" => &["window", "when", "threshold"],
         "heartbeat" => &["check", "events"],
+        "probe" => &["check"],
         other => {
             let v = kind_value.unwrap_or(t.get("name")?);
             unknown(cx, v, "rule kind", other, RULE_KINDS);
@@ -329,31 +331,32 @@ fn read_rule(cx: &mut Cx, t: Table, names: &Names, home: Option<&Home>) -> Optio
     let window = t.get("window").and_then(|v| read_window(cx, v));
     let mut when_span = None;
     let mut check_span = None;
-    let condition = match kind.as_str() {
-        "heartbeat" => {
-            if let Some(span) = pipeline_span.clone().or(home.map(|_| t.span())) {
-                cx.error(
-                    span,
-                    format!("{place} watches heartbeats, not a pipeline"),
-                    Some("write it in plantao.toml, and name the heartbeat with check = \"…\" (or none: every heartbeat)".into()),
-                );
-                return None;
-            }
-            let check = match t.get("check") {
-                Some(v) => {
-                    check_span = Some(v.span());
-                    Some(reader::text(cx, "check", v)?.expose().to_owned())
-                }
-                None => None,
-            };
-            Condition::Heartbeat {
-                check,
-                events: match t.get("events") {
-                    Some(v) => check_events(cx, v)?,
-                    None => DEFAULT_EVENTS.to_vec(),
-                },
-            }
+    if matches!(kind.as_str(), "heartbeat" | "probe")
+        && let Some(span) = pipeline_span.clone().or(home.map(|_| t.span()))
+    {
+        cx.error(
+            span,
+            format!("{place} watches {kind}s, not a pipeline"),
+            Some(format!("write it in plantao.toml, and name the {kind} with check = \"…\" (or none: every {kind})")),
+        );
+        return None;
+    }
+    let check = match t.get("check") {
+        Some(v) => {
+            check_span = Some(v.span());
+            Some(reader::text(cx, "check", v)?.expose().to_owned())
         }
+        None => None,
+    };
+    let condition = match kind.as_str() {
+        "probe" => Condition::Probe { check },
+        "heartbeat" => Condition::Heartbeat {
+            check,
+            events: match t.get("events") {
+                Some(v) => check_events(cx, v)?,
+                None => DEFAULT_EVENTS.to_vec(),
+            },
+        },
         "run_failed" => Condition::RunFailed,
         "stage_failed" => Condition::StageFailed {
             stage: required(cx, t, "stage", &place, "\"send\"")

@@ -16,6 +16,7 @@ mod graph;
 mod heartbeats;
 mod maintenance;
 mod pipeline;
+mod probes;
 mod reader;
 mod root;
 mod steps;

@@ -16,6 +16,7 @@ use crate::diag::{Diagnostic, Diagnostics, Source, file_diagnostic};
 use crate::heartbeats;
 use crate::maintenance;
 use crate::pipeline::{PipelineContext, read_pipeline};
+use crate::probes;
 use crate::reader::{self, Cx, Table};
 use crate::types::{
     AlertRule, Channel, Condition, Config, Connection, ConnectionKind, Defaults, Engine,
@@ -37,6 +38,7 @@ const ROOT_KEYS: &[&str] = &[
     "heartbeats",
     "pings",
     "self_heartbeat",
+    "probes",
 ];
 const ROUTING_KEYS: &[&str] = &[
     "channels",
@@ -110,6 +112,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         pings,
         self_heartbeat,
         heartbeat_reads,
+        probe_reads,
     } = match root {
         Some(Some(r)) => r,
         _ => Root {
@@ -128,6 +131,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
             pings: Pings::default(),
             self_heartbeat: None,
             heartbeat_reads: heartbeats::Read::default(),
+            probe_reads: probes::Read::default(),
         },
     };
     let names: Connections = connections.keys().cloned().collect();
@@ -222,6 +226,40 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         &mut diags,
     );
     let heartbeat_names: Vec<&str> = heartbeats.iter().map(|h| h.name.as_str()).collect();
+    let probes::Read {
+        probes,
+        spans: probe_spans,
+        depends: probe_depends,
+    } = probe_reads;
+    check_probes(
+        &rules_source,
+        &probes,
+        &probe_spans,
+        &pipeline_names,
+        &heartbeat_names,
+        &mut diags,
+    );
+    let probe_names: Vec<&str> = probes.iter().map(|p| p.name.as_str()).collect();
+    let probe_refs = [Refs {
+        from: String::new(),
+        names: root_rules
+            .iter()
+            .filter_map(|r| match (&r.rule.condition, &r.check_span) {
+                (Condition::Probe { check: Some(c) }, Some(span)) => {
+                    Some((c.clone(), span.clone()))
+                }
+                _ => None,
+            })
+            .collect(),
+        source: rules_source.clone(),
+    }];
+    check_names(
+        &probe_refs,
+        &probe_names,
+        "a probe rule",
+        "probe",
+        &mut diags,
+    );
     let check_refs = [Refs {
         from: String::new(),
         names: root_rules
@@ -248,6 +286,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
             .iter()
             .flat_map(|r| r.depends.clone())
             .chain(heartbeat_reads.depends)
+            .chain(probe_depends)
             .collect(),
         source: rules_source,
     });
@@ -280,10 +319,40 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         escalations,
         routing,
         heartbeats,
+        probes,
         pings,
         self_heartbeat,
         redactor,
     })
+}
+
+/// A probe's name is neither a pipeline's nor a heartbeat's (their runs share one history).
+fn check_probes(
+    source: &Source,
+    probes: &[crate::types::Probe],
+    spans: &[(String, std::ops::Range<usize>)],
+    pipelines: &[&str],
+    heartbeats: &[&str],
+    diags: &mut Vec<Diagnostic>,
+) {
+    for p in probes {
+        let taken = if pipelines.contains(&p.name.as_str()) {
+            "a pipeline"
+        } else if heartbeats.contains(&p.name.as_str()) {
+            "a heartbeat"
+        } else {
+            continue;
+        };
+        let span = spans
+            .iter()
+            .find(|(n, _)| *n == p.name)
+            .map_or(0..0, |(_, s)| s.clone());
+        diags.push(source.diagnostic(
+            span,
+            format!("probe `{}` has the name of {taken}", p.name),
+            Some("pipelines, heartbeats and probes share one history of runs: rename one".into()),
+        ));
+    }
 }
 
 /// A heartbeat's name is not a pipeline's too (their runs share one history), and every
@@ -399,6 +468,7 @@ struct Root {
     self_heartbeat: Option<crate::types::SelfHeartbeat>,
     /// Where the heartbeats are written, and what they depend on.
     heartbeat_reads: heartbeats::Read,
+    probe_reads: probes::Read,
 }
 
 fn read_root(
@@ -489,6 +559,11 @@ fn read_root(
         Some(p) => heartbeats::read_pings(cx, p),
         None => Pings::default(),
     };
+    let connection_names: Connections = connections.keys().cloned().collect();
+    let probe_reads = t
+        .get("probes")
+        .map(|v| probes::read(cx, v, defaults.timezone, &connection_names))
+        .unwrap_or_default();
     let self_heartbeat = t
         .get("self_heartbeat")
         .and_then(|v| reader::table(cx, "self_heartbeat", v))
@@ -498,6 +573,7 @@ fn read_root(
         pings,
         self_heartbeat,
         heartbeat_reads,
+        probe_reads,
         server,
         storage,
         defaults,

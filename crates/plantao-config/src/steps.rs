@@ -26,7 +26,7 @@ const STEP_KEYS: &[&str] = &[
 const ACTIONS: &[&str] = &["run", "argv", "http", "sql"];
 const HTTP_KEYS: &[&str] = &["method", "url", "headers", "body", "timeout", "expect"];
 const HTTP_METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
-const HTTP_EXPECT_NAMES: &[&str] = &["status", "duration_ms", "json", "body", "headers"];
+pub(crate) const HTTP_EXPECT_NAMES: &[&str] = &["status", "duration_ms", "json", "body", "headers"];
 const SQL_KEYS: &[&str] = &["connection", "query"];
 const BACKOFF_KEYS: &[&str] = &["initial", "factor", "max"];
 
@@ -192,6 +192,20 @@ fn read_action(cx: &mut Cx, name: &str, t: Table, connections: &Connections) -> 
 fn read_http(cx: &mut Cx, v: &Value) -> Option<HttpStep> {
     let t = reader::table(cx, "http", v)?;
     t.check_keys(cx, "in `http`", HTTP_KEYS);
+    let mut step = read_http_request(cx, t)?;
+    step.timeout = t
+        .get("timeout")
+        .and_then(|d| reader::duration(cx, "timeout", d))
+        .unwrap_or(Duration::from_secs(30));
+    if let Some(e) = t.get("expect") {
+        step.expect = read_expect(cx, e, HTTP_EXPECT_NAMES);
+    }
+    Some(step)
+}
+
+/// An `http` table's request: `method`, `url`, `headers`, `body`; the answer is expected
+/// under 400 and given 30 s unless the caller says otherwise.
+pub(crate) fn read_http_request(cx: &mut Cx, t: Table) -> Option<HttpStep> {
     let method = match t.get("method") {
         Some(m) => {
             let text = reader::text(cx, "method", m)?.expose().to_ascii_uppercase();
@@ -238,41 +252,34 @@ fn read_http(cx: &mut Cx, v: &Value) -> Option<HttpStep> {
         .map(|h| reader::text_map(cx, "headers", h))
         .unwrap_or_default();
     let body = t.get("body").and_then(|b| reader::text(cx, "body", b));
-    let timeout = t
-        .get("timeout")
-        .and_then(|d| reader::duration(cx, "timeout", d))
-        .unwrap_or(Duration::from_secs(30));
-    let mut expect = Vec::new();
-    if let Some(e) = t.get("expect") {
-        for (text, span) in reader::text_list(cx, "expect", e) {
-            if let Some(expr) = parse_expr(cx, "expect", text.expose(), span, |root| {
-                HTTP_EXPECT_NAMES
-                    .contains(&root)
-                    .then_some(())
-                    .ok_or_else(|| {
-                        let close = suggest::closest(root, HTTP_EXPECT_NAMES.iter().copied(), 1);
-                        suggest::did_you_mean(&close).unwrap_or_else(|| {
-                            format!("conditions read {}", HTTP_EXPECT_NAMES.join(", "))
-                        })
-                    })
-            }) {
-                expect.push(expr);
-            }
-        }
-    } else {
-        expect.push(Expr::parse("status < 400").ok()?);
-    }
     Some(HttpStep {
         method,
         url,
         headers,
         body,
-        timeout,
-        expect,
+        timeout: Duration::from_secs(30),
+        expect: vec![Expr::parse("status < 400").ok()?],
     })
 }
 
-fn read_sql(cx: &mut Cx, v: &Value, connections: &Connections) -> Option<SqlStep> {
+/// Conditions (`expect = ["status == 200"]`), each reading only `names`.
+pub(crate) fn read_expect(cx: &mut Cx, v: &Value, names: &[&str]) -> Vec<Expr> {
+    let mut expect = Vec::new();
+    for (text, span) in reader::text_list(cx, "expect", v) {
+        if let Some(expr) = parse_expr(cx, "expect", text.expose(), span, |root| {
+            names.contains(&root).then_some(()).ok_or_else(|| {
+                let close = suggest::closest(root, names.iter().copied(), 1);
+                suggest::did_you_mean(&close)
+                    .unwrap_or_else(|| format!("conditions read {}", names.join(", ")))
+            })
+        }) {
+            expect.push(expr);
+        }
+    }
+    expect
+}
+
+pub(crate) fn read_sql(cx: &mut Cx, v: &Value, connections: &Connections) -> Option<SqlStep> {
     let t = reader::table(cx, "sql", v)?;
     t.check_keys(cx, "in `sql`", SQL_KEYS);
     let Some(c) = t.get("connection") else {

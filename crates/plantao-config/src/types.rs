@@ -31,6 +31,8 @@ pub struct Config {
     pub routing: Routing,
     /// The jobs plantao watches but does not run, by name.
     pub heartbeats: Vec<Heartbeat>,
+    /// The endpoints plantao checks on an interval, by name.
+    pub probes: Vec<Probe>,
     pub pings: Pings,
     /// Who watches the watcher: a URL this node pings while it is healthy.
     pub self_heartbeat: Option<SelfHeartbeat>,
@@ -51,6 +53,13 @@ impl Config {
             .binary_search_by(|h| h.name.as_str().cmp(name))
             .ok()
             .map(|i| &self.heartbeats[i])
+    }
+
+    pub fn probe(&self, name: &str) -> Option<&Probe> {
+        self.probes
+            .binary_search_by(|p| p.name.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.probes[i])
     }
 
     pub fn channel(&self, name: &str) -> Option<&Channel> {
@@ -141,6 +150,52 @@ impl Heartbeat {
     /// The key its ping URLs carry.
     pub fn key<'a>(&'a self, pings: &'a Pings) -> Option<&'a Text> {
         self.ping_key.as_ref().or(pings.key.as_ref())
+    }
+}
+
+/// An active check on an interval: one request, connection, query or command, and conditions
+/// its answer must meet.
+#[derive(Debug)]
+pub struct Probe {
+    pub name: String,
+    pub description: Option<String>,
+    pub definition_hash: String,
+    /// At least 1 s; each probe runs at a fixed offset within its interval, derived from its
+    /// name, so that probes with one interval do not all run at once.
+    pub every: Duration,
+    /// How long one check may take; a check still going then fails.
+    pub timeout: Duration,
+    pub target: ProbeTarget,
+    /// What the answer must meet; an `http` target keeps its own in its [`HttpStep`].
+    pub expect: Vec<Expr>,
+    /// Failures in a row before it is down.
+    pub failure_threshold: u32,
+    /// Successes in a row before a down probe is up again.
+    pub success_threshold: u32,
+    pub depends_on: Vec<String>,
+    pub tags: Vec<String>,
+    /// The zone of its daily rollups.
+    pub timezone: Tz,
+}
+
+#[derive(Debug)]
+pub enum ProbeTarget {
+    Http(HttpStep),
+    /// `host:port` to connect to.
+    Tcp(String),
+    Sql(SqlStep),
+    /// Run with `sh -c`.
+    Command(Text),
+}
+
+impl ProbeTarget {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProbeTarget::Http(_) => "http",
+            ProbeTarget::Tcp(_) => "tcp",
+            ProbeTarget::Sql(_) => "sql",
+            ProbeTarget::Command(_) => "command",
+        }
     }
 }
 
@@ -546,6 +601,8 @@ pub enum Condition {
         check: Option<String>,
         events: Vec<CheckEvent>,
     },
+    /// A probe (the named one, or each) is down: its last `failure_threshold` checks failed.
+    Probe { check: Option<String> },
 }
 
 /// What a heartbeat rule fires on.
@@ -600,6 +657,7 @@ impl Condition {
             Condition::FailureRate { .. } => "failure_rate",
             Condition::Expr { .. } => "expr",
             Condition::Heartbeat { .. } => "heartbeat",
+            Condition::Probe { .. } => "probe",
         }
     }
 }

@@ -33,6 +33,7 @@ pub struct Daemon {
     evaluator: JoinHandle<()>,
     dispatcher: JoinHandle<()>,
     self_heartbeat: JoinHandle<()>,
+    prober: JoinHandle<()>,
     outbox: Arc<Notify>,
     ended: mpsc::UnboundedSender<plantao_model::RunId>,
 }
@@ -96,6 +97,13 @@ impl Daemon {
             writable: lease.writable().clone(),
             telemetry: telemetry.clone(),
         };
+        let prober = crate::checks::prober::Prober {
+            store: store.clone(),
+            clock: clock.clone(),
+            config: config_rx.clone(),
+            node: lease.id().to_owned(),
+            writable: lease.writable().clone(),
+        };
         let outward = crate::checks::outward::SelfHeartbeat {
             config: config_rx.clone(),
             writable: lease.writable().clone(),
@@ -121,6 +129,7 @@ impl Daemon {
             housekeeper: tokio::spawn(housekeeper.run(housekeeper_stop)),
             evaluator: tokio::spawn(evaluator.run(alerts_stop.clone())),
             self_heartbeat: tokio::spawn(outward.run(alerts_stop.clone())),
+            prober: tokio::spawn(prober.run(alerts_stop.clone())),
             dispatcher: tokio::spawn(dispatcher.run(alerts_stop)),
             outbox,
             ended: ended_tx,
@@ -179,6 +188,7 @@ impl Daemon {
         let _ = self.evaluator.await;
         let _ = self.dispatcher.await;
         let _ = self.self_heartbeat.await;
+        let _ = self.prober.await;
         self.lease.release().await
     }
 }

@@ -37,7 +37,8 @@ pub fn http_client() -> &'static reqwest::Client {
 }
 
 /// Records the configuration's pipelines in the store (new, changed, gone) as of `at`, and its
-/// heartbeats with them: their runs share the history, the rollups and the pause switch.
+/// heartbeats and probes with them: their runs share the history, the rollups and the pause
+/// switch.
 pub async fn sync_pipelines(
     store: &dyn Store,
     config: &Config,
@@ -57,6 +58,12 @@ pub async fn sync_pipelines(
             definition_hash: h.definition_hash.clone(),
             description: h.description.clone(),
             timezone: h.timezone.name().to_owned(),
+        }))
+        .chain(config.probes.iter().map(|p| PipelineRecord {
+            name: p.name.clone(),
+            definition_hash: p.definition_hash.clone(),
+            description: p.description.clone(),
+            timezone: p.timezone.name().to_owned(),
         }))
         .collect();
     store.sync_pipelines(&records, at).await

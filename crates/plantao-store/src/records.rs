@@ -245,8 +245,22 @@ pub enum Write {
         id: Uuid,
         at: Timestamp,
     },
-    /// Counts a ping of a heartbeat into what the store keeps of it ([`CheckRecord`]).
+    /// Counts a ping of a heartbeat (or a probe's result) into what the store keeps of it
+    /// ([`CheckRecord`]).
     Ping(PingFact),
+    /// Adds a result that has no run of its own (a probe's success) to its pipeline's hourly
+    /// and daily rollups, as a run that ended so would be.
+    CountResult(Tally),
+}
+
+/// A result counted into the rollups without a run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tally {
+    pub pipeline: String,
+    pub status: RunStatus,
+    pub trigger: Trigger,
+    pub at: Timestamp,
+    pub duration_ms: Option<i64>,
 }
 
 /// What a ping was.
@@ -289,6 +303,8 @@ pub struct PingFact {
     pub kind: PingKind,
     pub at: Timestamp,
     pub duration_ms: Option<i64>,
+    /// A probe's state after this result, and how many results in a row were of this kind.
+    pub state: Option<(String, i64)>,
 }
 
 /// What the store keeps of a heartbeat's pings besides the runs they make: enough to tell its
@@ -308,6 +324,9 @@ pub struct CheckRecord {
     pub last_failure_at: Option<DateTime<Utc>>,
     /// How long the last run that ended took, when it had a start.
     pub last_duration_ms: Option<i64>,
+    /// A probe's state (`up`, `down`) and how many results in a row were of the last kind.
+    pub state: Option<String>,
+    pub streak: Option<i64>,
 }
 
 impl Write {

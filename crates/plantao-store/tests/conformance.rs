@@ -63,4 +63,5 @@ conformance!(
     a_group_is_claimed_whole_and_deferred_until_its_interval,
     silences_are_listed_until_they_end_and_expire_early,
     pings_keep_each_checks_last_start_success_and_failure,
+    results_without_runs_add_to_the_rollups_and_probes_keep_their_state,
 );

@@ -63,10 +63,12 @@ impl Gate {
         let rule = config.alert_rule(&alert.rule);
         let pipeline = alert.pipeline.as_deref().and_then(|p| config.pipeline(p));
         let heartbeat = alert.pipeline.as_deref().and_then(|h| config.heartbeat(h));
+        let probe = alert.pipeline.as_deref().and_then(|p| config.probe(p));
         rule.map(|r| &r.depends_on)
             .into_iter()
             .chain(pipeline.map(|p| &p.depends_on))
             .chain(heartbeat.map(|h| &h.depends_on))
+            .chain(probe.map(|p| &p.depends_on))
             .flatten()
             .find(|cause| **cause != alert.rule && self.firing.contains(*cause))
             .map(|cause| Suppression::Dependency {

@@ -74,6 +74,7 @@ pub async fn evaluate(
         .map(|r| &r.depends_on)
         .chain(config.pipelines.iter().map(|p| &p.depends_on))
         .chain(config.heartbeats.iter().map(|h| &h.depends_on))
+        .chain(config.probes.iter().map(|p| &p.depends_on))
         .flatten()
         .map(String::as_str)
         .collect();
@@ -126,6 +127,19 @@ pub async fn evaluate(
                         now,
                     );
                     observations.extend(on_heartbeat(rule, h, &status, events));
+                }
+            }
+            Condition::Probe { check } => {
+                if checks.is_none() {
+                    checks = Some((store.checks().await?, store.paused_pipelines().await?));
+                }
+                let records = checks.as_ref().map(|(r, _)| r);
+                for p in config
+                    .probes
+                    .iter()
+                    .filter(|p| check.as_ref().is_none_or(|c| *c == p.name))
+                {
+                    observations.push(on_probe(rule, p, records.and_then(|r| r.get(&p.name))));
                 }
             }
             // This node's own view, judged in `Evaluator::storage` (an alert about the store cannot
@@ -415,6 +429,35 @@ fn on_heartbeat(
             }
         })
         .collect()
+}
+
+/// What a probe rule says of probe `p`: down holds, up clears, never checked is no data.
+fn on_probe(
+    rule: &AlertRule,
+    p: &plantao_config::Probe,
+    record: Option<&plantao_store::CheckRecord>,
+) -> Observation {
+    let mut labels = rule.labels.clone();
+    labels.insert("check".into(), p.name.clone());
+    let state = record.and_then(|r| r.state.as_deref());
+    let mut annotations = BTreeMap::from([("target".to_owned(), p.target.kind().to_owned())]);
+    if let Some(at) = record.and_then(|r| r.last_failure_at) {
+        annotations.insert("last_failure".into(), at.to_rfc3339());
+    }
+    if let Some(n) = record.and_then(|r| r.streak) {
+        annotations.insert("streak".into(), n.to_string());
+    }
+    Observation {
+        labels,
+        pipeline: Some(p.name.clone()),
+        verdict: match state {
+            Some("down") => Verdict::Holds,
+            Some(_) => Verdict::Clear,
+            None => Verdict::NoData,
+        },
+        value: None,
+        annotations,
+    }
 }
 
 /// An observation that clears the open alert `a`.

@@ -190,6 +190,7 @@ fn default_message(alert: &Alert, lang: Language) -> String {
     let has = |key: &str| alert.annotations.contains_key(key);
     let subject = match (&alert.pipeline, alert.kind.as_str()) {
         (Some(p), "heartbeat") => format!("Heartbeat {p}: "),
+        (Some(p), "probe") => format!("Probe {p}: "),
         (Some(p), _) => format!("Pipeline {p}: "),
         (None, _) => String::new(),
     };
@@ -295,6 +296,11 @@ fn default_message(alert: &Alert, lang: Language) -> String {
         ),
         ("expr", true) => format!("{} {} ({})", a("when"), window_pt(a("window")), a("values")),
         ("heartbeat", false) => a("why").to_owned(),
+        ("probe", false) => format!("down: its last {} checks failed", a("streak")),
+        ("probe", true) => format!(
+            "fora do ar: as últimas {} verificações falharam",
+            a("streak")
+        ),
         ("heartbeat", true) => event_pt(a("event"), alert.annotations.get("due")),
         (kind, _) => kind.to_owned(),
     };

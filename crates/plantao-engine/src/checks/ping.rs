@@ -231,6 +231,7 @@ fn fact(ping: &Ping, kind: PingKind, duration_ms: Option<i64>) -> Write {
         kind,
         at: ping.at,
         duration_ms,
+        state: None,
     })
 }
 

@@ -2,15 +2,15 @@
 //! state change to the store as it happens, so that a crash mid-run leaves the run `running`
 //! with its finished stages recorded.
 
-mod attempt;
+pub(crate) mod attempt;
 mod backoff;
-mod http;
+pub(crate) mod http;
 mod log;
 mod outputs;
 mod plan;
 mod process;
 mod report;
-mod sql;
+pub(crate) mod sql;
 mod step;
 pub(crate) mod sys;
 

@@ -63,6 +63,34 @@ pub(crate) async fn run(
 
 type Rows = (Vec<(String, String)>, Vec<Vec<Cell>>);
 
+/// The first rows `query` answers on `connection`, as a JSON array of objects by column name
+/// (what a probe's conditions read as `rows`).
+pub(crate) async fn rows_json(
+    connection: &Connection,
+    query: &str,
+) -> Result<serde_json::Value, sqlx::Error> {
+    let (columns, rows) = fetch(connection, query).await?;
+    let objects = rows
+        .into_iter()
+        .map(|row| {
+            let object: serde_json::Map<String, serde_json::Value> = columns
+                .iter()
+                .zip(row)
+                .map(|((name, _), cell)| {
+                    let value = match cell {
+                        Cell::Number(n) => serde_json::Value::from(n),
+                        Cell::Text(t) => serde_json::Value::from(t),
+                        Cell::Null | Cell::Unreadable(_) => serde_json::Value::Null,
+                    };
+                    (name.clone(), value)
+                })
+                .collect();
+            serde_json::Value::Object(object)
+        })
+        .collect();
+    Ok(serde_json::Value::Array(objects))
+}
+
 async fn fetch(connection: &Connection, query: &str) -> Result<Rows, sqlx::Error> {
     let url = connection.url.expose();
     let q = sqlx::AssertSqlSafe(query.to_owned());

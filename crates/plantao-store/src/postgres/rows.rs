@@ -95,5 +95,7 @@ pub(super) fn check_from_row(row: &PgRow) -> Result<CheckRecord> {
         previous_success_at: row.try_get("previous_success_at")?,
         last_failure_at: row.try_get("last_failure_at")?,
         last_duration_ms: row.try_get("last_duration_ms")?,
+        state: row.try_get("state")?,
+        streak: row.try_get("streak")?,
     })
 }

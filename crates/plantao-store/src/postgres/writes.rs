@@ -1,5 +1,6 @@
 //! Each kind of write, as PostgreSQL statements inside the caller's transaction.
 
+use chrono_tz::Tz;
 use sqlx::{Postgres, Row, Transaction};
 
 use super::alerts;
@@ -180,14 +181,23 @@ pub(super) async fn apply_one(
         Write::Defer { ids, until } => alerts::defer(tx, &ids, until).await,
         Write::AddSilence(s) => alerts::add_silence(tx, &s).await,
         Write::ExpireSilence { id, at } => alerts::expire_silence(tx, id, at).await,
+        Write::CountResult(t) => {
+            let timezone: Option<String> =
+                sqlx::query_scalar("SELECT timezone FROM pipelines WHERE name = $1")
+                    .bind(&t.pipeline)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+            add_up(tx, &t, zone(timezone.as_deref().unwrap_or("UTC")), 0, None).await?;
+            Ok(Applied::Updated)
+        }
         Write::Ping(p) => {
             sqlx::query(
-                "INSERT INTO checks (name, pings, last_ping_at, last_ping, last_start_at, last_success_at, last_failure_at, last_duration_ms)
+                "INSERT INTO checks (name, pings, last_ping_at, last_ping, last_start_at, last_success_at, last_failure_at, last_duration_ms, state, streak)
                  VALUES ($1, 1, $2::timestamptz, $3::text,
                     CASE WHEN $3 = 'start' THEN $2 END,
                     CASE WHEN $3 = 'success' THEN $2 END,
                     CASE WHEN $3 = 'failure' THEN $2 END,
-                    CASE WHEN $3 IN ('success', 'failure') THEN $4 END)
+                    CASE WHEN $3 IN ('success', 'failure') THEN $4 END, $5, $6)
                  ON CONFLICT (name) DO UPDATE SET
                     pings = checks.pings + 1,
                     last_ping_at = excluded.last_ping_at,
@@ -196,12 +206,16 @@ pub(super) async fn apply_one(
                     previous_success_at = CASE WHEN excluded.last_ping = 'success' THEN checks.last_success_at ELSE checks.previous_success_at END,
                     last_success_at = COALESCE(excluded.last_success_at, checks.last_success_at),
                     last_failure_at = COALESCE(excluded.last_failure_at, checks.last_failure_at),
-                    last_duration_ms = CASE WHEN excluded.last_ping IN ('success', 'failure') THEN excluded.last_duration_ms ELSE checks.last_duration_ms END",
+                    last_duration_ms = CASE WHEN excluded.last_ping IN ('success', 'failure') THEN excluded.last_duration_ms ELSE checks.last_duration_ms END,
+                    state = COALESCE(excluded.state, checks.state),
+                    streak = COALESCE(excluded.streak, checks.streak)",
             )
             .bind(&p.check)
             .bind(p.at)
             .bind(p.kind.as_str())
             .bind(p.duration_ms)
+            .bind(p.state.as_ref().map(|(s, _)| s.as_str()))
+            .bind(p.state.as_ref().map(|(_, n)| *n))
             .execute(&mut **tx)
             .await?;
             Ok(Applied::Updated)
@@ -298,7 +312,33 @@ async fn roll_up(tx: &mut Transaction<'static, Postgres>, id: RunId) -> Result<(
     let status: String = row.try_get("status")?;
     let duration: Option<i64> = row.try_get("duration_ms")?;
     let tz = zone(row.try_get::<Option<&str>, _>("timezone")?.unwrap_or("UTC"));
-    for (grain, bucket) in buckets(row.try_get("at")?, tz) {
+    add_up(
+        tx,
+        &Tally {
+            pipeline,
+            status: crate::decode::parse(&status)?,
+            trigger: crate::decode::parse(row.try_get::<&str, _>("triggered_by")?)?,
+            at: row.try_get("at")?,
+            duration_ms: duration,
+        },
+        tz,
+        row.try_get::<i64, _>("cpu_ms")?,
+        Some(id),
+    )
+    .await
+}
+
+/// Adds `t` to its hourly and daily rollups (in `tz`), with `cpu_ms` and, when `counters_of`
+/// names its run, that run's counters.
+async fn add_up(
+    tx: &mut Transaction<'static, Postgres>,
+    t: &Tally,
+    tz: Tz,
+    cpu_ms: i64,
+    counters_of: Option<RunId>,
+) -> Result<()> {
+    let (pipeline, status, duration) = (t.pipeline.as_str(), t.status.as_str(), t.duration_ms);
+    for (grain, bucket) in buckets(t.at, tz) {
         sqlx::query(
             "INSERT INTO rollup_runs AS r (pipeline, grain, bucket, status, triggered_by, runs, timed_runs, duration_ms_sum, duration_ms_max, cpu_ms)
              VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9)
@@ -308,15 +348,15 @@ async fn roll_up(tx: &mut Transaction<'static, Postgres>, id: RunId) -> Result<(
                 duration_ms_max = GREATEST(r.duration_ms_max, excluded.duration_ms_max),
                 cpu_ms = r.cpu_ms + excluded.cpu_ms",
         )
-        .bind(&pipeline)
+        .bind(pipeline)
         .bind(grain.as_str())
         .bind(bucket)
-        .bind(&status)
-        .bind(row.try_get::<&str, _>("triggered_by")?)
+        .bind(status)
+        .bind(t.trigger.as_str())
         .bind(i64::from(duration.is_some()))
         .bind(duration.unwrap_or(0))
         .bind(duration)
-        .bind(row.try_get::<i64, _>("cpu_ms")?)
+        .bind(cpu_ms)
         .execute(&mut **tx)
         .await?;
         if let Some(ms) = duration {
@@ -324,21 +364,22 @@ async fn roll_up(tx: &mut Transaction<'static, Postgres>, id: RunId) -> Result<(
                 "INSERT INTO rollup_durations AS d (pipeline, grain, bucket, status, bin, runs) VALUES ($1, $2, $3, $4, $5, 1)
                  ON CONFLICT (pipeline, grain, bucket, status, bin) DO UPDATE SET runs = d.runs + 1",
             )
-            .bind(&pipeline)
+            .bind(pipeline)
             .bind(grain.as_str())
             .bind(bucket)
-            .bind(&status)
+            .bind(status)
             .bind(Histogram::bin_of(ms))
             .execute(&mut **tx)
             .await?;
         }
+        let Some(id) = counters_of else { continue };
         sqlx::query(
             "INSERT INTO rollup_counters AS c (pipeline, grain, bucket, step, name, sum, runs)
              SELECT $1, $2, $3, step, name, value, 1 FROM counters WHERE run_id = $4
              ON CONFLICT (pipeline, grain, bucket, step, name) DO UPDATE SET
                 sum = c.sum + excluded.sum, runs = c.runs + 1",
         )
-        .bind(&pipeline)
+        .bind(pipeline)
         .bind(grain.as_str())
         .bind(bucket)
         .bind(id.as_uuid())

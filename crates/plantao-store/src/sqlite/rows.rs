@@ -161,5 +161,7 @@ pub(super) fn check_from_row(row: &SqliteRow) -> Result<CheckRecord> {
         previous_success_at: at("previous_success_at")?,
         last_failure_at: at("last_failure_at")?,
         last_duration_ms: row.try_get("last_duration_ms")?,
+        state: row.try_get("state")?,
+        streak: row.try_get("streak")?,
     })
 }

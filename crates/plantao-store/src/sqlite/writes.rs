@@ -180,14 +180,23 @@ pub(super) async fn apply_one(tx: &mut WriteTx, write: Write) -> Result<Applied>
         Write::Defer { ids, until } => alerts::defer(tx, &ids, until).await,
         Write::AddSilence(s) => alerts::add_silence(tx, &s).await,
         Write::ExpireSilence { id, at } => alerts::expire_silence(tx, id, at).await,
+        Write::CountResult(t) => {
+            let timezone: Option<String> =
+                sqlx::query_scalar("SELECT timezone FROM pipelines WHERE name = ?")
+                    .bind(&t.pipeline)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+            add_up(tx, &t, zone(timezone.as_deref().unwrap_or("UTC")), 0, None).await?;
+            Ok(Applied::Updated)
+        }
         Write::Ping(p) => {
             sqlx::query(
-                "INSERT INTO checks (name, pings, last_ping_at, last_ping, last_start_at, last_success_at, last_failure_at, last_duration_ms)
+                "INSERT INTO checks (name, pings, last_ping_at, last_ping, last_start_at, last_success_at, last_failure_at, last_duration_ms, state, streak)
                  VALUES (?1, 1, ?2, ?3,
                     CASE WHEN ?3 = 'start' THEN ?2 END,
                     CASE WHEN ?3 = 'success' THEN ?2 END,
                     CASE WHEN ?3 = 'failure' THEN ?2 END,
-                    CASE WHEN ?3 IN ('success', 'failure') THEN ?4 END)
+                    CASE WHEN ?3 IN ('success', 'failure') THEN ?4 END, ?5, ?6)
                  ON CONFLICT (name) DO UPDATE SET
                     pings = checks.pings + 1,
                     last_ping_at = excluded.last_ping_at,
@@ -196,12 +205,16 @@ pub(super) async fn apply_one(tx: &mut WriteTx, write: Write) -> Result<Applied>
                     previous_success_at = CASE WHEN excluded.last_ping = 'success' THEN checks.last_success_at ELSE checks.previous_success_at END,
                     last_success_at = COALESCE(excluded.last_success_at, checks.last_success_at),
                     last_failure_at = COALESCE(excluded.last_failure_at, checks.last_failure_at),
-                    last_duration_ms = CASE WHEN excluded.last_ping IN ('success', 'failure') THEN excluded.last_duration_ms ELSE checks.last_duration_ms END",
+                    last_duration_ms = CASE WHEN excluded.last_ping IN ('success', 'failure') THEN excluded.last_duration_ms ELSE checks.last_duration_ms END,
+                    state = COALESCE(excluded.state, checks.state),
+                    streak = COALESCE(excluded.streak, checks.streak)",
             )
             .bind(&p.check)
             .bind(micros(p.at))
             .bind(p.kind.as_str())
             .bind(p.duration_ms)
+            .bind(p.state.as_ref().map(|(s, _)| s.as_str()))
+            .bind(p.state.as_ref().map(|(_, n)| *n))
             .execute(&mut **tx)
             .await?;
             Ok(Applied::Updated)
@@ -284,8 +297,34 @@ async fn roll_up(tx: &mut WriteTx, id: RunId) -> Result<()> {
     let status: String = row.try_get("status")?;
     let duration: Option<i64> = row.try_get("duration_ms")?;
     let tz: Tz = zone(row.try_get::<Option<&str>, _>("timezone")?.unwrap_or("UTC"));
-    for (grain, bucket) in buckets(time(row.try_get("at")?)?, tz) {
-        let key = (pipeline.as_str(), grain.as_str(), micros(bucket));
+    add_up(
+        tx,
+        &Tally {
+            pipeline,
+            status: crate::decode::parse(&status)?,
+            trigger: crate::decode::parse(row.try_get::<&str, _>("triggered_by")?)?,
+            at: time(row.try_get("at")?)?,
+            duration_ms: duration,
+        },
+        tz,
+        row.try_get::<i64, _>("cpu_ms")?,
+        Some(id),
+    )
+    .await
+}
+
+/// Adds `t` to its hourly and daily rollups (in `tz`), with `cpu_ms` and, when `counters_of`
+/// names its run, that run's counters.
+async fn add_up(
+    tx: &mut WriteTx,
+    t: &Tally,
+    tz: Tz,
+    cpu_ms: i64,
+    counters_of: Option<RunId>,
+) -> Result<()> {
+    let (pipeline, status, duration) = (t.pipeline.as_str(), t.status.as_str(), t.duration_ms);
+    for (grain, bucket) in buckets(t.at, tz) {
+        let key = (pipeline, grain.as_str(), micros(bucket));
         sqlx::query(
             "INSERT INTO rollup_runs (pipeline, grain, bucket, status, triggered_by, runs, timed_runs, duration_ms_sum, duration_ms_max, cpu_ms)
              VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
@@ -298,12 +337,12 @@ async fn roll_up(tx: &mut WriteTx, id: RunId) -> Result<()> {
         .bind(key.0)
         .bind(key.1)
         .bind(key.2)
-        .bind(&status)
-        .bind(row.try_get::<&str, _>("triggered_by")?)
+        .bind(status)
+        .bind(t.trigger.as_str())
         .bind(i64::from(duration.is_some()))
         .bind(duration.unwrap_or(0))
         .bind(duration)
-        .bind(row.try_get::<i64, _>("cpu_ms")?)
+        .bind(cpu_ms)
         .execute(&mut **tx)
         .await?;
         if let Some(ms) = duration {
@@ -314,11 +353,12 @@ async fn roll_up(tx: &mut WriteTx, id: RunId) -> Result<()> {
             .bind(key.0)
             .bind(key.1)
             .bind(key.2)
-            .bind(&status)
+            .bind(status)
             .bind(Histogram::bin_of(ms))
             .execute(&mut **tx)
             .await?;
         }
+        let Some(id) = counters_of else { continue };
         sqlx::query(
             "INSERT INTO rollup_counters (pipeline, grain, bucket, step, name, sum, runs)
              SELECT ?, ?, ?, step, name, value, 1 FROM counters WHERE run_id = ? AND true

@@ -11,6 +11,7 @@ fn ping(check: &str, kind: PingKind, minutes: i64, duration_ms: Option<i64>) -> 
         kind,
         at: at(minutes),
         duration_ms,
+        state: None,
     })
 }
 
@@ -48,6 +49,8 @@ pub async fn pings_keep_each_checks_last_start_success_and_failure(fx: &Fixture)
             last_failure_at: None,
             // The last end had no start of its own.
             last_duration_ms: None,
+            state: None,
+            streak: None,
         }
     );
     let mail = &checks["mail"];
@@ -66,4 +69,76 @@ pub async fn pings_keep_each_checks_last_start_success_and_failure(fx: &Fixture)
     // What the pings said outlives pruning every run.
     store.prune(at(1_000_000), 1000).await.unwrap();
     assert_eq!(store.checks().await.unwrap()["backup"].pings, 4);
+}
+
+pub async fn results_without_runs_add_to_the_rollups_and_probes_keep_their_state(fx: &Fixture) {
+    let store = fx.open().await;
+    store
+        .sync_pipelines(
+            &[PipelineRecord {
+                name: "site".into(),
+                definition_hash: "h".into(),
+                description: None,
+                timezone: "America/Sao_Paulo".into(),
+            }],
+            at(0),
+        )
+        .await
+        .unwrap();
+    let tally = |minutes: i64, ms: i64| {
+        Write::CountResult(Tally {
+            pipeline: "site".into(),
+            status: plantao_model::RunStatus::Succeeded,
+            trigger: plantao_model::Trigger::Probe,
+            at: at(minutes),
+            duration_ms: Some(ms),
+        })
+    };
+    store
+        .apply(vec![tally(1, 100), tally(2, 200), tally(3, 300)])
+        .await
+        .unwrap();
+    let mut fact = PingFact {
+        check: "site".into(),
+        kind: PingKind::Failure,
+        at: at(4),
+        duration_ms: Some(5),
+        state: Some(("down".into(), 2)),
+    };
+    store.apply(vec![Write::Ping(fact.clone())]).await.unwrap();
+    let s = store
+        .summary(
+            "site",
+            Window::Last24h,
+            at(10),
+            chrono_tz::Tz::America__Sao_Paulo,
+        )
+        .await
+        .unwrap();
+    assert_eq!((s.runs, s.count("succeeded")), (3, 3));
+    assert_eq!(s.by_trigger["probe"], 3);
+    assert_eq!((s.duration_ms_sum, s.duration_ms_max), (600, Some(300)));
+    assert!(
+        store
+            .runs(&RunFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let site = &store.checks().await.unwrap()["site"];
+    assert_eq!(
+        (site.state.as_deref(), site.streak),
+        (Some("down"), Some(2))
+    );
+    // A fact without a state keeps the one before.
+    fact.state = None;
+    store.apply(vec![Write::Ping(fact)]).await.unwrap();
+    let site = &store.checks().await.unwrap()["site"];
+    assert_eq!(
+        (site.state.as_deref(), site.streak),
+        (Some("down"), Some(2))
+    );
 }

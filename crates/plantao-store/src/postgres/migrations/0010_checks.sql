@@ -1,4 +1,4 @@
--- Heartbeats: what their pings say, one row per check, kept beside the runs the pings make (runs
+-- Checks (heartbeats and probes): what their pings and results say, one row per check, kept beside the runs the pings make (runs
 -- are pruned; a check's last success must not be).
 CREATE TABLE checks (
     name                TEXT PRIMARY KEY,
@@ -9,5 +9,8 @@ CREATE TABLE checks (
     last_success_at     TIMESTAMPTZ,
     previous_success_at TIMESTAMPTZ,
     last_failure_at     TIMESTAMPTZ,
-    last_duration_ms    BIGINT
+    last_duration_ms    BIGINT,
+    -- Probes: up or down, and how many results in a row were of the last kind.
+    state               TEXT,
+    streak              BIGINT
 );

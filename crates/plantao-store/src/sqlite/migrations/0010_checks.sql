@@ -1,4 +1,4 @@
--- Heartbeats: what their pings say, one row per check, kept beside the runs the pings make (runs
+-- Checks (heartbeats and probes): what their pings and results say, one row per check, kept beside the runs the pings make (runs
 -- are pruned; a check's last success must not be). Times in microseconds since 1970 UTC.
 CREATE TABLE checks (
     name                TEXT PRIMARY KEY,
@@ -9,5 +9,8 @@ CREATE TABLE checks (
     last_success_at     INTEGER,
     previous_success_at INTEGER,
     last_failure_at     INTEGER,
-    last_duration_ms    INTEGER
+    last_duration_ms    INTEGER,
+    -- Probes: up or down, and how many results in a row were of the last kind.
+    state               TEXT,
+    streak              INTEGER
 ) STRICT;

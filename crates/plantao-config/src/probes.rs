@@ -1,0 +1,213 @@
+//! `[[probes]]` in plantao.toml: endpoints, ports, queries and commands checked on an interval.
+
+use std::ops::Range;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use sha2::{Digest, Sha256};
+
+use crate::reader::{self, Cx, Table, Value};
+use crate::steps::{HTTP_EXPECT_NAMES, read_expect, read_http_request, read_sql};
+use crate::types::{Probe, ProbeTarget};
+use crate::{Connections, alerts};
+
+const KEYS: &[&str] = &[
+    "name",
+    "description",
+    "every",
+    "timeout",
+    "http",
+    "tcp",
+    "sql",
+    "command",
+    "expect",
+    "failure_threshold",
+    "success_threshold",
+    "depends_on",
+    "tags",
+];
+const TARGETS: &[&str] = &["http", "tcp", "sql", "command"];
+const HTTP_KEYS: &[&str] = &["method", "url", "headers", "body"];
+const TCP_NAMES: &[&str] = &["duration_ms"];
+const SQL_NAMES: &[&str] = &["rows", "duration_ms"];
+const COMMAND_NAMES: &[&str] = &["exit_code", "stdout", "duration_ms"];
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What `[[probes]]` says, where each is written, and the rule names their `depends_on` give.
+#[derive(Default)]
+pub(crate) struct Read {
+    pub probes: Vec<Probe>,
+    pub spans: Vec<(String, Range<usize>)>,
+    pub depends: Vec<(String, Range<usize>)>,
+}
+
+pub(crate) fn read(cx: &mut Cx, v: &Value, zone: Tz, connections: &Connections) -> Read {
+    let mut out = Read::default();
+    let Some(items) = reader::array(cx, "probes", v) else {
+        return out;
+    };
+    for item in items {
+        let Some(t) = reader::table(cx, "[[probes]]", item) else {
+            continue;
+        };
+        t.check_keys(cx, "in [[probes]]", KEYS);
+        let depends = alerts::names_list(cx, t, "depends_on");
+        if let Some(p) = read_one(cx, t, zone, connections, &depends) {
+            if out.probes.iter().any(|o| o.name == p.name) {
+                cx.error(
+                    t.span(),
+                    format!("a probe named `{}` is defined twice", p.name),
+                    Some("probe names must be unique: rename one".into()),
+                );
+                continue;
+            }
+            out.spans.push((p.name.clone(), t.span()));
+            out.probes.push(p);
+        }
+        out.depends.extend(depends);
+    }
+    out.probes.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+fn read_one(
+    cx: &mut Cx,
+    t: Table,
+    zone: Tz,
+    connections: &Connections,
+    depends: &[(String, Range<usize>)],
+) -> Option<Probe> {
+    let name = alerts::required_name(cx, t, "[[probes]]")?;
+    let place = format!("probe `{name}`");
+    let given: Vec<&str> = TARGETS
+        .iter()
+        .copied()
+        .filter(|k| t.get(k).is_some())
+        .collect();
+    let kind = match given.as_slice() {
+        [one] => *one,
+        [] => {
+            cx.error(
+                t.span(),
+                format!("{place} checks nothing"),
+                Some("give it one of: http = { url = \"https://…\" }, tcp = \"host:5432\", sql = { connection = \"…\", query = \"select 1\" }, command = \"…\"".into()),
+            );
+            return None;
+        }
+        many => {
+            cx.error(
+                t.span(),
+                format!(
+                    "{place} has {}: a probe checks one thing",
+                    many.join(" and ")
+                ),
+                Some("make one probe for each".into()),
+            );
+            return None;
+        }
+    };
+    let v = t.get(kind)?;
+    let names = match kind {
+        "http" => HTTP_EXPECT_NAMES,
+        "tcp" => TCP_NAMES,
+        "sql" => SQL_NAMES,
+        _ => COMMAND_NAMES,
+    };
+    let expect = t
+        .get("expect")
+        .map(|e| read_expect(cx, e, names))
+        .unwrap_or_default();
+    let timeout = t
+        .get("timeout")
+        .and_then(|d| at_least_a_second(cx, "timeout", d))
+        .unwrap_or(DEFAULT_TIMEOUT);
+    let target = match kind {
+        "http" => {
+            let h = reader::table(cx, "http", v)?;
+            h.check_keys(cx, "in a probe's `http`", HTTP_KEYS);
+            let mut step = read_http_request(cx, h)?;
+            step.timeout = timeout;
+            if t.get("expect").is_some() {
+                step.expect = expect.clone();
+            }
+            ProbeTarget::Http(step)
+        }
+        "tcp" => {
+            let text = reader::text(cx, "tcp", v)?;
+            let address = text.expose().to_owned();
+            let port_ok = address
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if !port_ok {
+                cx.error(
+                    v.span(),
+                    format!("`tcp` must be HOST:PORT, found `{}`", text.shown()),
+                    Some("e.g. tcp = \"db.internal:5432\"".into()),
+                );
+                return None;
+            }
+            ProbeTarget::Tcp(address)
+        }
+        "sql" => ProbeTarget::Sql(read_sql(cx, v, connections)?),
+        _ => ProbeTarget::Command(reader::text(cx, "command", v)?),
+    };
+    let every = match t.get("every") {
+        Some(e) => at_least_a_second(cx, "every", e)?,
+        None => {
+            cx.error(
+                t.span(),
+                format!("{place} has no `every`"),
+                Some("every = \"1m\" (at least 1s)".into()),
+            );
+            return None;
+        }
+    };
+    let threshold = |cx: &mut Cx, key: &str| {
+        t.get(key)
+            .and_then(|v| reader::integer(cx, key, v, 1..1001))
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(1)
+    };
+    let failure_threshold = threshold(cx, "failure_threshold");
+    let success_threshold = threshold(cx, "success_threshold");
+    let written = cx.source.text.get(t.span()).unwrap_or_default();
+    Some(Probe {
+        definition_hash: Sha256::digest(written.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+        description: t
+            .get("description")
+            .and_then(|v| reader::text(cx, "description", v))
+            .map(|d| d.expose().to_owned()),
+        tags: t
+            .get("tags")
+            .map(|v| reader::text_list(cx, "tags", v))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(t, _)| t.expose().to_owned())
+            .collect(),
+        name,
+        every,
+        timeout,
+        target,
+        expect,
+        failure_threshold,
+        success_threshold,
+        depends_on: depends.iter().map(|(n, _)| n.clone()).collect(),
+        timezone: zone,
+    })
+}
+
+fn at_least_a_second(cx: &mut Cx, key: &str, v: &Value) -> Option<Duration> {
+    let d = reader::duration(cx, key, v)?;
+    if d < Duration::from_secs(1) {
+        cx.error(
+            v.span(),
+            format!("`{key}` must be at least 1s"),
+            Some(format!("e.g. {key} = \"30s\"")),
+        );
+        return None;
+    }
+    Some(d)
+}
