@@ -204,6 +204,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// absent).
     async fn checks(&self) -> Result<BTreeMap<String, CheckRecord>>;
 
+    /// The incidents of `check` (of every check when none) that were open at or after `since`,
+    /// newest first, at most `limit`.
+    async fn incidents(
+        &self,
+        check: Option<&str>,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Incident>>;
+
     /// Closes the connections; pending writes have been committed by then.
     async fn close(&self);
 }

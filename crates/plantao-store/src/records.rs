@@ -251,6 +251,28 @@ pub enum Write {
     /// Adds a result that has no run of its own (a probe's success) to its pipeline's hourly
     /// and daily rollups, as a run that ended so would be.
     CountResult(Tally),
+    /// A check went down at `at`: opens its incident, unless one is open already.
+    OpenIncident {
+        check: String,
+        at: Timestamp,
+        cause: Option<String>,
+    },
+    /// A check is up again at `at`: ends its open incident, if any.
+    CloseIncident {
+        check: String,
+        at: Timestamp,
+    },
+}
+
+/// A down period of a check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Incident {
+    pub id: i64,
+    pub check: String,
+    pub started_at: DateTime<Utc>,
+    /// None while it lasts.
+    pub ended_at: Option<DateTime<Utc>>,
+    pub cause: Option<String>,
 }
 
 /// A result counted into the rollups without a run.

@@ -46,6 +46,10 @@ pub enum Window {
     Last24h,
     /// The current hour and the 167 before it.
     Last7d,
+    /// Today (in the pipeline's zone) and the 29 days before it.
+    Last30d,
+    /// Today and the 364 days before it.
+    Last365d,
 }
 
 impl Window {
@@ -71,6 +75,19 @@ impl Window {
             }
             Window::Last24h => hours(24),
             Window::Last7d => hours(24 * 7),
+            Window::Last30d | Window::Last365d => {
+                let back = if self == Window::Last30d { 29 } else { 364 };
+                let today = now.with_timezone(&zone).date_naive();
+                let tomorrow = today.succ_opt().unwrap_or(today);
+                let first = today
+                    .checked_sub_days(chrono::Days::new(back))
+                    .unwrap_or(today);
+                (
+                    Grain::Day,
+                    start_of_day(first, zone),
+                    start_of_day(tomorrow, zone),
+                )
+            }
         }
     }
 }

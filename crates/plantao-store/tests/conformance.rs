@@ -64,4 +64,5 @@ conformance!(
     silences_are_listed_until_they_end_and_expire_early,
     pings_keep_each_checks_last_start_success_and_failure,
     results_without_runs_add_to_the_rollups_and_probes_keep_their_state,
+    incidents_open_once_close_and_are_listed_newest_first,
 );

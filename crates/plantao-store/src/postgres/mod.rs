@@ -652,6 +652,25 @@ impl Store for PgStore {
             .collect()
     }
 
+    async fn incidents(
+        &self,
+        check: Option<&str>,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Incident>> {
+        let rows = sqlx::query(
+            "SELECT * FROM incidents
+             WHERE ($1::text IS NULL OR check_name = $1::text) AND (ended_at IS NULL OR ended_at >= $2)
+             ORDER BY started_at DESC, id DESC LIMIT $3",
+        )
+        .bind(check)
+        .bind(since)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::incident_from_row).collect()
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }

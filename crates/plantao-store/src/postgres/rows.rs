@@ -99,3 +99,13 @@ pub(super) fn check_from_row(row: &PgRow) -> Result<CheckRecord> {
         streak: row.try_get("streak")?,
     })
 }
+
+pub(super) fn incident_from_row(row: &PgRow) -> Result<Incident> {
+    Ok(Incident {
+        id: row.try_get("id")?,
+        check: row.try_get("check_name")?,
+        started_at: row.try_get("started_at")?,
+        ended_at: row.try_get("ended_at")?,
+        cause: row.try_get("cause")?,
+    })
+}

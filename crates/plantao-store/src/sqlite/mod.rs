@@ -630,6 +630,25 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn incidents(
+        &self,
+        check: Option<&str>,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Incident>> {
+        let rows = sqlx::query(
+            "SELECT * FROM incidents
+             WHERE (?1 IS NULL OR check_name = ?1) AND (ended_at IS NULL OR ended_at >= ?2)
+             ORDER BY started_at DESC, id DESC LIMIT ?3",
+        )
+        .bind(check)
+        .bind(micros(since))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(rows::incident_from_row).collect()
+    }
+
     async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;

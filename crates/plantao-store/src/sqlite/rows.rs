@@ -165,3 +165,13 @@ pub(super) fn check_from_row(row: &SqliteRow) -> Result<CheckRecord> {
         streak: row.try_get("streak")?,
     })
 }
+
+pub(super) fn incident_from_row(row: &SqliteRow) -> Result<Incident> {
+    Ok(Incident {
+        id: row.try_get("id")?,
+        check: row.try_get("check_name")?,
+        started_at: time(row.try_get("started_at")?)?,
+        ended_at: opt_time(row.try_get("ended_at")?)?,
+        cause: row.try_get("cause")?,
+    })
+}

@@ -180,6 +180,32 @@ pub(super) async fn apply_one(tx: &mut WriteTx, write: Write) -> Result<Applied>
         Write::Defer { ids, until } => alerts::defer(tx, &ids, until).await,
         Write::AddSilence(s) => alerts::add_silence(tx, &s).await,
         Write::ExpireSilence { id, at } => alerts::expire_silence(tx, id, at).await,
+        Write::OpenIncident { check, at, cause } => {
+            let done = sqlx::query(
+                "INSERT INTO incidents (check_name, started_at, cause) VALUES (?, ?, ?)
+                 ON CONFLICT (check_name) WHERE ended_at IS NULL DO NOTHING",
+            )
+            .bind(&check)
+            .bind(micros(at))
+            .bind(&cause)
+            .execute(&mut **tx)
+            .await?;
+            Ok(if done.rows_affected() == 1 {
+                Applied::Inserted
+            } else {
+                Applied::Duplicate
+            })
+        }
+        Write::CloseIncident { check, at } => {
+            sqlx::query(
+                "UPDATE incidents SET ended_at = ? WHERE check_name = ? AND ended_at IS NULL",
+            )
+            .bind(micros(at))
+            .bind(&check)
+            .execute(&mut **tx)
+            .await?;
+            Ok(Applied::Updated)
+        }
         Write::CountResult(t) => {
             let timezone: Option<String> =
                 sqlx::query_scalar("SELECT timezone FROM pipelines WHERE name = ?")

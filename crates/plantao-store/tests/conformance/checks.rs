@@ -1,4 +1,6 @@
-//! What the store keeps of heartbeats' pings.
+//! What the store keeps of checks: heartbeats' pings, probes' results and states, incidents.
+
+use chrono::{DateTime, Utc};
 
 use plantao_store::*;
 
@@ -141,4 +143,50 @@ pub async fn results_without_runs_add_to_the_rollups_and_probes_keep_their_state
         (site.state.as_deref(), site.streak),
         (Some("down"), Some(2))
     );
+}
+
+pub async fn incidents_open_once_close_and_are_listed_newest_first(fx: &Fixture) {
+    let store = fx.open().await;
+    let open = |check: &str, m: i64| Write::OpenIncident {
+        check: check.into(),
+        at: at(m),
+        cause: Some(format!("down at {m}")),
+    };
+    let close = |check: &str, m: i64| Write::CloseIncident {
+        check: check.into(),
+        at: at(m),
+    };
+    let applied = store
+        .apply(vec![open("site", 10), open("site", 11), open("db", 12)])
+        .await
+        .unwrap();
+    assert_eq!(
+        applied,
+        [Applied::Inserted, Applied::Duplicate, Applied::Inserted]
+    );
+    store
+        .apply(vec![close("site", 20), close("site", 21)])
+        .await
+        .unwrap();
+    store.apply(vec![open("site", 30)]).await.unwrap();
+    let site = store.incidents(Some("site"), at(0), 10).await.unwrap();
+    let spans: Vec<(i64, Option<i64>)> = site
+        .iter()
+        .map(|i| {
+            let m = |t: DateTime<Utc>| (t - at(0)).num_minutes();
+            (m(i.started_at), i.ended_at.map(m))
+        })
+        .collect();
+    assert_eq!(spans, [(30, None), (10, Some(20))]);
+    assert_eq!(site[1].cause.as_deref(), Some("down at 10"));
+    // Those that ended before `since` are left out; every check's when none is named.
+    assert_eq!(
+        store
+            .incidents(Some("site"), at(25), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(store.incidents(None, at(0), 10).await.unwrap().len(), 3);
 }

@@ -14,3 +14,15 @@ CREATE TABLE checks (
     state               TEXT,
     streak              INTEGER
 ) STRICT;
+
+-- Each down period of a check, kept forever (a year of them is small): uptime and SLA come
+-- from these. At most one is open (no end) per check.
+CREATE TABLE incidents (
+    id         INTEGER PRIMARY KEY,
+    check_name TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    ended_at   INTEGER,
+    cause      TEXT
+) STRICT;
+CREATE UNIQUE INDEX incidents_open ON incidents (check_name) WHERE ended_at IS NULL;
+CREATE INDEX incidents_by_check ON incidents (check_name, started_at);
