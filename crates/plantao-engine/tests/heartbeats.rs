@@ -343,10 +343,33 @@ async fn a_heartbeat_rule_fires_on_late_then_down_and_resolves_on_the_next_succe
         "{}",
         open[0].message
     );
+    // Down since the grace ended (due 13:00, grace 10 min): an incident from 13:10 on.
+    let incidents = s.incidents(Some("backup"), secs(0), 10).await.unwrap();
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(
+        (incidents[0].started_at, incidents[0].ended_at),
+        (secs(3600 + 600), None)
+    );
     ping(s, "backup", Signal::Success, None, 3600 + 800).await;
     let up = evaluate(s, &rig.config, secs(3600 + 801)).await.unwrap();
     plantao_engine::alerts::commit(s, up.batches).await.unwrap();
     assert!(s.open_alerts().await.unwrap().is_empty());
+    // It ended with the success: 200 s down.
+    let incidents = s.incidents(Some("backup"), secs(0), 10).await.unwrap();
+    assert_eq!(incidents[0].ended_at, Some(secs(3600 + 800)));
+    let (down_s, count) = checks::uptime::down_within(&incidents, secs(0), secs(7200));
+    assert_eq!((down_s, count), (200, 1));
+    let windows =
+        checks::uptime::windows(s, "backup", chrono_tz::Tz::UTC, Some(secs(0)), secs(7200))
+            .await
+            .unwrap();
+    let day = &windows[0];
+    assert_eq!((day.window.as_str(), day.down_seconds), ("24h", 200));
+    let expected = 100.0 * (7200.0 - 200.0) / 7200.0;
+    assert!(
+        (day.uptime_percent.unwrap() - expected).abs() < 1e-9,
+        "{day:?}"
+    );
     // The nightly heartbeat was never pinged: new, and nothing fires for it.
     assert!(
         down.findings

@@ -292,6 +292,24 @@ async fn a_daemon_probes_on_the_interval_and_records_a_probe_going_down() {
         "{bad:?}"
     );
     assert!(bad.iter().any(|r| r.reason.as_deref() == Some("down")));
+    let incidents = rig
+        .store
+        .incidents(None, Utc::now() - chrono::TimeDelta::hours(1), 10)
+        .await
+        .unwrap();
+    let open: Vec<(&str, bool)> = incidents
+        .iter()
+        .map(|i| (i.check.as_str(), i.ended_at.is_none()))
+        .collect();
+    assert_eq!(open, [("bad", true)]);
+    assert!(
+        incidents[0]
+            .cause
+            .as_deref()
+            .unwrap()
+            .contains("status = 500"),
+        "{incidents:?}"
+    );
     let good = runs("good").await;
     assert_eq!(good.len(), 1, "{good:?}");
     let day = rig

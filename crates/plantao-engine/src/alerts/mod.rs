@@ -165,6 +165,10 @@ pub async fn evaluate(
         }
     }
     settle_gate(&mut gate, &open, &out.batches);
+    let incidents = crate::checks::uptime::track_heartbeats(store, config, now).await?;
+    if !incidents.is_empty() {
+        out.batches.push(incidents);
+    }
     for a in &open {
         if config.alert_rule(&a.rule).is_none() {
             out.batches.push(vec![Write::ChangeAlert {

@@ -47,6 +47,8 @@ pub struct Status {
     pub state: State,
     /// When the next success is (or was) expected.
     pub due: Option<Timestamp>,
+    /// Since when it is down: its failure, or the end of the grace after it was due.
+    pub down_since: Option<Timestamp>,
     /// What a heartbeat rule may fire on, each with a sentence saying why.
     pub events: BTreeMap<String, String>,
 }
@@ -62,6 +64,7 @@ pub fn status(h: &Heartbeat, record: Option<&CheckRecord>, paused: bool, now: Ti
     let mut out = Status {
         state: State::New,
         due: None,
+        down_since: None,
         events: BTreeMap::new(),
     };
     if paused {
@@ -82,14 +85,17 @@ pub fn status(h: &Heartbeat, record: Option<&CheckRecord>, paused: bool, now: Ti
         };
         if let Some(due) = due {
             match out.state {
-                State::Down => say(
-                    &mut out,
-                    CheckEvent::Down,
-                    format!(
-                        "no success since {success} (expected by {due}, grace {})",
-                        words(h.grace)
-                    ),
-                ),
+                State::Down => {
+                    out.down_since = Some(due + delta(h.grace));
+                    say(
+                        &mut out,
+                        CheckEvent::Down,
+                        format!(
+                            "no success since {success} (expected by {due}, grace {})",
+                            words(h.grace)
+                        ),
+                    );
+                }
                 State::Late => say(
                     &mut out,
                     CheckEvent::Late,
@@ -130,6 +136,7 @@ pub fn status(h: &Heartbeat, record: Option<&CheckRecord>, paused: bool, now: Ti
     {
         out.events.remove(CheckEvent::Late.as_str());
         out.state = State::Down;
+        out.down_since = Some(failure);
         say(
             &mut out,
             CheckEvent::Down,

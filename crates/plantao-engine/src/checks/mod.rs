@@ -8,6 +8,7 @@ pub mod outward;
 pub mod ping;
 pub mod probe;
 pub mod prober;
+pub mod uptime;
 
 pub use heartbeat::{State, Status, status};
 pub use ping::{Ping, Recorded, Signal, record};

@@ -127,13 +127,25 @@ pub fn decide(probe: &Probe, streak: &mut Streak, at: Timestamp, outcome: &Outco
         ];
     }
     let started = at - TimeDelta::milliseconds(outcome.duration_ms);
+    let incident = match (changed, streak.state) {
+        (true, Some(ProbeState::Down)) => Some(Write::OpenIncident {
+            check: probe.name.clone(),
+            at,
+            cause: outcome.error.clone(),
+        }),
+        (true, Some(ProbeState::Up)) => Some(Write::CloseIncident {
+            check: probe.name.clone(),
+            at,
+        }),
+        _ => None,
+    };
     let id = RunId::new();
     let status = if outcome.ok {
         RunStatus::Succeeded
     } else {
         RunStatus::Failed
     };
-    vec![
+    let mut writes = vec![
         Write::InsertRun(NewRun {
             id,
             pipeline: probe.name.clone(),
@@ -180,7 +192,9 @@ pub fn decide(probe: &Probe, streak: &mut Streak, at: Timestamp, outcome: &Outco
             error_message: outcome.error.clone(),
         }),
         fact,
-    ]
+    ];
+    writes.extend(incident);
+    writes
 }
 
 /// The first check time of `probe` strictly after `now`: a multiple of its interval since
