@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::cron::parse_cron;
 use crate::reader::{self, Cx, Table, Value};
-use crate::types::{Expected, Heartbeat, Pings, SelfHeartbeat};
+use crate::types::{Expected, Heartbeat, Pings, SelfHeartbeat, Sla};
 use crate::{alerts, tz};
 
 const KEYS: &[&str] = &[
@@ -27,7 +27,11 @@ const KEYS: &[&str] = &[
     "depends_on",
     "tags",
     "ping_key",
+    "sla",
 ];
+const SLA_KEYS: &[&str] = &["uptime", "p95_ms", "window"];
+/// The windows an SLA may be told over.
+pub(crate) const SLA_WINDOWS: &[&str] = &["24h", "7d", "30d", "365d"];
 const PINGS_KEYS: &[&str] = &["key", "body_limit"];
 const SELF_KEYS: &[&str] = &["url", "period", "timeout"];
 /// As healthchecks.io: a job is down an hour after it was due, unless `grace` says otherwise.
@@ -178,6 +182,53 @@ fn read_one(
         depends_on: depends.iter().map(|(n, _)| n.clone()).collect(),
         tags,
         ping_key,
+        sla: t.get("sla").and_then(|v| read_sla(cx, v)),
+    })
+}
+
+/// `sla = { uptime = 99.9, p95_ms = 200, window = "30d" }`.
+pub(crate) fn read_sla(cx: &mut Cx, v: &Value) -> Option<Sla> {
+    let t = reader::table(cx, "sla", v)?;
+    t.check_keys(cx, "in `sla`", SLA_KEYS);
+    let uptime = t
+        .get("uptime")
+        .and_then(|u| reader::number(cx, "uptime", u));
+    if let (Some(u), Some(v)) = (uptime, t.get("uptime"))
+        && !(0.0..=100.0).contains(&u)
+    {
+        cx.error(
+            v.span(),
+            format!("`uptime` is a percentage, found {u}"),
+            Some("e.g. uptime = 99.9".into()),
+        );
+        return None;
+    }
+    let p95_ms = t
+        .get("p95_ms")
+        .and_then(|p| reader::number(cx, "p95_ms", p));
+    if uptime.is_none() && p95_ms.is_none() {
+        cx.error(
+            t.span(),
+            "`sla` promises nothing",
+            Some("give uptime = 99.9 (percent) or p95_ms = 200, or both".into()),
+        );
+        return None;
+    }
+    let window = match t.get("window") {
+        Some(w) => {
+            let text = reader::text(cx, "window", w)?.expose().to_owned();
+            if !SLA_WINDOWS.contains(&text.as_str()) {
+                alerts::unknown(cx, w, "SLA window", &text, SLA_WINDOWS);
+                return None;
+            }
+            text
+        }
+        None => "30d".to_owned(),
+    };
+    Some(Sla {
+        uptime,
+        p95_ms,
+        window,
     })
 }
 

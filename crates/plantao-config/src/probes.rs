@@ -25,6 +25,7 @@ const KEYS: &[&str] = &[
     "success_threshold",
     "depends_on",
     "tags",
+    "sla",
 ];
 const TARGETS: &[&str] = &["http", "tcp", "sql", "command"];
 const HTTP_KEYS: &[&str] = &["method", "url", "headers", "body"];
@@ -196,6 +197,9 @@ fn read_one(
         success_threshold,
         depends_on: depends.iter().map(|(n, _)| n.clone()).collect(),
         timezone: zone,
+        sla: t
+            .get("sla")
+            .and_then(|v| crate::heartbeats::read_sla(cx, v)),
     })
 }
 

@@ -144,6 +144,17 @@ pub struct Heartbeat {
     pub tags: Vec<String>,
     /// Its own ping key, instead of `[pings] key`.
     pub ping_key: Option<Text>,
+    pub sla: Option<Sla>,
+}
+
+/// What a check promises over a window: uptime at least so many percent, p95 response time
+/// under so many milliseconds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sla {
+    pub uptime: Option<f64>,
+    pub p95_ms: Option<f64>,
+    /// `24h`, `7d`, `30d` or `365d`.
+    pub window: String,
 }
 
 impl Heartbeat {
@@ -176,6 +187,7 @@ pub struct Probe {
     pub tags: Vec<String>,
     /// The zone of its daily rollups.
     pub timezone: Tz,
+    pub sla: Option<Sla>,
 }
 
 #[derive(Debug)]

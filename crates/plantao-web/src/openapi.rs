@@ -28,6 +28,7 @@ use crate::api;
         api::get_check,
         api::pause_check,
         api::resume_check,
+        api::sla_report,
         api::list_runs,
         api::get_run,
         api::run_log,

@@ -23,24 +23,29 @@ pub fn routes() -> axum::Router<AppState> {
     axum::Router::new().route("/metrics", axum::routing::get(metrics))
 }
 
-/// `plantao_check_up` and `plantao_check_last_ping_timestamp_seconds`, from the store's counts
-/// of each heartbeat's pings.
+/// The checks' families: whether each is up, when it was last pinged or checked, its uptime
+/// over 24 h, 7 d and 30 d, and its response times; all from the store.
 async fn checks(
     state: &AppState,
     config: &plantao_config::Config,
     out: &mut String,
 ) -> ApiResult<()> {
-    if config.heartbeats.is_empty() {
+    if config.heartbeats.is_empty() && config.probes.is_empty() {
         return Ok(());
     }
     let records = state.store.checks().await?;
     let paused = state.store.paused_pipelines().await?;
     let now = Utc::now();
+    let names = config
+        .heartbeats
+        .iter()
+        .map(|h| (h.name.as_str(), h.timezone))
+        .chain(config.probes.iter().map(|p| (p.name.as_str(), p.timezone)));
     family(
         out,
         "plantao_check_up",
         "gauge",
-        "1 while a heartbeat is up, 0 while it is late or down; absent while new or paused (store).",
+        "1 while a check is up, 0 while it is late or down; absent while new or paused (store).",
     );
     for h in &config.heartbeats {
         let status =
@@ -52,11 +57,19 @@ async fn checks(
         };
         let _ = writeln!(out, "plantao_check_up{{check=\"{}\"}} {up}", label(&h.name));
     }
+    for p in config.probes.iter().filter(|p| !paused.contains(&p.name)) {
+        let up = match records.get(&p.name).and_then(|r| r.state.as_deref()) {
+            Some("up") => 1,
+            Some("down") => 0,
+            _ => continue,
+        };
+        let _ = writeln!(out, "plantao_check_up{{check=\"{}\"}} {up}", label(&p.name));
+    }
     family(
         out,
         "plantao_check_last_ping_timestamp_seconds",
         "gauge",
-        "When each heartbeat was last pinged, in seconds since 1970 (store).",
+        "When each check was last pinged (heartbeats) or checked (probes), in seconds since 1970 (store).",
     );
     for (name, r) in &records {
         if let Some(at) = r.last_ping_at {
@@ -67,6 +80,64 @@ async fn checks(
                 at.timestamp()
             );
         }
+    }
+    let seen = plantao_engine::checks::uptime::first_seen(state.store.as_ref()).await?;
+    let mut uptimes = Vec::new();
+    let mut durations = Vec::new();
+    for (name, zone) in names {
+        let windows = plantao_engine::checks::uptime::windows(
+            state.store.as_ref(),
+            name,
+            zone,
+            seen.get(name).copied(),
+            now,
+        )
+        .await?;
+        uptimes.push((name, windows));
+        let mut total = Summary::default();
+        let far = Utc.timestamp_opt(0, 0).single().unwrap_or_default();
+        for bucket in state
+            .store
+            .rollups(name, Grain::Day, far, now + chrono::Duration::days(2))
+            .await?
+        {
+            total.merge(&bucket.summary);
+        }
+        durations.push((name, total));
+    }
+    family(
+        out,
+        "plantao_check_uptime_ratio",
+        "gauge",
+        "Share of the window each check was not down, 0–1, by window (24h, 7d, 30d, 365d; store, from its incidents).",
+    );
+    for (name, windows) in &uptimes {
+        for w in windows {
+            if let Some(u) = w.uptime_percent {
+                let _ = writeln!(
+                    out,
+                    "plantao_check_uptime_ratio{{check=\"{}\",window=\"{}\"}} {}",
+                    label(name),
+                    w.window,
+                    u / 100.0
+                );
+            }
+        }
+    }
+    family(
+        out,
+        "plantao_check_duration_seconds",
+        "histogram",
+        "How long each check's pings' runs (heartbeats) or checks (probes) took (store; buckets within 1 %).",
+    );
+    for (name, s) in &durations {
+        let h = from_rollup(&s.durations, s.duration_ms_sum);
+        seconds(
+            out,
+            "plantao_check_duration_seconds",
+            &format!("check=\"{}\"", label(name)),
+            &h,
+        );
     }
     Ok(())
 }

@@ -228,3 +228,94 @@ async fn pings_make_runs_and_the_checks_api_tells_their_state() {
         s.stop().await;
     }
 }
+
+const PROBES: &str = "\n[[probes]]\nname = \"script\"\nevery = \"1s\"\ncommand = \"echo ready\"\nexpect = [\"stdout.contains('ready')\"]\nsla = { uptime = 99.5, window = \"24h\" }\n\n\
+    [[probes]]\nname = \"never\"\nevery = \"1s\"\ncommand = \"exit 4\"\nsla = { uptime = 99.5, p95_ms = 60000 }\n\n";
+
+#[tokio::test]
+async fn probes_are_checks_with_uptime_incidents_and_an_sla() {
+    for backend in backends() {
+        let s = Server::start(backend, PROBES).await;
+        let viewer = s.token("v", Role::Viewer).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let (script, never) = loop {
+            let script = check(&s, &viewer, "script").await;
+            let never = check(&s, &viewer, "never").await;
+            if script["state"] == "up" && never["state"] == "down" {
+                break (script, never);
+            }
+            assert!(Instant::now() < deadline, "{script}\n{never}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(
+            (script["kind"].as_str(), script["target"].as_str()),
+            (Some("probe"), Some("command"))
+        );
+        let windows: Vec<&str> = script["uptime"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["window"].as_str().unwrap())
+            .collect();
+        assert_eq!(windows, ["24h", "7d", "30d", "365d"]);
+        assert_eq!(script["uptime"][0]["uptime_percent"], 100.0);
+        // The failing probe: down since its first check, an open incident with the cause.
+        let incident = &never["incidents"][0];
+        assert!(incident["ended_at"].is_null(), "{never}");
+        assert!(
+            incident["cause"]
+                .as_str()
+                .unwrap()
+                .contains("exit_code = 4"),
+            "{never}"
+        );
+        assert!(
+            never["uptime"][0]["uptime_percent"].as_f64().unwrap() < 99.5,
+            "{never}"
+        );
+        assert_eq!(never["runs"][0]["trigger"], "probe");
+
+        let (status, sla) = s.get("/api/sla", &viewer).await;
+        assert_eq!(status, StatusCode::OK, "{sla}");
+        let of = |name: &str| {
+            sla.as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["check"] == name)
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(
+            (
+                of("script")["window"].as_str(),
+                of("script")["met"].as_bool()
+            ),
+            (Some("24h"), Some(true))
+        );
+        assert_eq!(
+            (of("never")["window"].as_str(), of("never")["met"].as_bool()),
+            (Some("30d"), Some(false))
+        );
+        let (status, body) = s.get("/api/sla?window=1y", &viewer).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let (_, metrics) = s.get("/metrics", &viewer).await;
+        let metrics = metrics.as_str().unwrap().to_owned();
+        assert!(
+            metrics.contains("plantao_check_up{check=\"never\"} 0"),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("plantao_check_up{check=\"script\"} 1"),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("plantao_check_uptime_ratio{check=\"script\",window=\"24h\"} 1"),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("plantao_check_duration_seconds_count{check=\"script\"}"),
+            "{metrics}"
+        );
+        s.stop().await;
+    }
+}

@@ -25,7 +25,7 @@ const INCIDENTS_READ: u32 = 10_000;
 pub struct UptimeWindow {
     pub window: String,
     /// Share of the window (since the check was first seen) it was not down, in percent; none
-    /// when the check is younger than a second.
+    /// when the check is younger than a millisecond.
     pub uptime_percent: Option<f64>,
     pub down_seconds: i64,
     /// Incidents that overlap the window.
@@ -38,18 +38,18 @@ pub struct UptimeWindow {
 
 /// How long `incidents` cover `[from, to)`, and how many of them overlap it; an open one
 /// lasts until `to`.
-pub fn down_within(incidents: &[Incident], from: Timestamp, to: Timestamp) -> (i64, u32) {
-    let mut seconds = 0;
+pub fn down_within(incidents: &[Incident], from: Timestamp, to: Timestamp) -> (TimeDelta, u32) {
+    let mut down = TimeDelta::zero();
     let mut count = 0;
     for i in incidents {
         let start = i.started_at.max(from);
         let end = i.ended_at.unwrap_or(to).min(to);
         if end > start {
-            seconds += (end - start).num_seconds();
+            down += end - start;
             count += 1;
         }
     }
-    (seconds, count)
+    (down, count)
 }
 
 /// Check `name`'s figures over each of [`WINDOWS`] at `now`; `first_seen` (when the store first
@@ -67,14 +67,15 @@ pub async fn windows(
     for (label, window, days) in WINDOWS {
         let from = (now - TimeDelta::days(*days)).max(first_seen.unwrap_or(now));
         let (down, count) = down_within(&incidents, from, now);
-        let length = (now - from).num_seconds();
+        let length = (now - from).num_milliseconds();
+        let down_ms = down.num_milliseconds();
         let summary = store.summary(name, *window, now, zone).await?;
         #[allow(clippy::cast_precision_loss)]
-        let uptime = (length > 0).then(|| 100.0 * (length - down).max(0) as f64 / length as f64);
+        let uptime = (length > 0).then(|| 100.0 * (length - down_ms).max(0) as f64 / length as f64);
         out.push(UptimeWindow {
             window: (*label).to_owned(),
             uptime_percent: uptime,
-            down_seconds: down,
+            down_seconds: down.num_seconds(),
             incidents: count,
             results: summary.runs,
             p50_ms: summary.durations.quantile(0.5),
@@ -137,4 +138,67 @@ pub async fn first_seen(store: &dyn Store) -> Result<BTreeMap<String, Timestamp>
         .into_iter()
         .map(|p| (p.record.name, p.first_seen))
         .collect())
+}
+
+/// Whether a check kept its SLA over a window.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Compliance {
+    pub check: String,
+    /// `heartbeat` or `probe`.
+    pub kind: String,
+    pub window: String,
+    pub uptime_target: Option<f64>,
+    pub uptime_percent: Option<f64>,
+    pub p95_target_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    /// Every target met; none while a target has no figure yet (no results).
+    pub met: Option<bool>,
+}
+
+/// The SLA of every check that has one, over `window` (or each SLA's own), at `now`.
+pub async fn sla(
+    store: &dyn Store,
+    config: &Config,
+    window: Option<&str>,
+    now: Timestamp,
+) -> Result<Vec<Compliance>, StoreError> {
+    let seen = first_seen(store).await?;
+    let checks = config
+        .heartbeats
+        .iter()
+        .filter_map(|h| {
+            h.sla
+                .as_ref()
+                .map(|s| (h.name.as_str(), "heartbeat", h.timezone, s))
+        })
+        .chain(config.probes.iter().filter_map(|p| {
+            p.sla
+                .as_ref()
+                .map(|s| (p.name.as_str(), "probe", p.timezone, s))
+        }));
+    let mut out = Vec::new();
+    for (name, kind, zone, sla) in checks {
+        let label = window.unwrap_or(&sla.window);
+        let figures = windows(store, name, zone, seen.get(name).copied(), now).await?;
+        let Some(w) = figures.into_iter().find(|w| w.window == label) else {
+            continue;
+        };
+        let uptime_met = sla.uptime.map(|t| w.uptime_percent.map(|u| u >= t));
+        let p95_met = sla.p95_ms.map(|t| w.p95_ms.map(|p| p < t));
+        let met = [uptime_met, p95_met]
+            .into_iter()
+            .flatten()
+            .try_fold(true, |all, m| m.map(|m| all && m));
+        out.push(Compliance {
+            check: name.to_owned(),
+            kind: kind.to_owned(),
+            window: label.to_owned(),
+            uptime_target: sla.uptime,
+            uptime_percent: w.uptime_percent,
+            p95_target_ms: sla.p95_ms,
+            p95_ms: w.p95_ms,
+            met,
+        });
+    }
+    Ok(out)
 }

@@ -37,6 +37,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/checks/{name}", get(get_check))
         .route("/api/checks/{name}/pause", post(pause_check))
         .route("/api/checks/{name}/resume", post(resume_check))
+        .route("/api/sla", get(sla_report))
         .route("/api/runs", get(list_runs))
         .route("/api/runs/{id}", get(get_run))
         .route("/api/runs/{id}/log", get(run_log))
