@@ -22,6 +22,21 @@ pub struct Cli {
     pub command: Command,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Whether each check with an `sla` kept it: uptime and p95 against the targets.
+    Sla {
+        /// 24h, 7d, 30d or 365d; each check's own SLA window when left out.
+        #[arg(long)]
+        window: Option<String>,
+        #[arg(long, value_enum, default_value_t = crate::commands::checks::ReportFormat::Md)]
+        format: crate::commands::checks::ReportFormat,
+        /// Write it to this file instead of printing it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
 #[derive(Debug, Args)]
 pub struct PingArgs {
     /// The heartbeat's name.
@@ -155,11 +170,16 @@ pub enum Command {
     /// Report to a heartbeat: one ping, or `-- COMMAND…` run between a start ping and a ping of
     /// its exit status (with its output's tail as the log); exits with the command's status.
     Ping(PingArgs),
-    /// Each heartbeat's state (new, up, late, down, paused), when it is due, its last ping and
-    /// what is wrong.
+    /// Each heartbeat's and probe's state (new, up, late, down, paused), when it is due, its
+    /// last ping or check, and what is wrong.
     Checks {
         #[arg(long)]
         json: bool,
+    },
+    /// Reports.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
     },
     /// Ask the running server (on `server.listen`) for its health: exit 0 when ok or degraded,
     /// 1 when down or not answering. For systemd and container health checks.

@@ -14,8 +14,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::cli::{
-    AlertsCommand, BenchCommand, ChannelCommand, Cli, Command, ConfigCommand, SilenceCommand,
-    TokenCommand,
+    AlertsCommand, BenchCommand, ChannelCommand, Cli, Command, ConfigCommand, ReportCommand,
+    SilenceCommand, TokenCommand,
 };
 
 async fn ping(config: &std::path::Path, args: cli::PingArgs) -> Result<(), failure::Failure> {
@@ -68,7 +68,18 @@ fn main() -> ExitCode {
             }
             Command::Status { json } => commands::status::run(&config, json).await,
             Command::Ping(args) => ping(&config, args).await,
-            Command::Checks { json } => commands::ping::list(&config, json).await,
+            Command::Checks { json } => commands::checks::list(&config, json).await,
+            Command::Report {
+                command:
+                    ReportCommand::Sla {
+                        window,
+                        format,
+                        out,
+                    },
+            } => {
+                commands::checks::report_sla(&config, window.as_deref(), format, out.as_deref())
+                    .await
+            }
             Command::Stats { pipeline, json } => {
                 commands::stats::run(&config, pipeline.as_deref(), json).await
             }

@@ -22,7 +22,8 @@ impl Served {
             dir.path().join("plantao.toml"),
             format!(
                 "[server]\nlisten = \"127.0.0.1:0\"\n[pings]\nkey = \"{KEY}\"\n\n\
-                 [[heartbeats]]\nname = \"backup\"\nperiod = \"1d\"\ngrace = \"1h\"\n"
+                 [[heartbeats]]\nname = \"backup\"\nperiod = \"1d\"\ngrace = \"1h\"\nsla = {{ uptime = 99.9 }}\n\n\
+                 [[probes]]\nname = \"script\"\nevery = \"1s\"\ncommand = \"true\"\nsla = {{ uptime = 99, window = \"24h\" }}\n"
             ),
         )
         .unwrap();
@@ -160,4 +161,76 @@ fn the_wrapper_reports_a_command_and_passes_its_exit_status_on() {
     // The daemon's log never shows the key.
     let log = std::fs::read_to_string(s.dir.path().join("serve.log")).unwrap();
     assert!(!log.contains(KEY), "{log}");
+}
+
+#[test]
+fn the_sla_report_says_who_kept_their_targets() {
+    let s = Served::start();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = plantao(&s.dir, &["checks", "--json"]).output().unwrap();
+        let checks: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        if checks[1]["state"] == "up" {
+            assert_eq!(checks[1]["kind"], "probe");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the probe never came up: {checks}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let table = plantao(&s.dir, &["checks"]).output().unwrap();
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.contains("script") && table.contains("probe") && table.contains("up"),
+        "{table}"
+    );
+    let md = plantao(&s.dir, &["report", "sla"]).output().unwrap();
+    assert!(
+        md.status.success(),
+        "{}",
+        String::from_utf8_lossy(&md.stderr)
+    );
+    let md = String::from_utf8_lossy(&md.stdout);
+    assert!(md.starts_with("# SLA report"), "{md}");
+    assert!(
+        md.contains("| script | probe | 24h | 100.000 % | 99.000 % |"),
+        "{md}"
+    );
+    assert!(md.contains("| backup | heartbeat | 30d |"), "{md}");
+    let out = s.dir.path().join("sla.json");
+    let json = plantao(
+        &s.dir,
+        &[
+            "report",
+            "sla",
+            "--format",
+            "json",
+            "--window",
+            "7d",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(json.status.success());
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap();
+    let script = report
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "script")
+        .unwrap();
+    assert_eq!(
+        (script["window"].as_str(), script["met"].as_bool()),
+        (Some("7d"), Some(true))
+    );
+    let bad = plantao(&s.dir, &["report", "sla", "--window", "1y"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--window must be 24h, 7d, 30d or 365d"));
 }

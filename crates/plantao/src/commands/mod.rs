@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod apibench;
 pub mod bench;
 pub mod bursts;
+pub mod checks;
 pub mod config;
 pub mod control;
 pub mod memory;

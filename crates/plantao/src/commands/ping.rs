@@ -1,5 +1,5 @@
 //! `plantao ping`: reports to a heartbeat, alone or around a command (what people install
-//! runitor for), and `plantao checks`: each heartbeat's state.
+//! runitor for).
 //!
 //! Around a command it pings `/start` with a fresh `rid`, runs the command with its output
 //! passed through, then pings the exit status with the output's tail as the body, and exits
@@ -13,9 +13,8 @@ use std::time::Duration;
 use plantao_config::Config;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use crate::commands::{load_config, open_store_to_read};
+use crate::commands::load_config;
 use crate::failure::Failure;
-use crate::format;
 
 /// The output kept as the end ping's body: its last bytes.
 const TAIL: usize = 10 * 1024;
@@ -253,68 +252,4 @@ fn hide_key(url: &str) -> String {
         },
         None => url.to_owned(),
     }
-}
-
-/// `plantao checks`: each heartbeat's state, when it is due, its last ping and what is wrong.
-pub async fn list(config_path: &Path, json: bool) -> Result<(), Failure> {
-    let config = load_config(config_path)?;
-    let store = open_store_to_read(&config).await?;
-    let records = store.checks().await?;
-    let paused = store.paused_pipelines().await?;
-    let now = chrono::Utc::now();
-    let statuses: Vec<_> = config
-        .heartbeats
-        .iter()
-        .map(|h| {
-            let r = records.get(&h.name);
-            let s = plantao_engine::checks::status(h, r, paused.contains(&h.name), now);
-            (h, r, s)
-        })
-        .collect();
-    if json {
-        let out: Vec<serde_json::Value> = statuses
-            .iter()
-            .map(|(h, r, s)| {
-                serde_json::json!({
-                    "name": h.name, "state": s.state.as_str(), "due": s.due,
-                    "problems": s.events, "record": r,
-                })
-            })
-            .collect();
-        println!("{}", serde_json::Value::from(out));
-        return Ok(());
-    }
-    if statuses.is_empty() {
-        println!(
-            "no heartbeats: add [[heartbeats]] to {}",
-            config.file.display()
-        );
-        return Ok(());
-    }
-    let rows: Vec<Vec<String>> = statuses
-        .iter()
-        .map(|(h, r, s)| {
-            let when = |t: Option<chrono::DateTime<chrono::Utc>>| {
-                t.map_or_else(|| "-".to_owned(), |t| format::time(t, h.timezone))
-            };
-            vec![
-                h.name.clone(),
-                s.state.as_str().to_owned(),
-                when(s.due),
-                when(r.and_then(|r| r.last_ping_at)),
-                r.and_then(|r| r.last_ping)
-                    .map_or("-", |k| k.as_str())
-                    .to_owned(),
-                s.events.values().cloned().collect::<Vec<_>>().join("; "),
-            ]
-        })
-        .collect();
-    print!(
-        "{}",
-        format::table(
-            &["CHECK", "STATE", "DUE", "LAST PING", "KIND", "PROBLEMS"],
-            &rows
-        )
-    );
-    Ok(())
 }
