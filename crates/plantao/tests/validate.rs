@@ -33,7 +33,10 @@ fn the_quickstart_validates() {
     let out = plantao(&["validate", "--config", q.to_str().unwrap()], &[]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
-    assert_eq!(stdout, "ok: 4 pipelines, 2 alert rules, 0 channels\n");
+    assert_eq!(
+        stdout,
+        "ok: 4 pipelines, 4 alert rules, 0 channels, 1 heartbeat, 1 probe\n"
+    );
 }
 
 #[test]

@@ -327,7 +327,14 @@ impl Prober {
             if streak.state != before
                 && let Some(state) = streak.state
             {
-                tracing::info!(probe = %probe.name, state = state.as_str(), error = outcome.error.as_deref().unwrap_or(""), "a probe changed state");
+                match &outcome.error {
+                    Some(error) => {
+                        tracing::warn!(probe = %probe.name, state = state.as_str(), %error, "a probe changed state")
+                    }
+                    None => {
+                        tracing::info!(probe = %probe.name, state = state.as_str(), "a probe changed state")
+                    }
+                }
             }
         }
         match self.store.apply(writes).await {

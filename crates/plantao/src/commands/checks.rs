@@ -96,7 +96,7 @@ pub async fn list(config_path: &Path, json: bool) -> Result<(), Failure> {
             ]
         })
         .collect();
-    print!(
+    println!(
         "{}",
         format::table(
             &["CHECK", "KIND", "STATE", "DUE", "LAST", "PROBLEMS"],
