@@ -87,8 +87,21 @@ pub async fn burst(pipelines: usize) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Whether any run has ended.
+async fn any_ended(store: &dyn Store) -> Result<bool, Failure> {
+    let runs = store
+        .runs(&RunFilter {
+            status: Some(plantao_model::RunStatus::Succeeded),
+            limit: 1,
+            ..Default::default()
+        })
+        .await?;
+    Ok(!runs.is_empty())
+}
+
 /// `pipelines` pipelines every minute, each at its own moment of the minute (`jitter`), for
-/// `seconds`.
+/// `seconds`, and longer (up to a minute) until one tick has run: with few pipelines a short
+/// stretch of the minute may hold none (the smoke run in CI met one such stretch).
 pub async fn spread(pipelines: usize, seconds: u64) -> Result<(), Failure> {
     let n = pipelines.max(1);
     let dir = tempfile::tempdir().map_err(fail)?;
@@ -104,6 +117,10 @@ pub async fn spread(pipelines: usize, seconds: u64) -> Result<(), Failure> {
     let store = open_store(&config).await?;
     let daemon = Daemon::start(config.clone(), store.clone(), Arc::new(SystemClock)).await?;
     tokio::time::sleep(Duration::from_secs(seconds.max(1))).await;
+    let deadline = Instant::now() + Duration::from_secs(65);
+    while Instant::now() < deadline && !any_ended(store.as_ref()).await? {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     daemon.shut_down().await?;
     let runs = store
         .runs(&RunFilter {
