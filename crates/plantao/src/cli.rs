@@ -370,6 +370,32 @@ pub enum BenchCommand {
         #[arg(long)]
         file: Option<PathBuf>,
     },
+    /// Pings: heartbeats pinged over loopback by `wrk`, every ping persisted (checked after).
+    Pings {
+        /// Heartbeats, pinged in turn.
+        #[arg(long, default_value_t = 100)]
+        checks: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u32,
+        /// wrk's open connections.
+        #[arg(long, default_value_t = 32)]
+        connections: u32,
+        /// Measure on this PostgreSQL database instead of SQLite.
+        #[arg(long)]
+        postgres: Option<String>,
+    },
+    /// Probes: a `plantao serve` with many HTTP probes against a loopback server; its CPU share
+    /// and resident memory.
+    Probes {
+        #[arg(long, default_value_t = 10_000)]
+        probes: usize,
+        /// Each probe's interval, in seconds.
+        #[arg(long, default_value_t = 60)]
+        every: u32,
+        /// How long CPU is measured, after one whole interval.
+        #[arg(long, default_value_t = 120)]
+        seconds: u32,
+    },
     /// Alerting: one evaluation cycle of many rules on a store of many runs (read from the
     /// rollups); from a failing run's end to a loopback webhook receiving the alert; and
     /// notifications delivered per second.

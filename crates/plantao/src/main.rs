@@ -167,6 +167,32 @@ fn main() -> ExitCode {
                     })
                     .await
                 }
+                BenchCommand::Pings {
+                    checks,
+                    seconds,
+                    connections,
+                    postgres,
+                } => {
+                    commands::pingbench::run(commands::pingbench::PingBench {
+                        checks,
+                        seconds,
+                        connections,
+                        postgres,
+                    })
+                    .await
+                }
+                BenchCommand::Probes {
+                    probes,
+                    every,
+                    seconds,
+                } => {
+                    commands::probebench::run(commands::probebench::ProbeBench {
+                        probes,
+                        every,
+                        seconds,
+                    })
+                    .await
+                }
                 BenchCommand::Alerts {
                     rules,
                     runs,

@@ -113,7 +113,14 @@ pub async fn run(args: ApiBench) -> Result<(), Failure> {
         .into_iter()
         .filter(|r| args.only.as_ref().is_none_or(|o| r.contains(o.as_str())))
     {
-        let figures = wrk(&format!("http://{address}{route}"), &created.token, &args).await?;
+        let figures = wrk(&Load {
+            url: format!("http://{address}{route}"),
+            token: Some(&created.token),
+            connections: args.connections,
+            seconds: args.seconds,
+            script: None,
+        })
+        .await?;
         println!(
             "| `{route}` | {:.0} | {:.2} | {:.2} |",
             figures.rate, figures.p50_ms, figures.p99_ms
@@ -200,30 +207,45 @@ pub(crate) async fn seed(
     Ok(last)
 }
 
-struct Figures {
-    rate: f64,
-    p50_ms: f64,
-    p99_ms: f64,
+/// What `wrk` measured.
+pub(crate) struct Figures {
+    pub rate: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// Requests it completed.
+    pub requests: u64,
 }
 
-async fn wrk(url: &str, token: &str, args: &ApiBench) -> Result<Figures, Failure> {
-    let out = tokio::process::Command::new("wrk")
-        .args([
-            "-t2",
-            &format!("-c{}", args.connections),
-            &format!("-d{}s", args.seconds.max(1)),
-            "--latency",
-            "-H",
-            &format!("Authorization: Bearer {token}"),
-            url,
-        ])
-        .output()
-        .await
-        .map_err(|e| {
-            Failure::Usage(format!(
-                "cannot start wrk ({e}): install it first (Debian: apt-get install wrk)"
-            ))
-        })?;
+/// How `wrk` loads a URL: with a bearer token, `connections` open for `seconds`, and a Lua
+/// script that makes each request, when given.
+pub(crate) struct Load<'a> {
+    pub url: String,
+    pub token: Option<&'a str>,
+    pub connections: u32,
+    pub seconds: u32,
+    pub script: Option<&'a std::path::Path>,
+}
+
+pub(crate) async fn wrk(load: &Load<'_>) -> Result<Figures, Failure> {
+    let url = load.url.as_str();
+    let mut command = tokio::process::Command::new("wrk");
+    command.args([
+        "-t2",
+        &format!("-c{}", load.connections),
+        &format!("-d{}s", load.seconds.max(1)),
+        "--latency",
+    ]);
+    if let Some(token) = load.token {
+        command.args(["-H", &format!("Authorization: Bearer {token}")]);
+    }
+    if let Some(script) = load.script {
+        command.arg("-s").arg(script);
+    }
+    let out = command.arg(url).output().await.map_err(|e| {
+        Failure::Usage(format!(
+            "cannot start wrk ({e}): install it first (Debian: apt-get install wrk)"
+        ))
+    })?;
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() || text.contains("Non-2xx") {
         return Err(Failure::Usage(format!(
@@ -243,10 +265,16 @@ async fn wrk(url: &str, token: &str, args: &ApiBench) -> Result<Figures, Failure
             .and_then(|v| millis(v.trim()))
             .ok_or_else(|| Failure::Usage(format!("no {p} latency in wrk's answer:\n{text}")))
     };
+    let requests = text
+        .lines()
+        .find_map(|l| l.trim().split_once(" requests in "))
+        .and_then(|(n, _)| n.trim().parse().ok())
+        .ok_or_else(|| Failure::Usage(format!("no request count in wrk's answer:\n{text}")))?;
     Ok(Figures {
         rate,
         p50_ms: percentile("50%")?,
         p99_ms: percentile("99%")?,
+        requests,
     })
 }
 

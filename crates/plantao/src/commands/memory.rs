@@ -64,7 +64,7 @@ pub async fn run(pipelines: usize, runs: usize) -> Result<(), Failure> {
     Ok(())
 }
 
-fn resident_kib(pid: u32) -> Result<u64, Failure> {
+pub(crate) fn resident_kib(pid: u32) -> Result<u64, Failure> {
     status_kib(pid, "VmRSS:")
 }
 
@@ -81,7 +81,7 @@ fn resident(pid: u32) -> Result<String, Failure> {
 }
 
 /// A `kB` line of /proc/PID/status.
-fn status_kib(pid: u32, key: &str) -> Result<u64, Failure> {
+pub(crate) fn status_kib(pid: u32, key: &str) -> Result<u64, Failure> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .map_err(|e| Failure::Usage(format!("cannot read the memory of process {pid}: {e}")))?;
     status

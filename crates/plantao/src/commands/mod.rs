@@ -9,6 +9,8 @@ pub mod config;
 pub mod control;
 pub mod memory;
 pub mod ping;
+pub mod pingbench;
+pub mod probebench;
 pub mod run;
 pub mod runs;
 pub mod serve;
