@@ -7,8 +7,8 @@ use chrono_tz::Tz;
 use sha2::{Digest, Sha256};
 
 use crate::reader::{self, Cx, Table, Value};
-use crate::steps::{HTTP_EXPECT_NAMES, read_expect, read_http_request, read_sql};
-use crate::types::{Probe, ProbeTarget};
+use crate::steps::{read_expect, read_http_request, read_sql};
+use crate::types::{HttpProbe, Probe, ProbeTarget};
 use crate::{Connections, alerts};
 
 const KEYS: &[&str] = &[
@@ -28,7 +28,23 @@ const KEYS: &[&str] = &[
     "sla",
 ];
 const TARGETS: &[&str] = &["http", "tcp", "sql", "command"];
-const HTTP_KEYS: &[&str] = &["method", "url", "headers", "body"];
+const HTTP_KEYS: &[&str] = &[
+    "method",
+    "url",
+    "headers",
+    "body",
+    "verify_tls",
+    "follow_redirects",
+];
+/// An HTTP probe reads what an http step does, and its certificate's days left.
+const HTTP_NAMES: &[&str] = &[
+    "status",
+    "duration_ms",
+    "json",
+    "body",
+    "headers",
+    "cert_days_left",
+];
 const TCP_NAMES: &[&str] = &["duration_ms"];
 const SQL_NAMES: &[&str] = &["rows", "duration_ms"];
 const COMMAND_NAMES: &[&str] = &["exit_code", "stdout", "duration_ms"];
@@ -109,7 +125,7 @@ fn read_one(
     };
     let v = t.get(kind)?;
     let names = match kind {
-        "http" => HTTP_EXPECT_NAMES,
+        "http" => HTTP_NAMES,
         "tcp" => TCP_NAMES,
         "sql" => SQL_NAMES,
         _ => COMMAND_NAMES,
@@ -131,7 +147,16 @@ fn read_one(
             if t.get("expect").is_some() {
                 step.expect = expect.clone();
             }
-            ProbeTarget::Http(step)
+            let flag = |cx: &mut Cx, key: &str| {
+                h.get(key)
+                    .and_then(|v| reader::boolean(cx, key, v))
+                    .unwrap_or(true)
+            };
+            ProbeTarget::Http(HttpProbe {
+                step,
+                verify_tls: flag(cx, "verify_tls"),
+                follow_redirects: flag(cx, "follow_redirects"),
+            })
         }
         "tcp" => {
             let text = reader::text(cx, "tcp", v)?;

@@ -26,7 +26,7 @@ const STEP_KEYS: &[&str] = &[
 const ACTIONS: &[&str] = &["run", "argv", "http", "sql"];
 const HTTP_KEYS: &[&str] = &["method", "url", "headers", "body", "timeout", "expect"];
 const HTTP_METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
-pub(crate) const HTTP_EXPECT_NAMES: &[&str] = &["status", "duration_ms", "json", "body", "headers"];
+const HTTP_EXPECT_NAMES: &[&str] = &["status", "duration_ms", "json", "body", "headers"];
 const SQL_KEYS: &[&str] = &["connection", "query"];
 const BACKOFF_KEYS: &[&str] = &["initial", "factor", "max"];
 

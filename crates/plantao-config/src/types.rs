@@ -177,7 +177,7 @@ pub struct Probe {
     /// How long one check may take; a check still going then fails.
     pub timeout: Duration,
     pub target: ProbeTarget,
-    /// What the answer must meet; an `http` target keeps its own in its [`HttpStep`].
+    /// What the answer must meet; an `http` target keeps its own in its [`HttpProbe`]'s step.
     pub expect: Vec<Expr>,
     /// Failures in a row before it is down.
     pub failure_threshold: u32,
@@ -192,7 +192,7 @@ pub struct Probe {
 
 #[derive(Debug)]
 pub enum ProbeTarget {
-    Http(HttpStep),
+    Http(HttpProbe),
     /// `host:port` to connect to.
     Tcp(String),
     Sql(SqlStep),
@@ -209,6 +209,17 @@ impl ProbeTarget {
             ProbeTarget::Command(_) => "command",
         }
     }
+}
+
+/// An HTTP probe's request and how it treats TLS and redirects.
+#[derive(Debug)]
+pub struct HttpProbe {
+    /// The request, its timeout and its conditions.
+    pub step: HttpStep,
+    /// Check the server's certificate against the system's trusted roots (off: a self-signed
+    /// certificate is accepted, and `cert_days_left` still reads it).
+    pub verify_tls: bool,
+    pub follow_redirects: bool,
 }
 
 /// When a heartbeat's next success is expected.

@@ -335,3 +335,92 @@ async fn a_daemon_probes_on_the_interval_and_records_a_probe_going_down() {
         .collect();
     assert_eq!(holding, ["bad"]);
 }
+
+/// An HTTPS server on loopback with a self-signed certificate valid until midnight (UTC) five
+/// days from now.
+async fn tls_server() -> String {
+    use chrono::Datelike;
+    use tokio_rustls::rustls::{self, pki_types};
+    let end = Utc::now().date_naive() + chrono::Days::new(5);
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.not_after = rcgen::date_time_ymd(end.year(), end.month() as u8, end.day() as u8);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        pki_types::PrivateKeyDer::Pkcs8(pki_types::PrivatePkcs8KeyDer::from(key.serialize_der())),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let (socket, _) = listener.accept().await.unwrap();
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(socket).await else {
+                    return;
+                };
+                let mut buf = vec![0u8; 4096];
+                let _ = tls.read(&mut buf).await;
+                let body = "{\"status\":\"ok\"}";
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(answer.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    format!("https://localhost:{port}")
+}
+
+#[tokio::test]
+async fn a_certificate_that_expires_in_five_days_is_seen_and_judged() {
+    let base = tls_server().await;
+    let rig = rig_with(&format!(
+        "[[probes]]\nname = \"soon\"\nevery = \"1m\"\nhttp = {{ url = \"{base}/\", verify_tls = false }}\nexpect = [\"status == 200\", \"cert_days_left > 14\"]\n\n\
+         [[probes]]\nname = \"enough\"\nevery = \"1m\"\nhttp = {{ url = \"{base}/\", verify_tls = false }}\nexpect = [\"cert_days_left > 3\"]\n\n\
+         [[probes]]\nname = \"verified\"\nevery = \"1m\"\nhttp = {{ url = \"{base}/\" }}\n\n\
+         [[probes]]\nname = \"plain\"\nevery = \"1m\"\nhttp = {{ url = \"{}/ok\" }}\nexpect = [\"cert_days_left > 3\"]\n",
+        http_server().await
+    ))
+    .await;
+    // Midnight five days from now: between four and five days left.
+    let soon = outcome(&rig, "soon").await;
+    let error = soon.error.clone().unwrap_or_default();
+    assert!(
+        !soon.ok && error.contains("expected `cert_days_left > 14`, but cert_days_left = 4."),
+        "{soon:?}"
+    );
+    assert!(outcome(&rig, "enough").await.ok);
+    // A self-signed certificate is refused when it is verified.
+    let verified = outcome(&rig, "verified").await;
+    assert!(
+        !verified.ok
+            && verified
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("request failed"),
+        "{verified:?}"
+    );
+    // Over plain HTTP there is no certificate to read: the condition fails, saying why.
+    let plain = outcome(&rig, "plain").await;
+    assert!(
+        plain
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("cert_days_left = absent"),
+        "{plain:?}"
+    );
+}

@@ -28,7 +28,7 @@ pub async fn check(config: &Config, probe: &Probe) -> Outcome {
     let started = Instant::now();
     let work = async {
         match &probe.target {
-            ProbeTarget::Http(step) => http(step).await,
+            ProbeTarget::Http(h) => http(h).await,
             ProbeTarget::Tcp(address) => tcp(address, &probe.expect, started).await,
             ProbeTarget::Sql(q) => match config.connections.get(&q.connection) {
                 Some(c) => sql(c, q.query.expose(), &probe.expect, started).await,
@@ -67,9 +67,32 @@ fn never() -> StopSignal {
     rx
 }
 
-async fn http(step: &plantao_config::HttpStep) -> Outcome {
-    let attempt =
-        crate::runner::http::run(crate::http_client(), step, None, never(), LOG_LIMIT).await;
+/// The HTTP client of probes that verify TLS (or not) and follow redirects (or not): it keeps
+/// each answer's certificate, for `cert_days_left`.
+fn client(verify_tls: bool, follow_redirects: bool) -> &'static reqwest::Client {
+    static CLIENTS: [std::sync::OnceLock<reqwest::Client>; 4] =
+        [const { std::sync::OnceLock::new() }; 4];
+    let i = usize::from(verify_tls) * 2 + usize::from(follow_redirects);
+    CLIENTS[i].get_or_init(|| {
+        // One TLS provider for the process; a second install is a no-op worth ignoring.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::Client::builder()
+            .user_agent(concat!("plantao/", env!("CARGO_PKG_VERSION")))
+            .tls_info(true)
+            .tls_danger_accept_invalid_certs(!verify_tls)
+            .redirect(if follow_redirects {
+                reqwest::redirect::Policy::limited(10)
+            } else {
+                reqwest::redirect::Policy::none()
+            })
+            .build()
+            .unwrap_or_default()
+    })
+}
+
+async fn http(probe: &plantao_config::HttpProbe) -> Outcome {
+    let client = client(probe.verify_tls, probe.follow_redirects);
+    let attempt = crate::runner::http::run(client, &probe.step, None, never(), LOG_LIMIT).await;
     Outcome {
         ok: attempt.status == Some(StageStatus::Succeeded),
         duration_ms: 0,

@@ -53,6 +53,9 @@ pub(crate) async fn run(
 
 struct Answer {
     status: u16,
+    /// Days until the server's certificate expires (negative once it has), when the client
+    /// keeps TLS details and the answer came over TLS.
+    cert_days_left: Option<f64>,
     reason: String,
     headers: serde_json::Map<String, serde_json::Value>,
     body: Vec<u8>,
@@ -76,6 +79,13 @@ async fn exchange(
     }
     let mut response = request.send().await?;
     let status = response.status();
+    #[allow(clippy::cast_precision_loss)]
+    let cert_days_left = response
+        .extensions()
+        .get::<reqwest::tls::TlsInfo>()
+        .and_then(|t| t.peer_certificate())
+        .and_then(super::cert::not_after)
+        .map(|end| (end - chrono::Utc::now()).num_seconds() as f64 / 86_400.0);
     let headers = response
         .headers()
         .iter()
@@ -98,6 +108,7 @@ async fn exchange(
     }
     Ok(Answer {
         status: status.as_u16(),
+        cert_days_left,
         reason: status.canonical_reason().unwrap_or("").to_owned(),
         headers,
         body,
@@ -131,6 +142,9 @@ fn judge(step: &HttpStep, target: &str, answer: Answer, elapsed: Duration) -> At
         .text("body", &text)
         .json("headers", &headers)
         .json("json", &json);
+    if let Some(days) = answer.cert_days_left {
+        vars.number("cert_days_left", days);
+    }
     let mut log = format!(
         "{target} → {} {} in {:.0} ms\n\n{text}",
         answer.status, answer.reason, duration_ms
@@ -146,8 +160,12 @@ fn judge(step: &HttpStep, target: &str, answer: Answer, elapsed: Duration) -> At
             let shown: Vec<String> = e
                 .references()
                 .iter()
-                .map(|r| {
-                    actual(
+                .map(|r| match (r.root.as_str(), answer.cert_days_left) {
+                    ("cert_days_left", Some(d)) => format!("cert_days_left = {d:.2}"),
+                    ("cert_days_left", None) => {
+                        "cert_days_left = absent (no TLS certificate)".to_owned()
+                    }
+                    _ => actual(
                         &r.root,
                         r.field.as_deref(),
                         answer.status,
@@ -155,7 +173,7 @@ fn judge(step: &HttpStep, target: &str, answer: Answer, elapsed: Duration) -> At
                         &text,
                         &json,
                         &headers,
-                    )
+                    ),
                 })
                 .collect();
             format!("expected `{}`, but {}", e.source(), shown.join(", "))

@@ -4,6 +4,7 @@
 
 pub(crate) mod attempt;
 mod backoff;
+pub(crate) mod cert;
 pub(crate) mod http;
 mod log;
 mod outputs;
