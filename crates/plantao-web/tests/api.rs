@@ -29,6 +29,7 @@ fn routes(run: RunId, alert: Uuid) -> Vec<(Method, String, Option<Role>, Option<
         get("/api/pipelines", Some(Role::Viewer)),
         get("/api/pipelines/quick", Some(Role::Viewer)),
         get("/api/checks", Some(Role::Viewer)),
+        get("/api/sla", Some(Role::Viewer)),
         get("/api/runs", Some(Role::Viewer)),
         get(&format!("/api/runs/{run}"), Some(Role::Viewer)),
         get(&format!("/api/runs/{run}/log"), Some(Role::Viewer)),
