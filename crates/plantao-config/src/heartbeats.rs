@@ -6,12 +6,11 @@ use std::time::Duration;
 
 use chrono_tz::Tz;
 use plantao_model::Text;
-use sha2::{Digest, Sha256};
 
 use crate::cron::parse_cron;
 use crate::reader::{self, Cx, Table, Value};
 use crate::types::{Expected, Heartbeat, Pings, SelfHeartbeat, Sla};
-use crate::{alerts, tz};
+use crate::{alerts, checks, tz};
 
 const KEYS: &[&str] = &[
     "name",
@@ -38,43 +37,16 @@ const SELF_KEYS: &[&str] = &["url", "period", "timeout"];
 const DEFAULT_GRACE: Duration = Duration::from_secs(3600);
 const DEFAULT_BODY_LIMIT: usize = 100 * 1024;
 
-/// What `[[heartbeats]]` says, and the rule names their `depends_on` give (checked once every
-/// rule is known).
-#[derive(Default)]
-pub(crate) struct Read {
-    pub heartbeats: Vec<Heartbeat>,
-    /// Where each heartbeat's table is written, by name.
-    pub spans: Vec<(String, Range<usize>)>,
-    pub depends: Vec<(String, Range<usize>)>,
-}
-
-pub(crate) fn read(cx: &mut Cx, v: &Value, zone: Tz) -> Read {
-    let mut out = Read::default();
-    let Some(items) = reader::array(cx, "heartbeats", v) else {
-        return out;
-    };
-    for item in items {
-        let Some(t) = reader::table(cx, "[[heartbeats]]", item) else {
-            continue;
-        };
-        t.check_keys(cx, "in [[heartbeats]]", KEYS);
-        let depends = alerts::names_list(cx, t, "depends_on");
-        if let Some(h) = read_one(cx, t, zone, &depends) {
-            if out.heartbeats.iter().any(|o| o.name == h.name) {
-                cx.error(
-                    t.span(),
-                    format!("a heartbeat named `{}` is defined twice", h.name),
-                    Some("heartbeat names must be unique: rename one".into()),
-                );
-                continue;
-            }
-            out.spans.push((h.name.clone(), t.span()));
-            out.heartbeats.push(h);
-        }
-        out.depends.extend(depends);
-    }
-    out.heartbeats.sort_by(|a, b| a.name.cmp(&b.name));
-    out
+/// `[[heartbeats]]`.
+pub(crate) fn read(cx: &mut Cx, v: &Value, zone: Tz) -> checks::Read<Heartbeat> {
+    checks::read(
+        cx,
+        v,
+        "heartbeats",
+        KEYS,
+        |h: &Heartbeat| &h.name,
+        |cx, t, depends| read_one(cx, t, zone, depends),
+    )
 }
 
 fn read_one(
@@ -153,23 +125,10 @@ fn read_one(
         Some(v) => Some(ping_key(cx, "ping_key", v)?),
         None => None,
     };
-    let description = t
-        .get("description")
-        .and_then(|v| reader::text(cx, "description", v))
-        .map(|d| d.expose().to_owned());
-    let tags = t
-        .get("tags")
-        .map(|v| reader::text_list(cx, "tags", v))
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(t, _)| t.expose().to_owned())
-        .collect();
-    let written = cx.source.text.get(t.span()).unwrap_or_default();
+    let description = checks::description(cx, t);
+    let tags = checks::tags(cx, t);
     Some(Heartbeat {
-        definition_hash: Sha256::digest(written.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
+        definition_hash: checks::definition_hash(cx, t),
         name,
         description,
         expect,

@@ -7,6 +7,7 @@
 mod alerts;
 mod chains;
 mod channels;
+mod checks;
 mod cron;
 mod daemon_keys;
 mod diag;

@@ -81,10 +81,7 @@ pub(crate) fn read_pipeline(cx: &mut Cx, t: Table, pc: &PipelineContext) -> Opti
             Some("use letters, digits, `-` and `_` (it appears in URLs and commands); rename the file or set name = \"…\"".into()),
         );
     }
-    let description = t
-        .get("description")
-        .and_then(|v| reader::text(cx, "description", v))
-        .map(|d| d.expose().to_owned());
+    let description = crate::checks::description(cx, t);
     let schedules = t
         .get("schedule")
         .map(|v| reader::text_list(cx, "schedule", v))
@@ -160,13 +157,7 @@ pub(crate) fn read_pipeline(cx: &mut Cx, t: Table, pc: &PipelineContext) -> Opti
         .get("working_dir")
         .and_then(|v| reader::text(cx, "working_dir", v))
         .map(|w| pc.dir.join(w.expose()));
-    let tags = t
-        .get("tags")
-        .map(|v| reader::text_list(cx, "tags", v))
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(t, _)| t.expose().to_owned())
-        .collect();
+    let tags = crate::checks::tags(cx, t);
     let mut broken = Vec::new();
     let steps = match t.get("steps") {
         Some(v) => read_steps(cx, "steps", v, pc.dir, pc.connections, &mut broken),

@@ -4,12 +4,11 @@ use std::ops::Range;
 use std::time::Duration;
 
 use chrono_tz::Tz;
-use sha2::{Digest, Sha256};
 
 use crate::reader::{self, Cx, Table, Value};
 use crate::steps::{read_expect, read_http_request, read_sql};
 use crate::types::{HttpProbe, Probe, ProbeTarget};
-use crate::{Connections, alerts};
+use crate::{Connections, alerts, checks};
 
 const KEYS: &[&str] = &[
     "name",
@@ -50,41 +49,21 @@ const SQL_NAMES: &[&str] = &["rows", "duration_ms"];
 const COMMAND_NAMES: &[&str] = &["exit_code", "stdout", "duration_ms"];
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What `[[probes]]` says, where each is written, and the rule names their `depends_on` give.
-#[derive(Default)]
-pub(crate) struct Read {
-    pub probes: Vec<Probe>,
-    pub spans: Vec<(String, Range<usize>)>,
-    pub depends: Vec<(String, Range<usize>)>,
-}
-
-pub(crate) fn read(cx: &mut Cx, v: &Value, zone: Tz, connections: &Connections) -> Read {
-    let mut out = Read::default();
-    let Some(items) = reader::array(cx, "probes", v) else {
-        return out;
-    };
-    for item in items {
-        let Some(t) = reader::table(cx, "[[probes]]", item) else {
-            continue;
-        };
-        t.check_keys(cx, "in [[probes]]", KEYS);
-        let depends = alerts::names_list(cx, t, "depends_on");
-        if let Some(p) = read_one(cx, t, zone, connections, &depends) {
-            if out.probes.iter().any(|o| o.name == p.name) {
-                cx.error(
-                    t.span(),
-                    format!("a probe named `{}` is defined twice", p.name),
-                    Some("probe names must be unique: rename one".into()),
-                );
-                continue;
-            }
-            out.spans.push((p.name.clone(), t.span()));
-            out.probes.push(p);
-        }
-        out.depends.extend(depends);
-    }
-    out.probes.sort_by(|a, b| a.name.cmp(&b.name));
-    out
+/// `[[probes]]`.
+pub(crate) fn read(
+    cx: &mut Cx,
+    v: &Value,
+    zone: Tz,
+    connections: &Connections,
+) -> checks::Read<Probe> {
+    checks::read(
+        cx,
+        v,
+        "probes",
+        KEYS,
+        |p: &Probe| &p.name,
+        |cx, t, depends| read_one(cx, t, zone, connections, depends),
+    )
 }
 
 fn read_one(
@@ -196,23 +175,10 @@ fn read_one(
     };
     let failure_threshold = threshold(cx, "failure_threshold");
     let success_threshold = threshold(cx, "success_threshold");
-    let written = cx.source.text.get(t.span()).unwrap_or_default();
     Some(Probe {
-        definition_hash: Sha256::digest(written.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
-        description: t
-            .get("description")
-            .and_then(|v| reader::text(cx, "description", v))
-            .map(|d| d.expose().to_owned()),
-        tags: t
-            .get("tags")
-            .map(|v| reader::text_list(cx, "tags", v))
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(t, _)| t.expose().to_owned())
-            .collect(),
+        definition_hash: checks::definition_hash(cx, t),
+        description: checks::description(cx, t),
+        tags: checks::tags(cx, t),
         name,
         every,
         timeout,

@@ -13,7 +13,6 @@ use crate::alerts::{self, Names, RuleRead};
 use crate::chains::{Refs, check_cycles, check_names};
 use crate::channels;
 use crate::diag::{Diagnostic, Diagnostics, Source, file_diagnostic};
-use crate::heartbeats;
 use crate::maintenance;
 use crate::pipeline::{PipelineContext, read_pipeline};
 use crate::probes;
@@ -23,6 +22,7 @@ use crate::types::{
     Escalation, Heartbeat, Maintenance, Pings, Routing, Server, Storage,
 };
 use crate::{Connections, resolve, tz};
+use crate::{checks, heartbeats};
 
 const ROOT_KEYS: &[&str] = &[
     "server",
@@ -130,8 +130,8 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
             heartbeats: Vec::new(),
             pings: Pings::default(),
             self_heartbeat: None,
-            heartbeat_reads: heartbeats::Read::default(),
-            probe_reads: probes::Read::default(),
+            heartbeat_reads: checks::Read::default(),
+            probe_reads: checks::Read::default(),
         },
     };
     let names: Connections = connections.keys().cloned().collect();
@@ -226,8 +226,8 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         &mut diags,
     );
     let heartbeat_names: Vec<&str> = heartbeats.iter().map(|h| h.name.as_str()).collect();
-    let probes::Read {
-        probes,
+    let checks::Read {
+        items: probes,
         spans: probe_spans,
         depends: probe_depends,
     } = probe_reads;
@@ -467,8 +467,8 @@ struct Root {
     pings: Pings,
     self_heartbeat: Option<crate::types::SelfHeartbeat>,
     /// Where the heartbeats are written, and what they depend on.
-    heartbeat_reads: heartbeats::Read,
-    probe_reads: probes::Read,
+    heartbeat_reads: checks::Read<Heartbeat>,
+    probe_reads: checks::Read<crate::types::Probe>,
 }
 
 fn read_root(
@@ -554,7 +554,7 @@ fn read_root(
         .get("heartbeats")
         .map(|v| heartbeats::read(cx, v, defaults.timezone))
         .unwrap_or_default();
-    let heartbeats = std::mem::take(&mut heartbeat_reads.heartbeats);
+    let heartbeats = std::mem::take(&mut heartbeat_reads.items);
     let pings = match t.get("pings").and_then(|v| reader::table(cx, "pings", v)) {
         Some(p) => heartbeats::read_pings(cx, p),
         None => Pings::default(),

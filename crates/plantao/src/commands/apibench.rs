@@ -81,21 +81,8 @@ pub async fn run(args: ApiBench) -> Result<(), Failure> {
         plantao_web::mint("bench", &format!("bench-{}", RunId::new()), Role::Viewer)
             .map_err(Failure::Usage)?;
     store.apply(writes).await?;
-    let (_tx, rx) = tokio::sync::watch::channel(config.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| Failure::Usage(format!("cannot listen on loopback: {e}")))?;
-    let address = listener
-        .local_addr()
-        .map_err(|e| Failure::Usage(e.to_string()))?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(plantao_web::launch(
-        listener,
-        AppState::new(store.clone(), rx, None),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let served = Served::start(store.clone(), config.clone()).await?;
+    let address = served.address;
     let one = &names[names.len() / 2];
     let routes = [
         format!("/api/metrics/today?pipeline={one}"),
@@ -126,10 +113,50 @@ pub async fn run(args: ApiBench) -> Result<(), Failure> {
             figures.rate, figures.p50_ms, figures.p99_ms
         );
     }
-    let _ = stop.send(());
-    let _ = server.await;
+    served.stop().await;
     store.close().await;
     Ok(())
+}
+
+/// The API served on a loopback port of the system's choosing, without a daemon.
+pub(crate) struct Served {
+    pub address: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Served {
+    pub async fn start(
+        store: Arc<dyn Store>,
+        config: Arc<plantao_config::Config>,
+    ) -> Result<Served, Failure> {
+        let (_tx, rx) = tokio::sync::watch::channel(config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| Failure::Usage(format!("cannot listen on loopback: {e}")))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| Failure::Usage(e.to_string()))?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(plantao_web::launch(
+            listener,
+            AppState::new(store, rx, None),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        Ok(Served {
+            address,
+            stop,
+            server,
+        })
+    }
+
+    /// Stops serving once the requests in flight are answered.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.server.await;
+    }
 }
 
 /// Runs of `names` spread evenly over the last `days` days, each with one stage and one

@@ -5,9 +5,7 @@
 
 use std::sync::Arc;
 
-use plantao_web::AppState;
-
-use crate::commands::apibench::{Load, wrk};
+use crate::commands::apibench::{Load, Served, wrk};
 use crate::commands::bench::{cores, write_config};
 use crate::commands::open_store;
 use crate::failure::Failure;
@@ -38,21 +36,8 @@ pub async fn run(args: PingBench) -> Result<(), Failure> {
     let config = Arc::new(write_config(dir.path(), &root, &[])?);
     let store = open_store(&config).await?;
     let before: i64 = store.checks().await?.values().map(|c| c.pings).sum();
-    let (_tx, rx) = tokio::sync::watch::channel(config.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| Failure::Usage(format!("cannot listen on loopback: {e}")))?;
-    let address = listener
-        .local_addr()
-        .map_err(|e| Failure::Usage(e.to_string()))?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(plantao_web::launch(
-        listener,
-        AppState::new(store.clone(), rx, None),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let served = Served::start(store.clone(), config.clone()).await?;
+    let address = served.address;
     // Each request pings the next heartbeat in turn.
     let script = dir.path().join("pings.lua");
     std::fs::write(
@@ -70,8 +55,7 @@ pub async fn run(args: PingBench) -> Result<(), Failure> {
         script: Some(&script),
     })
     .await?;
-    let _ = stop.send(());
-    let _ = server.await;
+    served.stop().await;
     let after: i64 = store.checks().await?.values().map(|c| c.pings).sum();
     store.close().await;
     let persisted = u64::try_from(after - before).unwrap_or(0);
