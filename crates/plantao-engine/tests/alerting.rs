@@ -707,28 +707,9 @@ async fn slower_than_usual_compares_with_the_p95_of_the_last_successful_runs() {
     assert_eq!(v, Verdict::Clear, "38 s is not slower than 2 × 19 s");
 }
 
-/// A database of its own on the PostgreSQL server of PLANTAO_TEST_POSTGRES_URL (set in CI).
-async fn postgres_database(tag: &str) -> Option<String> {
-    use sqlx::Connection;
-    let admin = common::external("PLANTAO_TEST_POSTGRES_URL")?;
-    let name = format!("plantao_alerting_{tag}_{}", std::process::id());
-    let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
-    for sql in [
-        format!("DROP DATABASE IF EXISTS {name}"),
-        format!("CREATE DATABASE {name}"),
-    ] {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(&mut c)
-            .await
-            .unwrap();
-    }
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-    Some(format!("{base}/{name}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_on_postgresql_notify_each_alert_once() {
-    let Some(url) = postgres_database("two_nodes").await else {
+    let Some(url) = common::postgres_database("alerting_two_nodes").await else {
         return;
     };
     let receiver = Receiver::start(None).await;
@@ -793,20 +774,7 @@ async fn two_nodes_on_postgresql_notify_each_alert_once() {
     two.shut_down().await.unwrap();
     rig.store.close().await;
     second.close().await;
-    drop_database(&url).await;
-}
-
-async fn drop_database(url: &str) {
-    use sqlx::Connection;
-    let admin = std::env::var("PLANTAO_TEST_POSTGRES_URL").unwrap();
-    let name = url.rsplit_once('/').unwrap().1;
-    let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(&mut c)
-    .await
-    .unwrap();
+    common::drop_database(&url).await;
 }
 
 #[tokio::test]

@@ -424,3 +424,54 @@ async fn a_certificate_that_expires_in_five_days_is_seen_and_judged() {
         "{plain:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_on_postgresql_check_each_probe_once_per_interval() {
+    let Some(url) = common::postgres_database("probes_two_nodes").await else {
+        return;
+    };
+    let base = http_server().await;
+    let rig = Rig::new(
+        &format!(
+            "[storage]\nurl = \"{url}\"\n\n[[probes]]\nname = \"api\"\nevery = \"1s\"\nhttp = {{ url = \"{base}/ok\" }}\n"
+        ),
+        &[],
+    )
+    .await;
+    let second: std::sync::Arc<dyn plantao_store::Store> =
+        plantao_store::open(&url).await.unwrap().into();
+    let clock = || std::sync::Arc::new(plantao_engine::clock::SystemClock);
+    let one = plantao_engine::daemon::Daemon::start(rig.config.clone(), rig.store.clone(), clock())
+        .await
+        .unwrap();
+    let two = plantao_engine::daemon::Daemon::start(rig.config.clone(), second.clone(), clock())
+        .await
+        .unwrap();
+    let pings = || async {
+        rig.store
+            .checks()
+            .await
+            .unwrap()
+            .get("api")
+            .map_or(0, |c| c.pings)
+    };
+    // Wait for the first check, then count the checks over six seconds.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pings().await == 0 {
+        assert!(Instant::now() < deadline, "no check within 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let first = pings().await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let counted = pings().await - first;
+    one.shut_down().await.unwrap();
+    two.shut_down().await.unwrap();
+    rig.store.close().await;
+    second.close().await;
+    common::drop_database(&url).await;
+    // One check a second by one node: 6 (give or take the edges), never 12.
+    assert!(
+        (5..=7).contains(&counted),
+        "{counted} checks in 6 s by two nodes"
+    );
+}

@@ -140,3 +140,36 @@ impl Rig {
         Rig { dir, config, store }
     }
 }
+
+/// A database of its own on the PostgreSQL server of PLANTAO_TEST_POSTGRES_URL (set in CI).
+pub async fn postgres_database(tag: &str) -> Option<String> {
+    use sqlx::Connection;
+    let admin = external("PLANTAO_TEST_POSTGRES_URL")?;
+    let name = format!("plantao_{tag}_{}", std::process::id());
+    let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name}"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    Some(format!("{base}/{name}"))
+}
+
+/// Drops a database made by [`postgres_database`], its connections closed by force.
+pub async fn drop_database(url: &str) {
+    use sqlx::Connection;
+    let admin = std::env::var("PLANTAO_TEST_POSTGRES_URL").unwrap();
+    let name = url.rsplit_once('/').unwrap().1;
+    let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut c)
+    .await
+    .unwrap();
+}
