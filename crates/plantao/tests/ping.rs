@@ -158,6 +158,14 @@ fn the_wrapper_reports_a_command_and_passes_its_exit_status_on() {
     let out = s.run(&["--fail", "--", "true"]);
     assert_eq!(out.status.code(), Some(2));
 
+    // A check pauses and resumes like a pipeline.
+    let out = plantao(&s.dir, &["pause", "backup"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("paused check backup"));
+    assert_eq!(s.checks()["state"], "paused");
+    let out = plantao(&s.dir, &["resume", "backup"]).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(s.checks()["state"], "down");
+
     // The daemon's log never shows the key.
     let log = std::fs::read_to_string(s.dir.path().join("serve.log")).unwrap();
     assert!(!log.contains(KEY), "{log}");

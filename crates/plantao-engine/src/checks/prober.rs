@@ -229,7 +229,9 @@ impl Prober {
         let (tx, mut rx) = mpsc::unbounded_channel::<Result_>();
         let slots = Arc::new(Semaphore::new(AT_ONCE));
         let mut next_hold = self.clock.now();
-        let mut scheduled: Vec<String> = Vec::new();
+        // The probes (and intervals) the schedule was made for: a reload that changes them
+        // makes it anew.
+        let mut scheduled: Vec<(String, Duration)> = Vec::new();
         loop {
             let now = self.clock.now();
             if now >= next_hold {
@@ -240,7 +242,11 @@ impl Prober {
                     streaks = self.load().await;
                 }
                 let config = self.config.borrow().clone();
-                let names: Vec<String> = config.probes.iter().map(|p| p.name.clone()).collect();
+                let names: Vec<(String, Duration)> = config
+                    .probes
+                    .iter()
+                    .map(|p| (p.name.clone(), p.every))
+                    .collect();
                 if !owned {
                     due.clear();
                     scheduled.clear();

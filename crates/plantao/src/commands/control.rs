@@ -43,26 +43,25 @@ pub async fn trigger(
 /// What commands on this machine are recorded as in the audit log.
 pub const CLI_ACTOR: &str = "cli";
 
+/// Pauses or resumes a pipeline, or a check (a heartbeat or a probe) by its name.
 pub async fn set_paused(config_path: &Path, pipeline: &str, paused: bool) -> Result<(), Failure> {
     let config = load_config(config_path)?;
-    let p = find_pipeline(&config, pipeline)?;
+    let is_check = config.heartbeat(pipeline).is_some() || config.probe(pipeline).is_some();
+    let name = if is_check {
+        pipeline.to_owned()
+    } else {
+        find_pipeline(&config, pipeline)?.name.clone()
+    };
+    let what = if is_check { "check" } else { "pipeline" };
+    let action = format!("{what}.{}", if paused { "pause" } else { "resume" });
     let store = open_store(&config).await?;
     match store
         .apply(vec![
             Write::SetPaused {
-                pipeline: p.name.clone(),
+                pipeline: name.clone(),
                 paused,
             },
-            Write::audit(
-                CLI_ACTOR,
-                if paused {
-                    "pipeline.pause"
-                } else {
-                    "pipeline.resume"
-                },
-                &p.name,
-                None,
-            ),
+            Write::audit(CLI_ACTOR, &action, &name, None),
         ])
         .await
     {
@@ -72,13 +71,14 @@ pub async fn set_paused(config_path: &Path, pipeline: &str, paused: bool) -> Res
         }
         Err(e) => return Err(e.into()),
     }
-    if paused {
-        println!(
-            "paused {}: its ticks are recorded as skipped (reason `paused`) until `plantao resume {}`",
-            p.name, p.name
-        );
-    } else {
-        println!("resumed {}", p.name);
+    match (paused, is_check) {
+        (true, false) => println!(
+            "paused {name}: its ticks are recorded as skipped (reason `paused`) until `plantao resume {name}`"
+        ),
+        (true, true) => {
+            println!("paused check {name}: nothing fires for it until `plantao resume {name}`")
+        }
+        (false, _) => println!("resumed {name}"),
     }
     Ok(())
 }
