@@ -87,10 +87,17 @@ pub enum Command {
         #[arg(long = "param", short = 'p', value_name = "NAME=VALUE", value_parser = parse_param)]
         params: Vec<(String, String)>,
     },
-    /// Pause a pipeline: its ticks are recorded as skipped (reason `paused`) until `resume`.
-    Pause { pipeline: String },
-    /// Resume a paused pipeline.
-    Resume { pipeline: String },
+    /// Pause a pipeline (its ticks are recorded as skipped, reason `paused`) or a check (nothing
+    /// fires for it) until `resume`.
+    Pause {
+        /// A pipeline's, heartbeat's or probe's name.
+        pipeline: String,
+    },
+    /// Resume a paused pipeline or check.
+    Resume {
+        /// A pipeline's, heartbeat's or probe's name.
+        pipeline: String,
+    },
     /// Nodes and their leases, the queue, each pipeline's next tick and last run.
     Status {
         #[arg(long)]
