@@ -27,6 +27,7 @@ const KEYS: &[&str] = &[
     "tags",
     "ping_key",
     "sla",
+    "max_pings_per_minute",
 ];
 const SLA_KEYS: &[&str] = &["uptime", "p95_ms", "window"];
 /// The windows an SLA may be told over.
@@ -142,6 +143,10 @@ fn read_one(
         tags,
         ping_key,
         sla: t.get("sla").and_then(|v| read_sla(cx, v)),
+        max_pings_per_minute: t
+            .get("max_pings_per_minute")
+            .and_then(|v| reader::integer(cx, "max_pings_per_minute", v, 1..1_000_001))
+            .and_then(|n| u32::try_from(n).ok()),
     })
 }
 

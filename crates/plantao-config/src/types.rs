@@ -145,6 +145,9 @@ pub struct Heartbeat {
     /// Its own ping key, instead of `[pings] key`.
     pub ping_key: Option<Text>,
     pub sla: Option<Sla>,
+    /// Pings over this many a minute (in bursts of a tenth, at least 5) are refused with 429;
+    /// none by default.
+    pub max_pings_per_minute: Option<u32>,
 }
 
 /// What a check promises over a window: uptime at least so many percent, p95 response time

@@ -52,6 +52,8 @@ pub struct AppState {
     pub(crate) started_at: Timestamp,
     pub(crate) http: Arc<middleware::HttpStats>,
     pub(crate) limiter: Arc<limits::Limiter>,
+    /// Each heartbeat's own ping limit (`max_pings_per_minute`), where it has one.
+    pub(crate) ping_limiter: Arc<limits::Limiter>,
     pub(crate) tokens: Arc<auth::Tokens>,
 }
 
@@ -71,6 +73,7 @@ impl AppState {
             started_at: chrono::Utc::now(),
             http: Arc::default(),
             limiter: Arc::new(limits::Limiter::new(per_minute)),
+            ping_limiter: Arc::new(limits::Limiter::new(1)),
             tokens: Arc::default(),
         }
     }

@@ -28,15 +28,18 @@ impl Limiter {
         }
     }
 
-    fn burst(&self) -> f64 {
-        f64::from((self.per_minute / 10).max(5))
-    }
-
     /// Takes one write from each key's bucket at `now`; when one is empty, nothing is taken and
     /// the answer is how many seconds until it holds a write again.
     pub fn take(&self, keys: &[String], now: Instant) -> Result<(), u64> {
-        let rate = f64::from(self.per_minute) / 60.0;
-        let burst = self.burst();
+        self.take_at(keys, now, self.per_minute)
+    }
+
+    /// As [`Limiter::take`], with buckets that fill at `per_minute` (in bursts of a tenth of
+    /// it, at least 5): for limits that differ by key, such as each heartbeat's own.
+    pub fn take_at(&self, keys: &[String], now: Instant, per_minute: u32) -> Result<(), u64> {
+        let per_minute = per_minute.max(1);
+        let rate = f64::from(per_minute) / 60.0;
+        let burst = f64::from((per_minute / 10).max(5));
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if buckets.len() > 10_000 {
             buckets.retain(|_, b| now.duration_since(b.at) < IDLE);

@@ -3,7 +3,8 @@
 //! `/{exit_status}` after it, and `?rid=<uuid>` to pair the start and the end of overlapping
 //! runs. A wrong key or an unknown slug is 404, alike, so neither can be guessed from answers.
 //! Bodies are read up to `[pings] body_limit` and the rest is counted and dropped: a large body
-//! is cut, never refused. Pings need no token and have no rate limit.
+//! is cut, never refused. Pings need no token and no per-address rate limit; a heartbeat may
+//! set its own (`max_pings_per_minute`).
 
 use axum::Router;
 use axum::body::Body;
@@ -65,12 +66,30 @@ async fn take(
     body: Body,
 ) -> Response {
     let config = state.config();
-    let known = config
-        .heartbeat(&slug)
-        .and_then(|h| h.key(&config.pings))
-        .is_some_and(|k| same(k.expose().as_bytes(), key.as_bytes()));
-    if !known {
+    let Some(heartbeat) = config.heartbeat(&slug).filter(|h| {
+        h.key(&config.pings)
+            .is_some_and(|k| same(k.expose().as_bytes(), key.as_bytes()))
+    }) else {
         return answer(StatusCode::NOT_FOUND, "not found");
+    };
+    if let Some(limit) = heartbeat.max_pings_per_minute {
+        let keys = [format!("check:{slug}")];
+        if let Err(wait) = state
+            .ping_limiter
+            .take_at(&keys, std::time::Instant::now(), limit)
+        {
+            let mut refused = (
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many pings: at most {limit} a minute for this check; ping again in {wait} s"),
+            )
+                .into_response();
+            if let Ok(v) = axum::http::HeaderValue::from_str(&wait.to_string()) {
+                refused
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, v);
+            }
+            return refused;
+        }
     }
     if let Some(rid) = &query.rid
         && uuid::Uuid::parse_str(rid).is_err()

@@ -319,3 +319,37 @@ async fn probes_are_checks_with_uptime_incidents_and_an_sla() {
         s.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_heartbeat_may_limit_its_own_pings_and_others_are_not_limited() {
+    let config = format!(
+        "{CHECKS}[[heartbeats]]\nname = \"noisy\"\nperiod = \"1m\"\nmax_pings_per_minute = 1\n\n"
+    );
+    let s = Server::start("sqlite", &config).await;
+    // One a minute comes in bursts of 5: the sixth within the minute is refused, saying when to
+    // retry.
+    for i in 0..5 {
+        let (status, _) = ping(&s, Method::GET, &format!("/ping/{KEY}/noisy"), "").await;
+        assert_eq!(status, StatusCode::OK, "ping {i}");
+    }
+    let refused = s
+        .client
+        .get(s.url(&format!("/ping/{KEY}/noisy")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert!(refused.text().await.unwrap().contains("at most 1 a minute"));
+    // A heartbeat without a limit takes a busy worker's pings, however many.
+    for _ in 0..50 {
+        let (status, _) = ping(&s, Method::POST, &format!("/ping/{KEY}/backup"), "").await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    s.stop().await;
+}
