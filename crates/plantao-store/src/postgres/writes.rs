@@ -363,51 +363,61 @@ async fn add_up(
     cpu_ms: i64,
     counters_of: Option<RunId>,
 ) -> Result<()> {
-    let (pipeline, status, duration) = (t.pipeline.as_str(), t.status.as_str(), t.duration_ms);
-    for (grain, bucket) in buckets(t.at, tz) {
+    // Both buckets (the hour and the local day) in each statement: one round trip, not two.
+    let [(hour, in_hour), (day, in_day)] = buckets(t.at, tz);
+    let duration = t.duration_ms;
+    sqlx::query(
+        "INSERT INTO rollup_runs AS r (pipeline, grain, bucket, status, triggered_by, runs, timed_runs, duration_ms_sum, duration_ms_max, cpu_ms)
+         VALUES ($1, $2, $3, $6, $7, 1, $8, $9, $10, $11), ($1, $4, $5, $6, $7, 1, $8, $9, $10, $11)
+         ON CONFLICT (pipeline, grain, bucket, status, triggered_by) DO UPDATE SET
+            runs = r.runs + 1, timed_runs = r.timed_runs + excluded.timed_runs,
+            duration_ms_sum = r.duration_ms_sum + excluded.duration_ms_sum,
+            duration_ms_max = GREATEST(r.duration_ms_max, excluded.duration_ms_max),
+            cpu_ms = r.cpu_ms + excluded.cpu_ms",
+    )
+    .bind(&t.pipeline)
+    .bind(hour.as_str())
+    .bind(in_hour)
+    .bind(day.as_str())
+    .bind(in_day)
+    .bind(t.status.as_str())
+    .bind(t.trigger.as_str())
+    .bind(i64::from(duration.is_some()))
+    .bind(duration.unwrap_or(0))
+    .bind(duration)
+    .bind(cpu_ms)
+    .execute(&mut **tx)
+    .await?;
+    if let Some(ms) = duration {
         sqlx::query(
-            "INSERT INTO rollup_runs AS r (pipeline, grain, bucket, status, triggered_by, runs, timed_runs, duration_ms_sum, duration_ms_max, cpu_ms)
-             VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9)
-             ON CONFLICT (pipeline, grain, bucket, status, triggered_by) DO UPDATE SET
-                runs = r.runs + 1, timed_runs = r.timed_runs + excluded.timed_runs,
-                duration_ms_sum = r.duration_ms_sum + excluded.duration_ms_sum,
-                duration_ms_max = GREATEST(r.duration_ms_max, excluded.duration_ms_max),
-                cpu_ms = r.cpu_ms + excluded.cpu_ms",
+            "INSERT INTO rollup_durations AS d (pipeline, grain, bucket, status, bin, runs)
+             VALUES ($1, $2, $3, $6, $7, 1), ($1, $4, $5, $6, $7, 1)
+             ON CONFLICT (pipeline, grain, bucket, status, bin) DO UPDATE SET runs = d.runs + 1",
         )
-        .bind(pipeline)
-        .bind(grain.as_str())
-        .bind(bucket)
-        .bind(status)
-        .bind(t.trigger.as_str())
-        .bind(i64::from(duration.is_some()))
-        .bind(duration.unwrap_or(0))
-        .bind(duration)
-        .bind(cpu_ms)
+        .bind(&t.pipeline)
+        .bind(hour.as_str())
+        .bind(in_hour)
+        .bind(day.as_str())
+        .bind(in_day)
+        .bind(t.status.as_str())
+        .bind(Histogram::bin_of(ms))
         .execute(&mut **tx)
         .await?;
-        if let Some(ms) = duration {
-            sqlx::query(
-                "INSERT INTO rollup_durations AS d (pipeline, grain, bucket, status, bin, runs) VALUES ($1, $2, $3, $4, $5, 1)
-                 ON CONFLICT (pipeline, grain, bucket, status, bin) DO UPDATE SET runs = d.runs + 1",
-            )
-            .bind(pipeline)
-            .bind(grain.as_str())
-            .bind(bucket)
-            .bind(status)
-            .bind(Histogram::bin_of(ms))
-            .execute(&mut **tx)
-            .await?;
-        }
-        let Some(id) = counters_of else { continue };
+    }
+    if let Some(id) = counters_of {
         sqlx::query(
             "INSERT INTO rollup_counters AS c (pipeline, grain, bucket, step, name, sum, runs)
-             SELECT $1, $2, $3, step, name, value, 1 FROM counters WHERE run_id = $4
+             SELECT $1::text, $2::text, $3::timestamptz, step, name, value, 1 FROM counters WHERE run_id = $6
+             UNION ALL
+             SELECT $1::text, $4::text, $5::timestamptz, step, name, value, 1 FROM counters WHERE run_id = $6
              ON CONFLICT (pipeline, grain, bucket, step, name) DO UPDATE SET
                 sum = c.sum + excluded.sum, runs = c.runs + 1",
         )
-        .bind(pipeline)
-        .bind(grain.as_str())
-        .bind(bucket)
+        .bind(&t.pipeline)
+        .bind(hour.as_str())
+        .bind(in_hour)
+        .bind(day.as_str())
+        .bind(in_day)
         .bind(id.as_uuid())
         .execute(&mut **tx)
         .await?;

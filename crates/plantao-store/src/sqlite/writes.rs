@@ -348,52 +348,62 @@ async fn add_up(
     cpu_ms: i64,
     counters_of: Option<RunId>,
 ) -> Result<()> {
-    let (pipeline, status, duration) = (t.pipeline.as_str(), t.status.as_str(), t.duration_ms);
-    for (grain, bucket) in buckets(t.at, tz) {
-        let key = (pipeline, grain.as_str(), micros(bucket));
+    // Both buckets (the hour and the local day) in each statement: a statement is a round trip
+    // to SQLite's thread, which costs more than the SQL.
+    let [(hour, in_hour), (day, in_day)] = buckets(t.at, tz);
+    let duration = t.duration_ms;
+    sqlx::query(
+        "INSERT INTO rollup_runs (pipeline, grain, bucket, status, triggered_by, runs, timed_runs, duration_ms_sum, duration_ms_max, cpu_ms)
+         VALUES (?1, ?2, ?3, ?6, ?7, 1, ?8, ?9, ?10, ?11), (?1, ?4, ?5, ?6, ?7, 1, ?8, ?9, ?10, ?11)
+         ON CONFLICT (pipeline, grain, bucket, status, triggered_by) DO UPDATE SET
+            runs = runs + 1, timed_runs = timed_runs + excluded.timed_runs,
+            duration_ms_sum = duration_ms_sum + excluded.duration_ms_sum,
+            duration_ms_max = MAX(COALESCE(duration_ms_max, excluded.duration_ms_max), COALESCE(excluded.duration_ms_max, duration_ms_max)),
+            cpu_ms = cpu_ms + excluded.cpu_ms",
+    )
+    .bind(&t.pipeline)
+    .bind(hour.as_str())
+    .bind(micros(in_hour))
+    .bind(day.as_str())
+    .bind(micros(in_day))
+    .bind(t.status.as_str())
+    .bind(t.trigger.as_str())
+    .bind(i64::from(duration.is_some()))
+    .bind(duration.unwrap_or(0))
+    .bind(duration)
+    .bind(cpu_ms)
+    .execute(&mut **tx)
+    .await?;
+    if let Some(ms) = duration {
         sqlx::query(
-            "INSERT INTO rollup_runs (pipeline, grain, bucket, status, triggered_by, runs, timed_runs, duration_ms_sum, duration_ms_max, cpu_ms)
-             VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
-             ON CONFLICT (pipeline, grain, bucket, status, triggered_by) DO UPDATE SET
-                runs = runs + 1, timed_runs = timed_runs + excluded.timed_runs,
-                duration_ms_sum = duration_ms_sum + excluded.duration_ms_sum,
-                duration_ms_max = MAX(COALESCE(duration_ms_max, excluded.duration_ms_max), COALESCE(excluded.duration_ms_max, duration_ms_max)),
-                cpu_ms = cpu_ms + excluded.cpu_ms",
+            "INSERT INTO rollup_durations (pipeline, grain, bucket, status, bin, runs)
+             VALUES (?1, ?2, ?3, ?6, ?7, 1), (?1, ?4, ?5, ?6, ?7, 1)
+             ON CONFLICT (pipeline, grain, bucket, status, bin) DO UPDATE SET runs = runs + 1",
         )
-        .bind(key.0)
-        .bind(key.1)
-        .bind(key.2)
-        .bind(status)
-        .bind(t.trigger.as_str())
-        .bind(i64::from(duration.is_some()))
-        .bind(duration.unwrap_or(0))
-        .bind(duration)
-        .bind(cpu_ms)
+        .bind(&t.pipeline)
+        .bind(hour.as_str())
+        .bind(micros(in_hour))
+        .bind(day.as_str())
+        .bind(micros(in_day))
+        .bind(t.status.as_str())
+        .bind(Histogram::bin_of(ms))
         .execute(&mut **tx)
         .await?;
-        if let Some(ms) = duration {
-            sqlx::query(
-                "INSERT INTO rollup_durations (pipeline, grain, bucket, status, bin, runs) VALUES (?, ?, ?, ?, ?, 1)
-                 ON CONFLICT (pipeline, grain, bucket, status, bin) DO UPDATE SET runs = runs + 1",
-            )
-            .bind(key.0)
-            .bind(key.1)
-            .bind(key.2)
-            .bind(status)
-            .bind(Histogram::bin_of(ms))
-            .execute(&mut **tx)
-            .await?;
-        }
-        let Some(id) = counters_of else { continue };
+    }
+    if let Some(id) = counters_of {
         sqlx::query(
             "INSERT INTO rollup_counters (pipeline, grain, bucket, step, name, sum, runs)
-             SELECT ?, ?, ?, step, name, value, 1 FROM counters WHERE run_id = ? AND true
+             SELECT ?1, ?2, ?3, step, name, value, 1 FROM counters WHERE run_id = ?6
+             UNION ALL
+             SELECT ?1, ?4, ?5, step, name, value, 1 FROM counters WHERE run_id = ?6 AND true
              ON CONFLICT (pipeline, grain, bucket, step, name) DO UPDATE SET
                 sum = sum + excluded.sum, runs = runs + 1",
         )
-        .bind(key.0)
-        .bind(key.1)
-        .bind(key.2)
+        .bind(&t.pipeline)
+        .bind(hour.as_str())
+        .bind(micros(in_hour))
+        .bind(day.as_str())
+        .bind(micros(in_day))
         .bind(id.to_string())
         .execute(&mut **tx)
         .await?;
