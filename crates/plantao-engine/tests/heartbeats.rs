@@ -427,3 +427,81 @@ async fn a_daemon_pings_its_own_dead_mans_switch_every_period() {
     }
     daemon.shut_down().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pings_arriving_together_are_one_batch_and_pair_their_starts_and_ends() {
+    let rig = Rig::new(ROOT, &[]).await;
+    let recorder = checks::Recorder::start(rig.store.clone());
+    let at = |s: i64| secs(s);
+    let send = |signal: Signal, rid: String, s: i64, body: &'static str| {
+        let recorder = recorder.clone();
+        async move {
+            recorder
+                .record(
+                    Ping {
+                        check: "backup".into(),
+                        signal,
+                        rid: Some(rid),
+                        body: body.as_bytes().to_vec(),
+                        body_size: body.len(),
+                        at: at(s),
+                    },
+                    1024,
+                )
+                .await
+                .unwrap()
+        }
+    };
+    // 40 overlapping runs: their starts all at once, then their ends all at once (some in the
+    // same batch as starts of others), and a log for each in between.
+    let rids: Vec<String> = (0..40)
+        .map(|i| format!("00000000-0000-4000-8000-{i:012}"))
+        .collect();
+    let starts: Vec<_> = rids
+        .iter()
+        .map(|r| send(Signal::Start, r.clone(), 0, ""))
+        .collect();
+    let started = futures::future::join_all(starts).await;
+    let logs: Vec<_> = rids
+        .iter()
+        .map(|r| send(Signal::Log, r.clone(), 5, "half way"))
+        .collect();
+    futures::future::join_all(logs).await;
+    let ends: Vec<_> = rids
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            send(
+                if i % 2 == 0 {
+                    Signal::Success
+                } else {
+                    Signal::Exit(2)
+                },
+                r.clone(),
+                10,
+                "done",
+            )
+        })
+        .collect();
+    let ended = futures::future::join_all(ends).await;
+    for (s, e) in started.iter().zip(&ended) {
+        assert_eq!(s.run, e.run, "each end ended its own start");
+    }
+    let runs = runs_of(rig.store.as_ref(), "backup").await;
+    assert_eq!(runs.len(), 40);
+    assert!(
+        runs.iter().all(|r| r.duration_ms == Some(10_000)),
+        "{runs:?}"
+    );
+    assert_eq!(
+        runs.iter()
+            .filter(|r| r.status == RunStatus::Failed)
+            .count(),
+        20
+    );
+    let one = rig.store.run_detail(ended[3].run).await.unwrap();
+    let steps: Vec<&str> = one.stages.iter().map(|s| s.step.as_str()).collect();
+    assert_eq!(steps, ["ping", "log"]);
+    let record = &rig.store.checks().await.unwrap()["backup"];
+    assert_eq!(record.pings, 120);
+}

@@ -54,11 +54,14 @@ pub struct AppState {
     pub(crate) limiter: Arc<limits::Limiter>,
     /// Each heartbeat's own ping limit (`max_pings_per_minute`), where it has one.
     pub(crate) ping_limiter: Arc<limits::Limiter>,
+    /// Writes the pings that arrive together in one transaction.
+    pub(crate) pings: plantao_engine::checks::Recorder,
     pub(crate) tokens: Arc<auth::Tokens>,
 }
 
 impl AppState {
-    /// `config` follows reloads; `vitals` is absent when no daemon runs in this process.
+    /// `config` follows reloads; `vitals` is absent when no daemon runs in this process. Called
+    /// inside a Tokio runtime: it starts the ping writer.
     pub fn new(
         store: Arc<dyn Store>,
         config: watch::Receiver<Arc<Config>>,
@@ -66,7 +69,6 @@ impl AppState {
     ) -> Self {
         let per_minute = config.borrow().server.writes_per_minute;
         AppState {
-            store,
             config,
             vitals,
             started: Instant::now(),
@@ -74,6 +76,8 @@ impl AppState {
             http: Arc::default(),
             limiter: Arc::new(limits::Limiter::new(per_minute)),
             ping_limiter: Arc::new(limits::Limiter::new(1)),
+            pings: plantao_engine::checks::Recorder::start(store.clone()),
+            store,
             tokens: Arc::default(),
         }
     }

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures::StreamExt;
-use plantao_engine::checks::{self, Ping, Signal};
+use plantao_engine::checks::{Ping, Signal};
 use serde::Deserialize;
 
 use crate::AppState;
@@ -108,7 +108,7 @@ async fn take(
         body_size,
         at: chrono::Utc::now(),
     };
-    match checks::record(state.store.as_ref(), ping, config.pings.body_limit).await {
+    match state.pings.record(ping, config.pings.body_limit).await {
         Ok(recorded) => {
             if recorded.ended
                 && let Some(v) = &state.vitals

@@ -11,4 +11,4 @@ pub mod prober;
 pub mod uptime;
 
 pub use heartbeat::{State, Status, status};
-pub use ping::{Ping, Recorded, Signal, record};
+pub use ping::{Ping, Recorded, Recorder, Signal, record};

@@ -7,13 +7,15 @@
 //!
 //! [`CheckRecord`]: plantao_store::CheckRecord
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use plantao_model::{RunId, RunStatus, StageStatus, Trigger};
 use plantao_store::{
     NewRun, PingFact, PingKind, Run, RunEnd, RunFilter, Stage, StepSelection, Store, StoreError,
     Timestamp, Write,
 };
+use tokio::sync::{mpsc, oneshot};
 
 /// Open runs of one heartbeat looked at to pair an end with its start.
 const OPEN_LIMIT: u32 = 100;
@@ -279,4 +281,155 @@ pub fn bounded(body: &[u8], size: usize, limit: usize) -> String {
         String::from_utf8_lossy(&body[..cut]),
         size - cut
     )
+}
+
+/// Pings that arrive together, recorded in one transaction: the writer takes every ping waiting
+/// (at most [`BATCH`]), reads the open runs of heartbeats once for all of them, pairs starts and
+/// ends in arrival order (a start and its end in one batch make one run), and commits their
+/// writes together, the new runs in one multi-row statement. A batch the store refuses is tried
+/// again ping by ping, so one ping's conflict never costs the others.
+#[derive(Clone, Debug)]
+pub struct Recorder {
+    tx: mpsc::Sender<Job>,
+}
+
+/// Pings recorded in one transaction, at most.
+const BATCH: usize = 512;
+
+type Job = (Ping, usize, oneshot::Sender<Result<Recorded, StoreError>>);
+
+impl Recorder {
+    /// Starts the writer: it lives as long as a [`Recorder`] does.
+    pub fn start(store: Arc<dyn Store>) -> Recorder {
+        let (tx, rx) = mpsc::channel(4 * BATCH);
+        tokio::spawn(write(store, rx));
+        Recorder { tx }
+    }
+
+    /// Records `ping`, its body kept up to `body_limit` bytes, once its batch is committed.
+    pub async fn record(&self, ping: Ping, body_limit: usize) -> Result<Recorded, StoreError> {
+        let (done, answer) = oneshot::channel();
+        self.tx
+            .send((ping, body_limit, done))
+            .await
+            .map_err(|_| StoreError::Database("the ping writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Database("the ping writer has stopped".into()))?
+    }
+}
+
+async fn write(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < BATCH {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let results = match batch(store.as_ref(), &jobs).await {
+            Ok(recorded) => recorded.into_iter().map(Ok).collect(),
+            Err(_) => {
+                let mut one_by_one = Vec::with_capacity(jobs.len());
+                for (ping, limit, _) in &jobs {
+                    one_by_one.push(record(store.as_ref(), ping.clone(), *limit).await);
+                }
+                one_by_one
+            }
+        };
+        for ((_, _, done), result) in jobs.into_iter().zip(results) {
+            let _ = done.send(result);
+        }
+    }
+}
+
+/// Every job's writes, in one transaction.
+async fn batch(store: &dyn Store, jobs: &[Job]) -> Result<Vec<Recorded>, StoreError> {
+    let mut open: HashMap<String, Vec<Run>> = HashMap::new();
+    for run in store
+        .runs(&RunFilter {
+            status: Some(RunStatus::Running),
+            trigger: Some(Trigger::External),
+            limit: 10_000,
+            ..RunFilter::default()
+        })
+        .await?
+    {
+        open.entry(run.pipeline.clone()).or_default().push(run);
+    }
+    let mut attempts: HashMap<RunId, u32> = HashMap::new();
+    let mut inserts = Vec::new();
+    let mut rest = Vec::new();
+    let mut recorded = Vec::with_capacity(jobs.len());
+    for (ping, limit, _) in jobs {
+        let log = bounded(&ping.body, ping.body_size, *limit);
+        let runs = open.entry(ping.check.clone()).or_default();
+        let found = runs
+            .iter()
+            .position(|r| r.params.get(RID) == ping.rid.as_ref());
+        let (writes, r) = match ping.signal {
+            Signal::Start => {
+                let (writes, r) = start(ping, log);
+                runs.insert(0, opened(ping, r.run));
+                (writes, r)
+            }
+            Signal::Log => {
+                let run = found.map(|i| runs[i].clone());
+                let attempt = match &run {
+                    Some(run) => match attempts.get(&run.id) {
+                        Some(n) => *n,
+                        None => next_log_attempt(store, run.id).await?,
+                    },
+                    None => 1,
+                };
+                if let Some(run) = &run {
+                    attempts.insert(run.id, attempt + 1);
+                }
+                log_only(ping, run.as_ref(), attempt, log)
+            }
+            Signal::Success | Signal::Fail | Signal::Exit(_) => {
+                let run = found.map(|i| runs.remove(i));
+                end(ping, run.as_ref(), log)
+            }
+        };
+        for w in writes {
+            match w {
+                Write::InsertRun(_) => inserts.push(w),
+                other => rest.push(other),
+            }
+        }
+        recorded.push(r);
+    }
+    inserts.extend(rest);
+    store.apply(inserts).await?;
+    Ok(recorded)
+}
+
+/// The run a start opened, as the next pings of its batch see it.
+fn opened(ping: &Ping, id: RunId) -> Run {
+    Run {
+        id,
+        pipeline: ping.check.clone(),
+        trigger: Trigger::External,
+        scheduled_for: None,
+        params: ping
+            .rid
+            .iter()
+            .map(|r| (RID.to_owned(), r.clone()))
+            .collect(),
+        status: RunStatus::Running,
+        reason: None,
+        queued_at: ping.at,
+        started_at: Some(ping.at),
+        finished_at: None,
+        duration_ms: None,
+        error_stage: None,
+        error_message: None,
+        node: None,
+        parent: None,
+        lag_ms: None,
+        cancel_requested: false,
+        selection: StepSelection::default(),
+    }
 }
