@@ -94,19 +94,7 @@ fn read_one(
             return None;
         }
     };
-    let timezone = match t.get("timezone") {
-        Some(v) => {
-            let text = reader::text(cx, "timezone", v)?;
-            match tz::parse_zone(text.expose()) {
-                Ok(z) => z,
-                Err(why) => {
-                    cx.error(v.span(), reader::secret_safe(&text, "time zone", why), None);
-                    return None;
-                }
-            }
-        }
-        None => zone,
-    };
+    let timezone = tz::read_zone(cx, t, zone)?;
     let optional = |cx: &mut Cx, key: &str| t.get(key).and_then(|v| positive(cx, key, v));
     let grace = optional(cx, "grace").unwrap_or(DEFAULT_GRACE);
     let start_deadline = optional(cx, "start_deadline");

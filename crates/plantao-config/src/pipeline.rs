@@ -102,19 +102,7 @@ pub(crate) fn read_pipeline(cx: &mut Cx, t: Table, pc: &PipelineContext) -> Opti
     let every = t
         .get("every")
         .and_then(|v| reader::duration(cx, "every", v));
-    let timezone = match t.get("timezone") {
-        Some(v) => {
-            let text = reader::text(cx, "timezone", v)?;
-            match tz::parse_zone(text.expose()) {
-                Ok(z) => z,
-                Err(why) => {
-                    cx.error(v.span(), reader::secret_safe(&text, "time zone", why), None);
-                    pc.timezone
-                }
-            }
-        }
-        None => pc.timezone,
-    };
+    let timezone = tz::read_zone(cx, t, pc.timezone)?;
     let timeout = t
         .get("timeout")
         .and_then(|v| reader::duration(cx, "timeout", v));

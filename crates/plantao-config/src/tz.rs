@@ -30,6 +30,30 @@ pub(crate) fn parse_zone(name: &str) -> Result<Tz, String> {
     })
 }
 
+/// A table's `timezone`, or `default` when it has none. A name that is not a zone is reported
+/// (the configuration is refused) and `default` stands in, so reading carries on.
+pub(crate) fn read_zone(
+    cx: &mut crate::reader::Cx,
+    t: crate::reader::Table,
+    default: Tz,
+) -> Option<Tz> {
+    let Some(v) = t.get("timezone") else {
+        return Some(default);
+    };
+    let text = crate::reader::text(cx, "timezone", v)?;
+    match parse_zone(text.expose()) {
+        Ok(z) => Some(z),
+        Err(why) => {
+            cx.error(
+                v.span(),
+                crate::reader::secret_safe(&text, "time zone", why),
+                None,
+            );
+            Some(default)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
