@@ -284,7 +284,7 @@ pub fn bounded(body: &[u8], size: usize, limit: usize) -> String {
 }
 
 /// Pings that arrive together, recorded in one transaction: the writer takes every ping waiting
-/// (at most [`BATCH`]), reads the open runs of heartbeats once for all of them, pairs starts and
+/// (at most 512), reads the open runs of heartbeats once for all of them, pairs starts and
 /// ends in arrival order (a start and its end in one batch make one run), and commits their
 /// writes together, the new runs in one multi-row statement. A batch the store refuses is tried
 /// again ping by ping, so one ping's conflict never costs the others.
