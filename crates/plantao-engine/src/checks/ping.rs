@@ -17,8 +17,8 @@ use plantao_store::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-/// Open runs of one heartbeat looked at to pair an end with its start.
-const OPEN_LIMIT: u32 = 100;
+/// Open runs of heartbeats looked at to pair ends with their starts.
+const OPEN_LIMIT: u32 = 10_000;
 /// The parameter a run keeps its `rid` in.
 pub const RID: &str = "rid";
 
@@ -54,30 +54,17 @@ pub struct Recorded {
     pub ended: bool,
 }
 
-/// Records `ping`, its body kept up to `body_limit` bytes (the rest cut and the cut marked).
+/// Records `ping` alone, its body kept up to `body_limit` bytes (the rest cut and the cut
+/// marked): a batch of one.
 pub async fn record(
     store: &dyn Store,
     ping: Ping,
     body_limit: usize,
 ) -> Result<Recorded, StoreError> {
-    let log = bounded(&ping.body, ping.body_size, body_limit);
-    let (writes, recorded) = match ping.signal {
-        Signal::Start => start(&ping, log),
-        Signal::Log => {
-            let open = open_run(store, &ping).await?;
-            let attempt = match &open {
-                Some(run) => next_log_attempt(store, run.id).await?,
-                None => 1,
-            };
-            log_only(&ping, open.as_ref(), attempt, log)
-        }
-        Signal::Success | Signal::Fail | Signal::Exit(_) => {
-            let open = open_run(store, &ping).await?;
-            end(&ping, open.as_ref(), log)
-        }
-    };
-    store.apply(writes).await?;
-    Ok(recorded)
+    batch(store, &[(&ping, body_limit)])
+        .await?
+        .pop()
+        .ok_or_else(|| StoreError::Database("a ping was not recorded".into()))
 }
 
 fn start(ping: &Ping, log: String) -> (Vec<Write>, Recorded) {
@@ -237,22 +224,6 @@ fn fact(ping: &Ping, kind: PingKind, duration_ms: Option<i64>) -> Write {
     })
 }
 
-/// The newest open run of the heartbeat with the ping's `rid` (or, for a ping without one,
-/// with none).
-async fn open_run(store: &dyn Store, ping: &Ping) -> Result<Option<Run>, StoreError> {
-    let runs = store
-        .runs(&RunFilter {
-            pipeline: Some(ping.check.clone()),
-            status: Some(RunStatus::Running),
-            limit: OPEN_LIMIT,
-            ..RunFilter::default()
-        })
-        .await?;
-    Ok(runs
-        .into_iter()
-        .find(|r| r.params.get(RID) == ping.rid.as_ref()))
-}
-
 async fn next_log_attempt(store: &dyn Store, run: RunId) -> Result<u32, StoreError> {
     let detail = store.run_detail(run).await?;
     Ok(detail
@@ -328,7 +299,8 @@ async fn write(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let results = match batch(store.as_ref(), &jobs).await {
+        let pings: Vec<(&Ping, usize)> = jobs.iter().map(|(p, l, _)| (p, *l)).collect();
+        let results = match batch(store.as_ref(), &pings).await {
             Ok(recorded) => recorded.into_iter().map(Ok).collect(),
             Err(_) => {
                 let mut one_by_one = Vec::with_capacity(jobs.len());
@@ -344,14 +316,20 @@ async fn write(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
-/// Every job's writes, in one transaction.
-async fn batch(store: &dyn Store, jobs: &[Job]) -> Result<Vec<Recorded>, StoreError> {
+/// Every ping's writes (each with its body limit), in one transaction, in arrival order.
+async fn batch(store: &dyn Store, pings: &[(&Ping, usize)]) -> Result<Vec<Recorded>, StoreError> {
+    // The open runs of the one heartbeat pinged, or of every heartbeat.
+    let one = pings
+        .first()
+        .map(|(p, _)| &p.check)
+        .filter(|c| pings.iter().all(|(p, _)| p.check == **c));
     let mut open: HashMap<String, Vec<Run>> = HashMap::new();
     for run in store
         .runs(&RunFilter {
+            pipeline: one.cloned(),
             status: Some(RunStatus::Running),
             trigger: Some(Trigger::External),
-            limit: 10_000,
+            limit: OPEN_LIMIT,
             ..RunFilter::default()
         })
         .await?
@@ -361,9 +339,9 @@ async fn batch(store: &dyn Store, jobs: &[Job]) -> Result<Vec<Recorded>, StoreEr
     let mut attempts: HashMap<RunId, u32> = HashMap::new();
     let mut inserts = Vec::new();
     let mut rest = Vec::new();
-    let mut recorded = Vec::with_capacity(jobs.len());
-    for (ping, limit, _) in jobs {
-        let log = bounded(&ping.body, ping.body_size, *limit);
+    let mut recorded = Vec::with_capacity(pings.len());
+    for &(ping, limit) in pings {
+        let log = bounded(&ping.body, ping.body_size, limit);
         let runs = open.entry(ping.check.clone()).or_default();
         let found = runs
             .iter()
@@ -371,7 +349,9 @@ async fn batch(store: &dyn Store, jobs: &[Job]) -> Result<Vec<Recorded>, StoreEr
         let (writes, r) = match ping.signal {
             Signal::Start => {
                 let (writes, r) = start(ping, log);
-                runs.insert(0, opened(ping, r.run));
+                if let Some(Write::InsertRun(new)) = writes.first() {
+                    runs.insert(0, opened(new));
+                }
                 (writes, r)
             }
             Signal::Log => {
@@ -407,29 +387,25 @@ async fn batch(store: &dyn Store, jobs: &[Job]) -> Result<Vec<Recorded>, StoreEr
 }
 
 /// The run a start opened, as the next pings of its batch see it.
-fn opened(ping: &Ping, id: RunId) -> Run {
+fn opened(new: &NewRun) -> Run {
     Run {
-        id,
-        pipeline: ping.check.clone(),
-        trigger: Trigger::External,
-        scheduled_for: None,
-        params: ping
-            .rid
-            .iter()
-            .map(|r| (RID.to_owned(), r.clone()))
-            .collect(),
-        status: RunStatus::Running,
-        reason: None,
-        queued_at: ping.at,
-        started_at: Some(ping.at),
+        id: new.id,
+        pipeline: new.pipeline.clone(),
+        trigger: new.trigger,
+        scheduled_for: new.scheduled_for,
+        params: new.params.clone(),
+        status: new.status,
+        reason: new.reason.clone(),
+        queued_at: new.queued_at,
+        started_at: new.started_at,
         finished_at: None,
         duration_ms: None,
         error_stage: None,
         error_message: None,
-        node: None,
-        parent: None,
+        node: new.node.clone(),
+        parent: new.parent,
         lag_ms: None,
         cancel_requested: false,
-        selection: StepSelection::default(),
+        selection: new.selection.clone(),
     }
 }
