@@ -64,7 +64,12 @@ pub async fn evaluate(
     let summaries = window_totals(store, config, now).await?;
     let empty = Summary::default();
     let mut open_runs: Option<Vec<plantao_store::Run>> = None;
-    let mut checks: Option<(BTreeMap<String, plantao_store::CheckRecord>, Vec<String>)> = None;
+    // What the store keeps of the checks, read once for the check rules and the incidents.
+    let (records, paused) = if config.heartbeats.is_empty() && config.probes.is_empty() {
+        (BTreeMap::new(), Vec::new())
+    } else {
+        (store.checks().await?, store.paused_pipelines().await?)
+    };
     let mut out = Evaluation::default();
     // Causes first (rules named by a rule's or a pipeline's `depends_on`): a dependent judged in
     // the same evaluation sees its cause fire.
@@ -109,12 +114,6 @@ pub async fn evaluate(
                 observations.extend(holding);
             }
             Condition::Heartbeat { check, events } => {
-                if checks.is_none() {
-                    checks = Some((store.checks().await?, store.paused_pipelines().await?));
-                }
-                let (records, paused) = checks
-                    .as_ref()
-                    .map_or((None, None), |(r, p)| (Some(r), Some(p)));
                 for h in config
                     .heartbeats
                     .iter()
@@ -122,24 +121,20 @@ pub async fn evaluate(
                 {
                     let status = crate::checks::status(
                         h,
-                        records.and_then(|r| r.get(&h.name)),
-                        paused.is_some_and(|p| p.contains(&h.name)),
+                        records.get(&h.name),
+                        paused.contains(&h.name),
                         now,
                     );
                     observations.extend(on_heartbeat(rule, h, &status, events));
                 }
             }
             Condition::Probe { check } => {
-                if checks.is_none() {
-                    checks = Some((store.checks().await?, store.paused_pipelines().await?));
-                }
-                let records = checks.as_ref().map(|(r, _)| r);
                 for p in config
                     .probes
                     .iter()
                     .filter(|p| check.as_ref().is_none_or(|c| *c == p.name))
                 {
-                    observations.push(on_probe(rule, p, records.and_then(|r| r.get(&p.name))));
+                    observations.push(on_probe(rule, p, records.get(&p.name)));
                 }
             }
             // This node's own view, judged in `Evaluator::storage` (an alert about the store cannot
@@ -165,7 +160,8 @@ pub async fn evaluate(
         }
     }
     settle_gate(&mut gate, &open, &out.batches);
-    let incidents = crate::checks::uptime::track_heartbeats(store, config, now).await?;
+    let incidents =
+        crate::checks::uptime::track_heartbeats(store, config, &records, &paused, now).await?;
     if !incidents.is_empty() {
         out.batches.push(incidents);
     }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::TimeDelta;
 use chrono_tz::Tz;
 use plantao_config::Config;
-use plantao_store::{Incident, Store, StoreError, Timestamp, Window, Write};
+use plantao_store::{CheckRecord, Incident, Store, StoreError, Summary, Timestamp, Window, Write};
 use serde::Serialize;
 
 /// The windows uptime is told over, by name.
@@ -34,6 +34,9 @@ pub struct UptimeWindow {
     pub results: u64,
     pub p50_ms: Option<f64>,
     pub p95_ms: Option<f64>,
+    /// What the window's rollups add up to, for callers that show more of it.
+    #[serde(skip)]
+    pub summary: Summary,
 }
 
 /// How long `incidents` cover `[from, to)`, and how many of them overlap it; an open one
@@ -80,17 +83,21 @@ pub async fn windows(
             results: summary.runs,
             p50_ms: summary.durations.quantile(0.5),
             p95_ms: summary.durations.quantile(0.95),
+            summary,
         });
     }
     Ok(out)
 }
 
-/// The writes that keep heartbeats' incidents in step with their states at `now`: one opens
-/// when a heartbeat is down (from when it went down), and closes when it is not (at its last
-/// success, or now when it was paused).
+/// The writes that keep heartbeats' incidents in step with their states at `now` (told from
+/// `records` and `paused`, as the store has them): one opens when a heartbeat is down (from
+/// when it went down), and closes when it is not (at its last success, or now when it was
+/// paused).
 pub async fn track_heartbeats(
     store: &dyn Store,
     config: &Config,
+    records: &BTreeMap<String, CheckRecord>,
+    paused: &[String],
     now: Timestamp,
 ) -> Result<Vec<Write>, StoreError> {
     if config.heartbeats.is_empty() {
@@ -103,8 +110,6 @@ pub async fn track_heartbeats(
         .filter(|i| i.ended_at.is_none())
         .map(|i| i.check)
         .collect();
-    let records = store.checks().await?;
-    let paused = store.paused_pipelines().await?;
     let mut writes = Vec::new();
     for h in &config.heartbeats {
         let record = records.get(&h.name);

@@ -8,7 +8,7 @@ use axum::extract::State;
 use chrono::{DateTime, Utc};
 use plantao_config::{Config, Expected, Heartbeat, Probe};
 use plantao_engine::checks::uptime::{self, Compliance, UptimeWindow};
-use plantao_store::{CheckRecord, Incident, PingKind, Run, RunFilter, Timestamp, Window, Write};
+use plantao_store::{CheckRecord, Incident, PingKind, Run, RunFilter, Summary, Timestamp, Write};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -226,12 +226,15 @@ async fn summary_of(
         }
     };
     let name = check.name();
-    let day = state
-        .store
-        .summary(name, Window::Last24h, now, zone)
-        .await?;
-    let week = state.store.summary(name, Window::Last7d, now, zone).await?;
     let windows = uptime::windows(state.store.as_ref(), name, zone, first_seen, now).await?;
+    // The uptime windows read the 24 h and 7 d rollups already.
+    let stats = |label: &str| {
+        windows.iter().find(|w| w.window == label).map_or_else(
+            || WindowStats::of(&Summary::default()),
+            |w| WindowStats::of(&w.summary),
+        )
+    };
+    let (last_24h, last_7d) = (stats("24h"), stats("7d"));
     let r = record.cloned().unwrap_or_default();
     Ok(CheckSummary {
         name: name.to_owned(),
@@ -253,8 +256,8 @@ async fn summary_of(
         last_success_at: r.last_success_at,
         last_failure_at: r.last_failure_at,
         last_duration_ms: r.last_duration_ms,
-        last_24h: WindowStats::of(&day),
-        last_7d: WindowStats::of(&week),
+        last_24h,
+        last_7d,
         uptime: windows.into_iter().map(UptimeView::from).collect(),
     })
 }
