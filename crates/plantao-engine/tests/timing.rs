@@ -219,3 +219,22 @@ fn a_pipeline_without_schedule_has_no_ticks() {
     assert!(!t.is_scheduled());
     assert_eq!(t.next_after(utc(2026, 1, 1, 0, 0, 0)), None);
 }
+
+#[test]
+fn an_interval_ticks_at_a_fixed_offset_from_the_name_the_same_for_every_caller() {
+    let every = std::time::Duration::from_secs(60);
+    let a = Timing::interval("site", every);
+    let t0 = utc(2026, 12, 1, 12, 0, 0);
+    let first = a.next_after(t0).unwrap();
+    let second = a.next_after(first).unwrap();
+    assert_eq!((second - first).num_seconds(), 60);
+    assert!(first > t0 && first <= t0 + chrono::Duration::seconds(60));
+    // The same name gives the same ticks; another name (almost always) others.
+    assert_eq!(Timing::interval("site", every).next_after(t0), Some(first));
+    let other = Timing::interval("db-port", every).next_after(t0).unwrap();
+    assert_ne!(other, first);
+    // As a jittered pipeline's: `every` with `jitter` equal to it offsets its ticks alike.
+    let p = timing("every = \"1m\"\njitter = \"1m\"");
+    let q = Timing::interval("p", every);
+    assert_eq!(p.next_after(t0), q.next_after(t0));
+}

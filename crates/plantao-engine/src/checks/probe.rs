@@ -2,7 +2,7 @@
 //! against the probe's conditions. A failed check says which condition failed and what the
 //! answer actually was.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use plantao_config::{Config, Probe, ProbeTarget};
 use plantao_model::{Expr, ExprValue, StageStatus, Vars};
@@ -226,14 +226,4 @@ fn bounded(text: &str, limit: usize) -> String {
         cut -= 1;
     }
     format!("{}…", &text[..cut])
-}
-
-/// The fixed offset of a probe's checks within its interval, from its name: the same on every
-/// node and after every restart, and spreading probes of one interval over it.
-pub fn offset(probe: &Probe) -> Duration {
-    let span = probe.every.as_millis().max(1);
-    let hash = probe.name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    Duration::from_millis(u64::try_from(u128::from(hash) % span).unwrap_or(0))
 }

@@ -19,9 +19,10 @@ use plantao_store::{
 };
 use tokio::sync::{Semaphore, mpsc, watch};
 
-use super::probe::{Outcome, check, offset};
+use super::probe::{Outcome, check};
 use crate::clock::Clock;
 use crate::lease::{LEASE_FOR, RENEW_EVERY};
+use crate::scheduler::Timing;
 use crate::writable::Writable;
 
 pub const TASK: &str = "probes";
@@ -197,16 +198,11 @@ pub fn decide(probe: &Probe, streak: &mut Streak, at: Timestamp, outcome: &Outco
     writes
 }
 
-/// The first check time of `probe` strictly after `now`: a multiple of its interval since
-/// 1970, plus its fixed offset.
+/// The first check time of `probe` strictly after `now` ([`Timing::interval`]).
 pub fn next_check(probe: &Probe, now: Timestamp) -> Timestamp {
-    let every = i64::try_from(probe.every.as_millis())
-        .unwrap_or(i64::MAX)
-        .max(1);
-    let shift = i64::try_from(offset(probe).as_millis()).unwrap_or(0);
-    let t = now.timestamp_millis() - shift;
-    let next = (t.div_euclid(every) + 1) * every + shift;
-    chrono::DateTime::from_timestamp_millis(next).unwrap_or(now)
+    Timing::interval(&probe.name, probe.every)
+        .next_after(now)
+        .unwrap_or(now + to_delta(probe.every))
 }
 
 #[derive(Debug)]

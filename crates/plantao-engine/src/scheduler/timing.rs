@@ -36,11 +36,9 @@ pub struct Timing {
 
 impl Timing {
     pub fn of(p: &Pipeline) -> Timing {
-        let offset = p.jitter.map_or(TimeDelta::zero(), |j| {
-            let span = j.as_millis().max(1);
-            let ms = u128::from(fnv1a(p.name.as_bytes())) % span;
-            TimeDelta::milliseconds(i64::try_from(ms).unwrap_or(0))
-        });
+        let offset = p
+            .jitter
+            .map_or(TimeDelta::zero(), |j| fixed_offset(&p.name, j));
         Timing {
             crons: p
                 .schedules
@@ -57,6 +55,21 @@ impl Timing {
             zone: p.timezone,
             offset,
             window: p.between,
+        }
+    }
+
+    /// Ticks every `every` (multiples of it since 1970) moved by a fixed offset within it,
+    /// derived from `name`: when a probe is checked. The same on every node and after every
+    /// restart, and probes of one interval spread over it.
+    pub fn interval(name: &str, every: std::time::Duration) -> Timing {
+        Timing {
+            crons: Vec::new(),
+            every: TimeDelta::from_std(every)
+                .ok()
+                .filter(|e| *e > TimeDelta::zero()),
+            zone: Tz::UTC,
+            offset: fixed_offset(name, every),
+            window: None,
         }
     }
 
@@ -232,6 +245,12 @@ fn hour_is_wildcard(text: &str) -> bool {
 }
 
 /// A stable hash (the same in every process and version), for the jitter offset.
+/// An offset in [0, `span`) derived from `name`.
+fn fixed_offset(name: &str, span: std::time::Duration) -> TimeDelta {
+    let ms = u128::from(fnv1a(name.as_bytes())) % span.as_millis().max(1);
+    TimeDelta::milliseconds(i64::try_from(ms).unwrap_or(0))
+}
+
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
