@@ -11,6 +11,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use chrono::{TimeZone, Utc};
 use plantao_engine::checks::State as CheckState;
+use plantao_engine::checks::prober::ProbeState;
 use plantao_engine::telemetry::{BUCKETS, Seconds};
 use plantao_model::{AlertState, RunStatus};
 use plantao_store::{Grain, Histogram, RunFilter, Summary};
@@ -58,10 +59,11 @@ async fn checks(
         let _ = writeln!(out, "plantao_check_up{{check=\"{}\"}} {up}", label(&h.name));
     }
     for p in config.probes.iter().filter(|p| !paused.contains(&p.name)) {
-        let up = match records.get(&p.name).and_then(|r| r.state.as_deref()) {
-            Some("up") => 1,
-            Some("down") => 0,
-            _ => continue,
+        let state = records.get(&p.name).and_then(|r| r.state.as_deref());
+        let up = match state.and_then(ProbeState::parse) {
+            Some(ProbeState::Up) => 1,
+            Some(ProbeState::Down) => 0,
+            None => continue,
         };
         let _ = writeln!(out, "plantao_check_up{{check=\"{}\"}} {up}", label(&p.name));
     }
@@ -94,16 +96,7 @@ async fn checks(
         )
         .await?;
         uptimes.push((name, windows));
-        let mut total = Summary::default();
-        let far = Utc.timestamp_opt(0, 0).single().unwrap_or_default();
-        for bucket in state
-            .store
-            .rollups(name, Grain::Day, far, now + chrono::Duration::days(2))
-            .await?
-        {
-            total.merge(&bucket.summary);
-        }
-        durations.push((name, total));
+        durations.push((name, all_time(state, name).await?));
     }
     family(
         out,
@@ -140,6 +133,17 @@ async fn checks(
         );
     }
     Ok(())
+}
+
+/// What `name`'s runs add up to over all of its daily rollups.
+async fn all_time(state: &AppState, name: &str) -> ApiResult<Summary> {
+    let far = Utc.timestamp_opt(0, 0).single().unwrap_or_default();
+    let until = Utc::now() + chrono::Duration::days(2);
+    let mut total = Summary::default();
+    for bucket in state.store.rollups(name, Grain::Day, far, until).await? {
+        total.merge(&bucket.summary);
+    }
+    Ok(total)
 }
 
 /// A label value, escaped as the text format wants.
@@ -199,15 +203,9 @@ fn from_rollup(durations: &Histogram, sum_ms: i64) -> Seconds {
 pub async fn metrics(_: Viewer, State(state): State<AppState>) -> ApiResult<impl IntoResponse> {
     let config = state.config();
     let mut out = String::with_capacity(16 * 1024);
-    let far = Utc.timestamp_opt(0, 0).single().unwrap_or_default();
-    let until = Utc::now() + chrono::Duration::days(2);
     let mut totals: Vec<(String, Summary)> = Vec::with_capacity(config.pipelines.len());
     for p in &config.pipelines {
-        let mut total = Summary::default();
-        for bucket in state.store.rollups(&p.name, Grain::Day, far, until).await? {
-            total.merge(&bucket.summary);
-        }
-        totals.push((p.name.clone(), total));
+        totals.push((p.name.clone(), all_time(&state, &p.name).await?));
     }
 
     family(
