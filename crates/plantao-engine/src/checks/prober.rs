@@ -55,6 +55,14 @@ impl ProbeState {
     }
 }
 
+/// A probe's state as people read it: `paused`, `new` (never past a threshold), `up` or `down`.
+pub fn shown_state(record: Option<&CheckRecord>, paused: bool) -> &str {
+    if paused {
+        return "paused";
+    }
+    record.and_then(|r| r.state.as_deref()).unwrap_or("new")
+}
+
 /// A probe's state and its run of like results: what the thresholds are counted on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Streak {

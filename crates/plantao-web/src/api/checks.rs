@@ -216,14 +216,12 @@ async fn summary_of(
                 h.grace.as_secs(),
             )
         }
-        Check::Probe(_) => {
-            let state = if paused {
-                "paused"
-            } else {
-                record.and_then(|r| r.state.as_deref()).unwrap_or("new")
-            };
-            (state.to_owned(), None, BTreeMap::new(), 0)
-        }
+        Check::Probe(_) => (
+            plantao_engine::checks::prober::shown_state(record, paused).to_owned(),
+            None,
+            BTreeMap::new(),
+            0,
+        ),
     };
     let name = check.name();
     let windows = uptime::windows(state.store.as_ref(), name, zone, first_seen, now).await?;

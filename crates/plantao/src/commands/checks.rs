@@ -43,11 +43,7 @@ pub async fn list(config_path: &Path, json: bool) -> Result<(), Failure> {
     }
     for p in &config.probes {
         let r = records.get(&p.name);
-        let state = if paused.contains(&p.name) {
-            "paused"
-        } else {
-            r.and_then(|r| r.state.as_deref()).unwrap_or("new")
-        };
+        let state = plantao_engine::checks::prober::shown_state(r, paused.contains(&p.name));
         let open = store.incidents(Some(&p.name), now, 1).await?;
         lines.push(Line {
             name: p.name.clone(),
