@@ -31,6 +31,7 @@ use tokio::sync::watch;
 pub use api::{CreatedToken, mint};
 pub use error::{ApiError, ErrorBody};
 pub use openapi::document;
+pub use ping::hide_key;
 
 /// What a node running the daemon tells the API about itself.
 #[derive(Clone, Debug)]

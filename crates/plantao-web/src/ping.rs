@@ -155,13 +155,40 @@ fn answer(status: StatusCode, text: &'static str) -> Response {
     (status, text).into_response()
 }
 
-/// A path as it may be logged: a ping URL's key is a secret.
-pub fn hide_key(path: &str) -> String {
+/// A ping URL or path as it may be logged or printed: its key is a secret.
+pub fn hide_key(url: &str) -> String {
+    let path_at = url.find("://").map_or(0, |i| {
+        url[i + 3..].find('/').map_or(url.len(), |j| i + 3 + j)
+    });
+    let (base, path) = url.split_at(path_at);
     match path.strip_prefix("/ping/") {
         Some(rest) => match rest.split_once('/') {
-            Some((_, after)) => format!("/ping/…/{after}"),
-            None => "/ping/…".to_owned(),
+            Some((_, after)) => format!("{base}/ping/…/{after}"),
+            None => format!("{base}/ping/…"),
         },
-        None => path.to_owned(),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hide_key;
+
+    #[test]
+    fn the_key_is_hidden_in_paths_and_urls_and_nothing_else_changes() {
+        assert_eq!(
+            hide_key("/ping/secret-key/backup/start"),
+            "/ping/…/backup/start"
+        );
+        assert_eq!(hide_key("/ping/secret-key"), "/ping/…");
+        assert_eq!(
+            hide_key("http://ops:8077/ping/secret-key/backup?rid=1"),
+            "http://ops:8077/ping/…/backup?rid=1"
+        );
+        assert_eq!(hide_key("/api/runs"), "/api/runs");
+        assert_eq!(
+            hide_key("http://ops:8077/api/ping/x"),
+            "http://ops:8077/api/ping/x"
+        );
     }
 }

@@ -216,7 +216,7 @@ async fn send(
     if let Some(rid) = rid {
         url.push_str(&format!("?rid={rid}"));
     }
-    let shown = hide_key(&url);
+    let shown = plantao_web::hide_key(&url);
     let mut last = String::new();
     for attempt in 0..TRIES {
         if attempt > 0 {
@@ -241,15 +241,4 @@ async fn send(
         }
     }
     Err(format!("{last} ({TRIES} tries)"))
-}
-
-/// A ping URL as it may be printed: its key is a secret.
-fn hide_key(url: &str) -> String {
-    match url.split_once("/ping/") {
-        Some((base, rest)) => match rest.split_once('/') {
-            Some((_, after)) => format!("{base}/ping/…/{after}"),
-            None => format!("{base}/ping/…"),
-        },
-        None => url.to_owned(),
-    }
 }
