@@ -217,12 +217,11 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         &mut diags,
     );
     alerts::check_rules(&rules_source, &root_rules, &pipelines, &mut diags);
-    check_heartbeats(
+    check_keys(
         &rules_source,
         &heartbeats,
         &heartbeat_reads.spans,
         &pings,
-        &pipeline_names,
         &mut diags,
     );
     let heartbeat_names: Vec<&str> = heartbeats.iter().map(|h| h.name.as_str()).collect();
@@ -231,14 +230,19 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         spans: probe_spans,
         depends: probe_depends,
     } = probe_reads;
-    check_probes(
+    let pipelines_only = [("a pipeline", pipeline_names.as_slice())];
+    free_names(
         &rules_source,
-        &probes,
-        &probe_spans,
-        &pipeline_names,
-        &heartbeat_names,
+        "heartbeat",
+        &heartbeat_reads.spans,
+        &pipelines_only,
         &mut diags,
     );
+    let taken = [
+        ("a pipeline", pipeline_names.as_slice()),
+        ("a heartbeat", heartbeat_names.as_slice()),
+    ];
+    free_names(&rules_source, "probe", &probe_spans, &taken, &mut diags);
     let probe_names: Vec<&str> = probes.iter().map(|p| p.name.as_str()).collect();
     let probe_refs = [Refs {
         from: String::new(),
@@ -326,64 +330,49 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
     })
 }
 
-/// A probe's name is neither a pipeline's nor a heartbeat's (their runs share one history).
-fn check_probes(
+/// Each check of kind `noun` (written at `spans`, by name) has a name none of `taken` has:
+/// pipelines, heartbeats and probes share one history of runs.
+fn free_names(
     source: &Source,
-    probes: &[crate::types::Probe],
+    noun: &str,
     spans: &[(String, std::ops::Range<usize>)],
-    pipelines: &[&str],
-    heartbeats: &[&str],
+    taken: &[(&str, &[&str])],
     diags: &mut Vec<Diagnostic>,
 ) {
-    for p in probes {
-        let taken = if pipelines.contains(&p.name.as_str()) {
-            "a pipeline"
-        } else if heartbeats.contains(&p.name.as_str()) {
-            "a heartbeat"
-        } else {
-            continue;
-        };
-        let span = spans
+    for (name, span) in spans {
+        if let Some((what, _)) = taken
             .iter()
-            .find(|(n, _)| *n == p.name)
-            .map_or(0..0, |(_, s)| s.clone());
-        diags.push(source.diagnostic(
-            span,
-            format!("probe `{}` has the name of {taken}", p.name),
-            Some("pipelines, heartbeats and probes share one history of runs: rename one".into()),
-        ));
+            .find(|(_, names)| names.contains(&name.as_str()))
+        {
+            diags.push(source.diagnostic(
+                span.clone(),
+                format!("{noun} `{name}` has the name of {what}"),
+                Some(
+                    "pipelines, heartbeats and probes share one history of runs: rename one".into(),
+                ),
+            ));
+        }
     }
 }
 
-/// A heartbeat's name is not a pipeline's too (their runs share one history), and every
-/// heartbeat has a ping key.
-fn check_heartbeats(
+/// Every heartbeat has a ping key.
+fn check_keys(
     source: &Source,
     heartbeats: &[Heartbeat],
     spans: &[(String, std::ops::Range<usize>)],
     pings: &Pings,
-    pipelines: &[&str],
     diags: &mut Vec<Diagnostic>,
 ) {
-    for h in heartbeats {
+    for h in heartbeats.iter().filter(|h| h.key(pings).is_none()) {
         let span = spans
             .iter()
             .find(|(n, _)| *n == h.name)
             .map_or(0..0, |(_, s)| s.clone());
-        if pipelines.contains(&h.name.as_str()) {
-            diags.push(source.diagnostic(
-                span.clone(),
-                format!("heartbeat `{}` has the name of a pipeline", h.name),
-                Some("heartbeats and pipelines share one history of runs: rename one".into()),
-            ));
-        }
-        if h.key(pings).is_none() {
-            diags.push(source.diagnostic(
-                span.clone(),
-                format!("heartbeat `{}` has no ping key, so it cannot be pinged", h.name),
-                Some("set one for all in [pings] key = \"${env:PLANTAO_PING_KEY}\", or ping_key on the heartbeat".into()),
-            ));
-        }
+        diags.push(source.diagnostic(
+            span,
+            format!("heartbeat `{}` has no ping key, so it cannot be pinged", h.name),
+            Some("set one for all in [pings] key = \"${env:PLANTAO_PING_KEY}\", or ping_key on the heartbeat".into()),
+        ));
     }
 }
 
