@@ -41,17 +41,25 @@ pub async fn list(config_path: &Path, json: bool) -> Result<(), Failure> {
             zone: h.timezone,
         });
     }
+    // The open incidents of every check, read once: a down probe's problem is its cause.
+    let mut causes: std::collections::HashMap<String, Vec<String>> = Default::default();
+    if !config.probes.is_empty() {
+        for i in store.incidents(None, now, 10_000).await? {
+            if i.ended_at.is_none() {
+                causes.entry(i.check).or_default().extend(i.cause);
+            }
+        }
+    }
     for p in &config.probes {
         let r = records.get(&p.name);
         let state = plantao_engine::checks::prober::shown_state(r, paused.contains(&p.name));
-        let open = store.incidents(Some(&p.name), now, 1).await?;
         lines.push(Line {
             name: p.name.clone(),
             kind: "probe",
             state: state.to_owned(),
             due: None,
             last: r.and_then(|r| r.last_ping_at),
-            problems: open.into_iter().filter_map(|i| i.cause).collect(),
+            problems: causes.remove(&p.name).unwrap_or_default(),
             zone: p.timezone,
         });
     }
