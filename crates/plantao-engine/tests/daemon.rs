@@ -72,6 +72,8 @@ fn new_run(id: RunId, pipeline: &str, status: RunStatus, node: Option<&str>) -> 
         node: node.map(str::to_owned),
         parent: None,
         selection: Default::default(),
+        period: None,
+        force: false,
     }
 }
 

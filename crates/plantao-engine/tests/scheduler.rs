@@ -130,6 +130,8 @@ fn last_tick() -> NewRun {
         node: None,
         parent: None,
         selection: Default::default(),
+        period: None,
+        force: false,
     }
 }
 
@@ -244,6 +246,8 @@ async fn replace_asks_the_running_run_to_stop() {
         node: Some("someone".into()),
         parent: None,
         selection: Default::default(),
+        period: None,
+        force: false,
     };
     rig.store
         .apply(vec![Write::InsertRun(running.clone())])

@@ -28,16 +28,38 @@ pub(crate) fn params_to_json(params: &BTreeMap<String, String>) -> String {
     .to_string()
 }
 
-/// A run's step selection as stored: nothing when it runs every step.
-pub(crate) fn selection_to_json(selection: &crate::StepSelection) -> Option<String> {
-    (!selection.is_all()).then(|| serde_json::json!(selection).to_string())
+/// What a run was asked beyond its parameters, as the `selection` column keeps it: its step
+/// selection, its backfill period and whether it is forced; nothing when it is all defaults.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct RunOptions {
+    #[serde(flatten)]
+    pub selection: crate::StepSelection,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<crate::Period>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
 }
 
-pub(crate) fn selection_from_json(text: Option<&str>) -> Result<crate::StepSelection> {
-    text.map_or(Ok(crate::StepSelection::default()), |t| {
-        serde_json::from_str(t)
-            .map_err(|e| StoreError::Database(format!("unreadable step selection: {e}")))
-    })
+impl RunOptions {
+    pub(crate) fn of(run: &crate::NewRun) -> RunOptions {
+        RunOptions {
+            selection: run.selection.clone(),
+            period: run.period,
+            force: run.force,
+        }
+    }
+
+    pub(crate) fn to_json(&self) -> Option<serde_json::Value> {
+        (!self.selection.is_all() || self.period.is_some() || self.force)
+            .then(|| serde_json::json!(self))
+    }
+
+    pub(crate) fn from_json(text: Option<&str>) -> Result<RunOptions> {
+        text.map_or(Ok(RunOptions::default()), |t| {
+            serde_json::from_str(t)
+                .map_err(|e| StoreError::Database(format!("unreadable run options: {e}")))
+        })
+    }
 }
 
 /// Why a run could not move from one state to another, given the status it has (if any).

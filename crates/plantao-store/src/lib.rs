@@ -200,6 +200,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// never had one are left out).
     async fn group_sent(&self, keys: &[String]) -> Result<BTreeMap<String, Timestamp>>;
 
+    /// A pipeline's state, by key.
+    async fn state(&self, pipeline: &str) -> Result<Vec<StateEntry>>;
+
+    /// The input files of `pipeline`'s last successful run that had inputs, by path (none
+    /// before its first).
+    async fn last_inputs(&self, pipeline: &str) -> Result<Vec<InputFile>>;
+
+    /// The backfill periods of `pipeline` that succeeded, oldest first.
+    async fn checkpoints(&self, pipeline: &str) -> Result<Vec<Checkpoint>>;
+
     /// What the store keeps of each heartbeat's pings, by name (heartbeats never pinged are
     /// absent).
     async fn checks(&self) -> Result<BTreeMap<String, CheckRecord>>;

@@ -52,6 +52,26 @@ pub struct NewRun {
     /// The run that queued this one (`chained` runs, retries of interrupted runs).
     pub parent: Option<RunId>,
     pub selection: StepSelection,
+    /// A backfill's period: the run gets its days as `PLANTAO_PERIOD_START` / `_END`.
+    pub period: Option<Period>,
+    /// Runs even when its pipeline's inputs are unchanged since the last success.
+    pub force: bool,
+}
+
+/// The days a backfill run covers, both included.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
+pub struct Period {
+    pub start: chrono::NaiveDate,
+    /// The last day of the period (included).
+    pub end: chrono::NaiveDate,
+}
+
+impl std::fmt::Display for Period {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}..{}", self.start, self.end)
+    }
 }
 
 /// Which steps a run runs: every step unless `only` names some, less those in `skip`. Kept with
@@ -86,6 +106,8 @@ impl NewRun {
             node: None,
             parent: None,
             selection: StepSelection::default(),
+            period: None,
+            force: false,
         }
     }
 }
@@ -113,6 +135,9 @@ pub struct Run {
     /// Someone asked this run to stop; the node running it will.
     pub cancel_requested: bool,
     pub selection: StepSelection,
+    pub period: Option<Period>,
+    /// Asked to run even with unchanged inputs.
+    pub force: bool,
 }
 
 /// How many runs of a pipeline wait and run.
@@ -252,6 +277,28 @@ pub enum Write {
     /// and daily rollups, as a run that ended so would be.
     CountResult(Tally),
     /// A check went down at `at`: opens its incident, unless one is open already.
+    /// Sets (or, with no value, removes) a key of a pipeline's state; `run` is the run whose
+    /// success set it.
+    SetState {
+        pipeline: String,
+        key: String,
+        value: Option<String>,
+        at: Timestamp,
+        run: Option<RunId>,
+    },
+    /// Records the input files a run found.
+    PutInputs {
+        run: RunId,
+        inputs: Vec<InputFile>,
+    },
+    /// Makes `inputs` (a successful run's) what the pipeline's next runs compare theirs with.
+    SetLastInputs {
+        pipeline: String,
+        run: RunId,
+        inputs: Vec<InputFile>,
+    },
+    /// Marks a backfill's period done (replacing an older mark of the same period).
+    Checkpoint(Checkpoint),
     OpenIncident {
         check: String,
         at: Timestamp,
@@ -394,6 +441,37 @@ pub struct RunDetail {
     pub stages: Vec<Stage>,
     pub counters: Vec<Counter>,
     pub outputs: Vec<Output>,
+    /// The pipeline's input files as hashed when the run started (by path).
+    pub inputs: Vec<InputFile>,
+}
+
+/// One of a pipeline's input files as a run found it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct InputFile {
+    /// As matched by the pipeline's `inputs` patterns.
+    pub path: String,
+    /// Lowercase hex SHA-256 of its bytes.
+    pub sha256: String,
+    pub bytes: i64,
+}
+
+/// One key of a pipeline's state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct StateEntry {
+    pub key: String,
+    pub value: String,
+    pub updated_at: DateTime<Utc>,
+    /// The run whose success set it; none when set by hand.
+    pub run_id: Option<RunId>,
+}
+
+/// A backfill's period that a run finished successfully: later backfills skip it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Checkpoint {
+    pub pipeline: String,
+    pub period: Period,
+    pub run_id: RunId,
+    pub at: DateTime<Utc>,
 }
 
 /// A process that executes runs, and its lease: it renews `expires_at` while alive. A run left

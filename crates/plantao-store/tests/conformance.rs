@@ -20,6 +20,8 @@ mod daemon;
 mod history;
 #[path = "conformance/runs.rs"]
 mod runs;
+#[path = "conformance/toolkit.rs"]
+mod toolkit;
 
 use alerts::*;
 use api::*;
@@ -27,6 +29,7 @@ use checks::*;
 use daemon::*;
 use history::*;
 use runs::*;
+use toolkit::*;
 
 conformance!(
     migrations_are_idempotent_and_a_newer_schema_is_refused,
@@ -65,4 +68,7 @@ conformance!(
     pings_keep_each_checks_last_start_success_and_failure,
     results_without_runs_add_to_the_rollups_and_probes_keep_their_state,
     incidents_open_once_close_and_are_listed_newest_first,
+    pipeline_state_is_set_replaced_and_removed,
+    inputs_are_kept_per_run_and_the_last_success_is_replaced,
+    checkpoints_and_run_options_round_trip,
 );

@@ -185,6 +185,8 @@ fn new_run(ping: &Ping, status: RunStatus) -> NewRun {
         node: None,
         parent: None,
         selection: StepSelection::default(),
+        period: None,
+        force: false,
     }
 }
 
@@ -407,5 +409,7 @@ fn opened(new: &NewRun) -> Run {
         lag_ms: None,
         cancel_requested: false,
         selection: new.selection.clone(),
+        period: None,
+        force: false,
     }
 }

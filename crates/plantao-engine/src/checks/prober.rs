@@ -168,6 +168,8 @@ pub fn decide(probe: &Probe, streak: &mut Streak, at: Timestamp, outcome: &Outco
             node: None,
             parent: None,
             selection: StepSelection::default(),
+            period: None,
+            force: false,
         }),
         Write::PutStage(Stage {
             run_id: id,

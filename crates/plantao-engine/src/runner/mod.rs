@@ -175,6 +175,8 @@ impl Runner {
                 node: self.node.clone(),
                 parent: None,
                 selection: plan.selection.clone(),
+                period: None,
+                force: false,
             })])
             .await?;
         self.execute(

@@ -296,6 +296,8 @@ impl Scheduler {
                     node: None,
                     parent: None,
                     selection: StepSelection::default(),
+                    period: None,
+                    force: false,
                 };
                 match outcome {
                     Outcome::Skip(reason) => {
@@ -395,6 +397,8 @@ fn started(n: &NewRun) -> Run {
         lag_ms: None,
         cancel_requested: false,
         selection: n.selection.clone(),
+        period: None,
+        force: false,
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod alerts;
 mod rows;
+mod toolkit;
 mod writes;
 
 use std::collections::BTreeMap;
@@ -36,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0008_alerts.sql"),
     include_str!("migrations/0009_alerts_ii.sql"),
     include_str!("migrations/0010_checks.sql"),
+    include_str!("migrations/0011_toolkit.sql"),
 ];
 /// Taken while migrating, so nodes starting together migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x0070_6c61_6e74_616f; // "plantao" in ASCII
@@ -210,12 +212,20 @@ impl PgStore {
             })
         })
         .collect::<Result<_>>()?;
+        let inputs = sqlx::query("SELECT * FROM run_inputs WHERE run_id = $1 ORDER BY path")
+            .bind(key)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(toolkit::input_from_row)
+            .collect::<Result<_>>()?;
         tx.commit().await?;
         Ok(RunDetail {
             run,
             stages,
             counters,
             outputs,
+            inputs,
         })
     }
 
@@ -641,6 +651,32 @@ impl Store for PgStore {
 
     async fn group_sent(&self, keys: &[String]) -> Result<BTreeMap<String, Timestamp>> {
         self.group_sent_now(keys).await
+    }
+
+    async fn state(&self, pipeline: &str) -> Result<Vec<StateEntry>> {
+        let rows = sqlx::query("SELECT * FROM pipeline_state WHERE pipeline = $1 ORDER BY key")
+            .bind(pipeline)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(toolkit::state_from_row).collect()
+    }
+
+    async fn last_inputs(&self, pipeline: &str) -> Result<Vec<InputFile>> {
+        let rows = sqlx::query("SELECT * FROM pipeline_inputs WHERE pipeline = $1 ORDER BY path")
+            .bind(pipeline)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(toolkit::input_from_row).collect()
+    }
+
+    async fn checkpoints(&self, pipeline: &str) -> Result<Vec<Checkpoint>> {
+        let rows = sqlx::query(
+            "SELECT * FROM checkpoints WHERE pipeline = $1 ORDER BY period_start, period_end",
+        )
+        .bind(pipeline)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(toolkit::checkpoint_from_row).collect()
     }
 
     async fn checks(&self) -> Result<BTreeMap<String, CheckRecord>> {

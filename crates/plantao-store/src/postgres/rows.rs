@@ -5,12 +5,17 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 use uuid::Uuid;
 
-use crate::decode::{params_from_json, parse, selection_from_json};
+use crate::decode::{RunOptions, params_from_json, parse};
 use crate::error::{Result, StoreError};
 use crate::records::*;
 
 pub(super) fn run_from_row(row: &PgRow) -> Result<Run> {
     let params: serde_json::Value = row.try_get("params")?;
+    let options = RunOptions::from_json(
+        row.try_get::<Option<serde_json::Value>, _>("selection")?
+            .map(|v| v.to_string())
+            .as_deref(),
+    )?;
     Ok(Run {
         id: RunId::from_uuid(row.try_get::<Uuid, _>("id")?),
         pipeline: row.try_get("pipeline")?,
@@ -31,11 +36,9 @@ pub(super) fn run_from_row(row: &PgRow) -> Result<Run> {
             .map(RunId::from_uuid),
         lag_ms: row.try_get("lag_ms")?,
         cancel_requested: row.try_get("cancel_requested")?,
-        selection: selection_from_json(
-            row.try_get::<Option<serde_json::Value>, _>("selection")?
-                .map(|v| v.to_string())
-                .as_deref(),
-        )?,
+        selection: options.selection,
+        period: options.period,
+        force: options.force,
     })
 }
 

@@ -3,10 +3,10 @@
 use chrono_tz::Tz;
 use sqlx::{Postgres, Row, Transaction};
 
-use super::alerts;
+use super::{alerts, toolkit};
 use crate::rollup::{Histogram, buckets, zone};
 
-use crate::decode::{found, params_to_json, transition_error};
+use crate::decode::{RunOptions, found, params_to_json, transition_error};
 use crate::error::{Result, StoreError};
 use crate::records::*;
 use plantao_model::RunId;
@@ -181,6 +181,20 @@ pub(super) async fn apply_one(
         Write::Defer { ids, until } => alerts::defer(tx, &ids, until).await,
         Write::AddSilence(s) => alerts::add_silence(tx, &s).await,
         Write::ExpireSilence { id, at } => alerts::expire_silence(tx, id, at).await,
+        Write::SetState {
+            pipeline,
+            key,
+            value,
+            at,
+            run,
+        } => toolkit::set_state(tx, &pipeline, &key, value.as_deref(), at, run).await,
+        Write::PutInputs { run, inputs } => toolkit::put_inputs(tx, run, &inputs).await,
+        Write::SetLastInputs {
+            pipeline,
+            run,
+            inputs,
+        } => toolkit::set_last_inputs(tx, &pipeline, run, &inputs).await,
+        Write::Checkpoint(c) => toolkit::checkpoint(tx, &c).await,
         Write::OpenIncident { check, at, cause } => {
             let done = sqlx::query(
                 "INSERT INTO incidents (check_name, started_at, cause) VALUES ($1, $2, $3)
@@ -298,7 +312,7 @@ pub(super) async fn insert_runs(
                 .push_bind(r.started_at)
                 .push_bind(r.node.clone())
                 .push_bind(r.parent.map(|p| p.as_uuid()))
-                .push_bind((!r.selection.is_all()).then(|| serde_json::json!(&r.selection)));
+                .push_bind(RunOptions::of(r).to_json());
         });
         q.push(" ON CONFLICT (pipeline, scheduled_for) WHERE scheduled_for IS NOT NULL DO NOTHING RETURNING id");
         let inserted: std::collections::HashSet<uuid::Uuid> = q

@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0008_alerts.sql"),
     include_str!("migrations/0009_alerts_ii.sql"),
     include_str!("migrations/0010_checks.sql"),
+    include_str!("migrations/0011_toolkit.sql"),
 ];
 
 /// How long opening the file may wait for other programs opening it at the same moment; the

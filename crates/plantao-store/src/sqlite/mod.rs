@@ -3,6 +3,7 @@
 mod alerts;
 mod connection;
 mod rows;
+mod toolkit;
 mod writes;
 
 use std::collections::BTreeMap;
@@ -123,12 +124,20 @@ impl SqliteStore {
                     })
                 })
                 .collect::<Result<_>>()?;
+        let inputs = sqlx::query("SELECT * FROM run_inputs WHERE run_id = ? ORDER BY path")
+            .bind(&key)
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(toolkit::input_from_row)
+            .collect::<Result<_>>()?;
         conn.commit().await?;
         Ok(RunDetail {
             run,
             stages,
             counters,
             outputs,
+            inputs,
         })
     }
 
@@ -619,6 +628,32 @@ impl Store for SqliteStore {
 
     async fn group_sent(&self, keys: &[String]) -> Result<BTreeMap<String, Timestamp>> {
         self.group_sent_now(keys).await
+    }
+
+    async fn state(&self, pipeline: &str) -> Result<Vec<StateEntry>> {
+        let rows = sqlx::query("SELECT * FROM pipeline_state WHERE pipeline = ? ORDER BY key")
+            .bind(pipeline)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(toolkit::state_from_row).collect()
+    }
+
+    async fn last_inputs(&self, pipeline: &str) -> Result<Vec<InputFile>> {
+        let rows = sqlx::query("SELECT * FROM pipeline_inputs WHERE pipeline = ? ORDER BY path")
+            .bind(pipeline)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(toolkit::input_from_row).collect()
+    }
+
+    async fn checkpoints(&self, pipeline: &str) -> Result<Vec<Checkpoint>> {
+        let rows = sqlx::query(
+            "SELECT * FROM checkpoints WHERE pipeline = ? ORDER BY period_start, period_end",
+        )
+        .bind(pipeline)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(toolkit::checkpoint_from_row).collect()
     }
 
     async fn checks(&self) -> Result<BTreeMap<String, CheckRecord>> {

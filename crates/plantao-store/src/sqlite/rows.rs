@@ -9,7 +9,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
 
-use crate::decode::parse;
+use crate::decode::{RunOptions, parse};
 use crate::error::{Result, StoreError};
 use crate::records::*;
 
@@ -71,7 +71,7 @@ pub(super) struct RunColumns {
     parent: Option<String>,
     lag_ms: Option<i64>,
     cancel_requested: i64,
-    selection: Option<StepSelection>,
+    selection: Option<RunOptions>,
 }
 
 pub(super) fn run_from_json(json: &str) -> Result<Run> {
@@ -90,6 +90,7 @@ pub(super) fn runs_from_json(json: &str) -> Result<Vec<Run>> {
 
 impl RunColumns {
     pub(super) fn into_run(self) -> Result<Run> {
+        let options = self.selection.unwrap_or_default();
         Ok(Run {
             id: run_id(&self.id)?,
             pipeline: self.pipeline,
@@ -108,7 +109,9 @@ impl RunColumns {
             parent: self.parent.as_deref().map(run_id).transpose()?,
             lag_ms: self.lag_ms,
             cancel_requested: self.cancel_requested != 0,
-            selection: self.selection.unwrap_or_default(),
+            selection: options.selection,
+            period: options.period,
+            force: options.force,
         })
     }
 }

@@ -4,8 +4,8 @@ use sqlx::Row;
 
 use chrono_tz::Tz;
 
-use super::{WriteTx, alerts, micros, time};
-use crate::decode::{found, params_to_json, selection_to_json, transition_error};
+use super::{WriteTx, alerts, micros, time, toolkit};
+use crate::decode::{RunOptions, found, params_to_json, transition_error};
 use crate::error::{Result, StoreError};
 use crate::records::*;
 use crate::rollup::{Histogram, buckets, zone};
@@ -180,6 +180,20 @@ pub(super) async fn apply_one(tx: &mut WriteTx, write: Write) -> Result<Applied>
         Write::Defer { ids, until } => alerts::defer(tx, &ids, until).await,
         Write::AddSilence(s) => alerts::add_silence(tx, &s).await,
         Write::ExpireSilence { id, at } => alerts::expire_silence(tx, id, at).await,
+        Write::SetState {
+            pipeline,
+            key,
+            value,
+            at,
+            run,
+        } => toolkit::set_state(tx, &pipeline, &key, value.as_deref(), at, run).await,
+        Write::PutInputs { run, inputs } => toolkit::put_inputs(tx, run, &inputs).await,
+        Write::SetLastInputs {
+            pipeline,
+            run,
+            inputs,
+        } => toolkit::set_last_inputs(tx, &pipeline, run, &inputs).await,
+        Write::Checkpoint(c) => toolkit::checkpoint(tx, &c).await,
         Write::OpenIncident { check, at, cause } => {
             let done = sqlx::query(
                 "INSERT INTO incidents (check_name, started_at, cause) VALUES (?, ?, ?)
@@ -283,7 +297,7 @@ pub(super) async fn insert_runs(tx: &mut WriteTx, runs: Vec<NewRun>) -> Result<V
                 .push_bind(r.started_at.map(micros))
                 .push_bind(r.node.clone())
                 .push_bind(r.parent.map(|p| p.to_string()))
-                .push_bind(selection_to_json(&r.selection));
+                .push_bind(RunOptions::of(r).to_json().map(|v| v.to_string()));
         });
         q.push(" ON CONFLICT (pipeline, scheduled_for) WHERE scheduled_for IS NOT NULL DO NOTHING RETURNING id");
         let inserted: std::collections::HashSet<String> = q

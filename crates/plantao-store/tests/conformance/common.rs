@@ -24,6 +24,8 @@ pub fn new_run(pipeline: &str, trigger: Trigger, scheduled_for: Option<DateTime<
         node: None,
         parent: None,
         selection: Default::default(),
+        period: None,
+        force: false,
     }
 }
 

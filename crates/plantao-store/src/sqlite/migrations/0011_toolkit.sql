@@ -1,0 +1,42 @@
+-- Per-pipeline state (watermarks and the like): steps read it from the environment and change
+-- it through $PLANTAO_OUTPUT; a run's changes are written only when it succeeds. Kept when runs
+-- are pruned. Times in microseconds since 1970 UTC.
+CREATE TABLE pipeline_state (
+    pipeline   TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    -- The run whose success set it; none when set by hand.
+    run_id     TEXT,
+    PRIMARY KEY (pipeline, key)
+) STRICT, WITHOUT ROWID;
+
+-- The input files each run found, as shown with the run; pruned with it.
+CREATE TABLE run_inputs (
+    run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    path   TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    bytes  INTEGER NOT NULL,
+    PRIMARY KEY (run_id, path)
+) STRICT, WITHOUT ROWID;
+
+-- The inputs of each pipeline's last successful run, what the next runs compare theirs with;
+-- kept when that run is pruned.
+CREATE TABLE pipeline_inputs (
+    pipeline TEXT NOT NULL,
+    path     TEXT NOT NULL,
+    sha256   TEXT NOT NULL,
+    bytes    INTEGER NOT NULL,
+    run_id   TEXT NOT NULL,
+    PRIMARY KEY (pipeline, path)
+) STRICT, WITHOUT ROWID;
+
+-- Backfill periods finished successfully (first and last day, ISO dates); kept forever.
+CREATE TABLE checkpoints (
+    pipeline     TEXT NOT NULL,
+    period_start TEXT NOT NULL,
+    period_end   TEXT NOT NULL,
+    run_id       TEXT NOT NULL,
+    at           INTEGER NOT NULL,
+    PRIMARY KEY (pipeline, period_start, period_end)
+) STRICT, WITHOUT ROWID;
