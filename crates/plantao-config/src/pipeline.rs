@@ -12,7 +12,7 @@ use crate::cron::parse_cron;
 use crate::graph::check_graph;
 use crate::reader::{self, Cx, Table};
 use crate::steps::{parse_expr, read_steps};
-use crate::types::{AlertRule, Catchup, Concurrency, Metric, Param, Pipeline, Step};
+use crate::types::{AlertRule, Catchup, Concurrency, Inputs, Metric, Param, Pipeline, Step};
 use crate::{Connections, daemon_keys, suggest, tz};
 
 const PIPELINE_KEYS: &[&str] = &[
@@ -34,6 +34,7 @@ const PIPELINE_KEYS: &[&str] = &[
     "max_parallel_steps",
     "alerts",
     "depends_on",
+    "inputs",
 ];
 const PARAM_KEYS: &[&str] = &["default", "description", "required"];
 
@@ -145,6 +146,7 @@ pub(crate) fn read_pipeline(cx: &mut Cx, t: Table, pc: &PipelineContext) -> Opti
         .get("working_dir")
         .and_then(|v| reader::text(cx, "working_dir", v))
         .map(|w| pc.dir.join(w.expose()));
+    let inputs = read_inputs(cx, t, working_dir.as_deref().unwrap_or(pc.dir));
     let tags = crate::checks::tags(cx, t);
     let mut broken = Vec::new();
     let steps = match t.get("steps") {
@@ -228,6 +230,7 @@ pub(crate) fn read_pipeline(cx: &mut Cx, t: Table, pc: &PipelineContext) -> Opti
         params,
         env,
         working_dir,
+        inputs,
         tags,
         metrics,
         steps: strip(steps),
@@ -396,4 +399,34 @@ fn read_metrics(cx: &mut Cx, v: &reader::Value, steps: &BTreeSet<&str>) -> Vec<M
         }
     }
     out
+}
+
+/// `inputs`: glob patterns of the files whose contents decide whether a run has anything to do,
+/// relative to the pipeline's `working_dir` (else the folder of its file).
+fn read_inputs(cx: &mut Cx, t: Table, base: &Path) -> Option<Inputs> {
+    let patterns: Vec<String> = reader::text_list(cx, "inputs", t.get("inputs")?)
+        .into_iter()
+        .filter_map(|(text, span)| {
+            let pattern = text.expose().to_owned();
+            if pattern.trim().is_empty() {
+                cx.error(span, "an input pattern is empty", Some("write a path or a glob such as \"exports/*.csv\"".into()));
+                return None;
+            }
+            match glob::Pattern::new(&pattern) {
+                Ok(_) => Some(pattern),
+                Err(e) => {
+                    cx.error(
+                        span,
+                        format!("`{pattern}` is not a valid glob pattern: {}", e.msg),
+                        Some("use `*` for any name, `**` for any folders, `?` for one character, `[abc]` for one of them".into()),
+                    );
+                    None
+                }
+            }
+        })
+        .collect();
+    (!patterns.is_empty()).then(|| Inputs {
+        base: base.to_owned(),
+        patterns,
+    })
 }

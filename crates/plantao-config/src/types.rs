@@ -340,10 +340,22 @@ pub struct Pipeline {
     pub params: BTreeMap<String, Param>,
     pub env: Vec<(String, Text)>,
     pub working_dir: Option<PathBuf>,
+    /// Files whose contents decide whether a run has anything to do.
+    pub inputs: Option<Inputs>,
     pub tags: Vec<String>,
     pub metrics: Vec<Metric>,
     pub steps: Vec<Step>,
     pub finally: Vec<Step>,
+}
+
+/// A pipeline's `inputs`: when every file they match is unchanged since its last success, a
+/// run is skipped (`inputs_unchanged`).
+#[derive(Debug)]
+pub struct Inputs {
+    /// What relative patterns start from: the pipeline's `working_dir`, else its file's folder.
+    pub base: PathBuf,
+    /// As written.
+    pub patterns: Vec<String>,
 }
 
 #[derive(Debug)]

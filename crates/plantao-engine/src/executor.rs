@@ -373,6 +373,8 @@ async fn execute(
                 params: run.params.clone(),
                 skip: run.selection.skip.clone(),
                 only: run.selection.only.clone(),
+                force: run.force,
+                period: run.period,
             },
         )
         .map_err(|e| e.to_string()),

@@ -69,6 +69,6 @@ pub async fn sync_pipelines(
     store.sync_pipelines(&records, at).await
 }
 pub use runner::{
-    Claimed, Observer, Plan, PlanError, Planned, Quiet, RunError, RunReport, RunRequest, Runner,
-    StageReport, Stop, StopSignal, derived_metrics, run_metrics,
+    Claimed, INPUTS_UNCHANGED, Observer, Plan, PlanError, Planned, Quiet, RunError, RunReport,
+    RunRequest, Runner, StageReport, Stop, StopSignal, derived_metrics, run_metrics,
 };

@@ -86,6 +86,9 @@ pub enum Command {
         /// A parameter, as NAME=VALUE.
         #[arg(long = "param", short = 'p', value_name = "NAME=VALUE", value_parser = parse_param)]
         params: Vec<(String, String)>,
+        /// Run even when the pipeline's `inputs` are unchanged since its last success.
+        #[arg(long)]
+        force: bool,
     },
     /// Pause a pipeline (its ticks are recorded as skipped, reason `paused`) or a check (nothing
     /// fires for it) until `resume`.
@@ -225,6 +228,9 @@ pub struct RunArgs {
     /// Print what would run, and record nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Run even when the pipeline's `inputs` are unchanged since its last success.
+    #[arg(long)]
+    pub force: bool,
     /// Print the finished run as JSON instead of progress and a summary.
     #[arg(long)]
     pub json: bool,

@@ -54,9 +54,11 @@ fn main() -> ExitCode {
             Command::Validate => commands::validate::run(&config),
             Command::Serve { log_format } => commands::serve::run(&config, log_format).await,
             Command::Run(args) => commands::run::run(&config, args).await,
-            Command::Trigger { pipeline, params } => {
-                commands::control::trigger(&config, &pipeline, params).await
-            }
+            Command::Trigger {
+                pipeline,
+                params,
+                force,
+            } => commands::control::trigger(&config, &pipeline, params, force).await,
             Command::Pause { pipeline } => {
                 commands::control::set_paused(&config, &pipeline, true).await
             }

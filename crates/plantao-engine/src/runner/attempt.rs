@@ -29,6 +29,8 @@ pub(crate) struct Attempt {
     pub log: String,
     pub counters: Vec<(String, f64)>,
     pub outputs: Vec<(String, String)>,
+    /// `state.KEY` values it reported.
+    pub state: Vec<(String, String)>,
     pub cpu_user_ms: Option<i64>,
     pub cpu_system_ms: Option<i64>,
     pub peak_rss_kb: Option<i64>,

@@ -6,6 +6,7 @@ pub(crate) mod attempt;
 mod backoff;
 pub(crate) mod cert;
 pub(crate) mod http;
+mod inputs;
 mod log;
 mod outputs;
 mod plan;
@@ -27,7 +28,10 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use plantao_config::{Config, Pipeline, Step};
 use plantao_model::{ExprValue, Redactor, RunId, RunStatus, StageStatus, Trigger, Vars};
-use plantao_store::{NewRun, RunEnd, Stage, Store, StoreError, Timestamp, Write};
+use plantao_store::{
+    Checkpoint, InputFile, NewRun, RunEnd, RunFilter, Stage, StateEntry, Store, StoreError,
+    Timestamp, Write,
+};
 
 use crate::telemetry::Telemetry;
 use tokio::sync::watch;
@@ -92,6 +96,14 @@ struct RunCx<'a> {
     /// record waiting for a database that cannot write gives up on a shutdown.
     give_up: StopSignal,
     observer: &'a dyn Observer,
+    prior: Prior,
+}
+
+/// What a run's steps are told of the pipeline's earlier runs.
+#[derive(Clone, Default)]
+struct Prior {
+    state: Vec<StateEntry>,
+    last_success_at: Option<Timestamp>,
 }
 
 impl RunCx<'_> {
@@ -117,6 +129,8 @@ struct ListEnd {
     /// The first stage that failed at all (continue_on_error included).
     first_failure: Option<StageReport>,
     deadline_hit: bool,
+    /// The `state.KEY` values its steps reported, a later one replacing an earlier.
+    state: Vec<(String, String)>,
 }
 
 impl Runner {
@@ -175,8 +189,8 @@ impl Runner {
                 node: self.node.clone(),
                 parent: None,
                 selection: plan.selection.clone(),
-                period: None,
-                force: false,
+                period: plan.period,
+                force: plan.force,
             })])
             .await?;
         self.execute(
@@ -203,6 +217,18 @@ impl Runner {
         let clock = Instant::now();
         observer.run_started(run.id, &plan.pipeline.name);
         let folder = outputs_folder()?.to_owned();
+        let pipeline = &plan.pipeline.name;
+        let prior = Prior {
+            state: self.store.state(pipeline).await?,
+            last_success_at: self.last_success_at(pipeline).await?,
+        };
+        let inputs = match &plan.pipeline.inputs {
+            None => None,
+            Some(patterns) => match self.look_at_inputs(plan, run, patterns).await? {
+                Ok(found) => Some(found),
+                Err(early) => return Ok(early.into_report(plan, clock)),
+            },
+        };
         let cx = RunCx {
             id: run.id,
             trigger: run.trigger,
@@ -214,6 +240,7 @@ impl Runner {
             cancel: stop.clone(),
             give_up: stop.clone(),
             observer,
+            prior,
         };
         let main = self.run_list(&cx, &plan.steps, false).await;
         // `finally` runs whatever happened: no pipeline deadline, no stop.
@@ -259,6 +286,9 @@ impl Runner {
             error_stage: error_stage.clone(),
             error_message: error_message.clone(),
         })];
+        if status == RunStatus::Succeeded {
+            writes.extend(succeeded(plan, run.id, inputs, &main.state, &cleanup.state));
+        }
         writes.extend(chained(plan, run.id, status));
         // A cancelled run still waits to record that it ended; only a shutdown gives up (the
         // next start then closes the run as interrupted).
@@ -282,7 +312,77 @@ impl Runner {
             metrics,
             error_stage,
             error_message,
+            reason: None,
         })
+    }
+
+    /// When `pipeline` last succeeded (finished).
+    async fn last_success_at(&self, pipeline: &str) -> Result<Option<Timestamp>, StoreError> {
+        let last = self
+            .store
+            .runs(&RunFilter {
+                pipeline: Some(pipeline.to_owned()),
+                status: Some(RunStatus::Succeeded),
+                limit: 1,
+                ..RunFilter::default()
+            })
+            .await?;
+        Ok(last.first().and_then(|r| r.finished_at))
+    }
+
+    /// Hashes the pipeline's input files and records them with the run. A run that has
+    /// nothing to do (the files are as the last success found them, and it is not forced) or
+    /// whose files cannot be read ends here, without a step.
+    async fn look_at_inputs(
+        &self,
+        plan: &Plan<'_>,
+        run: &Claimed,
+        patterns: &plantao_config::Inputs,
+    ) -> Result<Result<Vec<InputFile>, EarlyEnd>, RunError> {
+        let base = patterns.base.clone();
+        let list = patterns.patterns.clone();
+        let hashed = tokio::task::spawn_blocking(move || {
+            inputs::hash(&plantao_config::Inputs {
+                base,
+                patterns: list,
+            })
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("hashing the input files failed: {e}")));
+        let found = match hashed {
+            Ok(found) => found,
+            Err(message) => {
+                let end = EarlyEnd {
+                    id: run.id,
+                    status: RunStatus::Failed,
+                    reason: None,
+                    message,
+                };
+                self.record(vec![end.finish()], || false).await?;
+                return Ok(Err(end));
+            }
+        };
+        let last = self.store.last_inputs(&plan.pipeline.name).await?;
+        let mut writes = vec![Write::PutInputs {
+            run: run.id,
+            inputs: found.clone(),
+        }];
+        if !plan.force && inputs::unchanged(&found, &last) {
+            let end = EarlyEnd {
+                id: run.id,
+                status: RunStatus::Skipped,
+                reason: Some(INPUTS_UNCHANGED.to_owned()),
+                message: format!(
+                    "its {} input file(s) are unchanged since the last successful run; --force runs it anyway",
+                    found.len()
+                ),
+            };
+            writes.push(end.finish());
+            self.record(writes, || false).await?;
+            return Ok(Err(end));
+        }
+        self.record(writes, || false).await?;
+        Ok(Ok(found))
     }
 
     /// Runs a list of steps in plan order, each as soon as the steps it comes after have ended,
@@ -337,9 +437,17 @@ impl Runner {
             let Some((i, outcome)) = running.next().await else {
                 break;
             };
-            let (report, step_outputs, deadline_hit) = outcome?;
+            let step::StepEnd {
+                report,
+                outputs: step_outputs,
+                state,
+                deadline_hit,
+            } = outcome?;
             done[i] = true;
             outputs.insert(list[i].step.name.clone(), step_outputs);
+            for (key, value) in state {
+                outputs::set(&mut end.state, key, value);
+            }
             end.deadline_hit |= deadline_hit;
             if report.status != StageStatus::Succeeded {
                 if end.first_failure.is_none() {
@@ -424,6 +532,88 @@ impl Runner {
             }
         }
     }
+}
+
+/// The reason a run that had nothing to do is skipped with.
+pub const INPUTS_UNCHANGED: &str = "inputs_unchanged";
+
+/// A run that ends before its first step.
+struct EarlyEnd {
+    id: RunId,
+    status: RunStatus,
+    reason: Option<String>,
+    message: String,
+}
+
+impl EarlyEnd {
+    fn finish(&self) -> Write {
+        Write::FinishRun(RunEnd {
+            id: self.id,
+            status: self.status,
+            at: Utc::now(),
+            reason: self.reason.clone(),
+            error_stage: None,
+            error_message: (self.status != RunStatus::Skipped).then(|| self.message.clone()),
+        })
+    }
+
+    fn into_report(self, plan: &Plan<'_>, clock: Instant) -> RunReport {
+        let skipped = self.status == RunStatus::Skipped;
+        RunReport {
+            run_id: self.id,
+            pipeline: plan.pipeline.name.clone(),
+            status: self.status,
+            duration_ms: i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX),
+            stages: Vec::new(),
+            metrics: Vec::new(),
+            error_stage: None,
+            error_message: (!skipped).then(|| self.message.clone()),
+            reason: skipped.then_some(self.message),
+        }
+    }
+}
+
+/// What a success commits with it: the state its steps set, its inputs as what the next runs
+/// compare theirs with, its backfill period as done.
+fn succeeded(
+    plan: &Plan<'_>,
+    run: RunId,
+    inputs: Option<Vec<InputFile>>,
+    main: &[(String, String)],
+    cleanup: &[(String, String)],
+) -> Vec<Write> {
+    let now = Utc::now();
+    let pipeline = &plan.pipeline.name;
+    let mut state = main.to_vec();
+    for (key, value) in cleanup {
+        outputs::set(&mut state, key.clone(), value.clone());
+    }
+    let mut writes: Vec<Write> = state
+        .into_iter()
+        .map(|(key, value)| Write::SetState {
+            pipeline: pipeline.clone(),
+            key,
+            value: Some(value),
+            at: now,
+            run: Some(run),
+        })
+        .collect();
+    if let Some(inputs) = inputs {
+        writes.push(Write::SetLastInputs {
+            pipeline: pipeline.clone(),
+            run,
+            inputs,
+        });
+    }
+    if let Some(period) = plan.period {
+        writes.push(Write::Checkpoint(Checkpoint {
+            pipeline: pipeline.clone(),
+            period,
+            run_id: run,
+            at: now,
+        }));
+    }
+    writes
 }
 
 /// How often a run retries a record the database refused for want of space.

@@ -1,5 +1,6 @@
 //! What a step reports through `$PLANTAO_OUTPUT`, as GitHub Actions reads `$GITHUB_OUTPUT`:
-//! `key=value` lines and `key<<DELIM` … `DELIM` blocks. Numbers become counters.
+//! `key=value` lines and `key<<DELIM` … `DELIM` blocks. Numbers become counters; keys written
+//! `state.KEY` change the pipeline's state instead (kept only if the run succeeds).
 
 use plantao_model::is_identifier;
 
@@ -8,6 +9,8 @@ use plantao_model::is_identifier;
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct Reported {
     pub outputs: Vec<(String, String)>,
+    /// `state.KEY` lines: keys in lowercase, in file order, a later value replacing an earlier.
+    pub state: Vec<(String, String)>,
     pub warnings: Vec<String>,
 }
 
@@ -23,11 +26,27 @@ impl Reported {
             .collect()
     }
 
-    fn set(&mut self, key: &str, value: String) {
-        match self.outputs.iter_mut().find(|(k, _)| k == key) {
-            Some(slot) => slot.1 = value,
-            None => self.outputs.push((key.to_owned(), value)),
+    /// Keeps `value` under `key` (`name` or `state.name`), or warns about a key that is not a
+    /// name.
+    fn put(&mut self, line: usize, key: &str, value: String) {
+        let (list, name) = match key.strip_prefix("state.") {
+            Some(name) => (&mut self.state, name.to_lowercase()),
+            None => (&mut self.outputs, key.to_owned()),
+        };
+        if !is_identifier(&name) {
+            self.warnings.push(format!(
+                "$PLANTAO_OUTPUT line {line}: `{key}` is not a valid name (letters, digits and `_`)"
+            ));
+            return;
         }
+        set(list, name, value);
+    }
+}
+
+pub(crate) fn set(list: &mut Vec<(String, String)>, key: String, value: String) {
+    match list.iter_mut().find(|(k, _)| *k == key) {
+        Some(slot) => slot.1 = value,
+        None => list.push((key, value)),
     }
 }
 
@@ -41,7 +60,7 @@ pub(crate) fn parse(text: &str) -> Reported {
         if let Some((key, delim)) = line.split_once("<<") {
             let key = key.trim();
             let delim = delim.trim();
-            if !is_identifier(key) || delim.is_empty() {
+            if key.is_empty() || delim.is_empty() {
                 out.warnings.push(format!(
                     "$PLANTAO_OUTPUT line {}: `{line}` is not `key<<DELIMITER`",
                     i + 1
@@ -64,17 +83,9 @@ pub(crate) fn parse(text: &str) -> Reported {
                 ));
                 continue;
             }
-            out.set(key, body.join("\n"));
+            out.put(i + 1, key, body.join("\n"));
         } else if let Some((key, value)) = line.split_once('=') {
-            let key = key.trim();
-            if !is_identifier(key) {
-                out.warnings.push(format!(
-                    "$PLANTAO_OUTPUT line {}: `{key}` is not a valid name (letters, digits and `_`)",
-                    i + 1
-                ));
-                continue;
-            }
-            out.set(key, value.to_owned());
+            out.put(i + 1, key.trim(), value.to_owned());
         } else {
             out.warnings.push(format!(
                 "$PLANTAO_OUTPUT line {}: `{line}` is not `key=value`",
@@ -108,6 +119,23 @@ mod tests {
             [("approved".into(), 41.0), ("failed".into(), 3.0)]
         );
         assert!(r.warnings.is_empty());
+    }
+
+    #[test]
+    fn state_keys_are_kept_apart_in_lowercase() {
+        let r = parse(
+            "state.Watermark=2024-01-31\nsent=3\nstate.cursor<<END\na\nb\nEND\nstate.watermark=2024-02-29\nstate.=x\nstate.bad-key=1\n",
+        );
+        assert_eq!(r.outputs, [("sent".into(), "3".into())]);
+        assert_eq!(
+            r.state,
+            [
+                ("watermark".into(), "2024-02-29".into()),
+                ("cursor".into(), "a\nb".into()),
+            ]
+        );
+        assert_eq!(r.warnings.len(), 2, "{:?}", r.warnings);
+        assert!(r.warnings[1].contains("`state.bad-key` is not a valid name"));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use plantao_config::{Pipeline, Step};
 use plantao_model::Trigger;
-use plantao_store::{NewRun, StepSelection, Timestamp};
+use plantao_store::{NewRun, Period, StepSelection, Timestamp};
 
 /// What the caller asks for.
 #[derive(Clone, Debug, Default)]
@@ -13,6 +13,10 @@ pub struct RunRequest {
     pub params: BTreeMap<String, String>,
     pub skip: Vec<String>,
     pub only: Vec<String>,
+    /// Run even when the pipeline's inputs are unchanged since its last success.
+    pub force: bool,
+    /// A backfill's days.
+    pub period: Option<Period>,
 }
 
 /// A mistake in a [`RunRequest`]: said before the run is created.
@@ -55,6 +59,8 @@ pub struct Plan<'p> {
     pub finally: Vec<Planned<'p>>,
     /// The steps asked for, as the run record keeps them.
     pub selection: StepSelection,
+    pub force: bool,
+    pub period: Option<Period>,
 }
 
 impl<'p> Plan<'p> {
@@ -63,6 +69,8 @@ impl<'p> Plan<'p> {
         NewRun {
             params: self.recorded_params.clone(),
             selection: self.selection.clone(),
+            force: self.force,
+            period: self.period,
             ..NewRun::queued(&self.pipeline.name, trigger, at)
         }
     }
@@ -135,6 +143,8 @@ impl<'p> Plan<'p> {
                 skip: request.skip.clone(),
                 only: request.only.clone(),
             },
+            force: request.force,
+            period: request.period,
         })
     }
 }

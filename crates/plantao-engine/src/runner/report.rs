@@ -29,6 +29,8 @@ pub struct RunReport {
     pub metrics: Vec<(String, ExprValue)>,
     pub error_stage: Option<String>,
     pub error_message: Option<String>,
+    /// Why a run that did nothing was skipped, in words.
+    pub reason: Option<String>,
 }
 
 /// Follows a run as it happens (the CLI prints from it). Every method has a default that does

@@ -17,19 +17,28 @@ use super::{
     RunCx, RunError, Runner, StageReport, backoff, http, outputs, process, sql, stop_reason,
 };
 
+/// What a step's last attempt left.
+pub(super) struct StepEnd {
+    pub report: StageReport,
+    pub outputs: Vec<(String, String)>,
+    /// The `state.KEY` values it reported, for when the run succeeds.
+    pub state: Vec<(String, String)>,
+    /// The pipeline's deadline cut it.
+    pub deadline_hit: bool,
+}
+
 /// How often a running stage's log is recorded while it grows.
 pub const LOG_FLUSH: Duration = Duration::from_secs(1);
 
 impl Runner {
-    /// Every attempt of one step, with the waits between them. Returns the last attempt's
-    /// report, its outputs, and whether the pipeline's deadline cut it.
+    /// Every attempt of one step, with the waits between them, and what the last one left.
     pub(super) async fn run_step(
         &self,
         cx: &RunCx<'_>,
         step: &Step,
         earlier: &BTreeMap<String, Vec<(String, String)>>,
         finally: bool,
-    ) -> Result<(StageReport, Vec<(String, String)>, bool), RunError> {
+    ) -> Result<StepEnd, RunError> {
         let attempts = step.retries + 1;
         let mut attempt = 1;
         loop {
@@ -150,7 +159,12 @@ impl Runner {
                 || attempt == attempts;
             if last {
                 cx.observer.stage_finished(&report);
-                return Ok((report, result.outputs, deadline_hit));
+                return Ok(StepEnd {
+                    report,
+                    outputs: result.outputs,
+                    state: result.state,
+                    deadline_hit,
+                });
             }
             let delay = backoff::delay(&step.retry_backoff, attempt + 1);
             let error = error.as_deref().unwrap_or("failed");
@@ -163,7 +177,12 @@ impl Runner {
                 () = wait => {}
                 () = attempt::cancelled(cx.cancel.clone()) => {
                     cx.observer.stage_finished(&report);
-                    return Ok((report, result.outputs, false));
+                    return Ok(StepEnd {
+                        report,
+                        outputs: result.outputs,
+                        state: result.state,
+                        deadline_hit: false,
+                    });
                 }
             }
             attempt += 1;
@@ -316,6 +335,7 @@ impl Runner {
             log,
             counters: reported.counters(),
             outputs: reported.outputs,
+            state: reported.state,
             cpu_user_ms: Some(r.cpu_user_ms),
             cpu_system_ms: Some(r.cpu_system_ms),
             peak_rss_kb: Some(r.peak_rss_kb),
@@ -356,6 +376,23 @@ fn step_env(
             output_file.display().to_string(),
         ),
     ]);
+    env.push((
+        "PLANTAO_LAST_SUCCESS_AT".to_owned(),
+        cx.prior
+            .last_success_at
+            .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+            .unwrap_or_default(),
+    ));
+    if let Some(period) = cx.plan.period {
+        env.push(("PLANTAO_PERIOD_START".to_owned(), period.start.to_string()));
+        env.push(("PLANTAO_PERIOD_END".to_owned(), period.end.to_string()));
+    }
+    for entry in &cx.prior.state {
+        env.push((
+            format!("PLANTAO_STATE_{}", entry.key.to_uppercase()),
+            entry.value.clone(),
+        ));
+    }
     for (name, value) in &cx.plan.params {
         env.push((
             format!("PLANTAO_PARAM_{}", name.to_uppercase()),

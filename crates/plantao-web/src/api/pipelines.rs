@@ -181,6 +181,9 @@ pub struct TriggerRequest {
     /// Answer the plan and run nothing.
     #[serde(default)]
     pub dry_run: bool,
+    /// Run even when the pipeline's `inputs` are unchanged since its last success.
+    #[serde(default)]
+    pub force: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -264,6 +267,8 @@ pub async fn trigger_run(
             params: request.params,
             skip: request.skip,
             only: request.only,
+            force: request.force,
+            period: None,
         },
     )
     .map_err(|e| ApiError::bad_request(e.to_string()))?;

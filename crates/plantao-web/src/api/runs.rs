@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use plantao_engine::follow::{LogFollower, Piece};
 use plantao_model::{RunId, RunStatus, StageStatus, Trigger};
-use plantao_store::{Counter, NewRun, Output, Run, RunFilter, Write};
+use plantao_store::{Counter, InputFile, NewRun, Output, Run, RunFilter, Write};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -187,6 +187,8 @@ pub struct RunView {
     pub stages: Vec<StageView>,
     pub counters: Vec<Counter>,
     pub outputs: Vec<Output>,
+    /// The pipeline's input files as the run found them (with `inputs` in its definition).
+    pub inputs: Vec<InputFile>,
     /// The pipeline's derived metrics over this run's counters.
     #[schema(value_type = Object)]
     pub metrics: BTreeMap<String, serde_json::Value>,
@@ -236,6 +238,7 @@ pub async fn get_run(
         stages,
         counters: detail.counters,
         outputs: detail.outputs,
+        inputs: detail.inputs,
         metrics,
         resources,
     }))

@@ -16,11 +16,13 @@ pub async fn trigger(
     config_path: &Path,
     pipeline: &str,
     params: Vec<(String, String)>,
+    force: bool,
 ) -> Result<(), Failure> {
     let config = load_config(config_path)?;
     let p = find_pipeline(&config, pipeline)?;
     let request = RunRequest {
         params: params.into_iter().collect::<BTreeMap<_, _>>(),
+        force,
         ..Default::default()
     };
     let plan = Plan::new(p, &request).map_err(|e| Failure::Usage(e.to_string()))?;

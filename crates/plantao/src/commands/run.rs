@@ -23,6 +23,8 @@ pub async fn run(config_path: &Path, args: RunArgs) -> Result<(), Failure> {
         params: args.params.iter().cloned().collect::<BTreeMap<_, _>>(),
         skip: args.skip.clone(),
         only: args.only.clone(),
+        force: args.force,
+        period: None,
     };
     let plan = Plan::new(pipeline, &request).map_err(|e| Failure::Usage(e.to_string()))?;
     if args.dry_run {
@@ -55,7 +57,8 @@ pub async fn run(config_path: &Path, args: RunArgs) -> Result<(), Failure> {
         print_summary(&report);
     }
     match report.status {
-        RunStatus::Succeeded => Ok(()),
+        // Nothing to do is no failure for whoever runs this from cron.
+        RunStatus::Succeeded | RunStatus::Skipped => Ok(()),
         other => Err(Failure::Ended(other)),
     }
 }
@@ -170,6 +173,8 @@ fn print_summary(report: &RunReport) {
     );
     if let (Some(stage), Some(message)) = (&report.error_stage, &report.error_message) {
         last.push_str(&format!(" — {stage}: {message}"));
+    } else if let Some(message) = report.reason.as_ref().or(report.error_message.as_ref()) {
+        last.push_str(&format!(" — {message}"));
     }
     println!("{last}");
 }

@@ -80,7 +80,7 @@ pub fn print_detail_json(detail: &RunDetail, metrics: &[(String, ExprValue)]) {
         .map(|(k, v)| (k.as_str(), v.to_json()))
         .collect();
     let out = serde_json::json!({ "run": detail.run, "stages": detail.stages, "counters": detail.counters,
-        "outputs": detail.outputs, "metrics": metrics });
+        "outputs": detail.outputs, "inputs": detail.inputs, "metrics": metrics });
     println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
 }
 
@@ -195,6 +195,12 @@ pub async fn show(config_path: &Path, run: &str, json: bool) -> Result<(), Failu
         .collect();
     if !text_outputs.is_empty() {
         println!("outputs: {}", text_outputs.join(" "));
+    }
+    if !detail.inputs.is_empty() {
+        println!("inputs:");
+        for i in &detail.inputs {
+            println!("  {}  {}  {} bytes", i.sha256, i.path, i.bytes);
+        }
     }
     for s in &detail.stages {
         let error = s
