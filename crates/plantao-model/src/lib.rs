@@ -22,3 +22,11 @@ pub fn is_identifier(name: &str) -> bool {
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
+
+/// A key of a pipeline's state as kept: in lowercase, since steps read it as the upper-case
+/// `PLANTAO_STATE_<KEY>` and two spellings would fight over one variable. None when it is not
+/// an identifier.
+pub fn state_key(key: &str) -> Option<String> {
+    let key = key.to_ascii_lowercase();
+    is_identifier(&key).then_some(key)
+}

@@ -67,6 +67,20 @@ fn routes(run: RunId, alert: Uuid) -> Vec<(Method, String, Option<Role>, Option<
             Some(Role::Operator),
             None,
         ),
+        get("/api/pipelines/quick/state", Some(Role::Viewer)),
+        (
+            Method::PUT,
+            "/api/pipelines/quick/state/watermark".into(),
+            Some(Role::Admin),
+            Some(json!({"value": "2024-01-31"})),
+        ),
+        get("/api/pipelines/quick/state/watermark", Some(Role::Viewer)),
+        (
+            Method::DELETE,
+            "/api/pipelines/quick/state/watermark".into(),
+            Some(Role::Admin),
+            None,
+        ),
         get("/api/tokens", Some(Role::Admin)),
         (
             Method::POST,
@@ -1041,6 +1055,83 @@ async fn silences_are_made_in_advance_listed_expired_and_audited() {
             actions.contains(&"silence.add") && actions.contains(&"silence.expire"),
             "{actions:?}"
         );
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn state_is_read_by_viewers_and_set_by_admins_with_an_audit_entry() {
+    for backend in backends() {
+        let server = Server::start(backend, "").await;
+        let viewer = server.token("eyes", Role::Viewer).await;
+        let op = server.token("night-shift", Role::Operator).await;
+        let admin = server.token("boss", Role::Admin).await;
+        let (status, body) = server.get("/api/pipelines/quick/state", &viewer).await;
+        assert_eq!((status, body), (StatusCode::OK, json!([])));
+        let put = |token: String, key: &'static str, value: Value| {
+            let server = &server;
+            async move {
+                server
+                    .call(
+                        Method::PUT,
+                        &format!("/api/pipelines/quick/state/{key}"),
+                        Some(&token),
+                        Some(value),
+                    )
+                    .await
+            }
+        };
+        let (status, _) = put(op.clone(), "watermark", json!({"value": "x"})).await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "{backend}: operators may not"
+        );
+        let (status, body) = put(admin.clone(), "WaterMark", json!({"value": "2024-01-31"})).await;
+        assert_eq!(status, StatusCode::OK, "{backend}: {body}");
+        assert_eq!(body["key"], "watermark");
+        let (status, body) = server
+            .get("/api/pipelines/quick/state/watermark", &viewer)
+            .await;
+        assert_eq!(
+            (status, body["value"].clone()),
+            (StatusCode::OK, json!("2024-01-31"))
+        );
+        let (status, body) = put(admin.clone(), "bad-key", json!({"value": "1"})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains("not a state key"),
+            "{body}"
+        );
+        let (status, _) = put(admin.clone(), "watermark", json!({"valor": "1"})).await;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "{backend}: unknown fields are refused"
+        );
+        let (status, _) = server.get("/api/pipelines/nope/state", &viewer).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _) = server
+            .call(
+                Method::DELETE,
+                "/api/pipelines/quick/state/watermark",
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, _) = server
+            .get("/api/pipelines/quick/state/watermark", &viewer)
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (_, audit) = server.get("/api/audit", &admin).await;
+        let actions: Vec<&str> = audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap())
+            .collect();
+        assert_eq!(actions[..2], ["state.unset", "state.set"], "{backend}");
         server.stop().await;
     }
 }

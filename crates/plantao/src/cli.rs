@@ -149,6 +149,12 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// A pipeline's state (watermarks and the like): steps read it as `$PLANTAO_STATE_<KEY>`
+    /// and set it with `state.KEY=value` lines in `$PLANTAO_OUTPUT`, kept when the run succeeds.
+    State {
+        #[command(subcommand)]
+        command: StateCommand,
+    },
     /// Who did what through the API or these commands: triggers, cancels, retries, pauses,
     /// tokens. Newest first.
     Audit {
@@ -246,6 +252,26 @@ pub struct RunsArgs {
     pub limit: u32,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Every key of a pipeline's state, with when and by which run it was set.
+    List {
+        pipeline: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One key's value, printed as it is (for scripts).
+    Get { pipeline: String, key: String },
+    /// Sets a key by hand (audited), e.g. to move a watermark back and reprocess.
+    Set {
+        pipeline: String,
+        key: String,
+        value: String,
+    },
+    /// Removes a key (audited).
+    Unset { pipeline: String, key: String },
 }
 
 #[derive(Debug, Subcommand)]

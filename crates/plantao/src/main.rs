@@ -15,7 +15,7 @@ use clap::Parser;
 
 use crate::cli::{
     AlertsCommand, BenchCommand, ChannelCommand, Cli, Command, ConfigCommand, ReportCommand,
-    SilenceCommand, TokenCommand,
+    SilenceCommand, StateCommand, TokenCommand,
 };
 
 async fn ping(config: &std::path::Path, args: cli::PingArgs) -> Result<(), failure::Failure> {
@@ -94,6 +94,22 @@ fn main() -> ExitCode {
                     commands::runs::logs(&config, &run, stage.as_deref()).await
                 }
             }
+            Command::State { command } => match command {
+                StateCommand::List { pipeline, json } => {
+                    commands::state::list(&config, &pipeline, json).await
+                }
+                StateCommand::Get { pipeline, key } => {
+                    commands::state::get(&config, &pipeline, &key).await
+                }
+                StateCommand::Set {
+                    pipeline,
+                    key,
+                    value,
+                } => commands::state::set(&config, &pipeline, &key, Some(&value)).await,
+                StateCommand::Unset { pipeline, key } => {
+                    commands::state::set(&config, &pipeline, &key, None).await
+                }
+            },
             Command::Token { command } => match command {
                 TokenCommand::Create { name, role } => {
                     commands::access::create_token(&config, &name, role).await

@@ -2,7 +2,7 @@
 //! `key=value` lines and `key<<DELIM` … `DELIM` blocks. Numbers become counters; keys written
 //! `state.KEY` change the pipeline's state instead (kept only if the run succeeds).
 
-use plantao_model::is_identifier;
+use plantao_model::{is_identifier, state_key};
 
 /// Outputs in file order (a later value of a key replaces an earlier one), and warnings about
 /// lines that could not be read.
@@ -30,16 +30,18 @@ impl Reported {
     /// name.
     fn put(&mut self, line: usize, key: &str, value: String) {
         let (list, name) = match key.strip_prefix("state.") {
-            Some(name) => (&mut self.state, name.to_lowercase()),
-            None => (&mut self.outputs, key.to_owned()),
+            Some(name) => (&mut self.state, state_key(name)),
+            None => (
+                &mut self.outputs,
+                is_identifier(key).then(|| key.to_owned()),
+            ),
         };
-        if !is_identifier(&name) {
-            self.warnings.push(format!(
+        match name {
+            Some(name) => set(list, name, value),
+            None => self.warnings.push(format!(
                 "$PLANTAO_OUTPUT line {line}: `{key}` is not a valid name (letters, digits and `_`)"
-            ));
-            return;
+            )),
         }
-        set(list, name, value);
     }
 }
 

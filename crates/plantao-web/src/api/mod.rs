@@ -8,6 +8,7 @@ pub(crate) mod metrics;
 mod pipelines;
 mod runs;
 mod silences;
+mod state;
 
 use axum::Router;
 use axum::routing::{delete, get, post};
@@ -24,6 +25,7 @@ pub(crate) use metrics::*;
 pub(crate) use pipelines::*;
 pub(crate) use runs::*;
 pub(crate) use silences::*;
+pub(crate) use state::*;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -33,6 +35,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/pipelines/{name}/runs", post(trigger_run))
         .route("/api/pipelines/{name}/pause", post(pause_pipeline))
         .route("/api/pipelines/{name}/resume", post(resume_pipeline))
+        .route("/api/pipelines/{name}/state", get(list_state))
+        .route(
+            "/api/pipelines/{name}/state/{key}",
+            get(get_state).put(put_state).delete(delete_state),
+        )
         .route("/api/checks", get(list_checks))
         .route("/api/checks/{name}", get(get_check))
         .route("/api/checks/{name}/pause", post(pause_check))

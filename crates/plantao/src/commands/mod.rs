@@ -15,6 +15,7 @@ pub mod run;
 pub mod runs;
 pub mod serve;
 pub mod silences;
+pub mod state;
 pub mod stats;
 pub mod status;
 pub mod validate;
