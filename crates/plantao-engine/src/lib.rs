@@ -3,6 +3,7 @@
 //! interface, never a backend.
 
 pub mod alerts;
+pub mod backfill;
 pub mod checks;
 pub mod clock;
 pub mod daemon;

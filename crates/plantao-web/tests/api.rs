@@ -1100,7 +1100,10 @@ async fn state_is_read_by_viewers_and_set_by_admins_with_an_audit_entry() {
         let (status, body) = put(admin.clone(), "bad-key", json!({"value": "1"})).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(
-            body["error"]["message"].as_str().unwrap().contains("not a state key"),
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("not a state key"),
             "{body}"
         );
         let (status, _) = put(admin.clone(), "watermark", json!({"valor": "1"})).await;

@@ -80,6 +80,10 @@ pub enum Command {
     },
     /// Run a pipeline now, here, and show each stage as it goes.
     Run(RunArgs),
+    /// One run per day, week or month of a span of dates (trigger `backfill`), here and now;
+    /// steps get `$PLANTAO_PERIOD_START` and `$PLANTAO_PERIOD_END`. Periods that succeeded
+    /// before are skipped, so an interrupted backfill resumes where it stopped.
+    Backfill(BackfillArgs),
     /// Queue a run of a pipeline for the daemon (`plantao serve`) to run.
     Trigger {
         pipeline: String,
@@ -240,6 +244,42 @@ pub struct RunArgs {
     /// Print the finished run as JSON instead of progress and a summary.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    pub pipeline: String,
+    /// The first day (YYYY-MM-DD).
+    #[arg(long)]
+    pub from: chrono::NaiveDate,
+    /// The last day (YYYY-MM-DD), included.
+    #[arg(long)]
+    pub to: chrono::NaiveDate,
+    /// day, week (Monday to Sunday) or month; the first and last periods are cut to the span.
+    #[arg(long, default_value = "day")]
+    pub every: plantao_engine::backfill::Every,
+    /// Periods run at once.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: u16,
+    /// Wait between starting one period and the next (e.g. 5s), to spare a busy source.
+    #[arg(long, default_value = "0s", value_parser = parse_wait)]
+    pub sleep: std::time::Duration,
+    /// Run the periods that succeeded before, too.
+    #[arg(long)]
+    pub ignore_checkpoint: bool,
+    /// List the periods and which would be skipped, and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// A parameter for every run, as NAME=VALUE.
+    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
+}
+
+fn parse_wait(text: &str) -> Result<std::time::Duration, String> {
+    if text == "0" || text == "0s" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    plantao_config::parse_duration(text)
 }
 
 #[derive(Debug, Args)]

@@ -54,6 +54,7 @@ fn main() -> ExitCode {
             Command::Validate => commands::validate::run(&config),
             Command::Serve { log_format } => commands::serve::run(&config, log_format).await,
             Command::Run(args) => commands::run::run(&config, args).await,
+            Command::Backfill(args) => commands::backfill::run(&config, args).await,
             Command::Trigger {
                 pipeline,
                 params,

@@ -150,6 +150,11 @@ impl Runner {
         self
     }
 
+    /// Where it records runs.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
     fn http(&self) -> &reqwest::Client {
         crate::http_client()
     }

@@ -2,6 +2,7 @@ pub mod access;
 pub mod alertbench;
 pub mod alerts;
 pub mod apibench;
+pub mod backfill;
 pub mod bench;
 pub mod bursts;
 pub mod checks;

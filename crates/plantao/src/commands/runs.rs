@@ -100,6 +100,12 @@ pub async fn show(config_path: &Path, run: &str, json: bool) -> Result<(), Failu
     let r = &detail.run;
     println!("run {}  {}  {}", r.id, r.pipeline, r.status);
     println!("  trigger   {}", r.trigger);
+    if let Some(p) = r.period {
+        println!("  period    {} to {}", p.start, p.end);
+    }
+    if r.force {
+        println!("  forced    runs even with unchanged inputs");
+    }
     if let Some(s) = r.scheduled_for {
         println!("  scheduled {}", format::time(s, zone));
     }
