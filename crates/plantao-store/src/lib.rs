@@ -8,6 +8,7 @@
 //! its own configuration gives (by default, nothing committed is lost).
 
 mod alerts;
+pub mod backup;
 mod decode;
 mod error;
 mod postgres;

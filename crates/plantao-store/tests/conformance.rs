@@ -71,4 +71,6 @@ conformance!(
     pipeline_state_is_set_replaced_and_removed,
     inputs_are_kept_per_run_and_the_last_success_is_replaced,
     checkpoints_and_run_options_round_trip,
+    a_backup_taken_while_writing_restores_into_an_empty_database,
+    a_damaged_backup_is_refused_before_anything_changes,
 );

@@ -84,6 +84,24 @@ pub enum Command {
     /// steps get `$PLANTAO_PERIOD_START` and `$PLANTAO_PERIOD_END`. Periods that succeeded
     /// before are skipped, so an interrupted backfill resumes where it stopped.
     Backfill(BackfillArgs),
+    /// An online, consistent copy of the database (SQLite: VACUUM INTO; PostgreSQL: pg_dump),
+    /// checked after writing; safe while `serve` runs.
+    Backup {
+        /// The folder to write it in [default: `backups/` beside the configuration file].
+        #[arg(long)]
+        to: Option<PathBuf>,
+        /// Remove the backups in that folder taken longer ago than this (e.g. 90d).
+        #[arg(long, value_parser = parse_wait)]
+        keep: Option<std::time::Duration>,
+    },
+    /// Put a backup back: into an empty database, or over a full one with --force. Stop
+    /// `serve` first.
+    Restore {
+        file: PathBuf,
+        /// Replace a database that holds pipelines or runs.
+        #[arg(long)]
+        force: bool,
+    },
     /// Queue a run of a pipeline for the daemon (`plantao serve`) to run.
     Trigger {
         pipeline: String,

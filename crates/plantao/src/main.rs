@@ -55,6 +55,10 @@ fn main() -> ExitCode {
             Command::Serve { log_format } => commands::serve::run(&config, log_format).await,
             Command::Run(args) => commands::run::run(&config, args).await,
             Command::Backfill(args) => commands::backfill::run(&config, args).await,
+            Command::Backup { to, keep } => commands::backup::backup(&config, to, keep).await,
+            Command::Restore { file, force } => {
+                commands::backup::restore(&config, &file, force).await
+            }
             Command::Trigger {
                 pipeline,
                 params,

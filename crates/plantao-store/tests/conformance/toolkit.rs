@@ -3,6 +3,7 @@
 
 use chrono::NaiveDate;
 use plantao_model::Trigger;
+use plantao_store::backup;
 use plantao_store::*;
 
 use super::common::*;
@@ -181,4 +182,153 @@ pub async fn checkpoints_and_run_options_round_trip(fx: &Fixture) {
         vec![(period, at(4)), (later, at(2))]
     );
     assert!(store.checkpoints("other").await.unwrap().is_empty());
+}
+
+/// Everything a run has, to compare two databases by.
+async fn everything(store: &dyn Store) -> Vec<RunDetail> {
+    let runs = store
+        .runs(&RunFilter {
+            limit: 10_000,
+            ..RunFilter::default()
+        })
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for r in runs {
+        out.push(store.run_detail(r.id).await.unwrap());
+    }
+    out
+}
+
+fn finished_run(pipeline: &str, i: i64) -> Vec<Write> {
+    let run = new_run(pipeline, Trigger::Manual, None);
+    let id = run.id;
+    vec![
+        Write::InsertRun(run),
+        Write::StartRun {
+            id,
+            at: at(i),
+            node: None,
+        },
+        Write::PutStage(stage(
+            id,
+            "load",
+            1,
+            plantao_model::StageStatus::Succeeded,
+            i,
+        )),
+        Write::PutCounter(Counter {
+            run_id: id,
+            step: "load".into(),
+            name: "rows".into(),
+            value: 40.0 + i as f64,
+        }),
+        Write::FinishRun(RunEnd {
+            id,
+            status: plantao_model::RunStatus::Succeeded,
+            at: at(i + 1),
+            reason: None,
+            error_stage: None,
+            error_message: None,
+        }),
+    ]
+}
+
+pub async fn a_backup_taken_while_writing_restores_into_an_empty_database(fx: &Fixture) {
+    let store: std::sync::Arc<dyn Store> = fx.open().await.into();
+    store
+        .sync_pipelines(
+            &[PipelineRecord {
+                name: "ingest".into(),
+                definition_hash: "h".into(),
+                description: None,
+                timezone: "America/Sao_Paulo".into(),
+            }],
+            at(0),
+        )
+        .await
+        .unwrap();
+    for i in 0..20 {
+        store.apply(finished_run("ingest", i)).await.unwrap();
+    }
+    // Writes go on while the copy is made.
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for i in 20..60 {
+                store.apply(finished_run("ingest", i)).await.unwrap();
+            }
+        })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir
+        .path()
+        .join(format!("copy.{}", backup::extension(fx.backend)));
+    let checked = backup::backup(&fx.url, &file).await.unwrap();
+    writer.await.unwrap();
+    assert!(checked.bytes > 0);
+    if let Some(runs) = checked.runs {
+        assert!((20..=60).contains(&runs), "{runs}");
+    }
+
+    let Some(target) = Fixture::new(fx.backend).await else {
+        return;
+    };
+    let restored = backup::restore(&target.url, &file, false).await;
+    let copy = target.open().await;
+    let result = async {
+        restored.unwrap();
+        let source = everything(store.as_ref()).await;
+        let copied = everything(copy.as_ref()).await;
+        assert!(copied.len() >= 20, "{}", copied.len());
+        for run in &copied {
+            let same = source.iter().find(|s| s.run.id == run.run.id).unwrap();
+            assert_eq!(
+                run, same,
+                "a run is copied whole: stages, counters, outputs"
+            );
+        }
+        assert_eq!(copy.pipelines().await.unwrap().len(), 1);
+        // Over a database that holds something: refused unless forced.
+        let again = backup::restore(&target.url, &file, false)
+            .await
+            .unwrap_err();
+        assert!(again.to_string().contains("pass --force"), "{again}");
+        backup::restore(&target.url, &file, true).await.unwrap();
+        // A live node on it: refused even when forced (opened anew: on SQLite the forced
+        // restore replaced the file under `copy`, as it would under a running serve).
+        let live = target.open().await;
+        live.register_node(&Node {
+            id: "n1".into(),
+            kind: "serve".into(),
+            host: "h".into(),
+            pid: 1,
+            started_at: chrono::Utc::now(),
+            renewed_at: chrono::Utc::now(),
+            expires_at: chrono::Utc::now() + chrono::Duration::minutes(5),
+        })
+        .await
+        .unwrap();
+        let busy = backup::restore(&target.url, &file, true).await.unwrap_err();
+        assert!(
+            busy.to_string().contains("stop plantao there first"),
+            "{busy}"
+        );
+    };
+    let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(result)).await;
+    copy.close().await;
+    target.cleanup().await;
+    if let Err(p) = outcome {
+        std::panic::resume_unwind(p);
+    }
+}
+
+pub async fn a_damaged_backup_is_refused_before_anything_changes(fx: &Fixture) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir
+        .path()
+        .join(format!("junk.{}", backup::extension(fx.backend)));
+    std::fs::write(&file, "not a database at all").unwrap();
+    let err = backup::restore(&fx.url, &file, true).await.unwrap_err();
+    assert!(err.to_string().contains("not a readable plantao"), "{err}");
 }

@@ -3,6 +3,7 @@ pub mod alertbench;
 pub mod alerts;
 pub mod apibench;
 pub mod backfill;
+pub mod backup;
 pub mod bench;
 pub mod bursts;
 pub mod checks;

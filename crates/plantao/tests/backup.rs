@@ -1,0 +1,101 @@
+//! `plantao backup` and `plantao restore` end to end on SQLite: the copy, the retention by
+//! age, and putting it back into a fresh folder.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::Command;
+
+fn folder() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("pipelines")).unwrap();
+    std::fs::write(dir.path().join("plantao.toml"), "").unwrap();
+    std::fs::write(
+        dir.path().join("pipelines/ingest.toml"),
+        "[[steps]]\nname = \"load\"\nrun = \"echo rows=7 >> $PLANTAO_OUTPUT\"\n",
+    )
+    .unwrap();
+    dir
+}
+
+fn plantao(dir: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_plantao"))
+        .arg("--config")
+        .arg(dir.join("plantao.toml"))
+        .args(args)
+        .env_remove("PLANTAO_CONFIG")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap()
+        ),
+    )
+}
+
+#[test]
+fn backups_are_pruned_by_age_and_restore_into_a_fresh_folder() {
+    let source = folder();
+    for _ in 0..3 {
+        assert_eq!(plantao(source.path(), &["run", "ingest"]).0, 0);
+    }
+    let backups = source.path().join("backups");
+    std::fs::create_dir(&backups).unwrap();
+    let now = chrono::Utc::now();
+    let old = format!(
+        "plantao-{}.sqlite",
+        (now - chrono::Duration::days(91)).format("%Y%m%dT%H%M%SZ")
+    );
+    let recent = format!(
+        "plantao-{}.sqlite",
+        (now - chrono::Duration::days(89)).format("%Y%m%dT%H%M%SZ")
+    );
+    for name in [&old, &recent, &"notes.txt".to_owned()] {
+        std::fs::write(backups.join(name), "").unwrap();
+    }
+    let (code, out) = plantao(source.path(), &["backup", "--keep", "90d"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("backup written and checked") && out.contains("3 runs"),
+        "{out}"
+    );
+    assert!(out.contains("removed 1 backup(s)"), "{out}");
+    assert!(!backups.join(&old).exists());
+    assert!(backups.join(&recent).exists() && backups.join("notes.txt").exists());
+    let copy = std::fs::read_dir(&backups)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.metadata().unwrap().len() > 0)
+        .unwrap();
+
+    // Into the database it came from: refused without --force.
+    let (code, out) = plantao(source.path(), &["restore", copy.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("is not empty") && out.contains("--force"),
+        "{out}"
+    );
+
+    let fresh = folder();
+    let (code, out) = plantao(fresh.path(), &["restore", copy.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    let runs = |dir: &Path| {
+        let (code, out) = plantao(dir, &["runs", "--json"]);
+        assert_eq!(code, 0, "{out}");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()
+    };
+    assert_eq!(runs(fresh.path()), runs(source.path()));
+    let first = runs(fresh.path())[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        plantao(fresh.path(), &["show", &first, "--json"]),
+        plantao(source.path(), &["show", &first, "--json"]),
+        "stages and counters came along"
+    );
+
+    let (code, out) = plantao(fresh.path(), &["restore", "/nonexistent/plantao.sqlite"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("/nonexistent/plantao.sqlite"), "{out}");
+}
