@@ -144,6 +144,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// loop until it returns fewer than `limit`, so nothing holds the database long.
     async fn prune(&self, before: Timestamp, limit: u32) -> Result<u64>;
 
+    /// What [`Store::prune`] would delete for `before`, counted without deleting.
+    async fn prunable(&self, before: Timestamp) -> Result<Prunable>;
+
     /// Periodic work done by one node at a time: `node` takes `task` (or keeps it) until
     /// `until`, unless another node holds it past `now`. True when `node` owns it. Owners renew
     /// well before `until`; when one dies, another takes over once its hold expires.

@@ -419,6 +419,15 @@ pub enum Applied {
     Updated,
 }
 
+/// How many rows of each kind pruning would take (a dry run's answer).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Prunable {
+    /// Finished runs, with their stages (and logs), counters, outputs and inputs.
+    pub runs: u64,
+    pub alerts: u64,
+    pub notifications: u64,
+}
+
 /// Which runs to list: newest first, `before` a run id for the next page.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RunFilter {

@@ -102,6 +102,16 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Delete finished runs (stages, logs, counters, outputs), resolved alerts and finished
+    /// notifications older than a cutoff; rollups stay. The daemon also does it by `retention`.
+    Prune {
+        /// The cutoff's age (e.g. 90d) [default: `storage.retention`].
+        #[arg(long, value_parser = parse_wait)]
+        older_than: Option<std::time::Duration>,
+        /// Count what would go, and delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Queue a run of a pipeline for the daemon (`plantao serve`) to run.
     Trigger {
         pipeline: String,

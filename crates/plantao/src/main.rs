@@ -54,6 +54,10 @@ fn main() -> ExitCode {
             Command::Validate => commands::validate::run(&config),
             Command::Serve { log_format } => commands::serve::run(&config, log_format).await,
             Command::Run(args) => commands::run::run(&config, args).await,
+            Command::Prune {
+                older_than,
+                dry_run,
+            } => commands::prune::run(&config, older_than, dry_run).await,
             Command::Backfill(args) => commands::backfill::run(&config, args).await,
             Command::Backup { to, keep } => commands::backup::backup(&config, to, keep).await,
             Command::Restore { file, force } => {

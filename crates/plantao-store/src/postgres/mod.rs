@@ -556,6 +556,26 @@ impl Store for PgStore {
         Ok(deleted)
     }
 
+    async fn prunable(&self, before: Timestamp) -> Result<Prunable> {
+        let count = |sql: &'static str| {
+            sqlx::query_scalar::<_, i64>(sql)
+                .bind(first_id_at(before).as_uuid())
+                .fetch_one(&self.pool)
+        };
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        Ok(Prunable {
+            runs: n(count(
+                "SELECT count(*) FROM runs WHERE id < $1 AND status NOT IN ('queued', 'running')",
+            )
+            .await?),
+            alerts: n(count("SELECT count(*) FROM alerts WHERE id < $1 AND NOT open").await?),
+            notifications: n(count(
+                "SELECT count(*) FROM notifications WHERE id < $1 AND NOT pending",
+            )
+            .await?),
+        })
+    }
+
     async fn own(&self, task: &str, node: &str, now: Timestamp, until: Timestamp) -> Result<bool> {
         let done = sqlx::query(
             "INSERT INTO owners (task, node, expires_at) VALUES ($1, $2, $3)

@@ -530,6 +530,26 @@ impl Store for SqliteStore {
         Ok(deleted)
     }
 
+    async fn prunable(&self, before: Timestamp) -> Result<Prunable> {
+        let count = |sql: &'static str| {
+            sqlx::query_scalar::<_, i64>(sql)
+                .bind(first_id_at(before).to_string())
+                .fetch_one(&self.reader)
+        };
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        Ok(Prunable {
+            runs: n(count(
+                "SELECT count(*) FROM runs WHERE id < ? AND status NOT IN ('queued', 'running')",
+            )
+            .await?),
+            alerts: n(count("SELECT count(*) FROM alerts WHERE id < ? AND open = 0").await?),
+            notifications: n(count(
+                "SELECT count(*) FROM notifications WHERE id < ? AND pending = 0",
+            )
+            .await?),
+        })
+    }
+
     async fn own(&self, task: &str, node: &str, now: Timestamp, until: Timestamp) -> Result<bool> {
         let mut tx = WriteTx::begin(&self.writer).await?;
         let done = sqlx::query(

@@ -402,6 +402,8 @@ pub async fn pruning_takes_old_resolved_alerts_and_finished_notifications(fx: &F
     store.apply(writes).await.unwrap();
 
     let cutoff = chrono::Utc::now() - chrono::Duration::days(90);
+    let counted = store.prunable(cutoff).await.unwrap();
+    assert_eq!((counted.alerts, counted.notifications), (1, 1));
     assert_eq!(
         store.prune(cutoff, 100).await.unwrap(),
         2,

@@ -353,7 +353,17 @@ pub async fn pruning_keeps_open_and_recent_runs(fx: &Fixture) {
         .await
         .unwrap();
     let cutoff = Utc::now() - Duration::days(90);
+    assert_eq!(
+        store.prunable(cutoff).await.unwrap(),
+        Prunable {
+            runs: 1,
+            alerts: 0,
+            notifications: 0
+        },
+        "a dry run counts what pruning takes"
+    );
     assert_eq!(store.prune(cutoff, 100).await.unwrap(), 1);
+    assert_eq!(store.prunable(cutoff).await.unwrap(), Prunable::default());
     assert!(matches!(
         store.run(old_done.id).await,
         Err(StoreError::NotFound(_))

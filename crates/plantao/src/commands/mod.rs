@@ -13,6 +13,7 @@ pub mod memory;
 pub mod ping;
 pub mod pingbench;
 pub mod probebench;
+pub mod prune;
 pub mod run;
 pub mod runs;
 pub mod serve;

@@ -1,5 +1,5 @@
-//! `plantao backup` and `plantao restore` end to end on SQLite: the copy, the retention by
-//! age, and putting it back into a fresh folder.
+//! The operations toolkit's commands end to end on SQLite: `backup` and `restore` (the copy,
+//! the retention by age, putting it back into a fresh folder), `prune`, `state`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -98,4 +98,79 @@ fn backups_are_pruned_by_age_and_restore_into_a_fresh_folder() {
     let (code, out) = plantao(fresh.path(), &["restore", "/nonexistent/plantao.sqlite"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("/nonexistent/plantao.sqlite"), "{out}");
+}
+
+#[test]
+fn prune_counts_in_a_dry_run_then_deletes_and_the_history_stays() {
+    let dir = folder();
+    for _ in 0..2 {
+        assert_eq!(plantao(dir.path(), &["run", "ingest"]).0, 0);
+    }
+    let stats = plantao(dir.path(), &["stats", "ingest"]);
+    let (code, out) = plantao(dir.path(), &["prune", "--dry-run"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("would delete") && out.contains(": 0 runs"),
+        "the runs are recent: {out}"
+    );
+    let (code, out) = plantao(dir.path(), &["prune", "--older-than", "0s", "--dry-run"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(": 2 runs"), "{out}");
+    assert_eq!(
+        plantao(dir.path(), &["runs", "--json"])
+            .1
+            .matches("\"id\"")
+            .count(),
+        2
+    );
+    let (code, out) = plantao(dir.path(), &["prune", "--older-than", "0s"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("deleted") && out.contains(": 2 runs"), "{out}");
+    assert_eq!(plantao(dir.path(), &["runs", "--json"]).1.trim(), "[]");
+    assert_eq!(
+        plantao(dir.path(), &["stats", "ingest"]),
+        stats,
+        "rollups answer as before"
+    );
+}
+
+#[test]
+fn state_is_set_by_hand_read_by_steps_and_moved_by_a_success() {
+    let dir = folder();
+    std::fs::write(
+        dir.path().join("pipelines/ingest.toml"),
+        "[[steps]]\nname = \"load\"\nrun = \"echo \\\"state.watermark=$(( PLANTAO_STATE_WATERMARK + 1 ))\\\" >> $PLANTAO_OUTPUT\"\n",
+    )
+    .unwrap();
+    let (code, out) = plantao(dir.path(), &["state", "set", "ingest", "Watermark", "41"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("$PLANTAO_STATE_WATERMARK"), "{out}");
+    assert_eq!(plantao(dir.path(), &["run", "ingest"]).0, 0);
+    assert_eq!(
+        plantao(dir.path(), &["state", "get", "ingest", "watermark"]),
+        (0, "42\n".to_owned())
+    );
+    let (code, out) = plantao(dir.path(), &["state", "list", "ingest"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("watermark") && !out.contains("by hand"),
+        "set by the run now: {out}"
+    );
+    let (code, out) = plantao(dir.path(), &["state", "get", "ingest", "nope"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("no state key `nope`"), "{out}");
+    let (code, out) = plantao(dir.path(), &["state", "set", "ingest", "bad-key", "1"]);
+    assert_eq!(code, 2, "{out}");
+    let (code, out) = plantao(dir.path(), &["audit"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("state.set"), "{out}");
+    assert_eq!(
+        plantao(dir.path(), &["state", "unset", "ingest", "watermark"]).0,
+        0
+    );
+    assert!(
+        plantao(dir.path(), &["state", "list", "ingest"])
+            .1
+            .contains("no state yet")
+    );
 }
