@@ -11,10 +11,11 @@ mod alerts;
 pub mod backup;
 mod decode;
 mod error;
-mod postgres;
+mod inspect;
+pub(crate) mod postgres;
 mod records;
 mod rollup;
-mod sqlite;
+pub(crate) mod sqlite;
 mod url;
 
 use std::collections::BTreeMap;
@@ -28,6 +29,7 @@ pub use alerts::{
     Suppression,
 };
 pub use error::{Result, StoreError};
+pub use inspect::{Inspected, inspect};
 pub use records::*;
 pub use rollup::{Bucket, CounterTotal, GAMMA, Grain, Histogram, Summary, Window, day_of, hour_of};
 pub use url::redact_url;

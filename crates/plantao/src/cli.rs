@@ -112,6 +112,14 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Check every prerequisite: the config, the database (reachable, its version, migrations
+    /// at head, its clock), free disk, each connection, the channels, the listen address. Each
+    /// failure comes with its fix; the exit is non-zero when anything fails.
+    Doctor {
+        /// Also send each channel a test message.
+        #[arg(long)]
+        send_test: bool,
+    },
     /// Queue a run of a pipeline for the daemon (`plantao serve`) to run.
     Trigger {
         pipeline: String,

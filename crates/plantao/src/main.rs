@@ -58,6 +58,7 @@ fn main() -> ExitCode {
                 older_than,
                 dry_run,
             } => commands::prune::run(&config, older_than, dry_run).await,
+            Command::Doctor { send_test } => commands::doctor::run(&config, send_test).await,
             Command::Backfill(args) => commands::backfill::run(&config, args).await,
             Command::Backup { to, keep } => commands::backup::backup(&config, to, keep).await,
             Command::Restore { file, force } => {

@@ -682,3 +682,20 @@ fn chained(plan: &Plan<'_>, parent: RunId, status: RunStatus) -> Vec<Write> {
         })
         .collect()
 }
+
+/// The bytes free and in all on the filesystem holding `path`.
+pub fn disk_space(path: &Path) -> std::io::Result<(u64, u64)> {
+    sys::statvfs(path)
+}
+
+/// Whether `connection` answers a trivial query within `limit`; the error says why not.
+pub async fn check_connection(
+    connection: &plantao_config::Connection,
+    limit: std::time::Duration,
+) -> Result<(), String> {
+    match tokio::time::timeout(limit, sql::rows_json(connection, "SELECT 1")).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {} s", limit.as_secs())),
+    }
+}

@@ -1,6 +1,7 @@
-//! The two system calls the standard library does not offer: waiting for a child with its
-//! resource usage (`wait4`), and signalling a whole process group (`killpg`). The only unsafe
-//! code in plantao; each call's contract is stated where it is made.
+//! The system calls the standard library does not offer: waiting for a child with its
+//! resource usage (`wait4`), signalling a whole process group (`killpg`), and a filesystem's
+//! free space (`statvfs`). The only unsafe code in plantao; each call's contract is stated
+//! where it is made.
 #![allow(unsafe_code)]
 
 use std::io;
@@ -66,3 +67,24 @@ pub(crate) fn killpg(pgid: u32, signal: i32) {
 
 pub(crate) const SIGTERM: i32 = libc::SIGTERM;
 pub(crate) const SIGKILL: i32 = libc::SIGKILL;
+
+/// The bytes free (to an unprivileged user) and in all on the filesystem holding `path`.
+// fsblkcnt_t and c_ulong are u64 here but not on every target.
+#[allow(clippy::useless_conversion)]
+pub(crate) fn statvfs(path: &std::path::Path) -> io::Result<(u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: an all-zero `statvfs` is a valid value of this plain C struct.
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a NUL-terminated path and `s` a valid, writable struct, both live for the
+    // call.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let block = u64::from(s.f_frsize);
+    Ok((
+        u64::from(s.f_bavail).saturating_mul(block),
+        u64::from(s.f_blocks).saturating_mul(block),
+    ))
+}

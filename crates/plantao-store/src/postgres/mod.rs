@@ -26,7 +26,7 @@ use crate::{
 use rows::{node_from_row, run_from_row, stage_from_row, token_from_row};
 use writes::{apply_one, insert_runs};
 
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_nodes.sql"),
     include_str!("migrations/0003_daemon.sql"),

@@ -9,7 +9,7 @@ use sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqliteConnection, SqlitePool, S
 use crate::error::{Result, StoreError};
 
 /// Applied in order; `PRAGMA user_version` counts those applied.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_nodes.sql"),
     include_str!("migrations/0003_daemon.sql"),

@@ -1,7 +1,7 @@
 //! The embedded SQLite backend: one file, WAL mode, one writer connection and a few readers.
 
 mod alerts;
-mod connection;
+pub(crate) mod connection;
 mod rows;
 mod toolkit;
 mod writes;

@@ -9,6 +9,7 @@ pub mod bursts;
 pub mod checks;
 pub mod config;
 pub mod control;
+pub mod doctor;
 pub mod memory;
 pub mod ping;
 pub mod pingbench;
