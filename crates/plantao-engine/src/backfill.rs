@@ -308,3 +308,156 @@ mod tests {
         );
     }
 }
+
+/// The store task whose owner drives the backfills asked for through the API.
+pub const TASK: &str = "backfills";
+/// How often the owner looks at them: a period starts at most this long after the previous
+/// one ended (the CLI starts the next at once).
+pub const DRIVE_EVERY: Duration = Duration::from_millis(500);
+
+/// The daemon's side of backfills: each [`DRIVE_EVERY`], the node owning [`TASK`] queues the
+/// next periods of every running backfill (at most `parallel` queued or running, `sleep`
+/// apart) for any node's executor, and records how far each got.
+#[derive(Debug)]
+pub struct Backfiller {
+    pub store: std::sync::Arc<dyn plantao_store::Store>,
+    pub clock: std::sync::Arc<dyn crate::clock::Clock>,
+    pub config: tokio::sync::watch::Receiver<std::sync::Arc<plantao_config::Config>>,
+    pub node: String,
+    pub writable: std::sync::Arc<crate::writable::Writable>,
+}
+
+impl Backfiller {
+    /// Runs until `stop` turns true.
+    pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            match self.drive().await {
+                Ok(()) => {}
+                Err(e) if self.writable.failed(&e) => {}
+                Err(e) => tracing::error!(error = %e, "cannot drive the backfills"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(DRIVE_EVERY) => {}
+                _ = stop.wait_for(|s| *s) => break,
+            }
+        }
+    }
+
+    /// One look at every running backfill, when this node owns the task.
+    pub async fn drive(&self) -> Result<(), plantao_store::StoreError> {
+        let now = self.clock.now();
+        let hold = chrono::Duration::from_std(crate::lease::LEASE_FOR).unwrap_or_default();
+        if !self.store.own(TASK, &self.node, now, now + hold).await? {
+            return Ok(());
+        }
+        let config = self.config.borrow().clone();
+        for mut backfill in self.store.backfills(None, 100).await? {
+            let marks = self.store.checkpoints(&backfill.pipeline).await?;
+            let runs = self
+                .store
+                .runs(&plantao_store::RunFilter {
+                    pipeline: Some(backfill.pipeline.clone()),
+                    trigger: Some(Trigger::Backfill),
+                    since: Some(backfill.created_at),
+                    limit: backfill.periods.saturating_add(1_000),
+                    ..plantao_store::RunFilter::default()
+                })
+                .await?;
+            let pipeline = config.pipeline(&backfill.pipeline);
+            let writes = advance(&mut backfill, pipeline, &marks, &runs, now);
+            self.store.apply(writes).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Moves `backfill` on at `now`, given its pipeline (none when it left the configuration),
+/// the pipeline's checkpoints and the backfill runs queued since it was asked for (newest
+/// first): the runs to queue and its new record, to commit together.
+pub fn advance(
+    backfill: &mut plantao_store::Backfill,
+    pipeline: Option<&Pipeline>,
+    marks: &[plantao_store::Checkpoint],
+    runs: &[plantao_store::Run],
+    now: plantao_store::Timestamp,
+) -> Vec<plantao_store::Write> {
+    use plantao_store::Write;
+    let mut writes = Vec::new();
+    let stop = |b: &mut plantao_store::Backfill, why: String| {
+        b.state = "done".to_owned();
+        b.error = Some(why);
+        b.finished_at = Some(now);
+    };
+    let every = backfill.every.parse::<Every>();
+    match (pipeline, every) {
+        (None, _) => stop(
+            backfill,
+            format!("pipeline `{}` left the configuration", backfill.pipeline),
+        ),
+        (_, Err(e)) => stop(backfill, e),
+        (Some(pipeline), Ok(every)) => {
+            let all = periods(backfill.from, backfill.to, every);
+            let before: BTreeSet<Period> = if backfill.ignore_checkpoint {
+                BTreeSet::new()
+            } else {
+                marks
+                    .iter()
+                    .filter(|c| c.at < backfill.created_at)
+                    .map(|c| c.period)
+                    .collect()
+            };
+            let mut latest: std::collections::BTreeMap<Period, RunStatus> =
+                std::collections::BTreeMap::new();
+            for run in runs {
+                if let Some(p) = run.period {
+                    latest.entry(p).or_insert(run.status);
+                }
+            }
+            let count = |f: &dyn Fn(RunStatus) -> bool| {
+                u32::try_from(latest.values().filter(|s| f(**s)).count()).unwrap_or(u32::MAX)
+            };
+            backfill.succeeded = count(&|s| s == RunStatus::Succeeded);
+            backfill.failed = count(&|s| s.is_final() && s != RunStatus::Succeeded);
+            let mut in_flight = count(&|s| !s.is_final());
+            backfill.skipped = u32::try_from(
+                all.iter()
+                    .filter(|p| before.contains(p) && !latest.contains_key(p))
+                    .count(),
+            )
+            .unwrap_or(u32::MAX);
+            let mut todo = all
+                .iter()
+                .filter(|p| !before.contains(p) && !latest.contains_key(p))
+                .peekable();
+            let sleep = chrono::Duration::milliseconds(backfill.sleep_ms);
+            while in_flight < backfill.parallel.max(1)
+                && backfill.last_start_at.is_none_or(|t| now >= t + sleep)
+                && let Some(period) = todo.next()
+            {
+                let request = RunRequest {
+                    params: backfill.params.clone(),
+                    period: Some(*period),
+                    ..RunRequest::default()
+                };
+                match Plan::new(pipeline, &request) {
+                    Ok(plan) => {
+                        writes.push(Write::InsertRun(plan.queued(Trigger::Backfill, now)));
+                        in_flight += 1;
+                        backfill.last_start_at = Some(now);
+                    }
+                    Err(e) => {
+                        stop(backfill, e.to_string());
+                        break;
+                    }
+                }
+            }
+            backfill.in_flight = in_flight;
+            if backfill.state == "running" && todo.peek().is_none() && in_flight == 0 {
+                backfill.state = "done".to_owned();
+                backfill.finished_at = Some(now);
+            }
+        }
+    }
+    writes.push(Write::PutBackfill(Box::new(backfill.clone())));
+    writes
+}

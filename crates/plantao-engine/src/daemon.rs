@@ -34,6 +34,7 @@ pub struct Daemon {
     dispatcher: JoinHandle<()>,
     self_heartbeat: JoinHandle<()>,
     prober: JoinHandle<()>,
+    backfiller: JoinHandle<()>,
     outbox: Arc<Notify>,
     ended: mpsc::UnboundedSender<plantao_model::RunId>,
 }
@@ -104,6 +105,13 @@ impl Daemon {
             node: lease.id().to_owned(),
             writable: lease.writable().clone(),
         };
+        let backfiller = crate::backfill::Backfiller {
+            store: store.clone(),
+            clock: clock.clone(),
+            config: config_rx.clone(),
+            node: lease.id().to_owned(),
+            writable: lease.writable().clone(),
+        };
         let outward = crate::checks::outward::SelfHeartbeat {
             config: config_rx.clone(),
             writable: lease.writable().clone(),
@@ -126,10 +134,11 @@ impl Daemon {
             config: config_tx,
             scheduler: tokio::spawn(scheduler.run(scheduler_stop)),
             executor: tokio::spawn(executor.run(executor_stop)),
-            housekeeper: tokio::spawn(housekeeper.run(housekeeper_stop)),
+            housekeeper: tokio::spawn(housekeeper.run(housekeeper_stop.clone())),
             evaluator: tokio::spawn(evaluator.run(alerts_stop.clone())),
             self_heartbeat: tokio::spawn(outward.run(alerts_stop.clone())),
             prober: tokio::spawn(prober.run(alerts_stop.clone())),
+            backfiller: tokio::spawn(backfiller.run(housekeeper_stop.clone())),
             dispatcher: tokio::spawn(dispatcher.run(alerts_stop)),
             outbox,
             ended: ended_tx,
@@ -189,6 +198,7 @@ impl Daemon {
         let _ = self.dispatcher.await;
         let _ = self.self_heartbeat.await;
         let _ = self.prober.await;
+        let _ = self.backfiller.await;
         self.lease.release().await
     }
 }

@@ -216,6 +216,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The backfill periods of `pipeline` that succeeded, oldest first.
     async fn checkpoints(&self, pipeline: &str) -> Result<Vec<Checkpoint>>;
 
+    /// Backfills newest first, at most `limit`: those of `pipeline` when one is named, else
+    /// those still running.
+    async fn backfills(&self, pipeline: Option<&str>, limit: u32) -> Result<Vec<Backfill>>;
+
     /// What the store keeps of each heartbeat's pings, by name (heartbeats never pinged are
     /// absent).
     async fn checks(&self) -> Result<BTreeMap<String, CheckRecord>>;

@@ -299,6 +299,8 @@ pub enum Write {
     },
     /// Marks a backfill's period done (replacing an older mark of the same period).
     Checkpoint(Checkpoint),
+    /// Creates or replaces a backfill's record.
+    PutBackfill(Box<Backfill>),
     OpenIncident {
         check: String,
         at: Timestamp,
@@ -417,6 +419,40 @@ pub enum Applied {
     Inserted,
     Duplicate,
     Updated,
+}
+
+/// A backfill asked for through the API, and how far it got.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Backfill {
+    pub id: Uuid,
+    pub pipeline: String,
+    pub from: chrono::NaiveDate,
+    pub to: chrono::NaiveDate,
+    /// `day`, `week` or `month`.
+    pub every: String,
+    pub parallel: u32,
+    /// Wait between starting one period and the next.
+    pub sleep_ms: i64,
+    pub ignore_checkpoint: bool,
+    pub params: BTreeMap<String, String>,
+    /// `running` while periods remain, then `done`.
+    pub state: String,
+    pub created_at: DateTime<Utc>,
+    /// The token that asked for it.
+    pub created_by: String,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// When its last period was queued.
+    pub last_start_at: Option<DateTime<Utc>>,
+    /// Why it stopped early, when it did.
+    pub error: Option<String>,
+    pub periods: u32,
+    pub succeeded: u32,
+    /// Ended otherwise: no checkpoint.
+    pub failed: u32,
+    /// Had a checkpoint from before: nothing ran.
+    pub skipped: u32,
+    /// Queued or running now.
+    pub in_flight: u32,
 }
 
 /// How many rows of each kind pruning would take (a dry run's answer).

@@ -68,6 +68,13 @@ fn routes(run: RunId, alert: Uuid) -> Vec<(Method, String, Option<Role>, Option<
             None,
         ),
         get("/api/pipelines/quick/state", Some(Role::Viewer)),
+        get("/api/pipelines/quick/backfills", Some(Role::Viewer)),
+        (
+            Method::POST,
+            "/api/pipelines/quick/backfills".into(),
+            Some(Role::Operator),
+            Some(json!({"from": "2024-01-01", "to": "2024-01-02", "dry_run": true})),
+        ),
         (
             Method::PUT,
             "/api/pipelines/quick/state/watermark".into(),
@@ -1135,6 +1142,170 @@ async fn state_is_read_by_viewers_and_set_by_admins_with_an_audit_entry() {
             .map(|e| e["action"].as_str().unwrap())
             .collect();
         assert_eq!(actions[..2], ["state.unset", "state.set"], "{backend}");
+        server.stop().await;
+    }
+}
+
+/// Polls a backfill until it is done.
+async fn backfill_done(server: &Server, token: &str, url: &str) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = server.get(url, token).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if body["state"] == "done" {
+            return body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_backfill_through_the_api_runs_each_period_once_and_resumes_from_checkpoints() {
+    for backend in backends() {
+        let server = Server::start(backend, "").await;
+        let op = server.token("night-shift", Role::Operator).await;
+        let viewer = server.token("eyes", Role::Viewer).await;
+        let span = json!({"from": "2024-01-01", "to": "2024-01-03", "parallel": 2});
+        let (status, body) = server
+            .post("/api/pipelines/quick/backfills", &op, span.clone())
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{backend}: {body}");
+        assert_eq!(body["periods"], 3);
+        let url = format!(
+            "/api/pipelines/quick/backfills/{}",
+            body["id"].as_str().unwrap()
+        );
+        let done = backfill_done(&server, &viewer, &url).await;
+        assert_eq!(
+            (
+                done["succeeded"].clone(),
+                done["failed"].clone(),
+                done["skipped"].clone()
+            ),
+            (json!(3), json!(0), json!(0)),
+            "{backend}: {done}"
+        );
+        let (_, runs) = server.get("/api/runs?trigger=backfill", &viewer).await;
+        let mut periods: Vec<String> = runs["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["period"]["start"].as_str().unwrap().to_owned())
+            .collect();
+        periods.sort();
+        assert_eq!(
+            periods,
+            ["2024-01-01", "2024-01-02", "2024-01-03"],
+            "{backend}"
+        );
+
+        // The same span again: every period has its checkpoint.
+        let (_, dry) = server
+            .post(
+                "/api/pipelines/quick/backfills",
+                &op,
+                json!({"from": "2024-01-01", "to": "2024-01-04", "dry_run": true}),
+            )
+            .await;
+        let marks: Vec<bool> = dry
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["checkpoint"].as_bool().unwrap())
+            .collect();
+        assert_eq!(marks, [true, true, true, false], "{backend}: {dry}");
+        let (status, body) = server
+            .post("/api/pipelines/quick/backfills", &op, span.clone())
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        let url = format!(
+            "/api/pipelines/quick/backfills/{}",
+            body["id"].as_str().unwrap()
+        );
+        let done = backfill_done(&server, &viewer, &url).await;
+        assert_eq!(
+            (done["succeeded"].clone(), done["skipped"].clone()),
+            (json!(0), json!(3)),
+            "{done}"
+        );
+        let (_, list) = server.get("/api/pipelines/quick/backfills", &viewer).await;
+        assert_eq!(list.as_array().unwrap().len(), 2);
+
+        // One at a time per pipeline; mistakes are said.
+        let (status, body) = server
+            .post(
+                "/api/pipelines/slow/backfills",
+                &op,
+                json!({"from": "2024-01-01", "to": "2024-01-02"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        let slow = format!(
+            "/api/pipelines/slow/backfills/{}",
+            body["id"].as_str().unwrap()
+        );
+        let (status, body) = server
+            .post(
+                "/api/pipelines/slow/backfills",
+                &op,
+                json!({"from": "2024-02-01", "to": "2024-02-02"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        for (request, says) in [
+            (
+                json!({"from": "2024-02-02", "to": "2024-02-01"}),
+                "is after",
+            ),
+            (
+                json!({"from": "2024-01-01", "to": "2024-01-02", "every": "year"}),
+                "day, week or month",
+            ),
+            (
+                json!({"from": "2024-01-01", "to": "2024-01-02", "params": {"nope": "1"}}),
+                "no parameter `nope`",
+            ),
+            (
+                json!({"from": "2024-01-01", "to": "2024-01-02", "parallel": 0}),
+                "from 1 to 64",
+            ),
+        ] {
+            let (status, body) = server
+                .post("/api/pipelines/quick/backfills", &op, request)
+                .await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+            assert!(
+                body["error"]["message"].as_str().unwrap().contains(says),
+                "{body}"
+            );
+        }
+        // Cancelling the slow period in flight ends that backfill's period as failed; the
+        // next one starts and is cancelled too.
+        for _ in 0..2 {
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            let run = loop {
+                let (_, runs) = server
+                    .get("/api/runs?pipeline=slow&status=running", &viewer)
+                    .await;
+                if let Some(r) = runs["runs"].as_array().unwrap().first() {
+                    break r["id"].as_str().unwrap().to_owned();
+                }
+                assert!(std::time::Instant::now() < deadline, "no slow run started");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            let (status, _) = server
+                .post(&format!("/api/runs/{run}/cancel"), &op, json!(null))
+                .await;
+            assert_eq!(status, StatusCode::ACCEPTED);
+            let id = RunId::from_uuid(Uuid::parse_str(&run).unwrap());
+            server.ended(id).await;
+        }
+        let done = backfill_done(&server, &viewer, &slow).await;
+        assert_eq!(done["failed"], 2, "{done}");
         server.stop().await;
     }
 }

@@ -689,6 +689,29 @@ impl Store for PgStore {
         rows.iter().map(toolkit::input_from_row).collect()
     }
 
+    async fn backfills(&self, pipeline: Option<&str>, limit: u32) -> Result<Vec<Backfill>> {
+        let rows = match pipeline {
+            Some(p) => {
+                sqlx::query(
+                    "SELECT record FROM backfills WHERE pipeline = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+                )
+                .bind(p)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(
+                    "SELECT record FROM backfills WHERE state = 'running' ORDER BY created_at DESC, id DESC LIMIT $1",
+                )
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter().map(toolkit::backfill_from_row).collect()
+    }
+
     async fn checkpoints(&self, pipeline: &str) -> Result<Vec<Checkpoint>> {
         let rows = sqlx::query(
             "SELECT * FROM checkpoints WHERE pipeline = $1 ORDER BY period_start, period_end",

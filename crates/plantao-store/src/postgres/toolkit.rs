@@ -132,3 +132,26 @@ pub(super) fn checkpoint_from_row(row: &PgRow) -> Result<Checkpoint> {
         at: row.try_get("at")?,
     })
 }
+
+pub(super) async fn put_backfill(tx: &mut Tx, b: &Backfill) -> Result<Applied> {
+    let record =
+        serde_json::to_value(b).map_err(|e| StoreError::Database(format!("backfill: {e}")))?;
+    sqlx::query(
+        "INSERT INTO backfills (id, pipeline, state, created_at, record) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (id) DO UPDATE SET state = excluded.state, record = excluded.record",
+    )
+    .bind(b.id)
+    .bind(&b.pipeline)
+    .bind(&b.state)
+    .bind(b.created_at)
+    .bind(record)
+    .execute(&mut **tx)
+    .await?;
+    Ok(Applied::Updated)
+}
+
+pub(super) fn backfill_from_row(row: &PgRow) -> Result<Backfill> {
+    let record: serde_json::Value = row.try_get("record")?;
+    serde_json::from_value(record)
+        .map_err(|e| StoreError::Database(format!("unreadable backfill: {e}")))
+}

@@ -195,6 +195,7 @@ pub(super) async fn apply_one(
             inputs,
         } => toolkit::set_last_inputs(tx, &pipeline, run, &inputs).await,
         Write::Checkpoint(c) => toolkit::checkpoint(tx, &c).await,
+        Write::PutBackfill(b) => toolkit::put_backfill(tx, &b).await,
         Write::OpenIncident { check, at, cause } => {
             let done = sqlx::query(
                 "INSERT INTO incidents (check_name, started_at, cause) VALUES ($1, $2, $3)

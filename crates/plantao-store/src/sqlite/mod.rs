@@ -666,6 +666,29 @@ impl Store for SqliteStore {
         rows.iter().map(toolkit::input_from_row).collect()
     }
 
+    async fn backfills(&self, pipeline: Option<&str>, limit: u32) -> Result<Vec<Backfill>> {
+        let rows = match pipeline {
+            Some(p) => {
+                sqlx::query(
+                    "SELECT record FROM backfills WHERE pipeline = ? ORDER BY created_at DESC, id DESC LIMIT ?",
+                )
+                .bind(p)
+                .bind(i64::from(limit))
+                .fetch_all(&self.reader)
+                .await?
+            }
+            None => {
+                sqlx::query(
+                    "SELECT record FROM backfills WHERE state = 'running' ORDER BY created_at DESC, id DESC LIMIT ?",
+                )
+                .bind(i64::from(limit))
+                .fetch_all(&self.reader)
+                .await?
+            }
+        };
+        rows.iter().map(toolkit::backfill_from_row).collect()
+    }
+
     async fn checkpoints(&self, pipeline: &str) -> Result<Vec<Checkpoint>> {
         let rows = sqlx::query(
             "SELECT * FROM checkpoints WHERE pipeline = ? ORDER BY period_start, period_end",

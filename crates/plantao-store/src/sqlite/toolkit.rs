@@ -142,3 +142,26 @@ pub(super) fn checkpoint_from_row(row: &SqliteRow) -> Result<Checkpoint> {
         at: time(row.try_get("at")?)?,
     })
 }
+
+pub(super) async fn put_backfill(tx: &mut WriteTx, b: &Backfill) -> Result<Applied> {
+    let record =
+        serde_json::to_string(b).map_err(|e| StoreError::Database(format!("backfill: {e}")))?;
+    sqlx::query(
+        "INSERT INTO backfills (id, pipeline, state, created_at, record) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET state = excluded.state, record = excluded.record",
+    )
+    .bind(b.id.to_string())
+    .bind(&b.pipeline)
+    .bind(&b.state)
+    .bind(micros(b.created_at))
+    .bind(record)
+    .execute(&mut **tx)
+    .await?;
+    Ok(Applied::Updated)
+}
+
+pub(super) fn backfill_from_row(row: &SqliteRow) -> Result<Backfill> {
+    let record: String = row.try_get("record")?;
+    serde_json::from_str(&record)
+        .map_err(|e| StoreError::Database(format!("unreadable backfill: {e}")))
+}

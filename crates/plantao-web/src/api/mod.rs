@@ -2,6 +2,7 @@
 
 mod admin;
 mod alerts;
+mod backfills;
 mod checks;
 mod health;
 pub(crate) mod metrics;
@@ -19,6 +20,7 @@ use crate::error::ApiError;
 pub(crate) use admin::*;
 pub use admin::{CreatedToken, mint};
 pub(crate) use alerts::*;
+pub(crate) use backfills::*;
 pub(crate) use checks::*;
 pub(crate) use health::*;
 pub(crate) use metrics::*;
@@ -35,6 +37,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/pipelines/{name}/runs", post(trigger_run))
         .route("/api/pipelines/{name}/pause", post(pause_pipeline))
         .route("/api/pipelines/{name}/resume", post(resume_pipeline))
+        .route(
+            "/api/pipelines/{name}/backfills",
+            get(list_backfills).post(start_backfill),
+        )
+        .route("/api/pipelines/{name}/backfills/{id}", get(get_backfill))
         .route("/api/pipelines/{name}/state", get(list_state))
         .route(
             "/api/pipelines/{name}/state/{key}",

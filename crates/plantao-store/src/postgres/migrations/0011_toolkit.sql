@@ -40,3 +40,14 @@ CREATE TABLE checkpoints (
     at           TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (pipeline, period_start, period_end)
 );
+
+-- Backfills asked for through the API, driven by the node that owns the `backfills` task:
+-- the request and its progress as one JSON record.
+CREATE TABLE backfills (
+    id         UUID PRIMARY KEY,
+    pipeline   TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    record     JSONB NOT NULL
+);
+CREATE INDEX backfills_running ON backfills (state) WHERE state = 'running';

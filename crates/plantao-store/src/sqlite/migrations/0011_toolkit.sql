@@ -40,3 +40,14 @@ CREATE TABLE checkpoints (
     at           INTEGER NOT NULL,
     PRIMARY KEY (pipeline, period_start, period_end)
 ) STRICT, WITHOUT ROWID;
+
+-- Backfills asked for through the API, driven by the node that owns the `backfills` task:
+-- the request and its progress as one JSON record.
+CREATE TABLE backfills (
+    id         TEXT PRIMARY KEY,
+    pipeline   TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    record     TEXT NOT NULL
+) STRICT;
+CREATE INDEX backfills_running ON backfills (state) WHERE state = 'running';
