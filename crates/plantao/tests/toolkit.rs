@@ -174,3 +174,38 @@ fn state_is_set_by_hand_read_by_steps_and_moved_by_a_success() {
             .contains("no state yet")
     );
 }
+
+#[test]
+fn a_backup_runs_as_a_step_of_a_pipeline() {
+    let dir = folder();
+    std::fs::write(
+        dir.path().join("pipelines/nightly-backup.toml"),
+        "[[steps]]\nname = \"backup\"\nrun = \"\\\"$PLANTAO_BIN_UNDER_TEST\\\" backup --keep 90d\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_plantao"))
+        .current_dir(std::env::temp_dir())
+        .arg("--config")
+        .arg(dir.path().join("plantao.toml"))
+        .args(["run", "nightly-backup"])
+        .env_remove("PLANTAO_CONFIG")
+        .env("PLANTAO_BIN_UNDER_TEST", env!("CARGO_BIN_EXE_plantao"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let made: Vec<_> = std::fs::read_dir(dir.path().join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(
+        made.len(),
+        1,
+        "the step found the configuration through PLANTAO_CONFIG: {made:?}"
+    );
+    assert!(made[0].starts_with("plantao-") && made[0].ends_with(".sqlite"));
+}

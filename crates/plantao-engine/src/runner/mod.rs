@@ -79,6 +79,9 @@ pub struct Runner {
     /// Built on the first HTTP step: a daemon without HTTP steps never loads TLS roots.
     log_limit: usize,
     telemetry: Arc<Telemetry>,
+    /// The configuration file, absolute: steps get it as `PLANTAO_CONFIG`, so a `plantao`
+    /// command run as a step (a backup, a report) reads the same configuration.
+    config_file: PathBuf,
 }
 
 /// Where a step's stages go and what it may read, for one run.
@@ -135,12 +138,14 @@ struct ListEnd {
 
 impl Runner {
     pub fn new(config: Arc<Config>, store: Arc<dyn Store>, node: Option<String>) -> Self {
+        let config_file = std::fs::canonicalize(&config.file).unwrap_or(config.file.clone());
         Runner {
             config,
             store,
             node,
             log_limit: DEFAULT_LOG_LIMIT,
             telemetry: Arc::default(),
+            config_file,
         }
     }
 

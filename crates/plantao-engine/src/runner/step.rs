@@ -280,6 +280,7 @@ impl Runner {
         let output_file = cx
             .folder
             .join(format!("{}-{}-{attempt}.out", cx.id, step.name));
+        command.env("PLANTAO_CONFIG", &self.config_file);
         for (k, v) in step_env(cx, step, attempt, earlier, &output_file) {
             command.env(k, v);
         }
