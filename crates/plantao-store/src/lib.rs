@@ -206,6 +206,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// never had one are left out).
     async fn group_sent(&self, keys: &[String]) -> Result<BTreeMap<String, Timestamp>>;
 
+    /// When `pipeline`'s last successful run finished (none before its first).
+    async fn last_success_at(&self, pipeline: &str) -> Result<Option<Timestamp>>;
+
     /// A pipeline's state, by key.
     async fn state(&self, pipeline: &str) -> Result<Vec<StateEntry>>;
 

@@ -73,4 +73,5 @@ conformance!(
     checkpoints_and_run_options_round_trip,
     a_backup_taken_while_writing_restores_into_an_empty_database,
     a_damaged_backup_is_refused_before_anything_changes,
+    the_last_success_is_the_latest_succeeded_finish,
 );

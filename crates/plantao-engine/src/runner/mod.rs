@@ -29,8 +29,7 @@ use futures::stream::FuturesUnordered;
 use plantao_config::{Config, Pipeline, Step};
 use plantao_model::{ExprValue, Redactor, RunId, RunStatus, StageStatus, Trigger, Vars};
 use plantao_store::{
-    Checkpoint, InputFile, NewRun, RunEnd, RunFilter, Stage, StateEntry, Store, StoreError,
-    Timestamp, Write,
+    Checkpoint, InputFile, NewRun, RunEnd, Stage, StateEntry, Store, StoreError, Timestamp, Write,
 };
 
 use crate::telemetry::Telemetry;
@@ -228,9 +227,13 @@ impl Runner {
         observer.run_started(run.id, &plan.pipeline.name);
         let folder = outputs_folder()?.to_owned();
         let pipeline = &plan.pipeline.name;
+        let (state, last_success_at) = tokio::join!(
+            self.store.state(pipeline),
+            self.store.last_success_at(pipeline)
+        );
         let prior = Prior {
-            state: self.store.state(pipeline).await?,
-            last_success_at: self.last_success_at(pipeline).await?,
+            state: state?,
+            last_success_at: last_success_at?,
         };
         let inputs = match &plan.pipeline.inputs {
             None => None,
@@ -324,20 +327,6 @@ impl Runner {
             error_message,
             reason: None,
         })
-    }
-
-    /// When `pipeline` last succeeded (finished).
-    async fn last_success_at(&self, pipeline: &str) -> Result<Option<Timestamp>, StoreError> {
-        let last = self
-            .store
-            .runs(&RunFilter {
-                pipeline: Some(pipeline.to_owned()),
-                status: Some(RunStatus::Succeeded),
-                limit: 1,
-                ..RunFilter::default()
-            })
-            .await?;
-        Ok(last.first().and_then(|r| r.finished_at))
     }
 
     /// Hashes the pipeline's input files and records them with the run. A run that has

@@ -673,6 +673,15 @@ impl Store for PgStore {
         self.group_sent_now(keys).await
     }
 
+    async fn last_success_at(&self, pipeline: &str) -> Result<Option<Timestamp>> {
+        Ok(sqlx::query_scalar(
+            "SELECT max(finished_at) FROM runs WHERE pipeline = $1 AND status = 'succeeded'",
+        )
+        .bind(pipeline)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     async fn state(&self, pipeline: &str) -> Result<Vec<StateEntry>> {
         let rows = sqlx::query("SELECT * FROM pipeline_state WHERE pipeline = $1 ORDER BY key")
             .bind(pipeline)

@@ -650,6 +650,16 @@ impl Store for SqliteStore {
         self.group_sent_now(keys).await
     }
 
+    async fn last_success_at(&self, pipeline: &str) -> Result<Option<Timestamp>> {
+        let at: Option<i64> = sqlx::query_scalar(
+            "SELECT max(finished_at) FROM runs WHERE pipeline = ? AND status = 'succeeded'",
+        )
+        .bind(pipeline)
+        .fetch_one(&self.reader)
+        .await?;
+        rows::opt_time(at)
+    }
+
     async fn state(&self, pipeline: &str) -> Result<Vec<StateEntry>> {
         let rows = sqlx::query("SELECT * FROM pipeline_state WHERE pipeline = ? ORDER BY key")
             .bind(pipeline)

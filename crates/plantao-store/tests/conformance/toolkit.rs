@@ -332,3 +332,29 @@ pub async fn a_damaged_backup_is_refused_before_anything_changes(fx: &Fixture) {
     let err = backup::restore(&fx.url, &file, true).await.unwrap_err();
     assert!(err.to_string().contains("not a readable plantao"), "{err}");
 }
+
+pub async fn the_last_success_is_the_latest_succeeded_finish(fx: &Fixture) {
+    let store = fx.open().await;
+    assert_eq!(store.last_success_at("ingest").await.unwrap(), None);
+    store.apply(finished_run("ingest", 5)).await.unwrap();
+    store.apply(finished_run("ingest", 1)).await.unwrap();
+    store.apply(finished_run("other", 9)).await.unwrap();
+    let failed = new_run("ingest", Trigger::Manual, None);
+    let id = failed.id;
+    store
+        .apply(vec![
+            Write::InsertRun(failed),
+            Write::FinishRun(RunEnd {
+                id,
+                status: plantao_model::RunStatus::Failed,
+                at: at(20),
+                reason: None,
+                error_stage: None,
+                error_message: None,
+            }),
+            Write::InsertRun(new_run("ingest", Trigger::Manual, None)),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.last_success_at("ingest").await.unwrap(), Some(at(6)));
+}

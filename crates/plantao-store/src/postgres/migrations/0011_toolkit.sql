@@ -51,3 +51,7 @@ CREATE TABLE backfills (
     record     JSONB NOT NULL
 );
 CREATE INDEX backfills_running ON backfills (state) WHERE state = 'running';
+
+-- When each pipeline last succeeded, read before every run (PLANTAO_LAST_SUCCESS_AT): without
+-- it, the newest-first scan passes every queued run first.
+CREATE INDEX runs_succeeded ON runs (pipeline, finished_at) WHERE status = 'succeeded';
