@@ -10,7 +10,6 @@ use plantao_engine::backfill::{self, BackfillObserver, BackfillRequest, PeriodEn
 use plantao_engine::{Lease, Runner};
 use plantao_model::RunStatus;
 use plantao_store::Period;
-use tokio::sync::watch;
 
 use crate::cli::BackfillArgs;
 use crate::commands::{find_pipeline, load_config, open_store};
@@ -57,17 +56,8 @@ pub async fn run(config_path: &Path, args: BackfillArgs) -> Result<(), Failure> 
     }
     let lease = Lease::acquire(store.clone(), "backfill").await?;
     let runner = Runner::new(config.clone(), store.clone(), Some(lease.id().to_owned()));
-    let (stop_tx, stop) = watch::channel(None);
-    // Ctrl-C cancels the runs in flight (their periods keep no checkpoint) and starts nothing
-    // more; a second one also gives up waiting for a database that cannot write.
-    tokio::spawn(async move {
-        for signal in [plantao_engine::Stop::Cancel, plantao_engine::Stop::Shutdown] {
-            if tokio::signal::ctrl_c().await.is_err() {
-                return;
-            }
-            stop_tx.send_replace(Some(signal));
-        }
-    });
+    // Ctrl-C also starts nothing more; the periods it cancels keep no checkpoint.
+    let stop = crate::commands::stop_on_ctrl_c();
     let progress = Progress::new(std::io::stdout().is_terminal());
     let summary = backfill::run(&runner, pipeline, &request, stop, &progress).await;
     progress.clear();

@@ -33,6 +33,22 @@ use plantao_store::Store;
 use crate::failure::Failure;
 
 /// Loads the configuration with the process environment.
+/// What runs started here watch: the first Ctrl-C cancels them (their steps' process groups
+/// are stopped, `finally` steps still run); a second also gives up waiting for a database that
+/// cannot write (the runs are then left for the next start to close as interrupted).
+pub fn stop_on_ctrl_c() -> plantao_engine::StopSignal {
+    let (tx, stop) = tokio::sync::watch::channel(None);
+    tokio::spawn(async move {
+        for signal in [plantao_engine::Stop::Cancel, plantao_engine::Stop::Shutdown] {
+            if tokio::signal::ctrl_c().await.is_err() {
+                return;
+            }
+            tx.send_replace(Some(signal));
+        }
+    });
+    stop
+}
+
 pub fn load_config(path: &Path) -> Result<Config, Failure> {
     Ok(plantao_config::load(path, &|name| {
         std::env::var(name).ok()

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use plantao_config::{Action, Pipeline};
 use plantao_engine::{Lease, Observer, Plan, Planned, RunReport, RunRequest, Runner, StageReport};
 use plantao_model::{RunId, RunStatus, StageStatus, Trigger};
-use tokio::sync::watch;
 
 use crate::cli::RunArgs;
 use crate::commands::{find_pipeline, load_config, open_store};
@@ -34,17 +33,7 @@ pub async fn run(config_path: &Path, args: RunArgs) -> Result<(), Failure> {
     let store = open_store(&config).await?;
     let lease = Lease::acquire(store.clone(), "run").await?;
     let runner = Runner::new(config.clone(), store.clone(), Some(lease.id().to_owned()));
-    let (cancel_tx, cancel) = watch::channel(None);
-    // Ctrl-C cancels the run; a second one also gives up waiting for a database that cannot
-    // write (the run is then left for the next start to close as interrupted).
-    tokio::spawn(async move {
-        for stop in [plantao_engine::Stop::Cancel, plantao_engine::Stop::Shutdown] {
-            if tokio::signal::ctrl_c().await.is_err() {
-                return;
-            }
-            cancel_tx.send_replace(Some(stop));
-        }
-    });
+    let cancel = crate::commands::stop_on_ctrl_c();
     let printer = Printer::new(!args.json);
     let report = runner.run(&plan, Trigger::Manual, cancel, &printer).await;
     printer.stop();
