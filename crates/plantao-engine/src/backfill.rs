@@ -2,7 +2,7 @@
 //! period in the steps' environment, and a checkpoint per finished period so that a backfill
 //! that stops halfway resumes where it was.
 //!
-//! Data flow: [`periods`] cuts the span; [`Backfill::run`] reads the pipeline's checkpoints
+//! Data flow: [`periods`] cuts the span; [`run`] reads the pipeline's checkpoints
 //! once, passes over the periods that have one (unless told to ignore them), and runs the
 //! others through the [`Runner`] at most `parallel` at once, waiting `sleep` between starts.
 //! A run's success writes its checkpoint in the same transaction as its end (the runner

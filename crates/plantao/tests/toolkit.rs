@@ -332,3 +332,45 @@ fn a_channel_that_refuses_the_test_fails() {
     assert!(line.contains("`ops` did not accept the test"), "{out}");
     assert!(fix.contains("address and credentials"), "{out}");
 }
+
+/// Writes a schema version by hand into the SQLite file of `dir`, as another plantao would.
+fn set_schema_version(dir: &Path, version: i64) {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}", dir.join("plantao.db").display());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "PRAGMA user_version = {version}"
+        )))
+        .execute(&mut c)
+        .await
+        .unwrap();
+        c.close().await.unwrap();
+    });
+}
+
+#[test]
+fn doctor_tells_a_schema_behind_from_one_ahead() {
+    let dir = folder(&format!(
+        "[server]\nlisten = \"127.0.0.1:{}\"\n",
+        closed_port()
+    ));
+    assert_eq!(plantao(dir.path(), &["run", "ingest"]).0, 0);
+    set_schema_version(dir.path(), 10);
+    let (code, out) = plantao(dir.path(), &["doctor"]);
+    assert_eq!(code, 0, "behind is a warning: {out}");
+    assert!(
+        out.contains("! migrations   at 10 of 11: the next start applies 1 migration(s)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("plantao backup"),
+        "the fix says to back up first: {out}"
+    );
+    set_schema_version(dir.path(), 99);
+    let (code, out) = plantao(dir.path(), &["doctor"]);
+    assert_eq!(code, 1, "{out}");
+    let (line, fix) = failed(&out, "migrations");
+    assert!(line.contains("a newer plantao wrote it"), "{out}");
+    assert!(fix.contains("restore a backup"), "{out}");
+}
