@@ -8,7 +8,8 @@ use std::str::FromStr;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{ConnectOptions, Connection};
 
-use crate::{Backend, redact_url, url::backend_of};
+use crate::url::{backend_of, split_password};
+use crate::{Backend, redact_url};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
@@ -160,45 +161,6 @@ pub async fn check(backend: Backend, file: &Path) -> Result<Checked> {
     })
 }
 
-/// The URL without its password, and the password: tools get the password in their
-/// environment, where `ps` does not show it.
-fn split_password(url: &str) -> (String, Option<String>) {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return (url.to_owned(), None);
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, password)) => (
-                format!("{scheme}://{user}@{host}{tail}"),
-                Some(percent_decode(password)),
-            ),
-            None => (url.to_owned(), None),
-        },
-        None => (url.to_owned(), None),
-    }
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(hex) = text.get(i + 1..i + 3)
-            && let Ok(b) = u8::from_str_radix(hex, 16)
-        {
-            out.push(b);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 fn tool(program: &str) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(program);
     cmd.stdin(std::process::Stdio::null()).kill_on_drop(true);
@@ -345,24 +307,4 @@ async fn sqlite_restore(url: &str, from: &Path) -> Result<()> {
         .map_err(|e| BackupError::Damaged(format!("the restored database does not open: {e}")))?;
     reopened.close().await;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_leave_the_url_for_the_environment() {
-        assert_eq!(
-            split_password("postgres://plantao:s%40cret@db:5432/ops?sslmode=require"),
-            (
-                "postgres://plantao@db:5432/ops?sslmode=require".to_owned(),
-                Some("s@cret".to_owned())
-            )
-        );
-        assert_eq!(
-            split_password("postgres://db/ops"),
-            ("postgres://db/ops".to_owned(), None)
-        );
-    }
 }
