@@ -350,7 +350,7 @@ pub struct Pipeline {
 
 /// A pipeline's `inputs`: when every file they match is unchanged since its last success, a
 /// run is skipped (`inputs_unchanged`).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Inputs {
     /// What relative patterns start from: the pipeline's `working_dir`, else its file's folder.
     pub base: PathBuf,

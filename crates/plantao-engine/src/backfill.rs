@@ -135,7 +135,7 @@ pub enum BackfillError {
 /// The periods of `request` and whether each has a checkpoint (none when checkpoints are
 /// ignored): what a dry run shows and a real one acts on.
 pub async fn plan(
-    runner: &Runner,
+    store: &dyn plantao_store::Store,
     pipeline: &Pipeline,
     request: &BackfillRequest,
 ) -> Result<Vec<(Period, bool)>, BackfillError> {
@@ -150,8 +150,7 @@ pub async fn plan(
     let done: BTreeSet<Period> = if request.ignore_checkpoint {
         BTreeSet::new()
     } else {
-        runner
-            .store()
+        store
             .checkpoints(&pipeline.name)
             .await
             .map_err(RunError::from)?
@@ -186,7 +185,7 @@ pub async fn run(
     observer: &dyn BackfillObserver,
 ) -> Result<BackfillSummary, BackfillError> {
     let clock = Instant::now();
-    let planned = plan(runner, pipeline, request).await?;
+    let planned = plan(runner.store().as_ref(), pipeline, request).await?;
     let mut summary = BackfillSummary {
         total: planned.len(),
         ..BackfillSummary::default()

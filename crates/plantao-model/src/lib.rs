@@ -24,9 +24,15 @@ pub fn is_identifier(name: &str) -> bool {
 }
 
 /// A key of a pipeline's state as kept: in lowercase, since steps read it as the upper-case
-/// `PLANTAO_STATE_<KEY>` and two spellings would fight over one variable. None when it is not
-/// an identifier.
-pub fn state_key(key: &str) -> Option<String> {
-    let key = key.to_ascii_lowercase();
-    is_identifier(&key).then_some(key)
+/// `PLANTAO_STATE_<KEY>` and two spellings would fight over one variable; what is wrong when
+/// it is not an identifier.
+pub fn state_key(key: &str) -> Result<String, String> {
+    let kept = key.to_ascii_lowercase();
+    if is_identifier(&kept) {
+        Ok(kept)
+    } else {
+        Err(format!(
+            "`{key}` is not a state key: use letters, digits and `_`, starting with a letter"
+        ))
+    }
 }

@@ -312,7 +312,7 @@ pub struct BackfillArgs {
 }
 
 fn parse_wait(text: &str) -> Result<std::time::Duration, String> {
-    if text == "0" || text == "0s" {
+    if text == "0" {
         return Ok(std::time::Duration::ZERO);
     }
     plantao_config::parse_duration(text)

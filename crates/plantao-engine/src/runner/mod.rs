@@ -338,16 +338,10 @@ impl Runner {
         run: &Claimed,
         patterns: &plantao_config::Inputs,
     ) -> Result<Result<Vec<InputFile>, EarlyEnd>, RunError> {
-        let base = patterns.base.clone();
-        let list = patterns.patterns.clone();
-        let hashed = tokio::task::spawn_blocking(move || {
-            inputs::hash(&plantao_config::Inputs {
-                base,
-                patterns: list,
-            })
-        })
-        .await
-        .unwrap_or_else(|e| Err(format!("hashing the input files failed: {e}")));
+        let patterns = patterns.clone();
+        let hashed = tokio::task::spawn_blocking(move || inputs::hash(&patterns))
+            .await
+            .unwrap_or_else(|e| Err(format!("hashing the input files failed: {e}")));
         let found = match hashed {
             Ok(found) => found,
             Err(message) => {

@@ -30,7 +30,7 @@ impl Reported {
     /// name.
     fn put(&mut self, line: usize, key: &str, value: String) {
         let (list, name) = match key.strip_prefix("state.") {
-            Some(name) => (&mut self.state, state_key(name)),
+            Some(name) => (&mut self.state, state_key(name).ok()),
             None => (
                 &mut self.outputs,
                 is_identifier(key).then(|| key.to_owned()),

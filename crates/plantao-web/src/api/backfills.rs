@@ -6,11 +6,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{NaiveDate, Utc};
-use plantao_engine::backfill::{Every, periods};
+use plantao_engine::RunError;
+use plantao_engine::backfill::{BackfillError, Every, periods};
 use plantao_engine::{Plan, RunRequest};
 use plantao_store::{Backfill, Period, StoreError, Write};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -93,7 +94,7 @@ pub async fn start_backfill(
         return Err(ApiError::bad_request("`parallel` must be from 1 to 64"));
     }
     let sleep = match request.sleep.as_deref() {
-        None | Some("0" | "0s") => std::time::Duration::ZERO,
+        None | Some("0") => std::time::Duration::ZERO,
         Some(text) => plantao_config::parse_duration(text)
             .map_err(|e| ApiError::bad_request(format!("`sleep`: {e}")))?,
     };
@@ -113,24 +114,25 @@ pub async fn start_backfill(
     )
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
     if request.dry_run {
-        let done: BTreeSet<Period> = if request.ignore_checkpoint {
-            BTreeSet::new()
-        } else {
-            state
-                .store
-                .checkpoints(&pipeline.name)
-                .await?
-                .into_iter()
-                .map(|c| c.period)
-                .collect()
+        let asked = plantao_engine::backfill::BackfillRequest {
+            from: request.from,
+            to: request.to,
+            every,
+            parallel: 1,
+            sleep,
+            ignore_checkpoint: request.ignore_checkpoint,
+            params: request.params.clone(),
         };
-        let planned: Vec<PlannedPeriod> = all
-            .into_iter()
-            .map(|period| PlannedPeriod {
-                checkpoint: done.contains(&period),
-                period,
-            })
-            .collect();
+        let planned: Vec<PlannedPeriod> =
+            plantao_engine::backfill::plan(state.store.as_ref(), pipeline, &asked)
+                .await
+                .map_err(|e| match e {
+                    BackfillError::Run(RunError::Store(e)) => ApiError::from(e),
+                    other => ApiError::bad_request(other.to_string()),
+                })?
+                .into_iter()
+                .map(|(period, checkpoint)| PlannedPeriod { period, checkpoint })
+                .collect();
         return Ok((StatusCode::OK, Json(planned)).into_response());
     }
     if let Some(running) = state

@@ -15,11 +15,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, Path};
 
 fn key_of(key: &str) -> ApiResult<String> {
-    state_key(key).ok_or_else(|| {
-        ApiError::bad_request(format!(
-            "`{key}` is not a state key: use letters, digits and `_`, starting with a letter"
-        ))
-    })
+    state_key(key).map_err(ApiError::bad_request)
 }
 
 #[utoipa::path(get, path = "/api/pipelines/{name}/state", tag = "pipelines",

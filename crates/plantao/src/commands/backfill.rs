@@ -30,8 +30,7 @@ pub async fn run(config_path: &Path, args: BackfillArgs) -> Result<(), Failure> 
     };
     let store = open_store(&config).await?;
     if args.dry_run {
-        let runner = Runner::new(config.clone(), store, None);
-        let planned = backfill::plan(&runner, pipeline, &request)
+        let planned = backfill::plan(store.as_ref(), pipeline, &request)
             .await
             .map_err(|e| Failure::Usage(e.to_string()))?;
         let done = planned.iter().filter(|(_, marked)| *marked).count();

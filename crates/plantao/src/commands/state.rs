@@ -12,11 +12,7 @@ use crate::failure::Failure;
 use crate::format;
 
 fn key_of(key: &str) -> Result<String, Failure> {
-    state_key(key).ok_or_else(|| {
-        Failure::Usage(format!(
-            "`{key}` is not a state key: use letters, digits and `_`, starting with a letter"
-        ))
-    })
+    state_key(key).map_err(Failure::Usage)
 }
 
 pub async fn list(config_path: &Path, pipeline: &str, json: bool) -> Result<(), Failure> {
