@@ -56,7 +56,7 @@ pub struct Tokens {
 }
 
 impl Tokens {
-    async fn find(
+    pub(crate) async fn find(
         &self,
         store: &dyn Store,
         hash: &str,

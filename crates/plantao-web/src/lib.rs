@@ -7,6 +7,7 @@
 #[allow(unused_qualifications)]
 mod api;
 pub mod auth;
+pub mod dashboard;
 mod error;
 mod extract;
 mod limits;
@@ -95,6 +96,7 @@ impl AppState {
 /// Every route, with its middleware.
 pub fn router(state: AppState) -> Router {
     api::routes()
+        .merge(dashboard::routes())
         .merge(ping::routes())
         .merge(prometheus::routes())
         .merge(openapi::routes())

@@ -108,15 +108,24 @@ pub async fn revoke_token(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
+    revoke(&state, &caller.actor, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Revokes token `name`: it stops working on this server at once, on others within
+/// [`crate::auth::TOKEN_CACHE`].
+pub(crate) async fn revoke(state: &AppState, actor: &str, name: &str) -> ApiResult<()> {
     state
         .store
         .apply(vec![
-            Write::RevokeToken { name: name.clone() },
-            Write::audit(&caller.actor, "token.revoke", &name, None),
+            Write::RevokeToken {
+                name: name.to_owned(),
+            },
+            Write::audit(actor, "token.revoke", name, None),
         ])
         .await?;
     state.tokens.forget();
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

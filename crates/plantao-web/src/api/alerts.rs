@@ -91,16 +91,17 @@ fn alert_id(text: &str) -> ApiResult<Uuid> {
         .map_err(|_| ApiError::bad_request(format!("`{text}` is not an alert id (a UUID)")))
 }
 
-async fn acknowledge(
+/// Acknowledges alert `id` (and hides it from the active list when `dismiss`).
+pub(crate) async fn acknowledge(
     state: &AppState,
     actor: &str,
     id: &str,
     dismiss: bool,
-) -> ApiResult<Json<Alert>> {
+) -> ApiResult<Alert> {
     let id = alert_id(id)?;
     let writes = plantao_engine::alerts::acknowledge(id, actor, dismiss, Utc::now());
     state.store.apply(writes).await?;
-    Ok(Json(state.store.alert(id).await?))
+    Ok(state.store.alert(id).await?)
 }
 
 #[utoipa::path(post, path = "/api/alerts/{id}/ack", tag = "alerts",
@@ -114,7 +115,7 @@ pub async fn ack_alert(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Alert>> {
-    acknowledge(&state, &caller.actor, &id, false).await
+    acknowledge(&state, &caller.actor, &id, false).await.map(Json)
 }
 
 #[utoipa::path(post, path = "/api/alerts/{id}/dismiss", tag = "alerts",
@@ -128,7 +129,7 @@ pub async fn dismiss_alert(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Alert>> {
-    acknowledge(&state, &caller.actor, &id, true).await
+    acknowledge(&state, &caller.actor, &id, true).await.map(Json)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -202,7 +203,7 @@ pub struct Threshold {
 }
 
 /// The rules that take a threshold (`failure_rate`, `expr`).
-fn thresholds(state: &AppState, overrides: &BTreeMap<String, f64>) -> Vec<Threshold> {
+pub(crate) fn thresholds(state: &AppState, overrides: &BTreeMap<String, f64>) -> Vec<Threshold> {
     state
         .config
         .borrow()
@@ -255,7 +256,18 @@ pub async fn put_alert_config(
     State(state): State<AppState>,
     Body(changes): Body<ThresholdChanges>,
 ) -> ApiResult<Json<Vec<Threshold>>> {
-    let known: Vec<String> = thresholds(&state, &BTreeMap::new())
+    set_thresholds(&state, &caller.actor, &changes).await?;
+    let overrides = state.store.thresholds().await?;
+    Ok(Json(thresholds(&state, &overrides)))
+}
+
+/// Stores the runtime overrides `changes` gives, audited as `actor`'s.
+pub(crate) async fn set_thresholds(
+    state: &AppState,
+    actor: &str,
+    changes: &ThresholdChanges,
+) -> ApiResult<()> {
+    let known: Vec<String> = thresholds(state, &BTreeMap::new())
         .into_iter()
         .map(|t| t.rule)
         .collect();
@@ -289,13 +301,12 @@ pub async fn put_alert_config(
         });
         let detail = value.map_or_else(|| "restored".to_owned(), |v| v.to_string());
         writes.push(Write::audit(
-            &caller.actor,
+            actor,
             "alert_config.set",
             rule,
             Some(detail),
         ));
     }
     state.store.apply(writes).await?;
-    let overrides = state.store.thresholds().await?;
-    Ok(Json(thresholds(&state, &overrides)))
+    Ok(())
 }

@@ -267,6 +267,11 @@ pub async fn list_checks(
     _: Viewer,
     State(state): State<AppState>,
 ) -> ApiResult<Json<Vec<CheckSummary>>> {
+    Ok(Json(check_summaries(&state).await?))
+}
+
+/// Every heartbeat and probe, by name.
+pub(crate) async fn check_summaries(state: &AppState) -> ApiResult<Vec<CheckSummary>> {
     let config = state.config();
     let records = state.store.checks().await?;
     let paused = state.store.paused_pipelines().await?;
@@ -277,7 +282,7 @@ pub async fn list_checks(
         let is_paused = paused.iter().any(|p| p == name);
         out.push(
             summary_of(
-                &state,
+                state,
                 c,
                 records.get(name),
                 is_paused,
@@ -286,7 +291,7 @@ pub async fn list_checks(
             .await?,
         );
     }
-    Ok(Json(out))
+    Ok(out)
 }
 
 #[utoipa::path(get, path = "/api/checks/{name}", tag = "checks",

@@ -76,6 +76,17 @@ pub struct SchedulerHealth {
         (status = 503, description = "down", body = Health),
     ))]
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+    let body = health_of(&state).await;
+    let code = if body.status == Condition::Down {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (code, Json(body))
+}
+
+/// What the health check finds, for the API and the dashboard's status line.
+pub(crate) async fn health_of(state: &AppState) -> Health {
     let mut reasons = Vec::new();
     let mut status = Condition::Ok;
     let mut worse = |to: Condition, why: String, reasons: &mut Vec<String>| {
@@ -158,7 +169,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
             next_tick: pulse.next_due,
         });
     }
-    let body = Health {
+    Health {
         status,
         reasons,
         version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -173,13 +184,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
         storage,
         scheduler,
         nodes,
-    };
-    let code = if status == Condition::Down {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        StatusCode::OK
-    };
-    (code, Json(body))
+    }
 }
 
 /// VmRSS from `/proc/self/status`, where there is one.

@@ -99,10 +99,15 @@ pub async fn metrics_today(
     State(state): State<AppState>,
     Query(q): Query<TodayQuery>,
 ) -> ApiResult<Json<Vec<DayMetrics>>> {
+    Ok(Json(today(&state, q.pipeline.as_deref()).await?))
+}
+
+/// Today so far in each pipeline's zone: one pipeline's, or every one's.
+pub(crate) async fn today(state: &AppState, pipeline: Option<&str>) -> ApiResult<Vec<DayMetrics>> {
     let config = state.config();
     let now = Utc::now();
     let mut all = Vec::new();
-    for p in chosen(&config, q.pipeline.as_deref())? {
+    for p in chosen(&config, pipeline)? {
         let s = state
             .store
             .summary(&p.name, Window::Today, now, p.timezone)
@@ -113,7 +118,7 @@ pub async fn metrics_today(
             &s,
         ));
     }
-    Ok(Json(all))
+    Ok(all)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -142,10 +147,20 @@ pub async fn metrics_history(
     if !(1..=366).contains(&days) {
         return Err(ApiError::bad_request("`days` must be between 1 and 366"));
     }
+    Ok(Json(history(&state, q.pipeline.as_deref(), days).await?))
+}
+
+/// The last `days` days (today included) of one pipeline or every one, oldest first per
+/// pipeline, days without runs included.
+pub(crate) async fn history(
+    state: &AppState,
+    pipeline: Option<&str>,
+    days: u32,
+) -> ApiResult<Vec<DayMetrics>> {
     let config = state.config();
     let now = Utc::now();
     let mut all = Vec::new();
-    for p in chosen(&config, q.pipeline.as_deref())? {
+    for p in chosen(&config, pipeline)? {
         let today = day_of(now, p.timezone);
         // A day is 23 to 25 hours: start a day early and keep the last `days` local dates.
         let from = today - Duration::hours(24 * i64::from(days));
@@ -170,7 +185,7 @@ pub async fn metrics_history(
             ));
         }
     }
-    Ok(Json(all))
+    Ok(all)
 }
 
 fn local_date(start: DateTime<Utc>, p: &Pipeline) -> NaiveDate {
@@ -228,14 +243,18 @@ pub async fn metrics_pipeline_runs(
     if let Some(name) = &q.pipeline {
         find(&config, name)?;
     }
-    let runs = state
-        .store
-        .runs(&RunFilter {
-            pipeline: q.pipeline.clone(),
-            limit,
-            ..RunFilter::default()
-        })
-        .await?;
+    let filter = RunFilter {
+        pipeline: q.pipeline.clone(),
+        limit,
+        ..RunFilter::default()
+    };
+    Ok(Json(last_runs(&state, &filter).await?))
+}
+
+/// The runs `filter` picks, each with its stages' counters and durations.
+pub(crate) async fn last_runs(state: &AppState, filter: &RunFilter) -> ApiResult<Vec<RunMetrics>> {
+    let config = state.config();
+    let runs = state.store.runs(filter).await?;
     let mut all = Vec::with_capacity(runs.len());
     for run in runs {
         let detail = state.store.run_detail(run.id).await?;
@@ -272,5 +291,5 @@ pub async fn metrics_pipeline_runs(
             metrics,
         });
     }
-    Ok(Json(all))
+    Ok(all)
 }

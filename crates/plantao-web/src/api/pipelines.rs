@@ -82,7 +82,7 @@ pub(crate) fn find<'c>(config: &'c plantao_config::Config, name: &str) -> ApiRes
         .ok_or_else(|| ApiError::not_found(config.no_such_pipeline(name)))
 }
 
-async fn summary_of(state: &AppState, p: &Pipeline, paused: bool) -> ApiResult<PipelineSummary> {
+pub(crate) async fn summary_of(state: &AppState, p: &Pipeline, paused: bool) -> ApiResult<PipelineSummary> {
     let now = Utc::now();
     let timing = Timing::of(p);
     let config = state.config();
@@ -140,13 +140,18 @@ pub async fn list_pipelines(
     _: Viewer,
     State(state): State<AppState>,
 ) -> ApiResult<Json<Vec<PipelineSummary>>> {
+    Ok(Json(summaries(&state).await?))
+}
+
+/// Every configured pipeline's summary, in the configuration's order.
+pub(crate) async fn summaries(state: &AppState) -> ApiResult<Vec<PipelineSummary>> {
     let config = state.config();
     let paused = state.store.paused_pipelines().await?;
     let mut all = Vec::with_capacity(config.pipelines.len());
     for p in &config.pipelines {
-        all.push(summary_of(&state, p, paused.contains(&p.name)).await?);
+        all.push(summary_of(state, p, paused.contains(&p.name)).await?);
     }
-    Ok(Json(all))
+    Ok(all)
 }
 
 #[utoipa::path(get, path = "/api/pipelines/{name}", tag = "pipelines",
@@ -214,7 +219,7 @@ pub struct PlannedStep {
     pub skipped: Option<String>,
 }
 
-fn plan_view(plan: &Plan<'_>) -> PlanView {
+pub(crate) fn plan_view(plan: &Plan<'_>) -> PlanView {
     let list = |planned: &[plantao_engine::Planned<'_>]| {
         planned
             .iter()
@@ -259,8 +264,27 @@ pub async fn trigger_run(
     Body(request): Body<TriggerRequest>,
 ) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
+    Ok(match trigger(&state, &caller.actor, &name, request).await? {
+        Triggered::Plan(plan) => (StatusCode::OK, Json(plan)).into_response(),
+        Triggered::Queued(queued) => (StatusCode::ACCEPTED, Json(queued)).into_response(),
+    })
+}
+
+/// What a trigger did: planned (a dry run) or queued.
+pub(crate) enum Triggered {
+    Plan(PlanView),
+    Queued(Queued),
+}
+
+/// Plans a run of pipeline `name` as `actor` asked, and queues it unless it is a dry run.
+pub(crate) async fn trigger(
+    state: &AppState,
+    actor: &str,
+    name: &str,
+    request: TriggerRequest,
+) -> ApiResult<Triggered> {
     let config = state.config();
-    let p = find(&config, &name)?;
+    let p = find(&config, name)?;
     let plan = Plan::new(
         p,
         &RunRequest {
@@ -273,7 +297,7 @@ pub async fn trigger_run(
     )
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
     if request.dry_run {
-        return Ok((StatusCode::OK, Json(plan_view(&plan))).into_response());
+        return Ok(Triggered::Plan(plan_view(&plan)));
     }
     let run = plan.queued(Trigger::Api, Utc::now());
     let id = run.id;
@@ -281,23 +305,14 @@ pub async fn trigger_run(
         .store
         .apply(vec![
             Write::InsertRun(run),
-            Write::audit(
-                &caller.actor,
-                "run.trigger",
-                &p.name,
-                Some(format!("run {id}")),
-            ),
+            Write::audit(actor, "run.trigger", &p.name, Some(format!("run {id}"))),
         ])
         .await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Queued {
-            id,
-            pipeline: p.name.clone(),
-            url: format!("/api/runs/{id}"),
-        }),
-    )
-        .into_response())
+    Ok(Triggered::Queued(Queued {
+        id,
+        pipeline: p.name.clone(),
+        url: format!("/api/runs/{id}"),
+    }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -306,7 +321,7 @@ pub struct Paused {
     pub paused: bool,
 }
 
-async fn set_paused(
+pub(crate) async fn set_paused(
     state: &AppState,
     actor: &str,
     name: &str,

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use plantao_engine::follow::{LogFollower, Piece};
 use plantao_model::{RunId, RunStatus, StageStatus, Trigger};
-use plantao_store::{Counter, InputFile, NewRun, Output, Run, RunFilter, Write};
+use plantao_store::{Counter, InputFile, NewRun, Output, Run, RunDetail, RunFilter, Write};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -206,9 +206,17 @@ pub async fn get_run(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<RunView>> {
-    let detail = state.store.run_detail(parse_run_id(&id)?).await?;
-    let config = state.config();
-    let metrics = run_metrics(&config, &detail.run.pipeline, &detail.counters);
+    Ok(Json(run_view(&state, parse_run_id(&id)?).await?))
+}
+
+/// A run in full but its logs.
+pub(crate) async fn run_view(state: &AppState, id: RunId) -> ApiResult<RunView> {
+    Ok(view_of(&state.config(), state.store.run_detail(id).await?))
+}
+
+/// A run's record as the API shows it: logs left out (their sizes kept), resources added up.
+pub(crate) fn view_of(config: &plantao_config::Config, detail: RunDetail) -> RunView {
+    let metrics = run_metrics(config, &detail.run.pipeline, &detail.counters);
     let mut resources = Resources::default();
     for s in &detail.stages {
         resources.cpu_user_ms += s.cpu_user_ms.unwrap_or(0);
@@ -233,7 +241,7 @@ pub async fn get_run(
             peak_rss_kb: s.peak_rss_kb,
         })
         .collect();
-    Ok(Json(RunView {
+    RunView {
         run: detail.run,
         stages,
         counters: detail.counters,
@@ -241,7 +249,7 @@ pub async fn get_run(
         inputs: detail.inputs,
         metrics,
         resources,
-    }))
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -275,8 +283,15 @@ pub async fn run_log(
     if q.follow == Some(true) {
         return Ok(follow(state, run_id, q.stage).into_response());
     }
-    if let Some(stage) = &q.stage
-        && !detail.stages.iter().any(|s| &s.step == stage)
+    let text = log_text(&detail, q.stage.as_deref())?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}
+
+/// A run's logs (or one stage's), each attempt after a `== step (attempt n) ==` line.
+pub(crate) fn log_text(detail: &RunDetail, stage: Option<&str>) -> ApiResult<String> {
+    let id = detail.run.id;
+    if let Some(stage) = stage
+        && !detail.stages.iter().any(|s| s.step == stage)
     {
         let known: Vec<&str> = detail.stages.iter().map(|s| s.step.as_str()).collect();
         return Err(ApiError::not_found(format!(
@@ -288,7 +303,7 @@ pub async fn run_log(
     for s in detail
         .stages
         .iter()
-        .filter(|s| q.stage.as_ref().is_none_or(|name| &s.step == name))
+        .filter(|s| stage.is_none_or(|name| s.step == name))
     {
         text.push_str(&format!("== {} (attempt {}) ==\n", s.step, s.attempt));
         text.push_str(&s.log);
@@ -296,7 +311,7 @@ pub async fn run_log(
             text.push('\n');
         }
     }
-    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+    Ok(text)
 }
 
 /// How often a follower looks at the store (the runner records a running log every second).
@@ -406,19 +421,7 @@ pub async fn cancel_run(
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<CancelAsked>)> {
     let id = parse_run_id(&id)?;
-    let run = state.store.run(id).await?;
-    state
-        .store
-        .apply(vec![
-            Write::RequestCancel { id },
-            Write::audit(
-                &caller.actor,
-                "run.cancel",
-                &id.to_string(),
-                Some(run.pipeline),
-            ),
-        ])
-        .await?;
+    cancel(&state, &caller.actor, id).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(CancelAsked {
@@ -426,6 +429,19 @@ pub async fn cancel_run(
             cancel_requested: true,
         }),
     ))
+}
+
+/// Asks the node running run `id` to stop it.
+pub(crate) async fn cancel(state: &AppState, actor: &str, id: RunId) -> ApiResult<()> {
+    let run = state.store.run(id).await?;
+    state
+        .store
+        .apply(vec![
+            Write::RequestCancel { id },
+            Write::audit(actor, "run.cancel", &id.to_string(), Some(run.pipeline)),
+        ])
+        .await?;
+    Ok(())
 }
 
 #[utoipa::path(post, path = "/api/runs/{id}/retry", tag = "runs",
@@ -439,7 +455,12 @@ pub async fn retry_run(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Queued>)> {
-    let id = parse_run_id(&id)?;
+    let queued = retry(&state, &caller.actor, parse_run_id(&id)?).await?;
+    Ok((StatusCode::ACCEPTED, Json(queued)))
+}
+
+/// Queues a new run with the parameters and steps of run `id`, which has ended.
+pub(crate) async fn retry(state: &AppState, actor: &str, id: RunId) -> ApiResult<Queued> {
     let old = state.store.run(id).await?;
     if !old.status.is_final() {
         return Err(ApiError::from(plantao_store::StoreError::Conflict(
@@ -463,19 +484,16 @@ pub async fn retry_run(
         .apply(vec![
             Write::InsertRun(run),
             Write::audit(
-                &caller.actor,
+                actor,
                 "run.retry",
                 &id.to_string(),
                 Some(format!("as run {new_id}")),
             ),
         ])
         .await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Queued {
-            id: new_id,
-            pipeline: p.name.clone(),
-            url: format!("/api/runs/{new_id}"),
-        }),
-    ))
+    Ok(Queued {
+        id: new_id,
+        pipeline: p.name.clone(),
+        url: format!("/api/runs/{new_id}"),
+    })
 }

@@ -76,10 +76,20 @@ pub async fn create_silence(
         duration: new.duration,
         comment: new.comment,
     };
-    let (silence, writes) =
-        silences::add(&request, &caller.actor, Utc::now()).map_err(ApiError::bad_request)?;
-    state.store.apply(writes).await?;
+    let silence = add_silence(&state, &caller.actor, &request).await?;
     Ok((StatusCode::CREATED, Json(silence)))
+}
+
+/// Stores the silence `request` asks for, as `actor`'s.
+pub(crate) async fn add_silence(
+    state: &AppState,
+    actor: &str,
+    request: &SilenceRequest,
+) -> ApiResult<Silence> {
+    let (silence, writes) =
+        silences::add(request, actor, Utc::now()).map_err(ApiError::bad_request)?;
+    state.store.apply(writes).await?;
+    Ok(silence)
 }
 
 #[utoipa::path(post, path = "/api/silences/{id}/expire", tag = "alerts",
@@ -94,12 +104,18 @@ pub async fn expire_silence(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
+    end_silence(&state, &caller.actor, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Ends silence `id` now.
+pub(crate) async fn end_silence(state: &AppState, actor: &str, id: &str) -> ApiResult<()> {
     let id: Uuid = id
         .parse()
         .map_err(|_| ApiError::bad_request(format!("`{id}` is not a silence id (a UUID)")))?;
     state
         .store
-        .apply(silences::expire(id, &caller.actor, Utc::now()))
+        .apply(silences::expire(id, actor, Utc::now()))
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
