@@ -8,10 +8,8 @@ mod common;
 use std::time::Duration;
 
 use common::{SECRET, Server, backends};
-use std::collections::BTreeMap;
 
-use plantao_model::{AlertState, Role, RunId, RunStatus, Severity};
-use plantao_store::{Alert, Write};
+use plantao_model::{Role, RunId, RunStatus};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -140,42 +138,6 @@ fn routes(run: RunId, alert: Uuid) -> Vec<(Method, String, Option<Role>, Option<
     ]
 }
 
-/// An open alert written straight to the store, as the evaluator writes one.
-async fn open_alert(server: &Server, rule: &str) -> Uuid {
-    let alert = Alert {
-        id: Uuid::now_v7(),
-        fingerprint: format!("{rule}{{pipeline=quick}}"),
-        rule: rule.to_owned(),
-        kind: "run_failed".into(),
-        pipeline: Some("quick".into()),
-        labels: BTreeMap::from([("pipeline".to_owned(), "quick".to_owned())]),
-        annotations: BTreeMap::new(),
-        severity: Severity::Critical,
-        state: AlertState::Firing,
-        value: None,
-        message: "quick failed".into(),
-        runbook: None,
-        channels: vec!["hook".into()],
-        started_at: chrono::Utc::now(),
-        fired_at: Some(chrono::Utc::now()),
-        resolved_at: None,
-        acknowledged_at: None,
-        acknowledged_by: None,
-        dismissed: false,
-        next_reminder_at: None,
-        escalation_level: None,
-        next_escalation_at: None,
-        notified: true,
-        suppressed: None,
-    };
-    server
-        .store
-        .apply(vec![Write::OpenAlert(Box::new(alert.clone()))])
-        .await
-        .unwrap();
-    alert.id
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_checks_its_role() {
     for backend in backends() {
@@ -191,7 +153,7 @@ async fn every_route_checks_its_role() {
             .await;
         let run = id_of(&queued);
         server.ended(run).await;
-        let alert = open_alert(&server, "quick-failed").await;
+        let alert = server.open_alert("quick-failed").await;
         for (method, path, needed, body) in routes(run, alert) {
             let ask = |token: Option<String>| {
                 let (method, path, body, server) =
@@ -722,7 +684,7 @@ async fn no_answer_holds_a_secret() {
     server.ended(run).await;
     let (_, log) = server.get(&format!("/api/runs/{run}/log"), &admin).await;
     assert!(log.as_str().unwrap().contains("token="), "{log}");
-    let alert = open_alert(&server, "quick-failed").await;
+    let alert = server.open_alert("quick-failed").await;
     for (method, path, _, body) in routes(run, alert) {
         let (_, answer) = server.call(method, &path, Some(&admin), body).await;
         assert!(
@@ -798,7 +760,7 @@ async fn alerts_are_acknowledged_dismissed_and_audited_and_thresholds_change_at_
         let server = Server::start(backend, "").await;
         let operator = server.token("ops", Role::Operator).await;
         let admin = server.token("boss", Role::Admin).await;
-        let alert = open_alert(&server, "quick-failed").await;
+        let alert = server.open_alert("quick-failed").await;
 
         let (status, active) = server.get("/api/alerts", &operator).await;
         assert_eq!(status, StatusCode::OK, "{active}");

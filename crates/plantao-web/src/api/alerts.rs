@@ -115,7 +115,9 @@ pub async fn ack_alert(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Alert>> {
-    acknowledge(&state, &caller.actor, &id, false).await.map(Json)
+    acknowledge(&state, &caller.actor, &id, false)
+        .await
+        .map(Json)
 }
 
 #[utoipa::path(post, path = "/api/alerts/{id}/dismiss", tag = "alerts",
@@ -129,7 +131,9 @@ pub async fn dismiss_alert(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Alert>> {
-    acknowledge(&state, &caller.actor, &id, true).await.map(Json)
+    acknowledge(&state, &caller.actor, &id, true)
+        .await
+        .map(Json)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -300,12 +304,7 @@ pub(crate) async fn set_thresholds(
             at: now,
         });
         let detail = value.map_or_else(|| "restored".to_owned(), |v| v.to_string());
-        writes.push(Write::audit(
-            actor,
-            "alert_config.set",
-            rule,
-            Some(detail),
-        ));
+        writes.push(Write::audit(actor, "alert_config.set", rule, Some(detail)));
     }
     state.store.apply(writes).await?;
     Ok(())

@@ -82,7 +82,11 @@ pub(crate) fn find<'c>(config: &'c plantao_config::Config, name: &str) -> ApiRes
         .ok_or_else(|| ApiError::not_found(config.no_such_pipeline(name)))
 }
 
-pub(crate) async fn summary_of(state: &AppState, p: &Pipeline, paused: bool) -> ApiResult<PipelineSummary> {
+pub(crate) async fn summary_of(
+    state: &AppState,
+    p: &Pipeline,
+    paused: bool,
+) -> ApiResult<PipelineSummary> {
     let now = Utc::now();
     let timing = Timing::of(p);
     let config = state.config();
@@ -264,10 +268,12 @@ pub async fn trigger_run(
     Body(request): Body<TriggerRequest>,
 ) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
-    Ok(match trigger(&state, &caller.actor, &name, request).await? {
-        Triggered::Plan(plan) => (StatusCode::OK, Json(plan)).into_response(),
-        Triggered::Queued(queued) => (StatusCode::ACCEPTED, Json(queued)).into_response(),
-    })
+    Ok(
+        match trigger(&state, &caller.actor, &name, request).await? {
+            Triggered::Plan(plan) => (StatusCode::OK, Json(plan)).into_response(),
+            Triggered::Queued(queued) => (StatusCode::ACCEPTED, Json(queued)).into_response(),
+        },
+    )
 }
 
 /// What a trigger did: planned (a dry run) or queued.

@@ -71,11 +71,7 @@ pub fn week(title: &str, days: &[DayBar]) -> String {
         let bw = slot * 0.6;
         let _ = write!(svg, "<g><title>{}</title>", esc(&d.tip));
         let mut base = 0;
-        for (count, class) in [
-            (d.succeeded, "ok"),
-            (d.partial, "warn"),
-            (d.failed, "bad"),
-        ] {
+        for (count, class) in [(d.succeeded, "ok"), (d.partial, "warn"), (d.failed, "bad")] {
             if count > 0 {
                 let y0 = y(base + count);
                 let _ = write!(

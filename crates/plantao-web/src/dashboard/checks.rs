@@ -64,7 +64,12 @@ async fn build(state: &AppState, c: Chrome) -> ApiResult<ChecksPage> {
     for s in check_summaries(state).await? {
         let zone: Tz = s.timezone.parse().unwrap_or(Tz::UTC);
         let uptime = |w: &str| {
-            t.pct100(s.uptime.iter().find(|u| u.window == w).and_then(|u| u.uptime_percent))
+            t.pct100(
+                s.uptime
+                    .iter()
+                    .find(|u| u.window == w)
+                    .and_then(|u| u.uptime_percent),
+            )
         };
         // One point per hour over the last day: the hour's median response time.
         let hours = state
@@ -96,10 +101,7 @@ async fn build(state: &AppState, c: Chrome) -> ApiResult<ChecksPage> {
                 .iter()
                 .map(|(k, why)| format!("{}: {why}", t.word("problem", k)))
                 .collect(),
-            spark: chart::sparkline(
-                &t.f("checks.spark", "name", &s.name),
-                &points,
-            ),
+            spark: chart::sparkline(&t.f("checks.spark", "name", &s.name), &points),
             name: s.name,
         });
     }

@@ -1,7 +1,7 @@
 //! The dashboard's two languages: catalogues of messages (`locales/en.toml`, `locales/pt-BR.toml`,
 //! embedded in the binary) and the way each writes numbers, durations and times.
 //!
-//! A message missing from a catalogue shows as `[[key]]`, which the tests look for on every page.
+//! A message missing from a catalogue shows as `⟦key⟧`, which the tests look for on every page.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -127,11 +127,11 @@ impl Text {
         }
     }
 
-    /// The message `key`, or `[[key]]` when the catalogue lacks it.
+    /// The message `key`, or `⟦key⟧` when the catalogue lacks it.
     pub fn t(&self, key: &str) -> Cow<'static, str> {
         match self.messages.get(key) {
             Some(m) => Cow::Borrowed(m.as_str()),
-            None => Cow::Owned(format!("[[{key}]]")),
+            None => Cow::Owned(format!("⟦{key}⟧")),
         }
     }
 
@@ -196,7 +196,10 @@ impl Text {
 
     /// A 0–1 rate as a percentage with one decimal; a dash for none.
     pub fn pct(&self, rate: Option<f64>) -> String {
-        rate.map_or_else(|| "–".to_owned(), |r| format!("{} %", self.num(r * 100.0, 1)))
+        rate.map_or_else(
+            || "–".to_owned(),
+            |r| format!("{} %", self.num(r * 100.0, 1)),
+        )
     }
 
     /// A percentage already in 0–100, two decimals (uptimes).
@@ -339,7 +342,7 @@ mod tests {
     #[test]
     fn a_missing_message_shows_as_its_key_in_brackets() {
         let en = Text::new(Lang::En);
-        assert_eq!(en.t("no.such.key"), "[[no.such.key]]");
+        assert_eq!(en.t("no.such.key"), "⟦no.such.key⟧");
         assert_eq!(en.word("status", "brand_new"), "brand_new");
     }
 }

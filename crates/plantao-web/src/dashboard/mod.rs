@@ -49,7 +49,10 @@ pub fn routes() -> Router<AppState> {
         .route("/settings", get(settings::page))
         .route("/settings/thresholds", post(settings::thresholds_form))
         .route("/settings/tokens", post(settings::create_token))
-        .route("/settings/tokens/{name}/revoke", post(settings::revoke_token))
+        .route(
+            "/settings/tokens/{name}/revoke",
+            post(settings::revoke_token),
+        )
         .route("/assets/app.css", get(css))
         .route("/assets/app.js", get(js))
 }
@@ -81,7 +84,7 @@ impl Chrome {
             .unwrap_or_default();
         let notice = query.get("notice").and_then(|key| {
             let message = v.text.t(&format!("notice.{key}"));
-            (!message.starts_with("[[")).then(|| match query.get("run") {
+            (!message.starts_with('⟦')).then(|| match query.get("run") {
                 Some(run) => message.replace("{run}", run),
                 None => message.into_owned(),
             })
@@ -134,7 +137,10 @@ pub fn html(page: &impl Template) -> Response {
     match page.render() {
         Ok(body) => (
             [
-                (CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
+                (
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                ),
                 (CACHE_CONTROL, HeaderValue::from_static("no-store")),
             ],
             body,
@@ -142,7 +148,11 @@ pub fn html(page: &impl Template) -> Response {
             .into_response(),
         Err(e) => {
             tracing::error!(error = %e, "a dashboard page did not render");
-            (StatusCode::INTERNAL_SERVER_ERROR, "the page did not render; the server's log says why").into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page did not render; the server's log says why",
+            )
+                .into_response()
         }
     }
 }
@@ -311,10 +321,7 @@ async fn logout(v: Visitor, uri: Uri, axum::Form(form): axum::Form<Fields>) -> R
 
 /// Switches the language (a cookie) and goes back: a link, so it works without JavaScript and
 /// before signing in.
-async fn language(
-    axum::extract::Path(tag): axum::extract::Path<String>,
-    uri: Uri,
-) -> Response {
+async fn language(axum::extract::Path(tag): axum::extract::Path<String>, uri: Uri) -> Response {
     let query: HashMap<String, String> = uri
         .query()
         .and_then(|q| serde_urlencoded::from_str(q).ok())
@@ -336,7 +343,10 @@ fn asset(kind: &'static str, body: &'static str) -> Response {
     (
         [
             (CONTENT_TYPE, HeaderValue::from_static(kind)),
-            (CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
+            (
+                CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ),
         ],
         body,
     )

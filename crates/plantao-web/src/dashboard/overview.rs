@@ -208,7 +208,10 @@ pub fn alert_row(t: &Text, a: &Alert) -> AlertRow {
         message: a.message.clone(),
         runbook: a.runbook.clone(),
         since: t.at(a.fired_at.unwrap_or(a.started_at), Tz::UTC),
-        acknowledged: a.acknowledged_by.as_ref().map(|by| t.f("alerts.acked_by", "who", by)),
+        acknowledged: a
+            .acknowledged_by
+            .as_ref()
+            .map(|by| t.f("alerts.acked_by", "who", by)),
     }
 }
 
@@ -230,9 +233,11 @@ pub fn run_row(t: &Text, zone: Tz, r: &RunMetrics) -> RunRow {
         duration: t.ms_i(r.duration_ms),
         counters: counters_text(
             t,
-            r.stages
-                .iter()
-                .flat_map(|s| s.counters.iter().map(|(k, v)| (format!("{}.{k}", s.step), *v))),
+            r.stages.iter().flat_map(|s| {
+                s.counters
+                    .iter()
+                    .map(|(k, v)| (format!("{}.{k}", s.step), *v))
+            }),
         ),
         stages: r
             .stages
@@ -261,11 +266,19 @@ async fn build(state: &AppState, c: Chrome) -> ApiResult<Overview> {
     let health = health_of(state).await;
     let days = 7;
     let config = state.config();
-    let cards = today(state, None).await?.iter().map(|d| card(&t, &config, d)).collect();
+    let cards = today(state, None)
+        .await?
+        .iter()
+        .map(|d| card(&t, &config, d))
+        .collect();
     let week = week(&t, &history(state, None, days).await?, days as usize);
     let mut alerts = state.store.open_alerts().await?;
     alerts.retain(|a| !a.dismissed);
-    alerts.sort_by(|a, b| b.severity.cmp(&a.severity).then(b.started_at.cmp(&a.started_at)));
+    alerts.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(b.started_at.cmp(&a.started_at))
+    });
     let runs = last_runs(
         state,
         &RunFilter {

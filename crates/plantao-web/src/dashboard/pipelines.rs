@@ -104,13 +104,7 @@ const WEEKDAYS_EN: [&str; 7] = [
     "Saturdays",
 ];
 const WEEKDAYS_PT: [&str; 7] = [
-    "domingos",
-    "segundas",
-    "terças",
-    "quartas",
-    "quintas",
-    "sextas",
-    "sábados",
+    "domingos", "segundas", "terças", "quartas", "quintas", "sextas", "sábados",
 ];
 
 fn list_words(t: &Text, items: &[String]) -> String {
@@ -373,7 +367,11 @@ pub async fn detail(
         return to;
     }
     let c = Chrome::new(&v, &uri, "pipelines");
-    respond(&v, &uri, build(&state, c, &name, &query_of(&uri), None).await)
+    respond(
+        &v,
+        &uri,
+        build(&state, c, &name, &query_of(&uri), None).await,
+    )
 }
 
 /// The "run now" form: parameters as `param.NAME`, steps to skip as `skip.NAME`, `dry_run` and
@@ -434,10 +432,7 @@ mod tests {
             in_words(&pt, "0 12,18,20 * * *").unwrap(),
             "todo dia às 12:00, 18:00 e 20:00"
         );
-        assert_eq!(
-            in_words(&en, "0 17 * * 5").unwrap(),
-            "on Fridays at 17:00"
-        );
+        assert_eq!(in_words(&en, "0 17 * * 5").unwrap(), "on Fridays at 17:00");
         assert_eq!(in_words(&pt, "*/5 * * * *").unwrap(), "a cada 5 minutos");
         assert_eq!(in_words(&en, "@hourly").unwrap(), "every hour at minute 00");
         assert_eq!(in_words(&en, "0 0 1 * *"), None);

@@ -113,18 +113,27 @@ async fn build(state: &AppState, c: Chrome, id: &str) -> ApiResult<RunPage> {
         .collect();
     let mut facts = vec![
         (t.t("run.queued").into_owned(), t.at(run.queued_at, zone)),
-        (t.t("run.started").into_owned(), t.at_opt(run.started_at, zone)),
-        (t.t("run.finished").into_owned(), t.at_opt(run.finished_at, zone)),
+        (
+            t.t("run.started").into_owned(),
+            t.at_opt(run.started_at, zone),
+        ),
+        (
+            t.t("run.finished").into_owned(),
+            t.at_opt(run.finished_at, zone),
+        ),
         (t.t("runs.duration").into_owned(), t.ms_i(run.duration_ms)),
         (
             t.t("run.cpu").into_owned(),
-            t.ms_i(Some(view.resources.cpu_user_ms + view.resources.cpu_system_ms)),
+            t.ms_i(Some(
+                view.resources.cpu_user_ms + view.resources.cpu_system_ms,
+            )),
         ),
         (
             t.t("run.memory").into_owned(),
-            view.resources
-                .peak_rss_kb
-                .map_or_else(|| "–".to_owned(), |kb| format!("{} MiB", t.num(kb as f64 / 1024.0, 1))),
+            view.resources.peak_rss_kb.map_or_else(
+                || "–".to_owned(),
+                |kb| format!("{} MiB", t.num(kb as f64 / 1024.0, 1)),
+            ),
         ),
     ];
     if let Some(lag) = run.lag_ms {
@@ -151,14 +160,17 @@ async fn build(state: &AppState, c: Chrome, id: &str) -> ApiResult<RunPage> {
             status_class: stage_class(s.status),
             started: t.at(s.started_at, zone),
             duration: t.ms_i(s.duration_ms),
-            exit_code: s.exit_code.map_or_else(|| "–".to_owned(), |c| c.to_string()),
+            exit_code: s
+                .exit_code
+                .map_or_else(|| "–".to_owned(), |c| c.to_string()),
             cpu: match (s.cpu_user_ms, s.cpu_system_ms) {
                 (None, None) => "–".to_owned(),
                 (u, sys) => t.ms_i(Some(u.unwrap_or(0) + sys.unwrap_or(0))),
             },
-            memory: s
-                .peak_rss_kb
-                .map_or_else(|| "–".to_owned(), |kb| format!("{} MiB", t.num(kb as f64 / 1024.0, 1))),
+            memory: s.peak_rss_kb.map_or_else(
+                || "–".to_owned(),
+                |kb| format!("{} MiB", t.num(kb as f64 / 1024.0, 1)),
+            ),
             error: s.error.clone().unwrap_or_default(),
             log,
             cut,
@@ -192,7 +204,11 @@ async fn build(state: &AppState, c: Chrome, id: &str) -> ApiResult<RunPage> {
             .iter()
             .map(|o| (format!("{}.{}", o.step, o.key), o.value.clone()))
             .collect(),
-        params: run.params.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        params: run
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         active: !run.status.is_final(),
         can_cancel: !run.status.is_final() && !run.cancel_requested,
         c,

@@ -77,7 +77,10 @@ fn same_origin(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
-    let host = headers.get(HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let host = headers
+        .get(HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let bare = origin
         .strip_prefix("http://")
         .or_else(|| origin.strip_prefix("https://"))
@@ -162,9 +165,7 @@ impl Visitor {
     /// the session's CSRF token. Returns who acts.
     pub fn act(&self, role: Role, csrf: &str) -> Result<&SignedIn, Refusal> {
         if !self.same_origin {
-            return Err(Refusal::Forbidden(
-                self.text.t("error.origin").into_owned(),
-            ));
+            return Err(Refusal::Forbidden(self.text.t("error.origin").into_owned()));
         }
         let Some(who) = &self.who else {
             return Err(Refusal::SignIn);

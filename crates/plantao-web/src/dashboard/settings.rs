@@ -138,7 +138,14 @@ pub async fn thresholds_form(
             };
             changes.insert(rule.to_owned(), parsed);
         }
-        set_thresholds(&state, &who, &ThresholdChanges { thresholds: changes }).await
+        set_thresholds(
+            &state,
+            &who,
+            &ThresholdChanges {
+                thresholds: changes,
+            },
+        )
+        .await
     }
     .await;
     match result {

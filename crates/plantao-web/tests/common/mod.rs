@@ -4,6 +4,7 @@
 
 #![allow(dead_code)] // each test binary uses its own part
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,8 +12,8 @@ use std::time::{Duration, Instant};
 use plantao_config::Config;
 use plantao_engine::clock::SystemClock;
 use plantao_engine::daemon::Daemon;
-use plantao_model::{Role, RunId, RunStatus};
-use plantao_store::Store;
+use plantao_model::{AlertState, Role, RunId, RunStatus, Severity};
+use plantao_store::{Alert, Store, Write};
 use plantao_web::{AppState, Vitals};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -216,6 +217,41 @@ impl Server {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// An open alert written straight to the store, as the evaluator writes one.
+    pub async fn open_alert(&self, rule: &str) -> uuid::Uuid {
+        let alert = Alert {
+            id: uuid::Uuid::now_v7(),
+            fingerprint: format!("{rule}{{pipeline=quick}}"),
+            rule: rule.to_owned(),
+            kind: "run_failed".into(),
+            pipeline: Some("quick".into()),
+            labels: BTreeMap::from([("pipeline".to_owned(), "quick".to_owned())]),
+            annotations: BTreeMap::new(),
+            severity: Severity::Critical,
+            state: AlertState::Firing,
+            value: None,
+            message: "quick failed".into(),
+            runbook: None,
+            channels: vec!["hook".into()],
+            started_at: chrono::Utc::now(),
+            fired_at: Some(chrono::Utc::now()),
+            resolved_at: None,
+            acknowledged_at: None,
+            acknowledged_by: None,
+            dismissed: false,
+            next_reminder_at: None,
+            escalation_level: None,
+            next_escalation_at: None,
+            notified: true,
+            suppressed: None,
+        };
+        self.store
+            .apply(vec![Write::OpenAlert(Box::new(alert.clone()))])
+            .await
+            .unwrap();
+        alert.id
     }
 
     pub async fn stop(mut self) {
