@@ -55,6 +55,8 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/assets/app.css", get(css))
         .route("/assets/app.js", get(js))
+        .route("/assets/icon.svg", get(icon))
+        .route("/favicon.ico", get(icon))
 }
 
 /// The frame of every page: language, who is signed in, navigation, the CSRF token for forms.
@@ -338,6 +340,7 @@ async fn language(axum::extract::Path(tag): axum::extract::Path<String>, uri: Ur
 
 const CSS: &str = include_str!("../../assets/app.css");
 const JS: &str = include_str!("../../assets/app.js");
+const ICON: &str = include_str!("../../assets/icon.svg");
 
 fn asset(kind: &'static str, body: &'static str) -> Response {
     (
@@ -359,4 +362,8 @@ async fn css() -> Response {
 
 async fn js() -> Response {
     asset("text/javascript; charset=utf-8", JS)
+}
+
+async fn icon() -> Response {
+    asset("image/svg+xml", ICON)
 }
