@@ -1,6 +1,7 @@
 //! `plantao bench api`: the store filled with history (by default 1,000,000 runs over 90 days
-//! for 50 pipelines), the API served on loopback, and `wrk` asking four routes as fast as it
-//! can. Figures go to docs/benchmarks.md.
+//! for 50 pipelines), the API and the dashboard served on loopback, and `wrk` asking four API
+//! routes and every dashboard page as fast as it can (the pages with the same token, as a
+//! bearer). Figures go to docs/benchmarks.md.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -89,19 +90,39 @@ pub async fn run(args: ApiBench) -> Result<(), Failure> {
         format!("/api/metrics/history?pipeline={one}&days=7"),
         "/api/runs?limit=50".to_owned(),
         format!("/api/runs/{last}"),
+        "/".to_owned(),
+        "/pipelines".to_owned(),
+        format!("/pipelines/{one}"),
+        format!("/runs/{last}"),
+        "/checks".to_owned(),
+        "/alerts".to_owned(),
+        "/settings".to_owned(),
     ];
     println!(
         "wrk, {} connections, {} s per route, 2 threads:",
         args.connections, args.seconds
     );
-    println!("| route | requests/s | p50 ms | p99 ms |");
-    println!("| --- | ---: | ---: | ---: |");
+    println!("| route | bytes | requests/s | p50 ms | p99 ms |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    let client = plantao_engine::http_client();
     for route in routes
         .into_iter()
         .filter(|r| args.only.as_ref().is_none_or(|o| r.contains(o.as_str())))
     {
+        let url = format!("http://{address}{route}");
+        let bytes = client
+            .get(&url)
+            .bearer_auth(&created.token)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| Failure::Usage(format!("{route}: {e}")))?
+            .bytes()
+            .await
+            .map_err(|e| Failure::Usage(format!("{route}: {e}")))?
+            .len();
         let figures = wrk(&Load {
-            url: format!("http://{address}{route}"),
+            url,
             token: Some(&created.token),
             connections: args.connections,
             seconds: args.seconds,
@@ -109,7 +130,7 @@ pub async fn run(args: ApiBench) -> Result<(), Failure> {
         })
         .await?;
         println!(
-            "| `{route}` | {:.0} | {:.2} | {:.2} |",
+            "| `{route}` | {bytes} | {:.0} | {:.2} | {:.2} |",
             figures.rate, figures.p50_ms, figures.p99_ms
         );
     }
