@@ -1,7 +1,8 @@
-//! plantao over HTTP: the JSON API under `/api` with its OpenAPI document, Prometheus metrics at
-//! `/metrics`, and the health check at `/api/health`. Handlers are thin: they check the caller's
-//! role (by the extractor they take), parse, ask the store or the engine, and answer. The web
-//! layer sees only the store's interface, never a backend.
+//! plantao over HTTP: the dashboard at `/`, the JSON API under `/api` with its OpenAPI document,
+//! Prometheus metrics at `/metrics`, and the health check at `/api/health`. Handlers are thin:
+//! they check the caller's role (by the extractor they take), parse, ask the store or the
+//! engine, and answer; the dashboard's pages call the same functions as the API's handlers. The
+//! web layer sees only the store's interface, never a backend.
 
 // utoipa's path macro spells out the IntoParams types it names.
 #[allow(unused_qualifications)]

@@ -382,3 +382,166 @@ async fn public_read_opens_the_pages_but_not_the_forms() {
     assert!(pt.get("/checks").await.body.contains("Verificações"));
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_set_thresholds_make_tokens_and_silences_operators_cancel_and_retry() {
+    let server = Server::start("sqlite", "").await;
+    let admin = server.token("root", Role::Admin).await;
+    let mut b = Browser::new(&server);
+    b.sign_in(&admin).await;
+    let settings = b.get("/settings").await;
+    assert!(
+        settings.body.contains("quick-failure-rate"),
+        "a rule with a threshold is listed"
+    );
+    let token = csrf(&settings.body);
+
+    let saved = b
+        .post(
+            "/settings/thresholds",
+            &[
+                ("csrf", &token),
+                ("back", "/settings"),
+                ("rule.quick-failure-rate", "12,5"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    assert_eq!(
+        server.store.thresholds().await.unwrap()["quick-failure-rate"],
+        12.5,
+        "a Portuguese decimal comma is read"
+    );
+    let bad = b
+        .post(
+            "/settings/thresholds",
+            &[("csrf", &token), ("rule.nope", "1")],
+            None,
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("nope"), "{}", bad.body);
+
+    let made = b
+        .post(
+            "/settings/tokens",
+            &[("csrf", &token), ("name", "ci-bot"), ("role", "viewer")],
+            None,
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::OK);
+    let at = made.body.find("class=\"secret\">").unwrap() + "class=\"secret\">".len();
+    let end = at + made.body[at..].find('<').unwrap();
+    let secret = &made.body[at..end];
+    assert!(secret.starts_with("plt_"), "{secret}");
+    let (status, _) = server.get("/api/pipelines", secret).await;
+    assert_eq!(status, StatusCode::OK, "the token shown works");
+    assert!(
+        !b.get("/settings").await.body.contains(secret),
+        "and is shown only once"
+    );
+    let revoked = b
+        .post(
+            "/settings/tokens/ci-bot/revoke",
+            &[("csrf", &token), ("back", "/settings")],
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        server.get("/api/pipelines", secret).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let silenced = b
+        .post(
+            "/silences",
+            &[
+                ("csrf", &token),
+                ("back", "/alerts"),
+                ("matchers", "pipeline=quick\nseverity!=info"),
+                ("duration", "2h"),
+                ("comment", "database maintenance"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(silenced.status, StatusCode::SEE_OTHER, "{}", silenced.body);
+    let now = chrono::Utc::now();
+    let silences = server.store.silences(now, 10).await.unwrap();
+    assert_eq!(silences.len(), 1);
+    assert_eq!(silences[0].matchers.len(), 2);
+    let alerts = b.get("/alerts").await;
+    assert!(alerts.body.contains("database maintenance"));
+    let ended = b
+        .post(
+            &format!("/silences/{}/expire", silences[0].id),
+            &[("csrf", &token), ("back", "/alerts")],
+            None,
+        )
+        .await;
+    assert_eq!(ended.status, StatusCode::SEE_OTHER);
+    let in_force = server.store.silences(chrono::Utc::now(), 10).await.unwrap();
+    assert!(in_force.is_empty(), "ended: {in_force:?}");
+
+    // An operator cancels a running run from its page, then retries it.
+    let operator = server.token("ana", Role::Operator).await;
+    let mut o = Browser::new(&server);
+    o.sign_in(&operator).await;
+    let (_, queued) = server
+        .post("/api/pipelines/slow/runs", &operator, json!({}))
+        .await;
+    let id: plantao_model::RunId = queued["id"].as_str().unwrap().parse().unwrap();
+    let page = loop {
+        let page = o.get(&format!("/runs/{id}")).await;
+        if page.body.contains("/cancel\"") {
+            break page;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(
+        page.body.contains("data-refresh=\"2\""),
+        "a live run refreshes every 2 s"
+    );
+    let asked = o
+        .post(
+            &format!("/runs/{id}/cancel"),
+            &[
+                ("csrf", &csrf(&page.body)),
+                ("back", &format!("/runs/{id}")),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::SEE_OTHER);
+    assert_eq!(server.ended(id).await, RunStatus::Cancelled);
+    let page = o.get(&format!("/runs/{id}")).await;
+    assert!(page.body.contains("/retry\""));
+    let retried = o
+        .post(
+            &format!("/runs/{id}/retry"),
+            &[("csrf", &csrf(&page.body))],
+            None,
+        )
+        .await;
+    let to = retried.location.unwrap();
+    assert!(
+        to.starts_with("/runs/") && !to.contains(&id.to_string()[..20]),
+        "{to}"
+    );
+    let audit = server.store.audit(None, 50).await.unwrap();
+    for action in [
+        "alert_config.set",
+        "token.create",
+        "token.revoke",
+        "run.cancel",
+        "run.retry",
+    ] {
+        assert!(
+            audit.iter().any(|a| a.entry.action == action),
+            "{action} is audited"
+        );
+    }
+    server.stop().await;
+}

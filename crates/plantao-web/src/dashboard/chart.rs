@@ -170,17 +170,20 @@ pub fn sparkline(title: &str, points: &[Option<f64>]) -> String {
         r#"<svg class="spark" viewBox="0 0 {w} {h}" role="img"><title>{}</title><polyline points=""#,
         esc(title)
     );
+    let at = |i: usize, v: f64| (step * f(i as u64), h - 2.0 - v / top * (h - 4.0));
     for (i, p) in points.iter().enumerate() {
         if let Some(v) = p {
-            let _ = write!(
-                svg,
-                "{:.1},{:.1} ",
-                step * f(i as u64),
-                h - 2.0 - v / top * (h - 4.0)
-            );
+            let (x, y) = at(i, *v);
+            let _ = write!(svg, "{x:.1},{y:.1} ");
         }
     }
-    svg.push_str(r#""/></svg>"#);
+    svg.push_str(r#""/>"#);
+    // The latest point as a dot: a lone point draws no line.
+    if let Some((i, Some(v))) = points.iter().enumerate().rev().find(|(_, p)| p.is_some()) {
+        let (x, y) = at(i, *v);
+        let _ = write!(svg, r#"<circle cx="{x:.1}" cy="{y:.1}" r="2.5"/>"#);
+    }
+    svg.push_str("</svg>");
     svg
 }
 
@@ -213,6 +216,13 @@ mod tests {
     fn an_empty_week_still_draws() {
         let svg = week("none", &[]);
         assert!(svg.ends_with("</svg>"));
+    }
+
+    #[test]
+    fn a_sparkline_marks_its_latest_point() {
+        let svg = sparkline("one day", &[None, None, Some(40.0), None]);
+        assert!(svg.contains("<circle"), "{svg}");
+        assert!(sparkline("none", &[None, None]).ends_with("\"/></svg>"));
     }
 
     #[test]
