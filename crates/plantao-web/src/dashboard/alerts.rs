@@ -7,11 +7,10 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use plantao_engine::alerts::silences::{self, SilenceRequest};
-use plantao_model::Role;
 
 use super::overview::{AlertRow, alert_row};
 use super::session::Visitor;
-use super::{Chrome, Fields, done, failed, field, gate, refused, respond};
+use super::{Acting, AsAdmin, AsOperator, Chrome, gate, respond};
 use crate::AppState;
 use crate::api::{acknowledge, add_silence, end_silence};
 use crate::error::ApiResult;
@@ -128,85 +127,43 @@ pub async fn page(v: Visitor, State(state): State<AppState>, uri: Uri) -> Respon
     respond(&v, &uri, build(&state, c).await)
 }
 
-async fn ack_or_dismiss(
-    v: &Visitor,
-    state: &AppState,
-    id: &str,
-    uri: &Uri,
-    form: &Fields,
-    dismiss: bool,
-) -> Response {
-    let who = match v.act(Role::Operator, field(form, "csrf")) {
-        Ok(who) => who.name.clone(),
-        Err(r) => return refused(v, uri, r),
-    };
-    match acknowledge(state, &who, id, dismiss).await {
-        Ok(_) => done(form, if dismiss { "dismissed" } else { "acked" }, None),
-        Err(e) => failed(v, uri, &e),
-    }
-}
-
 pub async fn ack(
-    v: Visitor,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    uri: Uri,
-    axum::Form(form): axum::Form<Fields>,
+    a: Acting<AsOperator>,
 ) -> Response {
-    ack_or_dismiss(&v, &state, &id, &uri, &form, false).await
+    a.finish(acknowledge(&state, &a.who, &id, false).await, "acked")
 }
 
 pub async fn dismiss(
-    v: Visitor,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    uri: Uri,
-    axum::Form(form): axum::Form<Fields>,
+    a: Acting<AsOperator>,
 ) -> Response {
-    ack_or_dismiss(&v, &state, &id, &uri, &form, true).await
+    a.finish(acknowledge(&state, &a.who, &id, true).await, "dismissed")
 }
 
 /// A new silence: matchers one per line (or separated by commas), a duration, a comment.
-pub async fn silence(
-    v: Visitor,
-    State(state): State<AppState>,
-    uri: Uri,
-    axum::Form(form): axum::Form<Fields>,
-) -> Response {
-    let who = match v.act(Role::Admin, field(&form, "csrf")) {
-        Ok(who) => who.name.clone(),
-        Err(r) => return refused(&v, &uri, r),
-    };
+pub async fn silence(State(state): State<AppState>, a: Acting<AsAdmin>) -> Response {
     let request = SilenceRequest {
-        matchers: field(&form, "matchers")
+        matchers: a
+            .field("matchers")
             .split(['\n', ','])
             .map(str::trim)
             .filter(|m| !m.is_empty())
             .map(str::to_owned)
             .collect(),
-        duration: Some(field(&form, "duration").trim().to_owned()).filter(|d| !d.is_empty()),
-        comment: field(&form, "comment").trim().to_owned(),
+        duration: Some(a.field("duration").trim().to_owned()).filter(|d| !d.is_empty()),
+        comment: a.field("comment").trim().to_owned(),
         ..SilenceRequest::default()
     };
-    match add_silence(&state, &who, &request).await {
-        Ok(_) => done(&form, "silenced", None),
-        Err(e) => failed(&v, &uri, &e),
-    }
+    a.finish(add_silence(&state, &a.who, &request).await, "silenced")
 }
 
 pub async fn expire(
-    v: Visitor,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    uri: Uri,
-    axum::Form(form): axum::Form<Fields>,
+    a: Acting<AsAdmin>,
 ) -> Response {
-    let who = match v.act(Role::Admin, field(&form, "csrf")) {
-        Ok(who) => who.name.clone(),
-        Err(r) => return refused(&v, &uri, r),
-    };
-    match end_silence(&state, &who, &id).await {
-        Ok(()) => done(&form, "expired", None),
-        Err(e) => failed(&v, &uri, &e),
-    }
+    a.finish(end_silence(&state, &a.who, &id).await, "expired")
 }

@@ -14,17 +14,20 @@ pub mod session;
 mod settings;
 
 use std::collections::HashMap;
+use std::marker::PhantomData;
 
 use askama::Template;
 use axum::Router;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 use i18n::{Lang, Text};
+use plantao_model::Role;
 use session::{Refusal, SignedIn, Visitor};
 
 pub fn routes() -> Router<AppState> {
@@ -102,8 +105,8 @@ impl Chrome {
             here,
             rendered: chrono::Utc::now().format("%H:%M:%S UTC").to_string(),
             notice,
-            operator: v.can(plantao_model::Role::Operator),
-            admin: v.can(plantao_model::Role::Admin),
+            operator: v.can(Role::Operator),
+            admin: v.can(Role::Admin),
             other_lang: match v.text.lang {
                 Lang::En => Lang::PtBr,
                 Lang::PtBr => Lang::En,
@@ -229,6 +232,79 @@ pub fn refused(v: &Visitor, uri: &Uri, refusal: Refusal) -> Response {
 /// Form fields, by name.
 pub type Fields = HashMap<String, String>;
 
+/// The role a form needs, as a type: [`Acting`]`<AsOperator>`.
+pub trait Needs {
+    const ROLE: Role;
+}
+
+#[derive(Debug)]
+pub struct AsOperator;
+impl Needs for AsOperator {
+    const ROLE: Role = Role::Operator;
+}
+
+#[derive(Debug)]
+pub struct AsAdmin;
+impl Needs for AsAdmin {
+    const ROLE: Role = Role::Admin;
+}
+
+/// A form post allowed to act with role `R` (from this origin, with the session's CSRF token):
+/// a handler that takes one cannot forget the checks. Refused posts are answered before the
+/// handler runs: the sign-in page, or a 403 page saying why.
+#[derive(Debug)]
+pub struct Acting<R> {
+    /// Who acts (a token's name), for the audit log.
+    pub who: String,
+    pub form: Fields,
+    pub v: Visitor,
+    pub uri: Uri,
+    role: PhantomData<R>,
+}
+
+impl<R: Needs> FromRequest<AppState> for Acting<R> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let Ok(v) = Visitor::from_request_parts(&mut parts, state).await;
+        let uri = parts.uri.clone();
+        let axum::Form(form) =
+            axum::Form::<Fields>::from_request(Request::from_parts(parts, body), state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        let who = match v.act(R::ROLE, field(&form, "csrf")) {
+            Ok(who) => who.name.clone(),
+            Err(r) => return Err(refused(&v, &uri, r)),
+        };
+        Ok(Acting {
+            who,
+            form,
+            v,
+            uri,
+            role: PhantomData,
+        })
+    }
+}
+
+impl<R> Acting<R> {
+    pub fn field(&self, name: &str) -> &str {
+        field(&self.form, name)
+    }
+
+    /// Back to the form's page with `notice` when `result` is fine; the error page otherwise.
+    pub fn finish<T>(&self, result: ApiResult<T>, notice: &str) -> Response {
+        match result {
+            Ok(_) => done(&self.form, notice, None),
+            Err(e) => self.failed(&e),
+        }
+    }
+
+    pub fn failed(&self, e: &ApiError) -> Response {
+        failed(&self.v, &self.uri, e)
+    }
+}
+
 fn field<'f>(form: &'f Fields, name: &str) -> &'f str {
     form.get(name).map_or("", String::as_str)
 }
@@ -310,10 +386,14 @@ async fn login(
     }
 }
 
-async fn logout(v: Visitor, uri: Uri, axum::Form(form): axum::Form<Fields>) -> Response {
-    if let Err(r) = v.act(plantao_model::Role::Viewer, field(&form, "csrf")) {
-        return refused(&v, &uri, r);
-    }
+/// Signing out needs any role, and the CSRF token like every form.
+#[derive(Debug)]
+pub struct AsViewer;
+impl Needs for AsViewer {
+    const ROLE: Role = Role::Viewer;
+}
+
+async fn logout(_: Acting<AsViewer>) -> Response {
     let mut response = see_other("/login");
     response
         .headers_mut()

@@ -8,14 +8,14 @@ use axum::http::Uri;
 use axum::response::Response;
 use chrono_tz::Tz;
 use plantao_config::Pipeline;
-use plantao_model::{Role, RunId, RunStatus, Trigger};
+use plantao_model::{RunId, RunStatus, Trigger};
 use plantao_store::RunFilter;
 
 use super::chart;
 use super::i18n::Text;
 use super::overview::{RunRow, rate_class, run_class, run_row};
 use super::session::Visitor;
-use super::{Chrome, Fields, done, failed, field, gate, html, refused, respond};
+use super::{Acting, AsOperator, Chrome, done, gate, html, respond};
 use crate::AppState;
 use crate::api::{
     PipelineSummary, PlanView, TriggerRequest, Triggered, find, history, last_runs, summaries,
@@ -378,18 +378,12 @@ pub async fn detail(
 /// `force` checkboxes. A dry run shows the plan on the pipeline's page; a run goes back to the
 /// page the form was on, saying which run was queued.
 pub async fn run_now(
-    v: Visitor,
     State(state): State<AppState>,
     Path(name): Path<String>,
-    uri: Uri,
-    axum::Form(form): axum::Form<Fields>,
+    a: Acting<AsOperator>,
 ) -> Response {
-    let who = match v.act(Role::Operator, field(&form, "csrf")) {
-        Ok(who) => who.clone(),
-        Err(r) => return refused(&v, &uri, r),
-    };
     let mut request = TriggerRequest::default();
-    for (k, value) in &form {
+    for (k, value) in &a.form {
         if let Some(param) = k.strip_prefix("param.") {
             if !value.is_empty() {
                 request.params.insert(param.to_owned(), value.clone());
@@ -399,19 +393,19 @@ pub async fn run_now(
         }
     }
     request.skip.sort();
-    request.dry_run = form.contains_key("dry_run");
-    request.force = form.contains_key("force");
-    match trigger(&state, &who.name, &name, request).await {
-        Ok(Triggered::Queued(q)) => done(&form, "run_queued", Some(("run", &q.id.to_string()))),
+    request.dry_run = a.form.contains_key("dry_run");
+    request.force = a.form.contains_key("force");
+    match trigger(&state, &a.who, &name, request).await {
+        Ok(Triggered::Queued(q)) => done(&a.form, "run_queued", Some(("run", &q.id.to_string()))),
         Ok(Triggered::Plan(plan)) => {
             let page_uri: Uri = format!("/pipelines/{name}").parse().unwrap_or_default();
-            let c = Chrome::new(&v, &page_uri, "pipelines");
+            let c = Chrome::new(&a.v, &page_uri, "pipelines");
             match build(&state, c, &name, &BTreeMap::new(), Some(plan)).await {
                 Ok(page) => html(&page),
-                Err(e) => failed(&v, &uri, &e),
+                Err(e) => a.failed(&e),
             }
         }
-        Err(e) => failed(&v, &uri, &e),
+        Err(e) => a.failed(&e),
     }
 }
 

@@ -6,12 +6,11 @@ use axum::http::Uri;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use plantao_model::Role;
 
 use super::chart::{self, Span};
 use super::overview::{run_class, stage_class, value_text, zone_of};
 use super::session::Visitor;
-use super::{Chrome, Fields, done, failed, field, gate, refused, respond};
+use super::{Acting, AsOperator, Chrome, failed, gate, respond};
 use crate::AppState;
 use crate::api::{log_text, parse_run_id, view_of};
 use crate::error::ApiResult;
@@ -254,38 +253,23 @@ pub async fn log(
 }
 
 pub async fn cancel(
-    v: Visitor,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    uri: Uri,
-    axum::Form(form): axum::Form<Fields>,
+    a: Acting<AsOperator>,
 ) -> Response {
-    let who = match v.act(Role::Operator, field(&form, "csrf")) {
-        Ok(who) => who.name.clone(),
-        Err(r) => return refused(&v, &uri, r),
-    };
-    let result = async { crate::api::cancel(&state, &who, parse_run_id(&id)?).await }.await;
-    match result {
-        Ok(()) => done(&form, "cancel_asked", None),
-        Err(e) => failed(&v, &uri, &e),
-    }
+    let result = async { crate::api::cancel(&state, &a.who, parse_run_id(&id)?).await }.await;
+    a.finish(result, "cancel_asked")
 }
 
+/// Retried: to the new run's page.
 pub async fn retry(
-    v: Visitor,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    uri: Uri,
-    axum::Form(form): axum::Form<Fields>,
+    a: Acting<AsOperator>,
 ) -> Response {
-    let who = match v.act(Role::Operator, field(&form, "csrf")) {
-        Ok(who) => who.name.clone(),
-        Err(r) => return refused(&v, &uri, r),
-    };
-    let result = async { crate::api::retry(&state, &who, parse_run_id(&id)?).await }.await;
-    match result {
+    match async { crate::api::retry(&state, &a.who, parse_run_id(&id)?).await }.await {
         Ok(q) => super::see_other(&format!("/runs/{}?notice=run_queued&run={}", q.id, q.id)),
-        Err(e) => failed(&v, &uri, &e),
+        Err(e) => a.failed(&e),
     }
 }
 

@@ -11,7 +11,7 @@ use plantao_model::Role;
 
 use super::i18n::Lang;
 use super::session::Visitor;
-use super::{Chrome, Fields, done, failed, field, gate, html, refused, respond};
+use super::{Acting, AsAdmin, Chrome, gate, html, respond};
 use crate::AppState;
 use crate::api::{ThresholdChanges, mint, revoke, set_thresholds, thresholds};
 use crate::error::{ApiError, ApiResult};
@@ -112,19 +112,10 @@ pub async fn page(v: Visitor, State(state): State<AppState>, uri: Uri) -> Respon
 }
 
 /// Threshold overrides: a field `rule.NAME` per rule; empty restores the configured value.
-pub async fn thresholds_form(
-    v: Visitor,
-    State(state): State<AppState>,
-    uri: Uri,
-    axum::Form(form): axum::Form<Fields>,
-) -> Response {
-    let who = match v.act(Role::Admin, field(&form, "csrf")) {
-        Ok(who) => who.name.clone(),
-        Err(r) => return refused(&v, &uri, r),
-    };
+pub async fn thresholds_form(State(state): State<AppState>, a: Acting<AsAdmin>) -> Response {
     let result = async {
         let mut changes = BTreeMap::new();
-        for (k, value) in &form {
+        for (k, value) in &a.form {
             let Some(rule) = k.strip_prefix("rule.") else {
                 continue;
             };
@@ -140,7 +131,7 @@ pub async fn thresholds_form(
         }
         set_thresholds(
             &state,
-            &who,
+            &a.who,
             &ThresholdChanges {
                 thresholds: changes,
             },
@@ -148,53 +139,34 @@ pub async fn thresholds_form(
         .await
     }
     .await;
-    match result {
-        Ok(()) => done(&form, "saved", None),
-        Err(e) => failed(&v, &uri, &e),
-    }
+    a.finish(result, "saved")
 }
 
-pub async fn create_token(
-    v: Visitor,
-    State(state): State<AppState>,
-    uri: Uri,
-    axum::Form(form): axum::Form<Fields>,
-) -> Response {
-    let who = match v.act(Role::Admin, field(&form, "csrf")) {
-        Ok(who) => who.name.clone(),
-        Err(r) => return refused(&v, &uri, r),
-    };
+/// A new token: the settings page again, showing its secret once.
+pub async fn create_token(State(state): State<AppState>, a: Acting<AsAdmin>) -> Response {
     let result = async {
-        let role: Role = field(&form, "role")
+        let role: Role = a
+            .field("role")
             .parse()
             .map_err(|e: plantao_model::ParseEnumError| ApiError::bad_request(e.to_string()))?;
         let (created, writes) =
-            mint(&who, field(&form, "name").trim(), role).map_err(ApiError::bad_request)?;
+            mint(&a.who, a.field("name").trim(), role).map_err(ApiError::bad_request)?;
         state.store.apply(writes).await?;
         let page_uri: Uri = "/settings".parse().unwrap_or_default();
-        let c = Chrome::new(&v, &page_uri, "settings");
+        let c = Chrome::new(&a.v, &page_uri, "settings");
         build(&state, c, Some((created.name, created.token))).await
     }
     .await;
     match result {
         Ok(page) => html(&page),
-        Err(e) => failed(&v, &uri, &e),
+        Err(e) => a.failed(&e),
     }
 }
 
 pub async fn revoke_token(
-    v: Visitor,
     State(state): State<AppState>,
     Path(name): Path<String>,
-    uri: Uri,
-    axum::Form(form): axum::Form<Fields>,
+    a: Acting<AsAdmin>,
 ) -> Response {
-    let who = match v.act(Role::Admin, field(&form, "csrf")) {
-        Ok(who) => who.name.clone(),
-        Err(r) => return refused(&v, &uri, r),
-    };
-    match revoke(&state, &who, &name).await {
-        Ok(()) => done(&form, "revoked", None),
-        Err(e) => failed(&v, &uri, &e),
-    }
+    a.finish(revoke(&state, &a.who, &name).await, "revoked")
 }
