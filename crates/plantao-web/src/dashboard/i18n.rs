@@ -231,6 +231,15 @@ impl Text {
         self.ms(ms.map(|m| m as f64))
     }
 
+    /// An amount of memory given in KiB, in MiB with one decimal; a dash for none.
+    #[allow(clippy::cast_precision_loss)]
+    pub fn kib(&self, kib: Option<i64>) -> String {
+        kib.map_or_else(
+            || "–".to_owned(),
+            |k| format!("{} MiB", self.num(k as f64 / 1024.0, 1)),
+        )
+    }
+
     /// A day as the locale writes it: `Dec 2` / `2 dez`.
     pub fn day(&self, d: NaiveDate) -> String {
         let m = d.month0() as usize;

@@ -129,10 +129,7 @@ async fn build(state: &AppState, c: Chrome, id: &str) -> ApiResult<RunPage> {
         ),
         (
             t.t("run.memory").into_owned(),
-            view.resources.peak_rss_kb.map_or_else(
-                || "–".to_owned(),
-                |kb| format!("{} MiB", t.num(kb as f64 / 1024.0, 1)),
-            ),
+            t.kib(view.resources.peak_rss_kb),
         ),
     ];
     if let Some(lag) = run.lag_ms {
@@ -166,10 +163,7 @@ async fn build(state: &AppState, c: Chrome, id: &str) -> ApiResult<RunPage> {
                 (None, None) => "–".to_owned(),
                 (u, sys) => t.ms_i(Some(u.unwrap_or(0) + sys.unwrap_or(0))),
             },
-            memory: s.peak_rss_kb.map_or_else(
-                || "–".to_owned(),
-                |kb| format!("{} MiB", t.num(kb as f64 / 1024.0, 1)),
-            ),
+            memory: t.kib(s.peak_rss_kb),
             error: s.error.clone().unwrap_or_default(),
             log,
             cut,
