@@ -6,6 +6,7 @@
 mod alerts;
 pub mod chart;
 mod checks;
+mod figures;
 pub mod i18n;
 mod overview;
 mod pipelines;

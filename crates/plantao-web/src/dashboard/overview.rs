@@ -6,14 +6,17 @@ use axum::http::Uri;
 use axum::response::Response;
 use chrono_tz::Tz;
 use plantao_model::RunStatus;
-use plantao_store::{Alert, RunFilter};
+use chrono::{NaiveDate, Utc};
+use plantao_config::Pipeline;
+use plantao_store::{Alert, RunFilter, Summary, Window};
 
 use super::chart::{self, DayBar};
+use super::figures;
 use super::i18n::Text;
 use super::session::Visitor;
 use super::{Chrome, gate, respond};
 use crate::AppState;
-use crate::api::{Condition, DayMetrics, RunMetrics, health_of, history, last_runs, today};
+use crate::api::{Condition, RunMetrics, health_of, last_runs};
 use crate::error::ApiResult;
 
 /// How many runs the overview lists.
@@ -133,55 +136,45 @@ pub fn value_text(t: &Text, v: &serde_json::Value) -> String {
     }
 }
 
-fn card(t: &Text, config: &plantao_config::Config, d: &DayMetrics) -> Card {
-    let mut figures: Vec<(String, String)> = d
-        .metrics
+/// Today's card of pipeline `p`: its derived metrics first, then its counters, eight at most.
+fn card(t: &Text, p: &Pipeline, today: &Summary) -> Card {
+    let metrics = plantao_engine::derived_metrics(p, today.counter_sums());
+    let mut figures: Vec<(String, String)> = metrics
         .iter()
-        .map(|(k, v)| (k.clone(), value_text(t, v)))
+        .map(|(k, v)| (k.clone(), value_text(t, &v.to_json())))
         .collect();
     figures.extend(
-        d.counters
+        today
+            .counters
             .iter()
             .take(8usize.saturating_sub(figures.len()))
-            .map(|(k, v)| (k.clone(), t.num(*v, 0))),
+            .map(|(k, v)| (k.clone(), t.num(v.sum, 0))),
     );
+    let rate = today.success_rate();
     Card {
-        pipeline: d.pipeline.clone(),
-        runs: t.count(d.runs),
-        rate: t.pct(d.success_rate),
-        rate_class: rate_class(d.success_rate),
-        mean: t.ms(d.mean_duration_ms),
+        pipeline: p.name.clone(),
+        runs: t.count(today.runs),
+        rate: t.pct(rate),
+        rate_class: rate_class(rate),
+        mean: t.ms(today.mean_duration_ms()),
         figures,
-        zone: d.timezone.clone(),
-        needs_params: config
-            .pipeline(&d.pipeline)
-            .is_some_and(|p| p.params.values().any(|p| p.required && p.default.is_none())),
+        zone: p.timezone.name().to_owned(),
+        needs_params: p.params.values().any(|p| p.required && p.default.is_none()),
     }
 }
 
-/// The week chart over every pipeline: day `i` of each pipeline's last seven (in its zone).
-fn week(t: &Text, history: &[DayMetrics], days: usize) -> String {
-    let mut bars: Vec<DayBar> = Vec::with_capacity(days);
-    for i in 0..days {
-        let of_day = history.iter().skip(i).step_by(days);
+/// The week chart over every pipeline, a bar per local day.
+fn week(t: &Text, days: &[(NaiveDate, Summary)]) -> String {
+    let mut bars: Vec<DayBar> = Vec::with_capacity(days.len());
+    for (day, s) in days {
         let mut bar = DayBar {
-            label: String::new(),
-            succeeded: 0,
-            partial: 0,
-            failed: 0,
-            runs: 0,
+            label: t.day(*day),
+            succeeded: s.count("succeeded"),
+            partial: s.count("partial"),
+            failed: s.count("failed") + s.count("timed_out") + s.count("interrupted"),
+            runs: s.runs,
             tip: String::new(),
         };
-        for d in of_day {
-            if bar.label.is_empty() {
-                bar.label = t.day(d.day);
-            }
-            let n = |s: &str| d.by_status.get(s).copied().unwrap_or(0);
-            bar.succeeded += n("succeeded");
-            bar.partial += n("partial");
-            bar.failed += n("failed") + n("timed_out") + n("interrupted");
-            bar.runs += d.runs;
-        }
         bar.tip = t
             .t("overview.week_tip")
             .replace("{day}", &bar.label)
@@ -264,14 +257,16 @@ pub fn zone_of(state: &AppState, pipeline: &str) -> Tz {
 async fn build(state: &AppState, c: Chrome) -> ApiResult<Overview> {
     let t = c.t;
     let health = health_of(state).await;
-    let days = 7;
     let config = state.config();
-    let cards = today(state, None)
-        .await?
+    let now = Utc::now();
+    let today = figures::each(state, &config, Window::Today, now).await?;
+    let none = Summary::default();
+    let cards = config
+        .pipelines
         .iter()
-        .map(|d| card(&t, &config, d))
+        .map(|p| card(&t, p, today.get(&p.name).unwrap_or(&none)))
         .collect();
-    let week = week(&t, &history(state, None, days).await?, days as usize);
+    let week = week(&t, &figures::days(state, &config, 7, now).await?);
     let mut alerts = state.store.open_alerts().await?;
     alerts.retain(|a| !a.dismissed);
     alerts.sort_by(|a, b| {

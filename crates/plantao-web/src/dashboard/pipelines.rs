@@ -6,20 +6,21 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::response::Response;
-use chrono_tz::Tz;
 use plantao_config::Pipeline;
 use plantao_model::{RunId, RunStatus, Trigger};
-use plantao_store::RunFilter;
+use chrono::Utc;
+use plantao_engine::scheduler::Timing;
+use plantao_store::{Run, RunFilter, Summary, Timestamp, Window};
 
 use super::chart;
+use super::figures;
 use super::i18n::Text;
 use super::overview::{RunRow, rate_class, run_class, run_row};
 use super::session::Visitor;
 use super::{Acting, AsOperator, Chrome, done, gate, html, respond};
 use crate::AppState;
 use crate::api::{
-    PipelineSummary, PlanView, TriggerRequest, Triggered, find, history, last_runs, summaries,
-    summary_of, trigger,
+    PlanView, TriggerRequest, Triggered, find, history, last_runs, summary_of, trigger,
 };
 use crate::error::{ApiError, ApiResult};
 
@@ -46,11 +47,20 @@ pub struct List {
     pub rows: Vec<PipelineRow>,
 }
 
-fn row(t: &Text, p: &PipelineSummary, zone: Tz) -> PipelineRow {
-    let (state, state_class) = if p.paused {
+/// What the list shows of a pipeline.
+fn row(
+    t: &Text,
+    p: &Pipeline,
+    paused: bool,
+    last: Option<&Run>,
+    next: Option<Timestamp>,
+    rate: Option<f64>,
+) -> PipelineRow {
+    let zone = p.timezone;
+    let (state, state_class) = if paused {
         (t.t("pipelines.paused").into_owned(), "skip")
     } else {
-        match &p.last_run {
+        match last {
             Some(r) => (t.word("status", r.status).into_owned(), run_class(r.status)),
             None => (t.t("pipelines.never").into_owned(), "none"),
         }
@@ -60,19 +70,15 @@ fn row(t: &Text, p: &PipelineSummary, zone: Tz) -> PipelineRow {
         description: p.description.clone().unwrap_or_default(),
         state,
         state_class,
-        last: p
-            .last_run
-            .as_ref()
-            .map_or_else(|| "–".to_owned(), |r| t.at(r.queued_at, zone)),
-        next: p
-            .next
-            .first()
-            .map_or_else(|| t.t("pipelines.no_next").into_owned(), |n| t.at(*n, zone)),
-        rate: t.pct(p.last_7d.success_rate),
-        rate_class: rate_class(p.last_7d.success_rate),
+        last: last.map_or_else(|| "–".to_owned(), |r| t.at(r.queued_at, zone)),
+        next: next.map_or_else(|| t.t("pipelines.no_next").into_owned(), |n| t.at(n, zone)),
+        rate: t.pct(rate),
+        rate_class: rate_class(rate),
     }
 }
 
+/// Every pipeline with its last run, next run and 7-day success rate: the rates in one pass
+/// over the rollups, the last runs one indexed read each.
 pub async fn list(v: Visitor, State(state): State<AppState>, uri: Uri) -> Response {
     if let Some(to) = gate(&v, &state, &uri) {
         return to;
@@ -80,14 +86,30 @@ pub async fn list(v: Visitor, State(state): State<AppState>, uri: Uri) -> Respon
     let c = Chrome::new(&v, &uri, "pipelines");
     let built = async {
         let config = state.config();
-        let rows = summaries(&state)
-            .await?
-            .iter()
-            .map(|p| {
-                let zone = config.pipeline(&p.name).map_or(Tz::UTC, |x| x.timezone);
-                row(&c.t, p, zone)
-            })
-            .collect();
+        let now = Utc::now();
+        let paused = state.store.paused_pipelines().await?;
+        let week = figures::each(&state, &config, Window::Last7d, now).await?;
+        let mut rows = Vec::with_capacity(config.pipelines.len());
+        for p in &config.pipelines {
+            let last = state
+                .store
+                .runs(&RunFilter {
+                    pipeline: Some(p.name.clone()),
+                    limit: 1,
+                    ..RunFilter::default()
+                })
+                .await?
+                .pop();
+            let (next, _) = Timing::of(p).upcoming(&p.name, &config.maintenance, now, 1);
+            rows.push(row(
+                &c.t,
+                p,
+                paused.contains(&p.name),
+                last.as_ref(),
+                next.first().copied(),
+                week.get(&p.name).and_then(Summary::success_rate),
+            ));
+        }
         Ok::<_, ApiError>(List { rows, c })
     }
     .await;
@@ -299,7 +321,14 @@ async fn build(
     });
     let active = runs.iter().any(|r| !r.status.is_final());
     Ok(Detail {
-        p: row(&t, &summary, zone),
+        p: row(
+            &t,
+            p,
+            paused,
+            summary.last_run.as_ref(),
+            summary.next.first().copied(),
+            summary.last_7d.success_rate,
+        ),
         schedules: p
             .schedules
             .iter()
