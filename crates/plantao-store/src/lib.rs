@@ -69,6 +69,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     async fn run_detail(&self, id: RunId) -> Result<RunDetail>;
 
+    /// The stages (their logs left empty) and counters of each of `runs`, read together in one
+    /// pass: what a list of runs shows, without a [`Store::run_detail`] per run. Runs not found
+    /// are absent; stages come in the order `run_detail` gives them.
+    async fn run_briefs(&self, runs: &[RunId]) -> Result<BTreeMap<RunId, RunBrief>>;
+
     /// Claims the oldest queued run whose pipeline is not in `full`: it becomes `running` on
     /// `node` from `at`. Two nodes never claim the same run (on PostgreSQL, `FOR UPDATE SKIP
     /// LOCKED`: a node passes over the rows another is claiming instead of waiting for them).

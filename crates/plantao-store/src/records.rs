@@ -490,6 +490,15 @@ pub struct RunDetail {
     pub inputs: Vec<InputFile>,
 }
 
+/// What a list of runs shows of each: its stages without their logs, and its counters.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunBrief {
+    /// As in [`RunDetail::stages`], each with an empty `log`.
+    pub stages: Vec<Stage>,
+    /// By step, then name.
+    pub counters: Vec<Counter>,
+}
+
 /// One of a pipeline's input files as a run found it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InputFile {

@@ -159,6 +159,49 @@ impl PgStore {
         Ok(())
     }
 
+    async fn run_briefs_now(&self, runs: &[RunId]) -> Result<BTreeMap<RunId, RunBrief>> {
+        if runs.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let ids: Vec<Uuid> = runs.iter().map(|r| r.as_uuid()).collect();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let stages = sqlx::query(
+            "SELECT run_id, step, attempt, status, started_at, finished_at, duration_ms, exit_code,
+                    error, '' AS log, cpu_user_ms, cpu_system_ms, peak_rss_kb
+             FROM stages WHERE run_id = ANY($1)
+             ORDER BY run_id, started_at, step, attempt",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        let counters = sqlx::query(
+            "SELECT run_id, step, name, value FROM counters WHERE run_id = ANY($1)
+             ORDER BY run_id, step, name",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut out: BTreeMap<RunId, RunBrief> = BTreeMap::new();
+        for row in &stages {
+            let stage = stage_from_row(row)?;
+            out.entry(stage.run_id).or_default().stages.push(stage);
+        }
+        for r in &counters {
+            let counter = Counter {
+                run_id: RunId::from_uuid(r.try_get("run_id")?),
+                step: r.try_get("step")?,
+                name: r.try_get("name")?,
+                value: r.try_get("value")?,
+            };
+            out.entry(counter.run_id).or_default().counters.push(counter);
+        }
+        Ok(out)
+    }
+
     async fn run_detail_now(&self, id: RunId) -> Result<RunDetail> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -347,6 +390,12 @@ impl Store for PgStore {
     async fn run_detail(&self, id: RunId) -> Result<RunDetail> {
         let this = self.clone();
         detached(async move { this.run_detail_now(id).await }).await
+    }
+
+    async fn run_briefs(&self, runs: &[RunId]) -> Result<BTreeMap<RunId, RunBrief>> {
+        let this = self.clone();
+        let runs = runs.to_vec();
+        detached(async move { this.run_briefs_now(&runs).await }).await
     }
 
     async fn claim_next(&self, node: &str, at: Timestamp, full: &[String]) -> Result<Option<Run>> {

@@ -74,6 +74,47 @@ impl SqliteStore {
 
 /// Work that must run to its end once begun (see [`detached`]).
 impl SqliteStore {
+    async fn run_briefs_now(&self, runs: &[RunId]) -> Result<BTreeMap<RunId, RunBrief>> {
+        if runs.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let ids = serde_json::json!(runs.iter().map(ToString::to_string).collect::<Vec<_>>())
+            .to_string();
+        let mut conn = self.reader.begin().await?;
+        let stages = sqlx::query(
+            "SELECT run_id, step, attempt, status, started_at, finished_at, duration_ms, exit_code,
+                    error, '' AS log, cpu_user_ms, cpu_system_ms, peak_rss_kb
+             FROM stages WHERE run_id IN (SELECT value FROM json_each(?1))
+             ORDER BY run_id, started_at, step, attempt",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        let counters = sqlx::query(
+            "SELECT run_id, step, name, value FROM counters
+             WHERE run_id IN (SELECT value FROM json_each(?1)) ORDER BY run_id, step, name",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        conn.commit().await?;
+        let mut out: BTreeMap<RunId, RunBrief> = BTreeMap::new();
+        for row in &stages {
+            let stage = stage_from_row(row)?;
+            out.entry(stage.run_id).or_default().stages.push(stage);
+        }
+        for r in &counters {
+            let counter = Counter {
+                run_id: run_id(r.try_get("run_id")?)?,
+                step: r.try_get("step")?,
+                name: r.try_get("name")?,
+                value: r.try_get("value")?,
+            };
+            out.entry(counter.run_id).or_default().counters.push(counter);
+        }
+        Ok(out)
+    }
+
     async fn run_detail_now(&self, id: RunId) -> Result<RunDetail> {
         let mut conn = self.reader.begin().await?;
         let key = id.to_string();
@@ -316,6 +357,12 @@ impl Store for SqliteStore {
     async fn run_detail(&self, id: RunId) -> Result<RunDetail> {
         let this = self.clone();
         detached(async move { this.run_detail_now(id).await }).await
+    }
+
+    async fn run_briefs(&self, runs: &[RunId]) -> Result<BTreeMap<RunId, RunBrief>> {
+        let this = self.clone();
+        let runs = runs.to_vec();
+        detached(async move { this.run_briefs_now(&runs).await }).await
     }
 
     async fn claim_next(&self, node: &str, at: Timestamp, full: &[String]) -> Result<Option<Run>> {

@@ -321,6 +321,24 @@ pub async fn a_run_lives_through_its_stages(fx: &Fixture) {
         .map(|o| (o.key.as_str(), o.value.as_str()))
         .collect();
     assert_eq!(outputs, [("note", "tudo certo ✓"), ("novos", "12")]);
+
+    // In a list: the same stages without their logs and the same counters, read in one pass;
+    // an unknown run is absent.
+    let unknown = RunId::new();
+    let briefs = store.run_briefs(&[id, unknown]).await.unwrap();
+    assert_eq!(briefs.len(), 1);
+    let brief = &briefs[&id];
+    let no_logs: Vec<_> = d
+        .stages
+        .iter()
+        .map(|s| Stage {
+            log: String::new(),
+            ..s.clone()
+        })
+        .collect();
+    assert_eq!(brief.stages, no_logs);
+    assert_eq!(brief.counters, d.counters);
+    assert!(store.run_briefs(&[]).await.unwrap().is_empty());
 }
 
 pub async fn transitions_out_of_order_are_conflicts(fx: &Fixture) {

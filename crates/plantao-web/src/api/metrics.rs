@@ -255,9 +255,11 @@ pub async fn metrics_pipeline_runs(
 pub(crate) async fn last_runs(state: &AppState, filter: &RunFilter) -> ApiResult<Vec<RunMetrics>> {
     let config = state.config();
     let runs = state.store.runs(filter).await?;
+    let ids: Vec<plantao_model::RunId> = runs.iter().map(|r| r.id).collect();
+    let mut briefs = state.store.run_briefs(&ids).await?;
     let mut all = Vec::with_capacity(runs.len());
     for run in runs {
-        let detail = state.store.run_detail(run.id).await?;
+        let detail = briefs.remove(&run.id).unwrap_or_default();
         // The last attempt of each step speaks for it.
         let mut stages: Vec<StageMetrics> = Vec::new();
         for s in &detail.stages {
