@@ -69,6 +69,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     async fn run_detail(&self, id: RunId) -> Result<RunDetail>;
 
+    /// The newest run of every pipeline (and check) the store knows that has one, by name, in
+    /// one statement: what a list of pipelines shows, without a [`Store::runs`] each.
+    async fn latest_runs(&self) -> Result<BTreeMap<String, Run>>;
+
     /// The stages (their logs left empty) and counters of each of `runs`, read together in one
     /// pass: what a list of runs shows, without a [`Store::run_detail`] per run. Runs not found
     /// are absent; stages come in the order `run_detail` gives them.

@@ -197,7 +197,10 @@ impl PgStore {
                 name: r.try_get("name")?,
                 value: r.try_get("value")?,
             };
-            out.entry(counter.run_id).or_default().counters.push(counter);
+            out.entry(counter.run_id)
+                .or_default()
+                .counters
+                .push(counter);
         }
         Ok(out)
     }
@@ -390,6 +393,18 @@ impl Store for PgStore {
     async fn run_detail(&self, id: RunId) -> Result<RunDetail> {
         let this = self.clone();
         detached(async move { this.run_detail_now(id).await }).await
+    }
+
+    async fn latest_runs(&self) -> Result<BTreeMap<String, Run>> {
+        let rows = sqlx::query(
+            "SELECT r.* FROM pipelines p CROSS JOIN LATERAL
+                (SELECT * FROM runs WHERE runs.pipeline = p.name ORDER BY id DESC LIMIT 1) r",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| run_from_row(row).map(|r| (r.pipeline.clone(), r)))
+            .collect()
     }
 
     async fn run_briefs(&self, runs: &[RunId]) -> Result<BTreeMap<RunId, RunBrief>> {

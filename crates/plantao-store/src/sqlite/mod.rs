@@ -78,8 +78,8 @@ impl SqliteStore {
         if runs.is_empty() {
             return Ok(BTreeMap::new());
         }
-        let ids = serde_json::json!(runs.iter().map(ToString::to_string).collect::<Vec<_>>())
-            .to_string();
+        let ids =
+            serde_json::json!(runs.iter().map(ToString::to_string).collect::<Vec<_>>()).to_string();
         let mut conn = self.reader.begin().await?;
         let stages = sqlx::query(
             "SELECT run_id, step, attempt, status, started_at, finished_at, duration_ms, exit_code,
@@ -110,7 +110,10 @@ impl SqliteStore {
                 name: r.try_get("name")?,
                 value: r.try_get("value")?,
             };
-            out.entry(counter.run_id).or_default().counters.push(counter);
+            out.entry(counter.run_id)
+                .or_default()
+                .counters
+                .push(counter);
         }
         Ok(out)
     }
@@ -357,6 +360,20 @@ impl Store for SqliteStore {
     async fn run_detail(&self, id: RunId) -> Result<RunDetail> {
         let this = self.clone();
         detached(async move { this.run_detail_now(id).await }).await
+    }
+
+    async fn latest_runs(&self) -> Result<BTreeMap<String, Run>> {
+        let rows: Vec<Option<String>> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT (SELECT {RUN_JSON} FROM runs WHERE runs.pipeline = p.name
+                     ORDER BY id DESC LIMIT 1)
+             FROM pipelines p"
+        )))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .flatten()
+            .map(|json| run_from_json(json).map(|r| (r.pipeline.clone(), r)))
+            .collect()
     }
 
     async fn run_briefs(&self, runs: &[RunId]) -> Result<BTreeMap<RunId, RunBrief>> {

@@ -538,6 +538,23 @@ pub async fn runs_list_newest_first_with_filters_and_pages(fx: &Fixture) {
         .await
         .is_empty()
     );
+
+    // The newest run of each pipeline the store knows, in one read; a known pipeline without
+    // runs is absent.
+    let rec = |name: &str| PipelineRecord {
+        name: name.into(),
+        definition_hash: "h".into(),
+        description: None,
+        timezone: "UTC".into(),
+    };
+    store
+        .sync_pipelines(&[rec("even"), rec("odd"), rec("idle")], at(2))
+        .await
+        .unwrap();
+    let latest = store.latest_runs().await.unwrap();
+    let got: Vec<(&str, RunId)> = latest.iter().map(|(k, r)| (k.as_str(), r.id)).collect();
+    assert_eq!(got, [("even", ids[6]), ("odd", ids[5])]);
+    assert_eq!(latest["even"], store.run(ids[6]).await.unwrap());
 }
 
 pub async fn pipelines_follow_the_configuration(fx: &Fixture) {

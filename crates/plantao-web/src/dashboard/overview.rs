@@ -6,9 +6,11 @@ use axum::http::Uri;
 use axum::response::Response;
 use chrono_tz::Tz;
 use plantao_model::RunStatus;
+use std::collections::BTreeMap;
+
 use chrono::{NaiveDate, Utc};
 use plantao_config::Pipeline;
-use plantao_store::{Alert, RunFilter, Summary, Window};
+use plantao_store::{Alert, RunFilter, Summary};
 
 use super::chart::{self, DayBar};
 use super::figures;
@@ -164,9 +166,13 @@ fn card(t: &Text, p: &Pipeline, today: &Summary) -> Card {
 }
 
 /// The week chart over every pipeline, a bar per local day.
-fn week(t: &Text, days: &[(NaiveDate, Summary)]) -> String {
+fn week(t: &Text, days: &[(NaiveDate, BTreeMap<String, Summary>)]) -> String {
     let mut bars: Vec<DayBar> = Vec::with_capacity(days.len());
-    for (day, s) in days {
+    for (day, each) in days {
+        let mut s = Summary::default();
+        for one in each.values() {
+            s.merge(one);
+        }
         let mut bar = DayBar {
             label: t.day(*day),
             succeeded: s.count("succeeded"),
@@ -259,14 +265,15 @@ async fn build(state: &AppState, c: Chrome) -> ApiResult<Overview> {
     let health = health_of(state).await;
     let config = state.config();
     let now = Utc::now();
-    let today = figures::each(state, &config, Window::Today, now).await?;
+    let days = figures::days(state, &config, 7, now).await?;
     let none = Summary::default();
+    let today = days.last().map(|(_, each)| each);
     let cards = config
         .pipelines
         .iter()
-        .map(|p| card(&t, p, today.get(&p.name).unwrap_or(&none)))
+        .map(|p| card(&t, p, today.and_then(|d| d.get(&p.name)).unwrap_or(&none)))
         .collect();
-    let week = week(&t, &figures::days(state, &config, 7, now).await?);
+    let week = week(&t, &days);
     let mut alerts = state.store.open_alerts().await?;
     alerts.retain(|a| !a.dismissed);
     alerts.sort_by(|a, b| {

@@ -6,11 +6,11 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::response::Response;
-use plantao_config::Pipeline;
-use plantao_model::{RunId, RunStatus, Trigger};
 use chrono::Utc;
+use plantao_config::Pipeline;
 use plantao_engine::scheduler::Timing;
-use plantao_store::{Run, RunFilter, Summary, Timestamp, Window};
+use plantao_model::{RunId, RunStatus, Trigger};
+use plantao_store::{Run, RunFilter, Summary, Timestamp};
 
 use super::chart;
 use super::figures;
@@ -77,8 +77,8 @@ fn row(
     }
 }
 
-/// Every pipeline with its last run, next run and 7-day success rate: the rates in one pass
-/// over the rollups, the last runs one indexed read each.
+/// Every pipeline with its last run, next run and success rate over the last 7 calendar days
+/// (today included): the rates from the daily rollups, the last runs in one read.
 pub async fn list(v: Visitor, State(state): State<AppState>, uri: Uri) -> Response {
     if let Some(to) = gate(&v, &state, &uri) {
         return to;
@@ -88,24 +88,16 @@ pub async fn list(v: Visitor, State(state): State<AppState>, uri: Uri) -> Respon
         let config = state.config();
         let now = Utc::now();
         let paused = state.store.paused_pipelines().await?;
-        let week = figures::each(&state, &config, Window::Last7d, now).await?;
+        let week = figures::added(&figures::days(&state, &config, 7, now).await?);
+        let latest = state.store.latest_runs().await?;
         let mut rows = Vec::with_capacity(config.pipelines.len());
         for p in &config.pipelines {
-            let last = state
-                .store
-                .runs(&RunFilter {
-                    pipeline: Some(p.name.clone()),
-                    limit: 1,
-                    ..RunFilter::default()
-                })
-                .await?
-                .pop();
             let (next, _) = Timing::of(p).upcoming(&p.name, &config.maintenance, now, 1);
             rows.push(row(
                 &c.t,
                 p,
                 paused.contains(&p.name),
-                last.as_ref(),
+                latest.get(&p.name),
                 next.first().copied(),
                 week.get(&p.name).and_then(Summary::success_rate),
             ));

@@ -40,16 +40,9 @@ pub async fn run(config_path: &Path, json: bool) -> Result<(), Failure> {
         .map(|p| p.record.name)
         .collect();
     let mut pipelines = Vec::new();
+    let mut latest = store.latest_runs().await?;
     for p in &config.pipelines {
-        let last = store
-            .runs(&RunFilter {
-                pipeline: Some(p.name.clone()),
-                limit: 1,
-                ..Default::default()
-            })
-            .await?
-            .into_iter()
-            .next();
+        let last = latest.remove(&p.name);
         let next = Timing::of(p).next_after(now);
         pipelines.push((p, paused.contains(&p.name), next, last));
     }
