@@ -56,7 +56,16 @@ pub struct Tokens {
 }
 
 impl Tokens {
-    pub(crate) async fn find(
+    /// The token whose secret is `secret`, if it works.
+    pub(crate) async fn by_secret(
+        &self,
+        store: &dyn Store,
+        secret: &str,
+    ) -> Result<Option<Token>, StoreError> {
+        self.find(store, &hash_secret(secret), Instant::now()).await
+    }
+
+    async fn find(
         &self,
         store: &dyn Store,
         hash: &str,
@@ -128,7 +137,7 @@ async fn authorize(parts: &Parts, state: &AppState, needed: Role) -> Result<Call
         .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer TOKEN`"))?;
     let token = state
         .tokens
-        .find(state.store.as_ref(), &hash_secret(secret), Instant::now())
+        .by_secret(state.store.as_ref(), secret)
         .await?
         .ok_or_else(|| ApiError::unauthorized("this token is unknown or was revoked"))?;
     if token.role < needed {

@@ -357,14 +357,7 @@ async fn login(
     let found = if secret.is_empty() {
         Ok(None)
     } else {
-        state
-            .tokens
-            .find(
-                state.store.as_ref(),
-                &crate::auth::hash_secret(secret),
-                std::time::Instant::now(),
-            )
-            .await
+        state.tokens.by_secret(state.store.as_ref(), secret).await
     };
     match found {
         Ok(Some(_)) => {

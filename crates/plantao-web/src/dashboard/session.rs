@@ -8,8 +8,6 @@
 //! come from this origin. A request with `Authorization: Bearer` (a script, the benchmark) is
 //! served the same pages without a cookie.
 
-use std::time::Instant;
-
 use axum::extract::FromRequestParts;
 use axum::http::header::{ACCEPT_LANGUAGE, AUTHORIZATION, COOKIE, HOST, ORIGIN};
 use axum::http::request::Parts;
@@ -18,7 +16,6 @@ use plantao_model::Role;
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
-use crate::auth::hash_secret;
 use crate::dashboard::i18n::{Lang, Text};
 
 pub const SESSION_COOKIE: &str = "plantao_session";
@@ -117,11 +114,7 @@ impl FromRequestParts<AppState> for Visitor {
             (None, None) => (None, false),
         };
         let who = match secret {
-            Some(secret) => match state
-                .tokens
-                .find(state.store.as_ref(), &hash_secret(secret), Instant::now())
-                .await
-            {
+            Some(secret) => match state.tokens.by_secret(state.store.as_ref(), secret).await {
                 Ok(token) => token.map(|t| SignedIn {
                     name: t.name,
                     role: t.role,
