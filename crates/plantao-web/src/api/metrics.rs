@@ -99,15 +99,10 @@ pub async fn metrics_today(
     State(state): State<AppState>,
     Query(q): Query<TodayQuery>,
 ) -> ApiResult<Json<Vec<DayMetrics>>> {
-    Ok(Json(today(&state, q.pipeline.as_deref()).await?))
-}
-
-/// Today so far in each pipeline's zone: one pipeline's, or every one's.
-pub(crate) async fn today(state: &AppState, pipeline: Option<&str>) -> ApiResult<Vec<DayMetrics>> {
     let config = state.config();
     let now = Utc::now();
     let mut all = Vec::new();
-    for p in chosen(&config, pipeline)? {
+    for p in chosen(&config, q.pipeline.as_deref())? {
         let s = state
             .store
             .summary(&p.name, Window::Today, now, p.timezone)
@@ -118,7 +113,7 @@ pub(crate) async fn today(state: &AppState, pipeline: Option<&str>) -> ApiResult
             &s,
         ));
     }
-    Ok(all)
+    Ok(Json(all))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -144,18 +144,13 @@ pub async fn list_pipelines(
     _: Viewer,
     State(state): State<AppState>,
 ) -> ApiResult<Json<Vec<PipelineSummary>>> {
-    Ok(Json(summaries(&state).await?))
-}
-
-/// Every configured pipeline's summary, in the configuration's order.
-pub(crate) async fn summaries(state: &AppState) -> ApiResult<Vec<PipelineSummary>> {
     let config = state.config();
     let paused = state.store.paused_pipelines().await?;
     let mut all = Vec::with_capacity(config.pipelines.len());
     for p in &config.pipelines {
-        all.push(summary_of(state, p, paused.contains(&p.name)).await?);
+        all.push(summary_of(&state, p, paused.contains(&p.name)).await?);
     }
-    Ok(all)
+    Ok(Json(all))
 }
 
 #[utoipa::path(get, path = "/api/pipelines/{name}", tag = "pipelines",
@@ -223,7 +218,7 @@ pub struct PlannedStep {
     pub skipped: Option<String>,
 }
 
-pub(crate) fn plan_view(plan: &Plan<'_>) -> PlanView {
+fn plan_view(plan: &Plan<'_>) -> PlanView {
     let list = |planned: &[plantao_engine::Planned<'_>]| {
         planned
             .iter()
@@ -327,7 +322,7 @@ pub struct Paused {
     pub paused: bool,
 }
 
-pub(crate) async fn set_paused(
+async fn set_paused(
     state: &AppState,
     actor: &str,
     name: &str,

@@ -54,7 +54,10 @@ pub struct RunPage {
     pub next_cursor: Option<String>,
 }
 
-fn parse_enum<T: std::str::FromStr>(name: &str, value: Option<&str>) -> ApiResult<Option<T>>
+pub(crate) fn parse_enum<T: std::str::FromStr>(
+    name: &str,
+    value: Option<&str>,
+) -> ApiResult<Option<T>>
 where
     T::Err: std::fmt::Display,
 {
@@ -206,12 +209,8 @@ pub async fn get_run(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<RunView>> {
-    Ok(Json(run_view(&state, parse_run_id(&id)?).await?))
-}
-
-/// A run in full but its logs.
-pub(crate) async fn run_view(state: &AppState, id: RunId) -> ApiResult<RunView> {
-    Ok(view_of(&state.config(), state.store.run_detail(id).await?))
+    let detail = state.store.run_detail(parse_run_id(&id)?).await?;
+    Ok(Json(view_of(&state.config(), detail)))
 }
 
 /// A run's record as the API shows it: logs left out (their sizes kept), resources added up.

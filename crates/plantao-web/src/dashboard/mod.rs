@@ -82,12 +82,22 @@ pub struct Chrome {
     pub other_lang: Lang,
 }
 
+/// A request's query parameters; a malformed query reads as none (pages are lenient).
+pub fn query_of(uri: &Uri) -> HashMap<String, String> {
+    uri.query()
+        .and_then(|q| serde_urlencoded::from_str(q).ok())
+        .unwrap_or_default()
+}
+
+/// A request's path and query, as a page links back to itself.
+fn here(uri: &Uri) -> String {
+    uri.path_and_query()
+        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned())
+}
+
 impl Chrome {
     pub fn new(v: &Visitor, uri: &Uri, nav: &'static str) -> Self {
-        let query: HashMap<String, String> = uri
-            .query()
-            .and_then(|q| serde_urlencoded::from_str(q).ok())
-            .unwrap_or_default();
+        let query = query_of(uri);
         let notice = query.get("notice").and_then(|key| {
             let message = v.text.t(&format!("notice.{key}"));
             (!message.starts_with('⟦')).then(|| match query.get("run") {
@@ -95,15 +105,12 @@ impl Chrome {
                 None => message.into_owned(),
             })
         });
-        let here = uri
-            .path_and_query()
-            .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
         Chrome {
             t: v.text,
             who: v.who.clone(),
             csrf: v.csrf.clone(),
             nav,
-            here,
+            here: here(uri),
             rendered: chrono::Utc::now().format("%H:%M:%S UTC").to_string(),
             notice,
             operator: v.can(Role::Operator),
@@ -170,14 +177,19 @@ struct ErrorPage {
     message: String,
 }
 
-/// An error page in the visitor's language, with the API's explanation.
-pub fn failed(v: &Visitor, uri: &Uri, e: &ApiError) -> Response {
+/// An error page in the visitor's language, saying `message`, with `status`.
+fn error_page(v: &Visitor, uri: &Uri, status: StatusCode, message: String) -> Response {
     let mut response = html(&ErrorPage {
         c: Chrome::new(v, uri, ""),
-        message: e.message().to_owned(),
+        message,
     });
-    *response.status_mut() = e.status();
+    *response.status_mut() = status;
     response
+}
+
+/// The error page for what the API's functions refused, with their explanation.
+pub fn failed(v: &Visitor, uri: &Uri, e: &ApiError) -> Response {
+    error_page(v, uri, e.status(), e.message().to_owned())
 }
 
 /// Renders what `built` gave, or the error page.
@@ -190,12 +202,9 @@ pub fn respond(v: &Visitor, uri: &Uri, built: Result<impl Template, ApiError>) -
 
 /// To the sign-in page, coming back to `uri` afterwards.
 pub fn to_sign_in(uri: &Uri) -> Response {
-    let here = uri
-        .path_and_query()
-        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
     see_other(&format!(
         "/login?{}",
-        serde_urlencoded::to_string([("next", &here)]).unwrap_or_default()
+        serde_urlencoded::to_string([("next", here(uri))]).unwrap_or_default()
     ))
 }
 
@@ -219,14 +228,7 @@ pub fn see_other(to: &str) -> Response {
 pub fn refused(v: &Visitor, uri: &Uri, refusal: Refusal) -> Response {
     match refusal {
         Refusal::SignIn => to_sign_in(uri),
-        Refusal::Forbidden(why) => {
-            let mut response = html(&ErrorPage {
-                c: Chrome::new(v, uri, ""),
-                message: why,
-            });
-            *response.status_mut() = StatusCode::FORBIDDEN;
-            response
-        }
+        Refusal::Forbidden(why) => error_page(v, uri, StatusCode::FORBIDDEN, why),
     }
 }
 
@@ -335,10 +337,7 @@ struct LoginPage {
 }
 
 async fn login_page(v: Visitor, uri: Uri) -> Response {
-    let query: HashMap<String, String> = uri
-        .query()
-        .and_then(|q| serde_urlencoded::from_str(q).ok())
-        .unwrap_or_default();
+    let query = query_of(&uri);
     html(&LoginPage {
         next: session::local_path(query.get("next").map_or("/", String::as_str)).to_owned(),
         c: Chrome::new(&v, &uri, "login"),
@@ -398,10 +397,7 @@ async fn logout(_: Acting<AsViewer>) -> Response {
 /// Switches the language (a cookie) and goes back: a link, so it works without JavaScript and
 /// before signing in.
 async fn language(axum::extract::Path(tag): axum::extract::Path<String>, uri: Uri) -> Response {
-    let query: HashMap<String, String> = uri
-        .query()
-        .and_then(|q| serde_urlencoded::from_str(q).ok())
-        .unwrap_or_default();
+    let query = query_of(&uri);
     let back = session::local_path(query.get("back").map_or("/", String::as_str));
     let mut response = see_other(back);
     if let Some(lang) = Lang::parse(&tag) {

@@ -1,6 +1,6 @@
 //! Pipelines: the list, and one pipeline's schedule, trends, history and "run now" form.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -9,7 +9,7 @@ use axum::response::Response;
 use chrono::Utc;
 use plantao_config::Pipeline;
 use plantao_engine::scheduler::Timing;
-use plantao_model::{RunId, RunStatus, Trigger};
+use plantao_model::{RunStatus, Trigger};
 use plantao_store::{Run, RunFilter, Summary, Timestamp};
 
 use super::chart;
@@ -17,10 +17,11 @@ use super::figures;
 use super::i18n::Text;
 use super::overview::{RunRow, rate_class, run_class, run_row};
 use super::session::Visitor;
-use super::{Acting, AsOperator, Chrome, done, gate, html, respond};
+use super::{Acting, AsOperator, Chrome, done, gate, html, query_of, respond};
 use crate::AppState;
 use crate::api::{
-    PlanView, TriggerRequest, Triggered, find, history, last_runs, summary_of, trigger,
+    PlanView, TriggerRequest, Triggered, find, history, last_runs, parse_enum, parse_run_id,
+    summary_of, trigger,
 };
 use crate::error::{ApiError, ApiResult};
 
@@ -262,7 +263,7 @@ async fn build(
     state: &AppState,
     c: Chrome,
     name: &str,
-    query: &BTreeMap<String, String>,
+    query: &HashMap<String, String>,
     plan: Option<PlanView>,
 ) -> ApiResult<Detail> {
     let t = c.t;
@@ -271,19 +272,11 @@ async fn build(
     let paused = state.store.paused_pipelines().await?.contains(&p.name);
     let summary = summary_of(state, p, paused).await?;
     let zone = p.timezone;
-    let pick = |key: &str| query.get(key).filter(|v| !v.is_empty()).cloned();
-    let status = pick("status")
-        .map(|s| s.parse::<RunStatus>())
-        .transpose()
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let trigger = pick("trigger")
-        .map(|s| s.parse::<Trigger>())
-        .transpose()
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let before = pick("before")
-        .map(|s| s.parse::<RunId>())
-        .transpose()
-        .map_err(|_| ApiError::bad_request("`before` must be a run id from an earlier page"))?;
+    // The filter form sends an empty field for "any".
+    let pick = |key: &str| query.get(key).map(String::as_str).filter(|v| !v.is_empty());
+    let status = parse_enum::<RunStatus>("status", pick("status"))?;
+    let trigger = parse_enum::<Trigger>("trigger", pick("trigger"))?;
+    let before = pick("before").map(parse_run_id).transpose()?;
     let mut runs = last_runs(
         state,
         &RunFilter {
@@ -372,12 +365,6 @@ async fn build(
     })
 }
 
-fn query_of(uri: &Uri) -> BTreeMap<String, String> {
-    uri.query()
-        .and_then(|q| serde_urlencoded::from_str(q).ok())
-        .unwrap_or_default()
-}
-
 pub async fn detail(
     v: Visitor,
     State(state): State<AppState>,
@@ -421,7 +408,7 @@ pub async fn run_now(
         Ok(Triggered::Plan(plan)) => {
             let page_uri: Uri = format!("/pipelines/{name}").parse().unwrap_or_default();
             let c = Chrome::new(&a.v, &page_uri, "pipelines");
-            match build(&state, c, &name, &BTreeMap::new(), Some(plan)).await {
+            match build(&state, c, &name, &HashMap::new(), Some(plan)).await {
                 Ok(page) => html(&page),
                 Err(e) => a.failed(&e),
             }

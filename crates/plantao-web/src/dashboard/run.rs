@@ -10,7 +10,7 @@ use chrono::Utc;
 use super::chart::{self, Span};
 use super::overview::{run_class, stage_class, value_text, zone_of};
 use super::session::Visitor;
-use super::{Acting, AsOperator, Chrome, failed, gate, respond};
+use super::{Acting, AsOperator, Chrome, failed, gate, query_of, respond};
 use crate::AppState;
 use crate::api::{log_text, parse_run_id, view_of};
 use crate::error::ApiResult;
@@ -231,10 +231,7 @@ pub async fn log(
     if let Some(to) = gate(&v, &state, &uri) {
         return to;
     }
-    let query: std::collections::HashMap<String, String> = uri
-        .query()
-        .and_then(|q| serde_urlencoded::from_str(q).ok())
-        .unwrap_or_default();
+    let query = query_of(&uri);
     let text = async {
         let detail = state.store.run_detail(parse_run_id(&id)?).await?;
         log_text(&detail, query.get("stage").map(String::as_str))
