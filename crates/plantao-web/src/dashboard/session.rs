@@ -67,7 +67,7 @@ fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 /// The CSRF token of a session: a hash of its secret, so it needs no storage and changes with it.
 pub fn csrf_of(secret: &str) -> String {
     let digest = Sha256::digest(format!("plantao-csrf\0{secret}").as_bytes());
-    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    crate::auth::hex(&digest[..16])
 }
 
 fn same_origin(headers: &HeaderMap) -> bool {
