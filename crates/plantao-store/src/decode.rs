@@ -115,14 +115,17 @@ where
     })
 }
 
-/// What `Store::totals` reads, per pipeline: rows of the runs rollup and of the counters rollup
-/// summed by pipeline (and status and trigger, or step and name).
-pub(crate) fn totals_from_rows<R>(
+/// What `Store::totals` and `Store::bucket_totals` read, per key (`key` reads it from a row:
+/// the pipeline, or the pipeline and the bucket): rows of the runs rollup and of the counters
+/// rollup summed by key (and status and trigger, or step and name).
+pub(crate) fn totals_from_rows<R, K>(
     runs: &[R],
     counters: &[R],
-) -> Result<BTreeMap<String, crate::Summary>>
+    key: impl Fn(&R) -> Result<K>,
+) -> Result<BTreeMap<K, crate::Summary>>
 where
     R: sqlx::Row,
+    K: Ord + Clone,
     for<'c> &'c str: sqlx::ColumnIndex<R>,
     String: Column<R>,
     i64: Column<R>,
@@ -130,14 +133,14 @@ where
 {
     let runs = runs
         .iter()
-        .map(|r| Ok((r.try_get("pipeline")?, runs_row(r)?)))
+        .map(|r| Ok((key(r)?, runs_row(r)?)))
         .collect::<Result<Vec<_>>>()?;
     let counters = counters
         .iter()
         .map(|r| {
             let (step, name): (String, String) = (r.try_get("step")?, r.try_get("name")?);
             Ok((
-                r.try_get("pipeline")?,
+                key(r)?,
                 format!("{step}.{name}"),
                 r.try_get("sum")?,
                 r.try_get("runs")?,

@@ -148,6 +148,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         to: Timestamp,
     ) -> Result<BTreeMap<String, Summary>>;
 
+    /// [`Store::totals`] bucket by bucket, keyed by pipeline and bucket start, still in one
+    /// pass: what a chart of days over every pipeline reads.
+    async fn bucket_totals(
+        &self,
+        pipelines: &[String],
+        grain: Grain,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<BTreeMap<(String, Timestamp), Summary>>;
+
     /// Deletes at most `limit` finished runs queued before `before`, with their stages,
     /// counters and outputs, and at most `limit` each of the resolved alerts and of the
     /// notifications done with (delivered or given up, with their attempts) made before

@@ -320,18 +320,19 @@ pub struct Bucket {
     pub summary: Summary,
 }
 
-/// Per pipeline, what rows of the runs and counters rollups add up to (see `Store::totals`):
-/// `runs` as (pipeline, row), `counters` as (pipeline, `step.counter`, sum, runs).
-pub(crate) fn totals(
-    runs: Vec<(String, RunsRow)>,
-    counters: Vec<(String, String, f64, i64)>,
-) -> BTreeMap<String, Summary> {
-    let mut out: BTreeMap<String, Summary> = BTreeMap::new();
-    for (pipeline, row) in &runs {
-        out.entry(pipeline.clone()).or_default().add_runs(row);
+/// Per key (a pipeline, or a pipeline and a bucket), what rows of the runs and counters rollups
+/// add up to (see `Store::totals`): `runs` as (key, row), `counters` as (key, `step.counter`,
+/// sum, runs).
+pub(crate) fn totals<K: Ord + Clone>(
+    runs: Vec<(K, RunsRow)>,
+    counters: Vec<(K, String, f64, i64)>,
+) -> BTreeMap<K, Summary> {
+    let mut out: BTreeMap<K, Summary> = BTreeMap::new();
+    for (key, row) in &runs {
+        out.entry(key.clone()).or_default().add_runs(row);
     }
-    for (pipeline, key, sum, n) in counters {
-        out.entry(pipeline).or_default().add_counter(key, sum, n);
+    for (key, name, sum, n) in counters {
+        out.entry(key).or_default().add_counter(name, sum, n);
     }
     out
 }

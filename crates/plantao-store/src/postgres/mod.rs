@@ -275,6 +275,53 @@ impl PgStore {
         })
     }
 
+    /// The rows of the runs and counters rollups that [`Store::totals`] adds up, summed by
+    /// pipeline, or by pipeline and bucket when `by_bucket`.
+    async fn totals_rows(
+        &self,
+        pipelines: &[String],
+        grain: Grain,
+        from: Timestamp,
+        to: Timestamp,
+        by_bucket: bool,
+    ) -> Result<(Vec<PgRow>, Vec<PgRow>)> {
+        let key = if by_bucket {
+            "pipeline, bucket"
+        } else {
+            "pipeline"
+        };
+        let mut tx = self.pool.begin().await?;
+        let runs = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {key}, status, triggered_by, SUM(runs)::BIGINT AS runs,
+                    SUM(timed_runs)::BIGINT AS timed_runs,
+                    SUM(duration_ms_sum)::BIGINT AS duration_ms_sum,
+                    MAX(duration_ms_max) AS duration_ms_max, SUM(cpu_ms)::BIGINT AS cpu_ms
+             FROM rollup_runs
+             WHERE pipeline = ANY($1) AND grain = $2 AND bucket >= $3 AND bucket < $4
+             GROUP BY {key}, status, triggered_by"
+        )))
+        .bind(pipelines)
+        .bind(grain.as_str())
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *tx)
+        .await?;
+        let counters = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {key}, step, name, SUM(sum) AS sum, SUM(runs)::BIGINT AS runs
+             FROM rollup_counters
+             WHERE pipeline = ANY($1) AND grain = $2 AND bucket >= $3 AND bucket < $4
+             GROUP BY {key}, step, name"
+        )))
+        .bind(pipelines)
+        .bind(grain.as_str())
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((runs, counters))
+    }
+
     async fn rollups_now(
         &self,
         pipeline: &str,
@@ -557,36 +604,21 @@ impl Store for PgStore {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<BTreeMap<String, Summary>> {
-        let mut tx = self.pool.begin().await?;
-        let runs = sqlx::query(
-            "SELECT pipeline, status, triggered_by, SUM(runs)::BIGINT AS runs,
-                    SUM(timed_runs)::BIGINT AS timed_runs,
-                    SUM(duration_ms_sum)::BIGINT AS duration_ms_sum,
-                    MAX(duration_ms_max) AS duration_ms_max, SUM(cpu_ms)::BIGINT AS cpu_ms
-             FROM rollup_runs
-             WHERE pipeline = ANY($1) AND grain = $2 AND bucket >= $3 AND bucket < $4
-             GROUP BY pipeline, status, triggered_by",
-        )
-        .bind(pipelines)
-        .bind(grain.as_str())
-        .bind(from)
-        .bind(to)
-        .fetch_all(&mut *tx)
-        .await?;
-        let counters = sqlx::query(
-            "SELECT pipeline, step, name, SUM(sum) AS sum, SUM(runs)::BIGINT AS runs
-             FROM rollup_counters
-             WHERE pipeline = ANY($1) AND grain = $2 AND bucket >= $3 AND bucket < $4
-             GROUP BY pipeline, step, name",
-        )
-        .bind(pipelines)
-        .bind(grain.as_str())
-        .bind(from)
-        .bind(to)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        crate::decode::totals_from_rows(&runs, &counters)
+        let (runs, counters) = self.totals_rows(pipelines, grain, from, to, false).await?;
+        crate::decode::totals_from_rows(&runs, &counters, |r| Ok(r.try_get("pipeline")?))
+    }
+
+    async fn bucket_totals(
+        &self,
+        pipelines: &[String],
+        grain: Grain,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<BTreeMap<(String, Timestamp), Summary>> {
+        let (runs, counters) = self.totals_rows(pipelines, grain, from, to, true).await?;
+        crate::decode::totals_from_rows(&runs, &counters, |r| {
+            Ok((r.try_get("pipeline")?, r.try_get("bucket")?))
+        })
     }
 
     async fn prune(&self, before: Timestamp, limit: u32) -> Result<u64> {

@@ -185,6 +185,70 @@ impl SqliteStore {
         })
     }
 
+    /// What [`Store::totals`] adds up, by key: `group` names the columns summed by (the
+    /// pipeline, or the pipeline and the bucket) and `key` how a row's JSON carries them (its
+    /// shape is `K`'s). Each table answers with one JSON value, not a row at a time: with 50
+    /// pipelines' days that is 0.25 ms against 1 ms in SQLite alone, and sqlx hands every row
+    /// across threads.
+    async fn totals_of<K: serde::de::DeserializeOwned + Ord + Clone>(
+        &self,
+        pipelines: &[String],
+        (grain, from, to): (Grain, Timestamp, Timestamp),
+        group: &str,
+        key: &str,
+    ) -> Result<BTreeMap<K, Summary>> {
+        let names = serde_json::json!(pipelines).to_string();
+        let (grain, from, to) = (grain.as_str(), micros(from), micros(to));
+        let range = "pipeline IN (SELECT value FROM json_each(?1)) AND grain = ?2
+                     AND bucket >= ?3 AND bucket < ?4";
+        let mut conn = self.reader.begin().await?;
+        type RunsCols<K> = (K, String, String, i64, i64, i64, Option<i64>, i64);
+        let runs: Vec<RunsCols<K>> = json_rows(
+            &mut conn,
+            &format!(
+                "SELECT json_group_array(json_array({key}, status, triggered_by, runs, timed_runs,
+                        duration_ms_sum, duration_ms_max, cpu_ms))
+                 FROM (SELECT {group}, status, triggered_by, SUM(runs) AS runs,
+                        SUM(timed_runs) AS timed_runs, SUM(duration_ms_sum) AS duration_ms_sum,
+                        MAX(duration_ms_max) AS duration_ms_max, SUM(cpu_ms) AS cpu_ms
+                       FROM rollup_runs WHERE {range} GROUP BY {group}, status, triggered_by)"
+            ),
+            (&names, grain, from, to),
+        )
+        .await?;
+        let counters: Vec<(K, String, String, f64, i64)> = json_rows(
+            &mut conn,
+            &format!(
+                "SELECT json_group_array(json_array({key}, step, name, sum, runs))
+                 FROM (SELECT {group}, step, name, SUM(sum) AS sum, SUM(runs) AS runs
+                       FROM rollup_counters WHERE {range} GROUP BY {group}, step, name)"
+            ),
+            (&names, grain, from, to),
+        )
+        .await?;
+        conn.commit().await?;
+        let runs = runs
+            .into_iter()
+            .map(|(k, status, trigger, runs, timed_runs, sum, max, cpu_ms)| {
+                let row = RunsRow {
+                    status,
+                    trigger,
+                    runs,
+                    timed_runs,
+                    duration_ms_sum: sum,
+                    duration_ms_max: max,
+                    cpu_ms,
+                };
+                (k, row)
+            })
+            .collect();
+        let counters = counters
+            .into_iter()
+            .map(|(k, step, name, sum, n)| (k, format!("{step}.{name}"), sum, n))
+            .collect();
+        Ok(crate::rollup::totals(runs, counters))
+    }
+
     async fn rollups_now(
         &self,
         pipeline: &str,
@@ -529,38 +593,29 @@ impl Store for SqliteStore {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<BTreeMap<String, Summary>> {
-        let names = serde_json::json!(pipelines).to_string();
-        let (grain, from, to) = (grain.as_str(), micros(from), micros(to));
-        let mut conn = self.reader.begin().await?;
-        let runs = sqlx::query(
-            "SELECT pipeline, status, triggered_by, SUM(runs) AS runs, SUM(timed_runs) AS timed_runs,
-                    SUM(duration_ms_sum) AS duration_ms_sum, MAX(duration_ms_max) AS duration_ms_max,
-                    SUM(cpu_ms) AS cpu_ms
-             FROM rollup_runs
-             WHERE pipeline IN (SELECT value FROM json_each(?1)) AND grain = ?2
-               AND bucket >= ?3 AND bucket < ?4
-             GROUP BY pipeline, status, triggered_by",
-        )
-        .bind(&names)
-        .bind(grain)
-        .bind(from)
-        .bind(to)
-        .fetch_all(&mut *conn)
-        .await?;
-        let counters = sqlx::query(
-            "SELECT pipeline, step, name, SUM(sum) AS sum, SUM(runs) AS runs FROM rollup_counters
-             WHERE pipeline IN (SELECT value FROM json_each(?1)) AND grain = ?2
-               AND bucket >= ?3 AND bucket < ?4
-             GROUP BY pipeline, step, name",
-        )
-        .bind(&names)
-        .bind(grain)
-        .bind(from)
-        .bind(to)
-        .fetch_all(&mut *conn)
-        .await?;
-        conn.commit().await?;
-        crate::decode::totals_from_rows(&runs, &counters)
+        self.totals_of(pipelines, (grain, from, to), "pipeline", "pipeline")
+            .await
+    }
+
+    async fn bucket_totals(
+        &self,
+        pipelines: &[String],
+        grain: Grain,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<BTreeMap<(String, Timestamp), Summary>> {
+        let by_micros: BTreeMap<(String, i64), Summary> = self
+            .totals_of(
+                pipelines,
+                (grain, from, to),
+                "pipeline, bucket",
+                "json_array(pipeline, bucket)",
+            )
+            .await?;
+        by_micros
+            .into_iter()
+            .map(|((pipeline, bucket), s)| Ok(((pipeline, time(bucket)?), s)))
+            .collect()
     }
 
     async fn prune(&self, before: Timestamp, limit: u32) -> Result<u64> {
@@ -816,16 +871,31 @@ async fn rollup_rows<T: serde::de::DeserializeOwned>(
     columns: &str,
     key: (&str, &str, i64, i64),
 ) -> Result<Vec<T>> {
-    let json: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT json_group_array(json_array({columns})) FROM {table}
-         WHERE pipeline = ? AND grain = ? AND bucket >= ? AND bucket < ?"
-    )))
-    .bind(key.0)
-    .bind(key.1)
-    .bind(key.2)
-    .bind(key.3)
-    .fetch_one(conn)
-    .await?;
+    json_rows(
+        conn,
+        &format!(
+            "SELECT json_group_array(json_array({columns})) FROM {table}
+             WHERE pipeline = ?1 AND grain = ?2 AND bucket >= ?3 AND bucket < ?4"
+        ),
+        key,
+    )
+    .await
+}
+
+/// The rows of `sql`, a `json_group_array` over rows of one rollup, bound to `(?1, ?2, ?3,
+/// ?4)`: one value crosses from SQLite's thread instead of a row at a time.
+async fn json_rows<T: serde::de::DeserializeOwned>(
+    conn: &mut SqliteConnection,
+    sql: &str,
+    binds: (&str, &str, i64, i64),
+) -> Result<Vec<T>> {
+    let json: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+        .bind(binds.0)
+        .bind(binds.1)
+        .bind(binds.2)
+        .bind(binds.3)
+        .fetch_one(conn)
+        .await?;
     serde_json::from_str(&json)
-        .map_err(|e| StoreError::Database(format!("unreadable rollup in {table}: {e}")))
+        .map_err(|e| StoreError::Database(format!("unreadable rollup rows: {e}")))
 }

@@ -242,6 +242,23 @@ pub async fn finished_runs_add_up_by_hour_and_by_local_day(fx: &Fixture) {
             },
             "{window:?}"
         );
+        // And bucket by bucket: each one as `rollups` reads it, histograms aside.
+        let by_bucket = store.bucket_totals(&names, grain, from, to).await.unwrap();
+        let buckets = store.rollups("report", grain, from, to).await.unwrap();
+        assert!(!buckets.is_empty(), "{window:?}");
+        assert_eq!(by_bucket.len(), buckets.len(), "{window:?}");
+        for bucket in buckets {
+            assert_eq!(
+                by_bucket[&("report".to_owned(), bucket.start)],
+                Summary {
+                    durations: Histogram::default(),
+                    succeeded_durations: Histogram::default(),
+                    ..bucket.summary
+                },
+                "{window:?} at {}",
+                bucket.start
+            );
+        }
     }
 }
 
