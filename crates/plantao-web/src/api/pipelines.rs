@@ -100,14 +100,16 @@ pub(crate) async fn summary_of(
         })
         .await?
         .pop();
-    let day = state
-        .store
-        .summary(&p.name, Window::Last24h, now, p.timezone)
-        .await?;
-    let week = state
-        .store
-        .summary(&p.name, Window::Last7d, now, p.timezone)
-        .await?;
+    // The last 24 h are the newest hourly buckets of the last 7 days: one read for both.
+    let (grain, from, to) = Window::Last7d.range(now, p.timezone);
+    let (_, day_from, _) = Window::Last24h.range(now, p.timezone);
+    let (mut day, mut week) = (Summary::default(), Summary::default());
+    for bucket in state.store.rollups(&p.name, grain, from, to).await? {
+        if bucket.start >= day_from {
+            day.merge(&bucket.summary);
+        }
+        week.merge(&bucket.summary);
+    }
     let mut schedule: Vec<String> = p.schedules.iter().map(|s| s.text.clone()).collect();
     if let Some(every) = p.every {
         schedule.push(format!("every {}s", every.as_secs()));

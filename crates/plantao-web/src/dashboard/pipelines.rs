@@ -20,8 +20,8 @@ use super::session::Visitor;
 use super::{Acting, AsOperator, Chrome, done, gate, html, query_of, respond};
 use crate::AppState;
 use crate::api::{
-    PlanView, TriggerRequest, Triggered, find, history, last_runs, parse_enum, parse_run_id,
-    summary_of, trigger,
+    PlanView, TriggerRequest, Triggered, find, last_runs, parse_enum, parse_run_id, summary_of,
+    trigger,
 };
 use crate::error::{ApiError, ApiResult};
 
@@ -89,7 +89,8 @@ pub async fn list(v: Visitor, State(state): State<AppState>, uri: Uri) -> Respon
         let config = state.config();
         let now = Utc::now();
         let paused = state.store.paused_pipelines().await?;
-        let week = figures::added(&figures::days(&state, &config, 7, now).await?);
+        let all: Vec<&Pipeline> = config.pipelines.iter().collect();
+        let week = figures::added(&figures::days(&state, &all, 7, now).await?);
         let latest = state.store.latest_runs().await?;
         let mut rows = Vec::with_capacity(config.pipelines.len());
         for p in &config.pipelines {
@@ -229,27 +230,37 @@ fn stats_text(t: &Text, s: &crate::api::WindowStats) -> String {
         .replace("{p95}", &t.ms(s.p95_duration_ms))
 }
 
+/// The pipeline's mean duration and (eight of) its counters per local day over the last
+/// [`TREND_DAYS`] days, from the daily rollups.
 async fn trends(state: &AppState, t: &Text, p: &Pipeline) -> ApiResult<Vec<Trend>> {
-    let days = history(state, Some(&p.name), TREND_DAYS).await?;
-    let label = |d: &crate::api::DayMetrics| t.day(d.day);
+    let days: Vec<(chrono::NaiveDate, Summary)> =
+        figures::days(state, &[p], TREND_DAYS, Utc::now())
+            .await?
+            .into_iter()
+            .map(|(day, mut each)| (day, each.remove(&p.name).unwrap_or_default()))
+            .collect();
+    let range = format!(
+        "{}–{}",
+        days.first().map(|d| t.day(d.0)).unwrap_or_default(),
+        days.last().map(|d| t.day(d.0)).unwrap_or_default()
+    );
+    let means: Vec<Option<f64>> = days.iter().map(|(_, s)| s.mean_duration_ms()).collect();
     let mut out = vec![Trend {
         name: t.t("pipelines.mean_duration").into_owned(),
-        last: t.ms(days.last().and_then(|d| d.mean_duration_ms)),
+        last: t.ms(means.last().copied().flatten()),
         spark: chart::sparkline(
-            &format!(
-                "{} · {}–{}",
-                t.t("pipelines.mean_duration"),
-                days.first().map(label).unwrap_or_default(),
-                days.last().map(label).unwrap_or_default()
-            ),
-            &days.iter().map(|d| d.mean_duration_ms).collect::<Vec<_>>(),
+            &format!("{} · {range}", t.t("pipelines.mean_duration")),
+            &means,
         ),
     }];
-    let mut names: Vec<&String> = days.iter().flat_map(|d| d.counters.keys()).collect();
+    let mut names: Vec<&String> = days.iter().flat_map(|(_, s)| s.counters.keys()).collect();
     names.sort();
     names.dedup();
     for name in names.into_iter().take(8) {
-        let points: Vec<Option<f64>> = days.iter().map(|d| d.counters.get(name).copied()).collect();
+        let points: Vec<Option<f64>> = days
+            .iter()
+            .map(|(_, s)| s.counters.get(name).map(|c| c.sum))
+            .collect();
         out.push(Trend {
             name: name.clone(),
             last: t.num(points.last().copied().flatten().unwrap_or(0.0), 0),
