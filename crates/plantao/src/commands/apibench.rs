@@ -99,8 +99,10 @@ pub async fn run(args: ApiBench) -> Result<(), Failure> {
         "/settings".to_owned(),
     ];
     println!(
-        "wrk, {} connections, {} s per route, 2 threads:",
-        args.connections, args.seconds
+        "wrk, {} connections, {} s per route, {} threads:",
+        args.connections,
+        args.seconds,
+        args.connections.clamp(1, 2)
     );
     println!("| route | bytes | requests/s | p50 ms | p99 ms |");
     println!("| --- | ---: | ---: | ---: | ---: |");
@@ -277,8 +279,9 @@ pub(crate) struct Load<'a> {
 pub(crate) async fn wrk(load: &Load<'_>) -> Result<Figures, Failure> {
     let url = load.url.as_str();
     let mut command = tokio::process::Command::new("wrk");
+    // wrk needs a connection per thread: one connection measures a page alone.
     command.args([
-        "-t2",
+        &format!("-t{}", load.connections.clamp(1, 2)),
         &format!("-c{}", load.connections),
         &format!("-d{}s", load.seconds.max(1)),
         "--latency",
