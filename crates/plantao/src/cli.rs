@@ -22,6 +22,14 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The shells `plantao completions` writes for.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
     /// Whether each check with an `sla` kept it: uptime and p95 against the targets.
@@ -246,6 +254,19 @@ pub enum Command {
     },
     /// Print the HTTP API's OpenAPI 3.1 document (committed as docs/openapi.json).
     Openapi,
+    /// Print a shell's completion script, e.g. `plantao completions bash >
+    /// /etc/bash_completion.d/plantao`, or `plantao completions zsh > ~/.zfunc/_plantao`.
+    Completions {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print the manual page (`plantao man | man -l -`), or write one page per command into a
+    /// folder (plantao.1, plantao-serve.1, plantao-token-create.1…) for `/usr/share/man/man1`.
+    Man {
+        /// The folder to write the pages in.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Work with configuration files.
     Config {
         #[command(subcommand)]

@@ -166,6 +166,8 @@ fn main() -> ExitCode {
                 commands::access::openapi();
                 Ok(())
             }
+            Command::Completions { shell } => commands::manual::completions(shell),
+            Command::Man { dir } => commands::manual::man(dir.as_deref()),
             Command::Config {
                 command: ConfigCommand::Example { pipeline },
             } => {

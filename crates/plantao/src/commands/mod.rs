@@ -10,6 +10,7 @@ pub mod checks;
 pub mod config;
 pub mod control;
 pub mod doctor;
+pub mod manual;
 pub mod memory;
 pub mod ping;
 pub mod pingbench;
