@@ -18,7 +18,7 @@ use crate::types::{
 };
 
 /// The keys every rule takes.
-const RULE_KEYS: &[&str] = &[
+pub(crate) const RULE_KEYS: &[&str] = &[
     "name",
     "kind",
     "pipeline",
@@ -35,7 +35,7 @@ const RULE_KEYS: &[&str] = &[
     "template",
 ];
 /// The keys of a rule's condition, each taken by some kinds only.
-const CONDITION_KEYS: &[&str] = &[
+pub(crate) const CONDITION_KEYS: &[&str] = &[
     "stage",
     "max",
     "factor",
@@ -85,8 +85,8 @@ pub(crate) struct Names {
     pub escalations: Vec<String>,
 }
 
-const ESCALATION_KEYS: &[&str] = &["name", "levels", "repeat"];
-const LEVEL_KEYS: &[&str] = &["after", "channels"];
+pub(crate) const ESCALATION_KEYS: &[&str] = &["name", "levels", "repeat"];
+pub(crate) const LEVEL_KEYS: &[&str] = &["after", "channels"];
 
 /// The `[[escalation]]` policies; their names go to `names`.
 pub(crate) fn read_escalations(cx: &mut Cx, v: &Value, names: &mut Names) -> Vec<Escalation> {

@@ -9,7 +9,7 @@ use crate::alerts::{required, required_name, unknown};
 use crate::reader::{self, Cx, Table, Value};
 use crate::types::{Channel, ChannelKind, Language, SmtpTls};
 
-const CHANNEL_KEYS: &[&str] = &[
+pub(crate) const CHANNEL_KEYS: &[&str] = &[
     "name", "kind", "url", "secret", "headers", "instance", "api_key", "to", "token", "chat_id",
     "run", "host", "port", "tls", "username", "password", "from", "language", "timeout", "max_age",
     "template",

@@ -12,7 +12,7 @@ use crate::reader::{self, Cx, Table, Value};
 use crate::types::{Expected, Heartbeat, Pings, SelfHeartbeat, Sla};
 use crate::{alerts, checks, tz};
 
-const KEYS: &[&str] = &[
+pub(crate) const KEYS: &[&str] = &[
     "name",
     "description",
     "period",
@@ -29,11 +29,11 @@ const KEYS: &[&str] = &[
     "sla",
     "max_pings_per_minute",
 ];
-const SLA_KEYS: &[&str] = &["uptime", "p95_ms", "window"];
+pub(crate) const SLA_KEYS: &[&str] = &["uptime", "p95_ms", "window"];
 /// The windows an SLA may be told over.
 pub(crate) const SLA_WINDOWS: &[&str] = &["24h", "7d", "30d", "365d"];
-const PINGS_KEYS: &[&str] = &["key", "body_limit"];
-const SELF_KEYS: &[&str] = &["url", "period", "timeout"];
+pub(crate) const PINGS_KEYS: &[&str] = &["key", "body_limit"];
+pub(crate) const SELF_KEYS: &[&str] = &["url", "period", "timeout"];
 /// As healthchecks.io: a job is down an hour after it was due, unless `grace` says otherwise.
 const DEFAULT_GRACE: Duration = Duration::from_secs(3600);
 const DEFAULT_BODY_LIMIT: usize = 100 * 1024;

@@ -8,7 +8,7 @@ use toml::de::DeValue;
 use crate::reader::{self, Cx, Value};
 use crate::types::Maintenance;
 
-const KEYS: &[&str] = &["start", "end", "pipelines", "reason"];
+pub(crate) const KEYS: &[&str] = &["start", "end", "pipelines", "reason"];
 
 /// The windows; the pipeline names they give go to `refs`, to be checked once pipelines are known.
 pub(crate) fn read(

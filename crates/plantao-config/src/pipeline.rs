@@ -15,7 +15,7 @@ use crate::steps::{parse_expr, read_steps};
 use crate::types::{AlertRule, Catchup, Concurrency, Inputs, Metric, Param, Pipeline, Step};
 use crate::{Connections, daemon_keys, suggest, tz};
 
-const PIPELINE_KEYS: &[&str] = &[
+pub(crate) const PIPELINE_KEYS: &[&str] = &[
     "name",
     "description",
     "schedule",
@@ -36,7 +36,7 @@ const PIPELINE_KEYS: &[&str] = &[
     "depends_on",
     "inputs",
 ];
-const PARAM_KEYS: &[&str] = &["default", "description", "required"];
+pub(crate) const PARAM_KEYS: &[&str] = &["default", "description", "required"];
 
 pub(crate) struct PipelineContext<'a> {
     pub dir: &'a Path,

@@ -10,7 +10,7 @@ use crate::steps::{read_expect, read_http_request, read_sql};
 use crate::types::{HttpProbe, Probe, ProbeTarget};
 use crate::{Connections, alerts, checks};
 
-const KEYS: &[&str] = &[
+pub(crate) const KEYS: &[&str] = &[
     "name",
     "description",
     "every",
@@ -27,7 +27,7 @@ const KEYS: &[&str] = &[
     "sla",
 ];
 const TARGETS: &[&str] = &["http", "tcp", "sql", "command"];
-const HTTP_KEYS: &[&str] = &[
+pub(crate) const HTTP_KEYS: &[&str] = &[
     "method",
     "url",
     "headers",

@@ -24,7 +24,7 @@ use crate::types::{
 use crate::{Connections, resolve, tz};
 use crate::{checks, heartbeats};
 
-const ROOT_KEYS: &[&str] = &[
+pub(crate) const ROOT_KEYS: &[&str] = &[
     "server",
     "storage",
     "defaults",
@@ -40,18 +40,19 @@ const ROOT_KEYS: &[&str] = &[
     "self_heartbeat",
     "probes",
 ];
-const ROUTING_KEYS: &[&str] = &[
+pub(crate) const ROUTING_KEYS: &[&str] = &[
     "channels",
     "info_channels",
     "group_wait",
     "group_interval",
     "group_by",
 ];
-const SERVER_KEYS: &[&str] = &["listen", "public_read", "writes_per_minute"];
-const STORAGE_KEYS: &[&str] = &["url", "retention"];
-const DEFAULTS_KEYS: &[&str] = &["timezone"];
-const ENGINE_KEYS: &[&str] = &["max_concurrent_runs", "shutdown_grace", "evaluate_every"];
-const CONNECTION_KEYS: &[&str] = &["url"];
+pub(crate) const SERVER_KEYS: &[&str] = &["listen", "public_read", "writes_per_minute"];
+pub(crate) const STORAGE_KEYS: &[&str] = &["url", "retention"];
+pub(crate) const DEFAULTS_KEYS: &[&str] = &["timezone"];
+pub(crate) const ENGINE_KEYS: &[&str] =
+    &["max_concurrent_runs", "shutdown_grace", "evaluate_every"];
+pub(crate) const CONNECTION_KEYS: &[&str] = &["url"];
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8077";
 
 /// Reads `path` and the `pipelines/` folder beside it. `env` looks up environment variables

@@ -9,7 +9,7 @@ use crate::reader::{self, Cx, Table, Value};
 use crate::types::{Action, Backoff, HttpStep, SqlStep, Step};
 use crate::{Connections, expr_span, suggest};
 
-const STEP_KEYS: &[&str] = &[
+pub(crate) const STEP_KEYS: &[&str] = &[
     "name",
     "run",
     "argv",
@@ -24,11 +24,11 @@ const STEP_KEYS: &[&str] = &[
     "working_dir",
 ];
 const ACTIONS: &[&str] = &["run", "argv", "http", "sql"];
-const HTTP_KEYS: &[&str] = &["method", "url", "headers", "body", "timeout", "expect"];
+pub(crate) const HTTP_KEYS: &[&str] = &["method", "url", "headers", "body", "timeout", "expect"];
 const HTTP_METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 const HTTP_EXPECT_NAMES: &[&str] = &["status", "duration_ms", "json", "body", "headers"];
-const SQL_KEYS: &[&str] = &["connection", "query"];
-const BACKOFF_KEYS: &[&str] = &["initial", "factor", "max"];
+pub(crate) const SQL_KEYS: &[&str] = &["connection", "query"];
+pub(crate) const BACKOFF_KEYS: &[&str] = &["initial", "factor", "max"];
 
 /// Reads an array of step tables; `list` names it (`steps` or `finally`) in messages. The names
 /// of steps that have mistakes go to `broken`, so that other checks do not report them again
