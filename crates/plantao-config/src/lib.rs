@@ -35,7 +35,7 @@ pub use alerts::WINDOW_VARIABLES;
 pub use cron::CronSchedule;
 pub use diag::{Diagnostic, Diagnostics};
 pub use duration::parse_duration;
-pub use reference::{ConfigFile, Keys, keys_of};
+pub use reference::{ConfigFile, Keys, TABLES, keys_of};
 pub use root::load;
 pub use template::check as check_template;
 pub use types::*;

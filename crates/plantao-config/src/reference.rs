@@ -31,6 +31,36 @@ impl Keys {
     }
 }
 
+/// Every table [`keys_of`] knows with a fixed set of keys.
+pub const TABLES: &[(ConfigFile, &str)] = &[
+    (ConfigFile::Main, ""),
+    (ConfigFile::Main, "server"),
+    (ConfigFile::Main, "storage"),
+    (ConfigFile::Main, "defaults"),
+    (ConfigFile::Main, "engine"),
+    (ConfigFile::Main, "routing"),
+    (ConfigFile::Main, "connections.*"),
+    (ConfigFile::Main, "pings"),
+    (ConfigFile::Main, "self_heartbeat"),
+    (ConfigFile::Main, "channels"),
+    (ConfigFile::Main, "alerts"),
+    (ConfigFile::Main, "escalation"),
+    (ConfigFile::Main, "escalation.levels"),
+    (ConfigFile::Main, "maintenance"),
+    (ConfigFile::Main, "heartbeats"),
+    (ConfigFile::Main, "heartbeats.sla"),
+    (ConfigFile::Main, "probes"),
+    (ConfigFile::Main, "probes.http"),
+    (ConfigFile::Main, "probes.sql"),
+    (ConfigFile::Pipeline, ""),
+    (ConfigFile::Pipeline, "params.*"),
+    (ConfigFile::Pipeline, "steps"),
+    (ConfigFile::Pipeline, "steps.http"),
+    (ConfigFile::Pipeline, "steps.sql"),
+    (ConfigFile::Pipeline, "steps.retry_backoff"),
+    (ConfigFile::Pipeline, "alerts"),
+];
+
 /// The keys of the table at `path` of a `file`: a dotted path from the file's top as a user
 /// writes it (`""` for the top, `server`, `alerts` for the items of `[[alerts]]`, `steps.http`
 /// for a step's `http`), with `*` for a name the user chooses (`connections.*`, `params.*`).
@@ -100,5 +130,11 @@ mod tests {
         assert!(pipeline("steps").allows("continue_on_error"));
         assert!(pipeline("steps.retry_backoff").allows("factor"));
         assert_eq!(keys_of(ConfigFile::Pipeline, "server"), None);
+        for (file, path) in TABLES {
+            assert!(
+                matches!(keys_of(*file, path), Some(Keys::Only(_))),
+                "{file:?} {path}"
+            );
+        }
     }
 }

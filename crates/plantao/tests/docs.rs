@@ -12,7 +12,7 @@ use std::process::Command;
 use plantao_config::{ConfigFile, keys_of};
 
 /// The documents checked: the runbook, the deployment guide and the README.
-const DOCUMENTS: &[&str] = &["docs/deploy.md", "README.md"];
+const DOCUMENTS: &[&str] = &["docs/operations.md", "docs/deploy.md", "README.md"];
 /// The tables a key may be named by in running text, as `server.listen`.
 const SECTIONS: &[&str] = &[
     "server",
@@ -244,4 +244,38 @@ fn the_documents_name_only_commands_options_keys_and_variables_that_exist() {
     ] {
         assert!(checked.contains(must), "{must} not found in {checked:?}");
     }
+}
+
+/// The other way round: the README's configuration reference names every key plantao reads
+/// (in its code spans: `http = { method, url }` names `method` and `url`).
+#[test]
+fn the_configuration_reference_names_every_key() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let start = readme.find("## Configuration reference").unwrap();
+    let end = readme[start + 1..]
+        .find("\n## ")
+        .map_or(readme.len(), |e| start + 1 + e);
+    let (_, spans) = code(&readme[start..end]);
+    let named: BTreeSet<&str> = spans
+        .iter()
+        .flat_map(|s| {
+            s.split(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+        })
+        .collect();
+    let mut missing = Vec::new();
+    for (file, path) in plantao_config::TABLES {
+        let Some(plantao_config::Keys::Only(keys)) = keys_of(*file, path) else {
+            unreachable!("TABLES lists tables with fixed keys");
+        };
+        missing.extend(
+            keys.iter()
+                .filter(|k| !named.contains(**k))
+                .map(|k| format!("{file:?} [{path}] {k}")),
+        );
+    }
+    assert!(
+        missing.is_empty(),
+        "not in the README's reference:\n{}",
+        missing.join("\n")
+    );
 }
