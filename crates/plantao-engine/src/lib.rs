@@ -12,6 +12,7 @@ pub mod follow;
 pub mod housekeeping;
 pub mod lease;
 pub mod notify;
+pub mod report;
 pub mod runner;
 pub mod scheduler;
 pub mod telemetry;

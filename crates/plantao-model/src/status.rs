@@ -163,12 +163,13 @@ text_enum!(
 );
 
 text_enum!(
-    /// Why a notification is sent.
+    /// Why a notification is sent (`report`: by `plantao report … --send`).
     NotificationEvent, "notification event" {
         Firing => "firing",
         Reminder => "reminder",
         Resolved => "resolved",
         Test => "test",
+        Report => "report",
     }
 );
 

@@ -30,8 +30,49 @@ pub enum Shell {
     Fish,
 }
 
+/// How `plantao report daily|weekly|monthly` writes (`report sla` has no HTML).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PeriodicFormat {
+    Md,
+    Json,
+    /// A standalone page.
+    Html,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[arg(long, value_enum, default_value_t = PeriodicFormat::Md)]
+    pub format: PeriodicFormat,
+    /// Write it to this file instead of printing it.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Also send it (as Markdown) through this channel; a channel that refuses it keeps it in
+    /// the outbox, and `plantao serve` retries it.
+    #[arg(long, value_name = "CHANNEL")]
+    pub send: Option<String>,
+    /// en or pt-BR [default: the channel's language with --send, else en].
+    #[arg(long, value_parser = parse_language)]
+    pub language: Option<plantao_config::Language>,
+}
+
+fn parse_language(text: &str) -> Result<plantao_config::Language, String> {
+    match text {
+        "en" => Ok(plantao_config::Language::En),
+        "pt-BR" | "pt-br" | "pt" => Ok(plantao_config::Language::PtBr),
+        other => Err(format!("`{other}` is not a language here: en or pt-BR")),
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
+    /// The last 24 hours: per pipeline runs, success rate, durations (p50, p95, max), counters,
+    /// derived metrics and the most frequent errors; per check uptime and incidents; the SLAs;
+    /// alerts fired, acknowledged and the mean time to acknowledge.
+    Daily(ReportArgs),
+    /// The same over the last 7 days (e.g. as a pipeline's step every Friday at 17:00).
+    Weekly(ReportArgs),
+    /// The same over the last 30 calendar days.
+    Monthly(ReportArgs),
     /// Whether each check with an `sla` kept it: uptime and p95 against the targets.
     Sla {
         /// 24h, 7d, 30d or 365d; each check's own SLA window when left out.

@@ -12,6 +12,7 @@ mod format;
 use std::process::ExitCode;
 
 use clap::Parser;
+use plantao_engine::report;
 
 use crate::cli::{
     AlertsCommand, BenchCommand, ChannelCommand, Cli, Command, ConfigCommand, ReportCommand,
@@ -81,17 +82,25 @@ fn main() -> ExitCode {
             Command::Status { json } => commands::status::run(&config, json).await,
             Command::Ping(args) => ping(&config, args).await,
             Command::Checks { json } => commands::checks::list(&config, json).await,
-            Command::Report {
-                command:
-                    ReportCommand::Sla {
-                        window,
-                        format,
-                        out,
-                    },
-            } => {
-                commands::checks::report_sla(&config, window.as_deref(), format, out.as_deref())
-                    .await
-            }
+            Command::Report { command } => match command {
+                ReportCommand::Sla {
+                    window,
+                    format,
+                    out,
+                } => {
+                    commands::checks::report_sla(&config, window.as_deref(), format, out.as_deref())
+                        .await
+                }
+                ReportCommand::Daily(args) => {
+                    commands::report::run(&config, report::Period::Daily, args).await
+                }
+                ReportCommand::Weekly(args) => {
+                    commands::report::run(&config, report::Period::Weekly, args).await
+                }
+                ReportCommand::Monthly(args) => {
+                    commands::report::run(&config, report::Period::Monthly, args).await
+                }
+            },
             Command::Stats { pipeline, json } => {
                 commands::stats::run(&config, pipeline.as_deref(), json).await
             }

@@ -131,6 +131,8 @@ fn event_label(event: NotificationEvent, pt: bool) -> &'static str {
         (NotificationEvent::Resolved, true) => "RESOLVIDO",
         (NotificationEvent::Test, false) => "TEST",
         (NotificationEvent::Test, true) => "TESTE",
+        (NotificationEvent::Report, false) => "REPORT",
+        (NotificationEvent::Report, true) => "RELATÓRIO",
     }
 }
 

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use plantao_config::Config;
+use plantao_model::NotificationEvent;
 use plantao_store::{Attempt, Notification, Outcome, Store, StoreError, Timestamp, Write};
 use tokio::sync::{Notify, watch};
 
@@ -264,6 +265,53 @@ pub async fn test_channel(
     name: &str,
     actor: &str,
 ) -> Result<Attempt, TestError> {
+    let message = |c: &plantao_config::Channel| crate::alerts::text::test_message(name, c.language);
+    send_now(
+        store,
+        config,
+        name,
+        NotificationEvent::Test,
+        message,
+        actor,
+        false,
+    )
+    .await
+}
+
+/// Sends `text` (a report) through channel `name` now and audits it. It goes through the outbox
+/// like any notification: when the channel refuses it, it stays pending and the daemon's
+/// dispatcher retries it, so a channel that is down loses nothing.
+pub async fn send_report(
+    store: &dyn Store,
+    config: &Config,
+    name: &str,
+    text: String,
+    actor: &str,
+) -> Result<Attempt, TestError> {
+    send_now(
+        store,
+        config,
+        name,
+        NotificationEvent::Report,
+        |_| text,
+        actor,
+        true,
+    )
+    .await
+}
+
+/// One notification of `event` through channel `name`, delivered once now and recorded with
+/// the attempt and an audit entry; when refused, retried later by the dispatcher if `retry`,
+/// given up otherwise.
+async fn send_now(
+    store: &dyn Store,
+    config: &Config,
+    name: &str,
+    event: NotificationEvent,
+    text: impl FnOnce(&plantao_config::Channel) -> String,
+    actor: &str,
+    retry: bool,
+) -> Result<Attempt, TestError> {
     let channel = config.channel(name).ok_or_else(|| {
         let known: Vec<&str> = config.channels.iter().map(|c| c.name.as_str()).collect();
         TestError::Unknown(if known.is_empty() {
@@ -280,31 +328,35 @@ pub async fn test_channel(
         id: uuid::Uuid::now_v7(),
         alert_id: None,
         channel: name.to_owned(),
-        event: plantao_model::NotificationEvent::Test,
+        event,
         state: plantao_model::DeliveryState::Pending,
         created_at: now,
         next_at: now,
         attempts: 0,
         delivered_at: None,
         last_error: None,
-        text: crate::alerts::text::test_message(name, channel.language),
+        text: text(channel),
         alert: None,
         group: None,
     };
     let mut attempt = deliver(config, &crate::clock::SystemClock, &n).await;
-    if attempt.outcome != Outcome::Delivered {
+    if attempt.outcome != Outcome::Delivered && !retry {
         attempt.outcome = Outcome::GaveUp;
     }
-    let result = if attempt.outcome == Outcome::Delivered {
-        "delivered"
-    } else {
-        "failed"
+    let result = match attempt.outcome {
+        Outcome::Delivered => "delivered",
+        Outcome::Retry(_) => "refused, to be retried",
+        Outcome::GaveUp => "failed",
+    };
+    let action = match event {
+        NotificationEvent::Test => "channel.test",
+        _ => "report.send",
     };
     store
         .apply(vec![
             Write::Enqueue(Box::new(n)),
             Write::Attempt(attempt.clone()),
-            Write::audit(actor, "channel.test", name, Some(result.to_owned())),
+            Write::audit(actor, action, name, Some(result.to_owned())),
         ])
         .await?;
     Ok(attempt)

@@ -16,6 +16,7 @@ pub mod ping;
 pub mod pingbench;
 pub mod probebench;
 pub mod prune;
+pub mod report;
 pub mod run;
 pub mod runs;
 pub mod serve;
