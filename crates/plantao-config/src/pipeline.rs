@@ -12,7 +12,9 @@ use crate::cron::parse_cron;
 use crate::graph::check_graph;
 use crate::reader::{self, Cx, Table};
 use crate::steps::{parse_expr, read_steps};
-use crate::types::{AlertRule, Catchup, Concurrency, Inputs, Metric, Param, Pipeline, Step};
+use crate::types::{
+    AlertRule, Catchup, Concurrency, Inputs, Metric, Param, Pipeline, Step, Trends,
+};
 use crate::{Connections, daemon_keys, suggest, tz};
 
 pub(crate) const PIPELINE_KEYS: &[&str] = &[
@@ -29,6 +31,7 @@ pub(crate) const PIPELINE_KEYS: &[&str] = &[
     "working_dir",
     "tags",
     "metrics",
+    "trends",
     "steps",
     "finally",
     "max_parallel_steps",
@@ -37,6 +40,8 @@ pub(crate) const PIPELINE_KEYS: &[&str] = &[
     "inputs",
 ];
 pub(crate) const PARAM_KEYS: &[&str] = &["default", "description", "required"];
+pub(crate) const TRENDS_KEYS: &[&str] =
+    &["days", "tolerance", "higher_is_better", "lower_is_better"];
 
 pub(crate) struct PipelineContext<'a> {
     pub dir: &'a Path,
@@ -178,6 +183,10 @@ pub(crate) fn read_pipeline(cx: &mut Cx, t: Table, pc: &PipelineContext) -> Opti
         .get("metrics")
         .map(|v| read_metrics(cx, v, &step_names))
         .unwrap_or_default();
+    let trends = t
+        .get("trends")
+        .map(|v| read_trends(cx, v, &step_names, &metrics))
+        .unwrap_or_default();
     let rules = match t.get("alerts") {
         Some(v) => {
             let home = Home {
@@ -233,6 +242,7 @@ pub(crate) fn read_pipeline(cx: &mut Cx, t: Table, pc: &PipelineContext) -> Opti
         inputs,
         tags,
         metrics,
+        trends,
         steps: strip(steps),
         finally: strip(finally),
     };
@@ -326,6 +336,70 @@ fn read_params(cx: &mut Cx, v: &reader::Value) -> BTreeMap<String, Param> {
             },
         );
     }
+    out
+}
+
+/// `[trends]`: `days` (3–366), `tolerance` (percent, 0–100) and which metrics and counters are
+/// better higher or lower; each name a metric of the pipeline or `step.counter` of one of its
+/// steps.
+fn read_trends(
+    cx: &mut Cx,
+    v: &reader::Value,
+    steps: &BTreeSet<&str>,
+    metrics: &[Metric],
+) -> Trends {
+    let mut out = Trends::default();
+    let Some(t) = reader::table(cx, "trends", v) else {
+        return out;
+    };
+    t.check_keys(cx, "in [trends]", TRENDS_KEYS);
+    if let Some(days) = t
+        .get("days")
+        .and_then(|v| reader::integer(cx, "trends.days", v, 3..367))
+    {
+        out.days = u32::try_from(days).unwrap_or(out.days);
+    }
+    if let Some(v) = t.get("tolerance") {
+        match reader::number(cx, "trends.tolerance", v) {
+            Some(p) if (0.0..=100.0).contains(&p) => out.tolerance_percent = p,
+            Some(_) => cx.error(
+                v.span(),
+                "`trends.tolerance` is a percentage of the mean, from 0 to 100",
+                Some("e.g. tolerance = 5: a change of 5 % or less over the days is stable".into()),
+            ),
+            None => {}
+        }
+    }
+    let mut names = |key: &str| -> Vec<String> {
+        let Some(v) = t.get(key) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (name, span) in reader::text_list(cx, &format!("trends.{key}"), v) {
+            let name = name.expose().to_owned();
+            let known = metrics.iter().any(|m| m.name == name)
+                || name
+                    .split_once('.')
+                    .is_some_and(|(step, counter)| steps.contains(step) && !counter.is_empty());
+            if known {
+                out.push(name);
+            } else {
+                let metric_names: Vec<&str> = metrics.iter().map(|m| m.name.as_str()).collect();
+                cx.error(
+                    span,
+                    format!("`{name}` in trends.{key} is neither a metric of this pipeline nor step.counter of one of its steps"),
+                    Some(format!(
+                        "name a metric ({}) or a counter as step.counter (steps: {})",
+                        if metric_names.is_empty() { "none defined".to_owned() } else { metric_names.join(", ") },
+                        steps.iter().copied().collect::<Vec<_>>().join(", ")
+                    )),
+                );
+            }
+        }
+        out
+    };
+    out.higher_is_better = names("higher_is_better");
+    out.lower_is_better = names("lower_is_better");
     out
 }
 

@@ -344,8 +344,33 @@ pub struct Pipeline {
     pub inputs: Option<Inputs>,
     pub tags: Vec<String>,
     pub metrics: Vec<Metric>,
+    /// How its counters' and metrics' trends are judged.
+    pub trends: Trends,
     pub steps: Vec<Step>,
     pub finally: Vec<Step>,
+}
+
+/// A pipeline's `[trends]`: over how many days its counters and derived metrics are fitted,
+/// how much change counts as a change, and which way is better for which of them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trends {
+    pub days: u32,
+    /// Percent of the mean: a fitted change over the days within it is stable.
+    pub tolerance_percent: f64,
+    /// Metric names and `step.counter` names.
+    pub higher_is_better: Vec<String>,
+    pub lower_is_better: Vec<String>,
+}
+
+impl Default for Trends {
+    fn default() -> Self {
+        Trends {
+            days: 30,
+            tolerance_percent: 5.0,
+            higher_is_better: Vec::new(),
+            lower_is_better: Vec::new(),
+        }
+    }
 }
 
 /// A pipeline's `inputs`: when every file they match is unchanged since its last success, a

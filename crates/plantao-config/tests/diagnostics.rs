@@ -571,3 +571,27 @@ fn routing_dependencies_and_templates_are_checked_where_written() {
     assert!(failed.template.is_some());
     assert_eq!(c.pipeline("billing").unwrap().depends_on, ["db-down"]);
 }
+
+#[test]
+fn trends_name_metrics_and_counters_of_the_pipeline_and_sane_numbers() {
+    let steps = "[[steps]]\nname = \"process\"\nrun = \"true\"\n\
+                 [metrics]\napproval_rate = \"process.approved / process.total * 100\"\n";
+    let good = Setup::new("").pipeline(
+        "p",
+        &format!("{steps}[trends]\ndays = 14\ntolerance = 2.5\nhigher_is_better = [\"approval_rate\"]\nlower_is_better = [\"process.failed\"]\n"),
+    );
+    let config = good.load().unwrap();
+    let trends = &config.pipelines[0].trends;
+    assert_eq!((trends.days, trends.tolerance_percent), (14, 2.5));
+    assert_eq!(trends.lower_is_better, ["process.failed"]);
+    let bad = Setup::new("").pipeline(
+        "p",
+        &format!("{steps}[trends]\ndays = 2\ntolerance = 150\nhigher_is_better = [\"aproval_rate\", \"send.sent\"]\n"),
+    );
+    let errors = bad.errors();
+    assert!(find(&errors, "`trends.days` must be between 3 and 366").contains("p.toml:"));
+    find(&errors, "`trends.tolerance` is a percentage");
+    let named = find(&errors, "`aproval_rate` in trends.higher_is_better");
+    assert!(named.contains("approval_rate"), "{named}");
+    find(&errors, "`send.sent` in trends.higher_is_better");
+}

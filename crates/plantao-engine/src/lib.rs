@@ -16,6 +16,7 @@ pub mod report;
 pub mod runner;
 pub mod scheduler;
 pub mod telemetry;
+pub mod trends;
 pub mod writable;
 
 pub use lease::Lease;

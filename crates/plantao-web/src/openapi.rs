@@ -21,6 +21,7 @@ use crate::api;
         api::health,
         api::list_pipelines,
         api::get_pipeline,
+        api::pipeline_trends,
         api::trigger_run,
         api::pause_pipeline,
         api::resume_pipeline,

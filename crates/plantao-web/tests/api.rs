@@ -26,6 +26,7 @@ fn routes(run: RunId, alert: Uuid) -> Vec<(Method, String, Option<Role>, Option<
         get("/api/openapi.json", None),
         get("/api/pipelines", Some(Role::Viewer)),
         get("/api/pipelines/quick", Some(Role::Viewer)),
+        get("/api/pipelines/quick/trends", Some(Role::Viewer)),
         get("/api/checks", Some(Role::Viewer)),
         get("/api/sla", Some(Role::Viewer)),
         get("/api/runs", Some(Role::Viewer)),

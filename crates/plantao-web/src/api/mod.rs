@@ -42,6 +42,7 @@ pub fn routes() -> Router<AppState> {
             get(list_backfills).post(start_backfill),
         )
         .route("/api/pipelines/{name}/backfills/{id}", get(get_backfill))
+        .route("/api/pipelines/{name}/trends", get(pipeline_trends))
         .route("/api/pipelines/{name}/state", get(list_state))
         .route(
             "/api/pipelines/{name}/state/{key}",

@@ -13,12 +13,11 @@ use plantao_config::Pipeline;
 use plantao_store::{Alert, RunFilter, Summary};
 
 use super::chart::{self, DayBar};
-use super::figures;
 use super::i18n::Text;
 use super::session::Visitor;
 use super::{Chrome, gate, respond};
 use crate::AppState;
-use crate::api::{Condition, RunMetrics, health_of, last_runs};
+use crate::api::{Condition, RunMetrics, health_of, last_runs, local_days};
 use crate::error::ApiResult;
 
 /// How many runs the overview lists.
@@ -266,7 +265,7 @@ async fn build(state: &AppState, c: Chrome) -> ApiResult<Overview> {
     let config = state.config();
     let now = Utc::now();
     let all: Vec<&Pipeline> = config.pipelines.iter().collect();
-    let days = figures::days(state, &all, 7, now).await?;
+    let days = local_days(state, &all, 7, now).await?;
     let none = Summary::default();
     let today = days.last().map(|(_, each)| each);
     let cards = config

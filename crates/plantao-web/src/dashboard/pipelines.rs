@@ -9,6 +9,7 @@ use axum::response::Response;
 use chrono::Utc;
 use plantao_config::Pipeline;
 use plantao_engine::scheduler::Timing;
+use plantao_engine::trends::{Direction, Verdict};
 use plantao_model::{RunStatus, Trigger};
 use plantao_store::{Run, RunFilter, Summary, Timestamp};
 
@@ -20,15 +21,13 @@ use super::session::Visitor;
 use super::{Acting, AsOperator, Chrome, done, gate, html, query_of, respond};
 use crate::AppState;
 use crate::api::{
-    PlanView, TriggerRequest, Triggered, find, last_runs, parse_enum, parse_run_id, summary_of,
-    trigger,
+    PlanView, TriggerRequest, Triggered, find, last_runs, local_days, parse_enum, parse_run_id,
+    summary_of, trend_days, trigger,
 };
 use crate::error::{ApiError, ApiResult};
 
 /// Runs per page of a pipeline's history.
 const PAGE: u32 = 25;
-/// Days of trends.
-const TREND_DAYS: u32 = 30;
 
 pub struct PipelineRow {
     pub name: String,
@@ -90,7 +89,7 @@ pub async fn list(v: Visitor, State(state): State<AppState>, uri: Uri) -> Respon
         let now = Utc::now();
         let paused = state.store.paused_pipelines().await?;
         let all: Vec<&Pipeline> = config.pipelines.iter().collect();
-        let week = figures::added(&figures::days(&state, &all, 7, now).await?);
+        let week = figures::added(&local_days(&state, &all, 7, now).await?);
         let latest = state.store.latest_runs().await?;
         let mut rows = Vec::with_capacity(config.pipelines.len());
         for p in &config.pipelines {
@@ -189,6 +188,8 @@ pub struct Trend {
     pub name: String,
     pub last: String,
     pub spark: String,
+    /// Its colour class and words: improving, worsening, stable (or rising, falling).
+    pub verdict: Option<(&'static str, String)>,
 }
 
 pub struct ParamField {
@@ -209,6 +210,7 @@ pub struct Detail {
     pub next: Vec<String>,
     pub day: String,
     pub week_stats: String,
+    pub trends_title: String,
     pub trends: Vec<Trend>,
     pub runs: Vec<RunRow>,
     pub filter_status: String,
@@ -230,21 +232,16 @@ fn stats_text(t: &Text, s: &crate::api::WindowStats) -> String {
         .replace("{p95}", &t.ms(s.p95_duration_ms))
 }
 
-/// The pipeline's mean duration and (eight of) its counters per local day over the last
-/// [`TREND_DAYS`] days, from the daily rollups.
+/// The pipeline's mean duration, then (ten of) its derived metrics and counters, per local day
+/// over its `[trends]` days, from the daily rollups, each with what its trend says.
 async fn trends(state: &AppState, t: &Text, p: &Pipeline) -> ApiResult<Vec<Trend>> {
-    let days: Vec<(chrono::NaiveDate, Summary)> =
-        figures::days(state, &[p], TREND_DAYS, Utc::now())
-            .await?
-            .into_iter()
-            .map(|(day, mut each)| (day, each.remove(&p.name).unwrap_or_default()))
-            .collect();
+    let (days, summaries) = trend_days(state, p).await?;
     let range = format!(
         "{}–{}",
-        days.first().map(|d| t.day(d.0)).unwrap_or_default(),
-        days.last().map(|d| t.day(d.0)).unwrap_or_default()
+        days.first().map(|d| t.day(*d)).unwrap_or_default(),
+        days.last().map(|d| t.day(*d)).unwrap_or_default()
     );
-    let means: Vec<Option<f64>> = days.iter().map(|(_, s)| s.mean_duration_ms()).collect();
+    let means: Vec<Option<f64>> = summaries.iter().map(Summary::mean_duration_ms).collect();
     let mut out = vec![Trend {
         name: t.t("pipelines.mean_duration").into_owned(),
         last: t.ms(means.last().copied().flatten()),
@@ -252,19 +249,42 @@ async fn trends(state: &AppState, t: &Text, p: &Pipeline) -> ApiResult<Vec<Trend
             &format!("{} · {range}", t.t("pipelines.mean_duration")),
             &means,
         ),
+        verdict: None,
     }];
-    let mut names: Vec<&String> = days.iter().flat_map(|(_, s)| s.counters.keys()).collect();
-    names.sort();
-    names.dedup();
-    for name in names.into_iter().take(8) {
-        let points: Vec<Option<f64>> = days
-            .iter()
-            .map(|(_, s)| s.counters.get(name).map(|c| c.sum))
-            .collect();
+    for trend in plantao_engine::trends::of_days(p, &summaries)
+        .into_iter()
+        .take(10)
+    {
+        let last = trend.values.iter().rev().find_map(|v| *v);
+        let verdict = trend
+            .verdict
+            .map(|v| match v {
+                Verdict::Improving => ("ok", "trend.improving"),
+                Verdict::Worsening => ("bad", "trend.worsening"),
+                Verdict::Stable => ("none", "trend.stable"),
+            })
+            .or_else(|| {
+                trend.direction.map(|d| match d {
+                    Direction::Rising => ("none", "trend.rising"),
+                    Direction::Falling => ("none", "trend.falling"),
+                    Direction::Stable => ("none", "trend.stable"),
+                })
+            })
+            .map(|(class, key)| (class, t.t(key).into_owned()));
         out.push(Trend {
-            name: name.clone(),
-            last: t.num(points.last().copied().flatten().unwrap_or(0.0), 0),
-            spark: chart::sparkline(&format!("{name} · {TREND_DAYS} d"), &points),
+            last: last.map_or_else(
+                || "–".to_owned(),
+                |v| {
+                    if v.fract() == 0.0 {
+                        t.num(v, 0)
+                    } else {
+                        t.num(v, 2)
+                    }
+                },
+            ),
+            spark: chart::sparkline(&format!("{} · {range}", trend.name), &trend.values),
+            name: trend.name,
+            verdict,
         });
     }
     Ok(out)
@@ -342,6 +362,7 @@ async fn build(
         next: summary.next.iter().map(|n| t.at(*n, zone)).collect(),
         day: stats_text(&t, &summary.last_24h),
         week_stats: stats_text(&t, &summary.last_7d),
+        trends_title: t.f("pipelines.trends", "days", p.trends.days),
         trends: trends(state, &t, p).await?,
         runs: runs.iter().map(|r| run_row(&t, zone, r)).collect(),
         filter_status: status.map(|s| s.to_string()).unwrap_or_default(),

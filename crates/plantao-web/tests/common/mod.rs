@@ -58,7 +58,8 @@ const PIPELINES: &[(&str, &str)] = &[
          [params.day]\ndefault = \"today\"\n\
          [[steps]]\nname = \"extract\"\nrun = \"echo rows=10 >> $PLANTAO_OUTPUT\"\n\
          [[steps]]\nname = \"load\"\nrun = \"echo loaded=8 >> $PLANTAO_OUTPUT\"\n\
-         [metrics]\nload_rate = \"load.loaded / extract.rows * 100\"\n",
+         [metrics]\nload_rate = \"load.loaded / extract.rows * 100\"\n\
+         [trends]\ndays = 7\nhigher_is_better = [\"load_rate\"]\nlower_is_better = [\"extract.rows\"]\n",
     ),
     ("slow", "[[steps]]\nname = \"wait\"\nrun = \"sleep 60\"\n"),
     (
