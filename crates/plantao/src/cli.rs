@@ -46,8 +46,8 @@ pub struct ReportArgs {
     /// Write it to this file instead of printing it.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Also send it (as Markdown) through this channel; a channel that refuses it keeps it in
-    /// the outbox, and `plantao serve` retries it.
+    /// Also send it through this channel, as text for a chat (a line per row, no tables); a
+    /// channel that refuses it keeps it in the outbox, and `plantao serve` retries it.
     #[arg(long, value_name = "CHANNEL")]
     pub send: Option<String>,
     /// en or pt-BR [default: the channel's language with --send, else en].

@@ -148,6 +148,11 @@ fn reports_add_up_the_runs_in_every_format_and_language_and_are_sent_or_kept() {
         "{request}"
     );
     assert!(request.contains("\"event\":\"report\""), "{request}");
+    assert!(
+        request.contains("- reports: execu"),
+        "a line per row, not a table: {request}"
+    );
+    assert!(!request.contains("| --- |"), "{request}");
 
     // With the receiver gone, the report waits in the outbox for the daemon.
     let (code, _, err) = plantao(dir.path(), &["report", "daily", "--send", "ops"]);

@@ -44,8 +44,8 @@ pub async fn run(config_path: &Path, period: Period, args: ReportArgs) -> Result
         None => {}
     }
     if let Some(name) = &args.send {
-        // Channels carry text: the Markdown, whatever was printed or written.
-        let message = markdown(&blocks);
+        // Channels carry text, and chat apps show no tables: each row on a line of its own.
+        let message = plain(&blocks);
         let attempt =
             plantao_engine::notify::send_report(store.as_ref(), &config, name, message, CLI_ACTOR)
                 .await
@@ -300,6 +300,40 @@ fn markdown(blocks: &[Block]) -> String {
         }
     }
     md
+}
+
+/// For a chat message: the title, headings and text as they are, each table row as one line
+/// of `column value` pairs after its first cell.
+fn plain(blocks: &[Block]) -> String {
+    let mut out = String::new();
+    for b in blocks {
+        match b {
+            Block::Title(t) | Block::Heading(t) => {
+                let _ = writeln!(out, "*{t}*");
+            }
+            Block::Text(t) => {
+                let _ = writeln!(out, "{}", t.replace("**", "*"));
+            }
+            Block::Table(head, rows) => {
+                for row in rows {
+                    let rest: Vec<String> = head
+                        .iter()
+                        .zip(row)
+                        .skip(1)
+                        .map(|(h, v)| format!("{h} {v}"))
+                        .collect();
+                    let _ = writeln!(
+                        out,
+                        "- {}: {}",
+                        row.first().map_or("", String::as_str),
+                        rest.join(" · ")
+                    );
+                }
+            }
+        }
+        out.push('\n');
+    }
+    out
 }
 
 fn escape(text: &str) -> String {
