@@ -354,6 +354,24 @@ pub(crate) struct RunsRow {
     pub cpu_ms: i64,
 }
 
+/// A runs rollup row's columns after its bucket or key, as the SQLite backend reads them:
+/// status, trigger, runs, timed runs, duration sum, duration max, CPU.
+pub(crate) type RunsCols = (String, String, i64, i64, i64, Option<i64>, i64);
+
+impl From<RunsCols> for RunsRow {
+    fn from((status, trigger, runs, timed_runs, sum, max, cpu_ms): RunsCols) -> Self {
+        RunsRow {
+            status,
+            trigger,
+            runs,
+            timed_runs,
+            duration_ms_sum: sum,
+            duration_ms_max: max,
+            cpu_ms,
+        }
+    }
+}
+
 impl Gather {
     pub(crate) fn runs(&mut self, bucket: Timestamp, row: &RunsRow) {
         self.buckets.entry(bucket).or_default().add_runs(row);

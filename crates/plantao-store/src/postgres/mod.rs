@@ -290,8 +290,7 @@ impl PgStore {
         } else {
             "pipeline"
         };
-        let mut tx = self.pool.begin().await?;
-        let runs = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let runs = format!(
             "SELECT {key}, status, triggered_by, SUM(runs)::BIGINT AS runs,
                     SUM(timed_runs)::BIGINT AS timed_runs,
                     SUM(duration_ms_sum)::BIGINT AS duration_ms_sum,
@@ -299,27 +298,29 @@ impl PgStore {
              FROM rollup_runs
              WHERE pipeline = ANY($1) AND grain = $2 AND bucket >= $3 AND bucket < $4
              GROUP BY {key}, status, triggered_by"
-        )))
-        .bind(pipelines)
-        .bind(grain.as_str())
-        .bind(from)
-        .bind(to)
-        .fetch_all(&mut *tx)
-        .await?;
-        let counters = sqlx::query(sqlx::AssertSqlSafe(format!(
+        );
+        let counters = format!(
             "SELECT {key}, step, name, SUM(sum) AS sum, SUM(runs)::BIGINT AS runs
              FROM rollup_counters
              WHERE pipeline = ANY($1) AND grain = $2 AND bucket >= $3 AND bucket < $4
              GROUP BY {key}, step, name"
-        )))
-        .bind(pipelines)
-        .bind(grain.as_str())
-        .bind(from)
-        .bind(to)
-        .fetch_all(&mut *tx)
-        .await?;
+        );
+        let mut tx = self.pool.begin().await?;
+        let mut read = Vec::with_capacity(2);
+        for sql in [runs, counters] {
+            read.push(
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(pipelines)
+                    .bind(grain.as_str())
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(&mut *tx)
+                    .await?,
+            );
+        }
         tx.commit().await?;
-        Ok((runs, counters))
+        let counters = read.pop().unwrap_or_default();
+        Ok((read.pop().unwrap_or_default(), counters))
     }
 
     async fn rollups_now(

@@ -18,7 +18,7 @@ use sqlx::sqlite::{
 
 use crate::error::{Result, StoreError};
 use crate::records::*;
-use crate::rollup::{Bucket, Gather, Grain, RunsRow, Summary};
+use crate::rollup::{Bucket, Gather, Grain, RunsCols, Summary};
 use crate::{
     Alert, Backend, Notification, NotificationRecord, Silence, Step, Store, detached, first_id_at,
     steps,
@@ -202,12 +202,11 @@ impl SqliteStore {
         let range = "pipeline IN (SELECT value FROM json_each(?1)) AND grain = ?2
                      AND bucket >= ?3 AND bucket < ?4";
         let mut conn = self.reader.begin().await?;
-        type RunsCols<K> = (K, String, String, i64, i64, i64, Option<i64>, i64);
-        let runs: Vec<RunsCols<K>> = json_rows(
+        let runs: Vec<(K, RunsCols)> = json_rows(
             &mut conn,
             &format!(
-                "SELECT json_group_array(json_array({key}, status, triggered_by, runs, timed_runs,
-                        duration_ms_sum, duration_ms_max, cpu_ms))
+                "SELECT json_group_array(json_array({key}, json_array(status, triggered_by, runs,
+                        timed_runs, duration_ms_sum, duration_ms_max, cpu_ms)))
                  FROM (SELECT {group}, status, triggered_by, SUM(runs) AS runs,
                         SUM(timed_runs) AS timed_runs, SUM(duration_ms_sum) AS duration_ms_sum,
                         MAX(duration_ms_max) AS duration_ms_max, SUM(cpu_ms) AS cpu_ms
@@ -227,21 +226,7 @@ impl SqliteStore {
         )
         .await?;
         conn.commit().await?;
-        let runs = runs
-            .into_iter()
-            .map(|(k, status, trigger, runs, timed_runs, sum, max, cpu_ms)| {
-                let row = RunsRow {
-                    status,
-                    trigger,
-                    runs,
-                    timed_runs,
-                    duration_ms_sum: sum,
-                    duration_ms_max: max,
-                    cpu_ms,
-                };
-                (k, row)
-            })
-            .collect();
+        let runs = runs.into_iter().map(|(k, cols)| (k, cols.into())).collect();
         let counters = counters
             .into_iter()
             .map(|(k, step, name, sum, n)| (k, format!("{step}.{name}"), sum, n))
@@ -258,11 +243,10 @@ impl SqliteStore {
     ) -> Result<Vec<Bucket>> {
         let mut conn = self.reader.begin().await?;
         let key = (pipeline, grain.as_str(), micros(from), micros(to));
-        type RunsCols = (i64, String, String, i64, i64, i64, Option<i64>, i64);
-        let runs: Vec<RunsCols> = rollup_rows(
+        let runs: Vec<(i64, RunsCols)> = rollup_rows(
             &mut conn,
             "rollup_runs",
-            "bucket, status, triggered_by, runs, timed_runs, duration_ms_sum, duration_ms_max, cpu_ms",
+            "bucket, json_array(status, triggered_by, runs, timed_runs, duration_ms_sum, duration_ms_max, cpu_ms)",
             key,
         )
         .await?;
@@ -281,19 +265,8 @@ impl SqliteStore {
         )
         .await?;
         let mut gather = Gather::default();
-        for (bucket, status, trigger, runs, timed_runs, sum, max, cpu_ms) in runs {
-            gather.runs(
-                time(bucket)?,
-                &RunsRow {
-                    status,
-                    trigger,
-                    runs,
-                    timed_runs,
-                    duration_ms_sum: sum,
-                    duration_ms_max: max,
-                    cpu_ms,
-                },
-            );
+        for (bucket, cols) in runs {
+            gather.runs(time(bucket)?, &cols.into());
         }
         for (bucket, status, bin, runs) in durations {
             gather.duration(time(bucket)?, &status, bin, runs);
