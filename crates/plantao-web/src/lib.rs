@@ -101,6 +101,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ping::routes())
         .merge(prometheus::routes())
         .merge(openapi::routes())
+        .fallback(dashboard::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::around,

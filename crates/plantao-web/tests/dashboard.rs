@@ -545,3 +545,42 @@ async fn admins_set_thresholds_make_tokens_and_silences_operators_cancel_and_ret
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_page_is_a_page_for_browsers_and_json_for_the_rest() {
+    let server = Server::start("sqlite", "").await;
+    let ask = |path: &str, accept: &str| {
+        server
+            .client
+            .get(server.url(path))
+            .header("accept", accept)
+            .header("accept-language", "pt-BR,pt;q=0.9")
+            .send()
+    };
+    let page = ask("/pipeline/typo", "text/html,application/xhtml+xml")
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 404);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let text = page.text().await.unwrap();
+    assert!(text.contains("Não há página em /pipeline/typo."), "{text}");
+    assert!(text.contains("Voltar à central de operações"), "{text}");
+    for (path, accept) in [("/pipeline/typo", "*/*"), ("/api/typo", "text/html")] {
+        let answer = ask(path, accept).await.unwrap();
+        assert_eq!(answer.status(), 404);
+        let body: serde_json::Value = answer.json().await.unwrap();
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("/api/openapi.json"),
+            "{body}"
+        );
+    }
+    server.stop().await;
+}

@@ -76,7 +76,6 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/silences", get(list_silences).post(create_silence))
         .route("/api/silences/{id}/expire", post(expire_silence))
-        .fallback(not_found)
         .method_not_allowed_fallback(not_allowed)
 }
 
@@ -87,7 +86,8 @@ async fn not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiErr
     ))
 }
 
-async fn not_found(uri: axum::http::Uri) -> ApiError {
+/// What the API answers for a path nothing serves.
+pub(crate) fn not_found(uri: &axum::http::Uri) -> ApiError {
     ApiError::not_found(format!(
         "there is nothing at {}; /api/openapi.json lists every route",
         uri.path()

@@ -187,6 +187,22 @@ fn error_page(v: &Visitor, uri: &Uri, status: StatusCode, message: String) -> Re
     response
 }
 
+/// A path nothing serves: a browser (asking for HTML, outside `/api`) gets a page in its
+/// language with the way back; anyone else the API's JSON 404.
+pub async fn not_found(v: Visitor, headers: axum::http::HeaderMap, uri: Uri) -> Response {
+    let browser = !uri.path().starts_with("/api")
+        && headers
+            .get(axum::http::header::ACCEPT)
+            .and_then(|a| a.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"));
+    if browser {
+        let message = v.text.f("error.no_page", "path", uri.path());
+        error_page(&v, &uri, StatusCode::NOT_FOUND, message)
+    } else {
+        crate::api::not_found(&uri).into_response()
+    }
+}
+
 /// The error page for what the API's functions refused, with their explanation.
 pub fn failed(v: &Visitor, uri: &Uri, e: &ApiError) -> Response {
     error_page(v, uri, e.status(), e.message().to_owned())
