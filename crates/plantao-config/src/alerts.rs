@@ -46,6 +46,7 @@ pub(crate) const CONDITION_KEYS: &[&str] = &[
     "threshold",
     "check",
     "events",
+    "pattern",
 ];
 const RULE_KINDS: &[&str] = &[
     "run_failed",
@@ -58,6 +59,7 @@ const RULE_KINDS: &[&str] = &[
     "storage",
     "heartbeat",
     "probe",
+    "pattern",
 ];
 /// What a heartbeat rule fires on unless its `events` say.
 const DEFAULT_EVENTS: &[CheckEvent] = &[
@@ -83,6 +85,8 @@ pub const WINDOW_VARIABLES: &[&str] = &[
 pub(crate) struct Names {
     pub channels: Vec<String>,
     pub escalations: Vec<String>,
+    /// The `[[patterns]]` a `pattern` rule may name.
+    pub patterns: Vec<String>,
 }
 
 pub(crate) const ESCALATION_KEYS: &[&str] = &["name", "levels", "repeat"];
@@ -303,6 +307,7 @@ fn read_rule(cx: &mut Cx, t: Table, names: &Names, home: Option<&Home>) -> Optio
         "expr" => &["window", "when", "threshold"],
         "heartbeat" => &["check", "events"],
         "probe" => &["check"],
+        "pattern" => &["pattern"],
         other => {
             let v = kind_value.unwrap_or(t.get("name")?);
             unknown(cx, v, "rule kind", other, RULE_KINDS);
@@ -380,6 +385,27 @@ fn read_rule(cx: &mut Cx, t: Table, names: &Names, home: Option<&Home>) -> Optio
             }
             Condition::Duration { stage, limit }
         }
+        "pattern" => Condition::Pattern {
+            pattern: match t.get("pattern") {
+                None => None,
+                Some(v) => {
+                    let name = reader::text(cx, "pattern", v)?.expose().to_owned();
+                    if !names.patterns.contains(&name) {
+                        let close =
+                            suggest::closest(&name, names.patterns.iter().map(String::as_str), 2);
+                        cx.error(
+                            v.span(),
+                            format!("there is no pattern `{name}`"),
+                            suggest::did_you_mean(&close).or_else(|| {
+                                Some("define it with [[patterns]] in plantao.toml, or leave `pattern` out to hear of any".into())
+                            }),
+                        );
+                        return None;
+                    }
+                    Some(name)
+                }
+            },
+        },
         "missed" => Condition::Missed,
         "storage" => Condition::Storage,
         "stuck" => Condition::Stuck {
@@ -420,25 +446,7 @@ fn read_rule(cx: &mut Cx, t: Table, names: &Names, home: Option<&Home>) -> Optio
             }
         }
     };
-    let severity = match t.get("severity") {
-        None => Severity::Warning,
-        Some(v) => {
-            let text = reader::text(cx, "severity", v)?;
-            match text.expose().parse() {
-                Ok(s) => s,
-                Err(_) => {
-                    unknown(
-                        cx,
-                        v,
-                        "severity",
-                        text.expose(),
-                        &["info", "warning", "critical"],
-                    );
-                    return None;
-                }
-            }
-        }
-    };
+    let severity = read_severity(cx, t)?;
     let rule_channels = rule_channels(cx, t.get("channels"), &names.channels, &place);
     let escalation = match t.get("escalation") {
         None => None,
@@ -784,6 +792,27 @@ pub(crate) fn required<'a, 'i>(
         );
     }
     v
+}
+
+/// `severity`: `info`, `warning` (when left out) or `critical`; none after a diagnostic.
+pub(crate) fn read_severity(cx: &mut Cx, t: Table) -> Option<Severity> {
+    let Some(v) = t.get("severity") else {
+        return Some(Severity::Warning);
+    };
+    let text = reader::text(cx, "severity", v)?;
+    match text.expose().parse() {
+        Ok(s) => Some(s),
+        Err(_) => {
+            unknown(
+                cx,
+                v,
+                "severity",
+                text.expose(),
+                &["info", "warning", "critical"],
+            );
+            None
+        }
+    }
 }
 
 pub(crate) fn unknown(cx: &mut Cx, v: &Value, what: &str, found: &str, known: &[&str]) {

@@ -2,7 +2,7 @@
 //! reader checks (`check_keys`), published so that the documentation can be held to the code.
 
 use crate::{
-    alerts, channels, daemon_keys, heartbeats, maintenance, pipeline, probes, root, steps,
+    alerts, channels, daemon_keys, heartbeats, maintenance, patterns, pipeline, probes, root, steps,
 };
 
 /// Which kind of file a key is written in.
@@ -47,6 +47,7 @@ pub const TABLES: &[(ConfigFile, &str)] = &[
     (ConfigFile::Main, "escalation"),
     (ConfigFile::Main, "escalation.levels"),
     (ConfigFile::Main, "maintenance"),
+    (ConfigFile::Main, "patterns"),
     (ConfigFile::Main, "heartbeats"),
     (ConfigFile::Main, "heartbeats.sla"),
     (ConfigFile::Main, "probes"),
@@ -86,6 +87,7 @@ pub fn keys_of(file: ConfigFile, path: &str) -> Option<Keys> {
         (ConfigFile::Main, "escalation") => only(&[alerts::ESCALATION_KEYS]),
         (ConfigFile::Main, "escalation.levels") => only(&[alerts::LEVEL_KEYS]),
         (ConfigFile::Main, "maintenance") => only(&[maintenance::KEYS]),
+        (ConfigFile::Main, "patterns") => only(&[patterns::KEYS]),
         (ConfigFile::Main, "heartbeats") => only(&[heartbeats::KEYS]),
         (ConfigFile::Main, "heartbeats.sla" | "probes.sla") => only(&[heartbeats::SLA_KEYS]),
         (ConfigFile::Main, "probes") => only(&[probes::KEYS]),

@@ -39,6 +39,7 @@ pub(crate) const ROOT_KEYS: &[&str] = &[
     "pings",
     "self_heartbeat",
     "probes",
+    "patterns",
 ];
 pub(crate) const ROUTING_KEYS: &[&str] = &[
     "channels",
@@ -80,6 +81,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
     let rules_source = Source::new(path, text.clone());
     let root_source = Source::new(path, text);
     let mut maintenance_refs = Vec::new();
+    let mut pattern_refs = Vec::new();
     let root = {
         let mut cx = Cx {
             source: &root_source,
@@ -93,6 +95,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
                 Table::new(t.get_ref(), t.span()),
                 &dir,
                 &mut maintenance_refs,
+                &mut pattern_refs,
             )
         })
     };
@@ -114,6 +117,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         self_heartbeat,
         heartbeat_reads,
         probe_reads,
+        patterns,
     } = match root {
         Some(Some(r)) => r,
         _ => Root {
@@ -132,6 +136,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
             pings: Pings::default(),
             self_heartbeat: None,
             heartbeat_reads: checks::Read::default(),
+            patterns: Vec::new(),
             probe_reads: checks::Read::default(),
         },
     };
@@ -205,18 +210,17 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         &mut diags,
     );
     check_cycles(&chain_refs, &pipelines, &mut diags);
-    let maintenance_refs = [Refs {
-        source: root_source,
-        from: String::new(),
-        names: maintenance_refs,
-    }];
-    check_names(
-        &maintenance_refs,
-        &pipeline_names,
-        "[[maintenance]]",
-        "pipeline",
-        &mut diags,
-    );
+    for (refs, place) in [
+        (maintenance_refs, "[[maintenance]]"),
+        (pattern_refs, "[[patterns]]"),
+    ] {
+        let refs = [Refs {
+            source: root_source.clone(),
+            from: String::new(),
+            names: refs,
+        }];
+        check_names(&refs, &pipeline_names, place, "pipeline", &mut diags);
+    }
     alerts::check_rules(&rules_source, &root_rules, &pipelines, &mut diags);
     check_keys(
         &rules_source,
@@ -325,6 +329,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         routing,
         heartbeats,
         probes,
+        patterns,
         pings,
         self_heartbeat,
         redactor,
@@ -459,6 +464,7 @@ struct Root {
     /// Where the heartbeats are written, and what they depend on.
     heartbeat_reads: checks::Read<Heartbeat>,
     probe_reads: checks::Read<crate::types::Probe>,
+    patterns: Vec<crate::patterns::Pattern>,
 }
 
 fn read_root(
@@ -466,6 +472,7 @@ fn read_root(
     t: Table,
     dir: &Path,
     maintenance_refs: &mut Vec<(String, std::ops::Range<usize>)>,
+    pattern_refs: &mut Vec<(String, std::ops::Range<usize>)>,
 ) -> Option<Root> {
     t.check_keys(cx, "in plantao.toml", ROOT_KEYS);
     let server = match t.get("server").and_then(|v| reader::table(cx, "server", v)) {
@@ -521,9 +528,14 @@ fn read_root(
         .get("channels")
         .map(|v| channels::read_channels(cx, v))
         .unwrap_or_default();
+    let patterns = t
+        .get("patterns")
+        .map(|v| crate::patterns::read(cx, v, pattern_refs))
+        .unwrap_or_default();
     let mut names = Names {
         channels: channel_names,
         escalations: Vec::new(),
+        patterns: patterns.iter().map(|p| p.name.clone()).collect(),
     };
     let escalations = t
         .get("escalation")
@@ -564,6 +576,7 @@ fn read_root(
         self_heartbeat,
         heartbeat_reads,
         probe_reads,
+        patterns,
         server,
         storage,
         defaults,

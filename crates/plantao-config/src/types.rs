@@ -33,6 +33,8 @@ pub struct Config {
     pub heartbeats: Vec<Heartbeat>,
     /// The endpoints plantao checks on an interval, by name.
     pub probes: Vec<Probe>,
+    /// Words that, found in a stage's log, make a finding of its run.
+    pub patterns: Vec<crate::patterns::Pattern>,
     pub pings: Pings,
     /// Who watches the watcher: a URL this node pings while it is healthy.
     pub self_heartbeat: Option<SelfHeartbeat>,
@@ -632,6 +634,7 @@ impl AlertRule {
                 | Condition::StageFailed { .. }
                 | Condition::Duration { .. }
                 | Condition::Missed
+                | Condition::Pattern { .. }
         )
     }
 }
@@ -666,6 +669,9 @@ pub enum Condition {
     },
     /// A probe (the named one, or each) is down: its last `failure_threshold` checks failed.
     Probe { check: Option<String> },
+    /// A run's logs matched the named `[[patterns]]` entry (or any); resolved by the next run
+    /// whose logs do not.
+    Pattern { pattern: Option<String> },
 }
 
 /// What a heartbeat rule fires on.
@@ -721,6 +727,7 @@ impl Condition {
             Condition::Expr { .. } => "expr",
             Condition::Heartbeat { .. } => "heartbeat",
             Condition::Probe { .. } => "probe",
+            Condition::Pattern { .. } => "pattern",
         }
     }
 }

@@ -62,6 +62,11 @@ impl RunOptions {
     }
 }
 
+/// A finding as the SQLite backend keeps it (one JSON document).
+pub(crate) fn finding(doc: &str) -> Result<crate::Finding> {
+    serde_json::from_str(doc).map_err(|e| StoreError::Database(format!("unreadable finding: {e}")))
+}
+
 /// Why a run could not move from one state to another, given the status it has (if any).
 pub(crate) fn transition_error(
     id: &impl std::fmt::Display,

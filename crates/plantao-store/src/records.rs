@@ -228,6 +228,8 @@ pub enum Write {
     PutStage(Stage),
     PutCounter(Counter),
     PutOutput(Output),
+    /// Records a finding; the same (run, step, attempt, line, pattern) again changes nothing.
+    PutFinding(Finding),
     /// A new API token; a name already in use is a conflict.
     CreateToken(Token),
     /// Removes a token; an unknown name is not found.
@@ -478,6 +480,21 @@ pub struct RunFilter {
     pub limit: u32,
 }
 
+/// A line of a stage's log that matched one of the configuration's `[[patterns]]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Finding {
+    pub run_id: RunId,
+    pub step: String,
+    pub attempt: u32,
+    /// The line's number in the stage's log, from 1.
+    pub line: u32,
+    /// The pattern's name.
+    pub pattern: String,
+    pub severity: plantao_model::Severity,
+    /// The line, cut at 200 characters.
+    pub excerpt: String,
+}
+
 /// A run with everything recorded about it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RunDetail {
@@ -488,6 +505,8 @@ pub struct RunDetail {
     pub outputs: Vec<Output>,
     /// The pipeline's input files as hashed when the run started (by path).
     pub inputs: Vec<InputFile>,
+    /// Lines of its logs that matched a pattern, by step, attempt and line.
+    pub findings: Vec<Finding>,
 }
 
 /// What a list of runs shows of each: its stages without their logs, and its counters.

@@ -584,3 +584,41 @@ async fn a_missing_page_is_a_page_for_browsers_and_json_for_the_rest() {
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn findings_show_in_the_api_and_on_the_run_page_without_the_secret() {
+    for backend in backends() {
+        let patterns =
+            "\n[[patterns]]\nname = \"leak\"\nkeywords = [\"TOKEN=\"]\nseverity = \"critical\"\n";
+        let server = Server::start(backend, patterns).await;
+        let op = server.token("op", Role::Operator).await;
+        let (_, queued) = server
+            .post("/api/pipelines/leaky/runs", &op, json!({}))
+            .await;
+        let id: plantao_model::RunId = queued["id"].as_str().unwrap().parse().unwrap();
+        server.ended(id).await;
+        let (status, run) = server.get(&format!("/api/runs/{id}"), &op).await;
+        assert_eq!(status, StatusCode::OK);
+        let finding = &run["findings"][0];
+        assert_eq!(finding["pattern"], "leak", "{run}");
+        assert_eq!(
+            (finding["step"].as_str(), finding["line"].as_u64()),
+            (Some("say"), Some(1))
+        );
+        assert!(!run.to_string().contains(SECRET), "{run}");
+        let page = server
+            .client
+            .get(server.url(&format!("/runs/{id}")))
+            .bearer_auth(&op)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("Findings in the logs"), "{page}");
+        assert!(page.contains("leak · say · line 1"), "{page}");
+        assert!(!page.contains(SECRET));
+        server.stop().await;
+    }
+}

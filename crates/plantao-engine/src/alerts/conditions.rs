@@ -1,6 +1,6 @@
-//! What each kind of rule sees. Run rules (`run_failed`, `stage_failed`, `duration`) judge a run
-//! that just ended; window rules (`failure_rate`, `expr`) judge a window's rollups; `stuck`
-//! judges the open runs. A new kind is a new arm here and in the configuration, nothing else.
+//! What each kind of rule sees. Run rules (`run_failed`, `stage_failed`, `duration`, `missed`,
+//! `pattern`) judge a run that just ended; window rules (`failure_rate`, `expr`) judge a
+//! window's rollups; `stuck` judges the open runs. A new kind is a new arm here and in the configuration, nothing else.
 
 use std::collections::BTreeMap;
 
@@ -155,6 +155,35 @@ pub fn on_run_end(rule: &AlertRule, detail: &RunDetail, usual: Option<f64>) -> O
                 );
             }
             Some(observation(rule, &run.pipeline, verdict, None, notes))
+        }
+        Condition::Pattern { pattern } => {
+            if !run.status.is_final() || run.status == RunStatus::Skipped {
+                return None;
+            }
+            let hits: Vec<_> = detail
+                .findings
+                .iter()
+                .filter(|f| pattern.as_ref().is_none_or(|p| *p == f.pattern))
+                .collect();
+            let verdict = match hits.first() {
+                Some(first) => {
+                    notes.insert("pattern".into(), first.pattern.clone());
+                    notes.insert("stage".into(), first.step.clone());
+                    notes.insert("line".into(), first.line.to_string());
+                    notes.insert("excerpt".into(), first.excerpt.clone());
+                    Verdict::Holds
+                }
+                None => Verdict::Clear,
+            };
+            #[allow(clippy::cast_precision_loss)]
+            let count = hits.len() as f64;
+            Some(observation(
+                rule,
+                &run.pipeline,
+                verdict,
+                Some(count),
+                notes,
+            ))
         }
         _ => None,
     }

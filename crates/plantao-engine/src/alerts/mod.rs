@@ -143,7 +143,8 @@ pub async fn evaluate(
             Condition::RunFailed
             | Condition::StageFailed { .. }
             | Condition::Duration { .. }
-            | Condition::Missed => {
+            | Condition::Missed
+            | Condition::Pattern { .. } => {
                 // The condition was last seen holding when a run ended; its `for` may be over.
                 observations.extend(
                     open.iter()

@@ -304,6 +304,22 @@ fn default_message(alert: &Alert, lang: Language) -> String {
             a("streak")
         ),
         ("heartbeat", true) => event_pt(a("event"), alert.annotations.get("due")),
+        ("pattern", false) => format!(
+            "{value} log lines matched {} in run {}, first in stage {} line {}: \"{}\"",
+            a("pattern"),
+            a("run"),
+            a("stage"),
+            a("line"),
+            a("excerpt")
+        ),
+        ("pattern", true) => format!(
+            "{value} linhas do log casaram com {} na execução {}, a primeira na etapa {} linha {}: \"{}\"",
+            a("pattern"),
+            a("run"),
+            a("stage"),
+            a("line"),
+            a("excerpt")
+        ),
         (kind, _) => kind.to_owned(),
     };
     format!("{subject}{text}")

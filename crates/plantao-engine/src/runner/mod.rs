@@ -5,6 +5,7 @@
 pub(crate) mod attempt;
 mod backoff;
 pub(crate) mod cert;
+mod findings;
 pub(crate) mod http;
 mod inputs;
 mod log;

@@ -14,7 +14,8 @@ use plantao_store::{Counter, Output, Stage, Write};
 use super::attempt::{self, Attempt, Stop};
 use super::log::LiveLog;
 use super::{
-    RunCx, RunError, Runner, StageReport, backoff, http, outputs, process, sql, stop_reason,
+    RunCx, RunError, Runner, StageReport, backoff, findings, http, outputs, process, sql,
+    stop_reason,
 };
 
 /// What a step's last attempt left.
@@ -120,7 +121,15 @@ impl Runner {
             stage.cpu_user_ms = result.cpu_user_ms;
             stage.cpu_system_ms = result.cpu_system_ms;
             stage.peak_rss_kb = result.peak_rss_kb;
+            let place = findings::Place {
+                run_id: cx.id,
+                pipeline: &cx.plan.pipeline.name,
+                step: &step.name,
+                attempt,
+            };
+            let found = findings::scan(&self.config.patterns, &place, &stage.log);
             let mut writes = vec![Write::PutStage(stage)];
+            writes.extend(found.into_iter().map(Write::PutFinding));
             writes.extend(result.counters.iter().map(|(name, value)| {
                 Write::PutCounter(Counter {
                     run_id: cx.id,

@@ -38,6 +38,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0009_alerts_ii.sql"),
     include_str!("migrations/0010_checks.sql"),
     include_str!("migrations/0011_toolkit.sql"),
+    include_str!("migrations/0012_findings.sql"),
 ];
 /// Taken while migrating, so nodes starting together migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x0070_6c61_6e74_616f; // "plantao" in ASCII
@@ -265,6 +266,12 @@ impl PgStore {
             .iter()
             .map(toolkit::input_from_row)
             .collect::<Result<_>>()?;
+        let findings: Vec<sqlx::types::Json<Finding>> = sqlx::query_scalar(
+            "SELECT doc FROM findings WHERE run_id = $1 ORDER BY step, attempt, line, pattern",
+        )
+        .bind(key)
+        .fetch_all(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(RunDetail {
             run,
@@ -272,6 +279,7 @@ impl PgStore {
             counters,
             outputs,
             inputs,
+            findings: findings.into_iter().map(|f| f.0).collect(),
         })
     }
 

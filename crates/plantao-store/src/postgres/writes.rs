@@ -132,6 +132,22 @@ pub(super) async fn apply_one(
             .map_err(|e| StoreError::from_sqlx(e, || format!("run {}", o.run_id)))?;
             Ok(Applied::Updated)
         }
+        Write::PutFinding(f) => {
+            sqlx::query(
+                "INSERT INTO findings (run_id, step, attempt, line, pattern, doc)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            )
+            .bind(f.run_id.as_uuid())
+            .bind(&f.step)
+            .bind(i64::from(f.attempt))
+            .bind(i64::from(f.line))
+            .bind(&f.pattern)
+            .bind(sqlx::types::Json(&f))
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| StoreError::from_sqlx(e, || format!("run {}", f.run_id)))?;
+            Ok(Applied::Updated)
+        }
         Write::CreateToken(t) => {
             let done = sqlx::query(
                 "INSERT INTO tokens (name, role, hash, created_at) VALUES ($1, $2, $3, $4)

@@ -175,6 +175,12 @@ impl SqliteStore {
             .iter()
             .map(toolkit::input_from_row)
             .collect::<Result<_>>()?;
+        let findings: Vec<String> = sqlx::query_scalar(
+            "SELECT doc FROM findings WHERE run_id = ? ORDER BY step, attempt, line, pattern",
+        )
+        .bind(&key)
+        .fetch_all(&mut *conn)
+        .await?;
         conn.commit().await?;
         Ok(RunDetail {
             run,
@@ -182,6 +188,10 @@ impl SqliteStore {
             counters,
             outputs,
             inputs,
+            findings: findings
+                .iter()
+                .map(|doc| crate::decode::finding(doc))
+                .collect::<Result<_>>()?,
         })
     }
 

@@ -131,6 +131,22 @@ pub(super) async fn apply_one(tx: &mut WriteTx, write: Write) -> Result<Applied>
             .map_err(|e| StoreError::from_sqlx(e, || format!("run {}", o.run_id)))?;
             Ok(Applied::Updated)
         }
+        Write::PutFinding(f) => {
+            sqlx::query(
+                "INSERT INTO findings (run_id, step, attempt, line, pattern, doc)
+                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(f.run_id.to_string())
+            .bind(&f.step)
+            .bind(i64::from(f.attempt))
+            .bind(i64::from(f.line))
+            .bind(&f.pattern)
+            .bind(serde_json::to_string(&f).unwrap_or_default())
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| StoreError::from_sqlx(e, || format!("run {}", f.run_id)))?;
+            Ok(Applied::Updated)
+        }
         Write::CreateToken(t) => {
             let done = sqlx::query(
                 "INSERT INTO tokens (name, role, hash, created_at) VALUES (?, ?, ?, ?)

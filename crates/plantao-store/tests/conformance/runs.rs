@@ -38,7 +38,7 @@ pub async fn migrations_are_idempotent_and_a_newer_schema_is_refused(fx: &Fixtur
             err,
             StoreError::NewerSchema {
                 found: 99,
-                known: 11
+                known: 12
             }
         ),
         "{err:?}"
@@ -321,6 +321,30 @@ pub async fn a_run_lives_through_its_stages(fx: &Fixture) {
         .map(|o| (o.key.as_str(), o.value.as_str()))
         .collect();
     assert_eq!(outputs, [("note", "tudo certo ✓"), ("novos", "12")]);
+
+    // Findings: kept by step, attempt and line; the same one again changes nothing.
+    let finding = |step: &str, line, pattern: &str| Finding {
+        run_id: id,
+        step: step.into(),
+        attempt: 1,
+        line,
+        pattern: pattern.into(),
+        severity: plantao_model::Severity::Critical,
+        excerpt: format!("linha {line}: Emergência ✓"),
+    };
+    let (late, early) = (
+        finding("sync", 7, "urgent"),
+        finding("process", 2, "urgent"),
+    );
+    store
+        .apply(vec![
+            Write::PutFinding(late.clone()),
+            Write::PutFinding(early.clone()),
+            Write::PutFinding(late.clone()),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.run_detail(id).await.unwrap().findings, [early, late]);
 
     // In a list: the same stages without their logs and the same counters, read in one pass;
     // an unknown run is absent.

@@ -10,7 +10,9 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use plantao_engine::follow::{LogFollower, Piece};
 use plantao_model::{RunId, RunStatus, StageStatus, Trigger};
-use plantao_store::{Counter, InputFile, NewRun, Output, Run, RunDetail, RunFilter, Write};
+use plantao_store::{
+    Counter, Finding, InputFile, NewRun, Output, Run, RunDetail, RunFilter, Write,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -192,6 +194,8 @@ pub struct RunView {
     pub outputs: Vec<Output>,
     /// The pipeline's input files as the run found them (with `inputs` in its definition).
     pub inputs: Vec<InputFile>,
+    /// Lines of its logs that matched a `[[patterns]]` entry.
+    pub findings: Vec<Finding>,
     /// The pipeline's derived metrics over this run's counters.
     #[schema(value_type = Object)]
     pub metrics: BTreeMap<String, serde_json::Value>,
@@ -246,6 +250,7 @@ pub(crate) fn view_of(config: &plantao_config::Config, detail: RunDetail) -> Run
         counters: detail.counters,
         outputs: detail.outputs,
         inputs: detail.inputs,
+        findings: detail.findings,
         metrics,
         resources,
     }

@@ -54,6 +54,8 @@ pub struct RunPage {
     pub metrics: Vec<(String, String)>,
     pub outputs: Vec<(String, String)>,
     pub params: Vec<(String, String)>,
+    /// (severity class, severity, where: pattern · step · line, the line).
+    pub findings: Vec<(&'static str, String, String, String)>,
     pub active: bool,
     pub can_cancel: bool,
 }
@@ -201,6 +203,29 @@ async fn build(state: &AppState, c: Chrome, id: &str) -> ApiResult<RunPage> {
             .params
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        findings: view
+            .findings
+            .iter()
+            .map(|f| {
+                let class = match f.severity {
+                    plantao_model::Severity::Critical => "bad",
+                    plantao_model::Severity::Warning => "warn",
+                    plantao_model::Severity::Info => "info",
+                };
+                (
+                    class,
+                    t.word("severity", f.severity).into_owned(),
+                    format!(
+                        "{} · {} · {} {}",
+                        f.pattern,
+                        f.step,
+                        t.t("run.line"),
+                        f.line
+                    ),
+                    f.excerpt.clone(),
+                )
+            })
             .collect(),
         active: !run.status.is_final(),
         can_cancel: !run.status.is_final() && !run.cancel_requested,

@@ -73,14 +73,16 @@ fn parse_id(text: &str) -> Result<RunId, Failure> {
         .map_err(|e: plantao_model::ParseRunIdError| Failure::Usage(e.to_string()))
 }
 
-/// A run with its stages, counters, outputs and derived metrics, as `--json` prints it.
+/// A run with its stages, counters, outputs, findings and derived metrics, as `--json` prints
+/// it.
 pub fn print_detail_json(detail: &RunDetail, metrics: &[(String, ExprValue)]) {
     let metrics: BTreeMap<&str, serde_json::Value> = metrics
         .iter()
         .map(|(k, v)| (k.as_str(), v.to_json()))
         .collect();
     let out = serde_json::json!({ "run": detail.run, "stages": detail.stages, "counters": detail.counters,
-        "outputs": detail.outputs, "inputs": detail.inputs, "metrics": metrics });
+        "outputs": detail.outputs, "inputs": detail.inputs, "findings": detail.findings,
+        "metrics": metrics });
     println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
 }
 
@@ -206,6 +208,15 @@ pub async fn show(config_path: &Path, run: &str, json: bool) -> Result<(), Failu
         println!("inputs:");
         for i in &detail.inputs {
             println!("  {}  {}  {} bytes", i.sha256, i.path, i.bytes);
+        }
+    }
+    if !detail.findings.is_empty() {
+        println!("findings:");
+        for f in &detail.findings {
+            println!(
+                "  {:<8} {} ({}, attempt {}, line {}): {}",
+                f.severity, f.pattern, f.step, f.attempt, f.line, f.excerpt
+            );
         }
     }
     for s in &detail.stages {

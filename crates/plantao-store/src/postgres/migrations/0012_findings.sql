@@ -1,0 +1,11 @@
+-- Lines of stages' logs that matched a [[patterns]] entry, kept (and pruned) with their run;
+-- the finding itself is one JSON document.
+CREATE TABLE findings (
+    run_id  UUID NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    step    TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    line    INTEGER NOT NULL,
+    pattern TEXT NOT NULL,
+    doc     JSONB NOT NULL,
+    PRIMARY KEY (run_id, step, attempt, line, pattern)
+);
