@@ -606,16 +606,8 @@ async fn findings_show_in_the_api_and_on_the_run_page_without_the_secret() {
             (Some("say"), Some(1))
         );
         assert!(!run.to_string().contains(SECRET), "{run}");
-        let page = server
-            .client
-            .get(server.url(&format!("/runs/{id}")))
-            .bearer_auth(&op)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let (_, page) = server.get(&format!("/runs/{id}"), &op).await;
+        let page = page.as_str().unwrap();
         assert!(page.contains("Findings in the logs"), "{page}");
         assert!(page.contains("leak · say · line 1"), "{page}");
         assert!(!page.contains(SECRET));

@@ -95,16 +95,8 @@ async fn trends_say_which_counters_and_metrics_improve_or_worsen() {
         let (status, _) = server.get("/api/pipelines/nope/trends", &viewer).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
 
-        let page = server
-            .client
-            .get(server.url("/pipelines/quick"))
-            .bearer_auth(&viewer)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let (_, page) = server.get("/pipelines/quick", &viewer).await;
+        let page = page.as_str().unwrap();
         assert!(page.contains("Trends (7 days)"), "{page}");
         assert!(
             page.contains("<span class=\"pill bad\">worsening</span>"),
