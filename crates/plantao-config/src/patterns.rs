@@ -23,7 +23,8 @@ pub struct Pattern {
     pub name: String,
     /// Folded: lower case, no accents.
     pub keywords: Vec<String>,
-    /// Matched against the folded line.
+    /// Ignoring case, against the line as written and as folded (so `emergência` and
+    /// `emergencia` in it both find "EMERGÊNCIA").
     pub regex: Option<regex::Regex>,
     pub severity: Severity,
     /// The pipelines whose logs it reads; every pipeline when empty.
@@ -38,10 +39,13 @@ impl Pattern {
             && (self.steps.is_empty() || self.steps.iter().any(|s| s == step))
     }
 
-    /// Whether a line, folded by [`fold`], matches.
-    pub fn matches(&self, folded: &str) -> bool {
+    /// Whether `line` (and `folded`, the same line folded by [`fold`]) matches.
+    pub fn matches(&self, line: &str, folded: &str) -> bool {
         self.keywords.iter().any(|k| folded.contains(k.as_str()))
-            || self.regex.as_ref().is_some_and(|r| r.is_match(folded))
+            || self
+                .regex
+                .as_ref()
+                .is_some_and(|r| r.is_match(line) || r.is_match(folded))
     }
 }
 
@@ -96,13 +100,18 @@ pub(crate) fn read(cx: &mut Cx, v: &Value, refs: &mut Vec<(String, Range<usize>)
             None => None,
             Some(v) => {
                 let text = reader::text(cx, "patterns.regex", v);
-                match text.map(|t| regex::Regex::new(&fold(t.expose()))) {
+                let built = text.map(|t| {
+                    regex::RegexBuilder::new(t.expose())
+                        .case_insensitive(true)
+                        .build()
+                });
+                match built {
                     Some(Ok(r)) => Some(r),
                     Some(Err(e)) => {
                         cx.error(
                             v.span(),
                             format!("`regex` of pattern `{name}` does not compile: {e}"),
-                            Some("Rust regex syntax, matched against the line in lower case without accents, e.g. regex = \"temperatura (3[89]|4[0-9])\"".into()),
+                            Some("Rust regex syntax, matched ignoring case, e.g. regex = \"temperatura (3[89]|4[0-9])\"".into()),
                         );
                         continue;
                     }
@@ -152,7 +161,12 @@ mod tests {
         Pattern {
             name: "p".into(),
             keywords: keywords.iter().map(|k| fold(k)).collect(),
-            regex: regex.map(|r| regex::Regex::new(&fold(r)).unwrap()),
+            regex: regex.map(|r| {
+                regex::RegexBuilder::new(r)
+                    .case_insensitive(true)
+                    .build()
+                    .unwrap()
+            }),
             severity: Severity::Critical,
             pipelines: vec!["biz".into()],
             steps: Vec::new(),
@@ -162,17 +176,24 @@ mod tests {
     #[test]
     fn words_match_whatever_their_case_and_accents() {
         let p = pattern(&["emergencia", "Queda"], None);
-        assert!(p.matches(&fold("Paciente em EMERGÊNCIA às 14h")));
-        assert!(p.matches(&fold("risco de quedas")));
-        assert!(!p.matches(&fold("tudo tranquilo no plantão")));
+        let hit = |line: &str| p.matches(line, &fold(line));
+        assert!(hit("Paciente em EMERGÊNCIA às 14h"));
+        assert!(hit("risco de quedas"));
+        assert!(!hit("tudo tranquilo no plantão"));
         assert_eq!(fold("AÇÃO Über naïve"), "acao uber naive");
     }
 
     #[test]
-    fn a_regex_reads_the_folded_line() {
-        let p = pattern(&[], Some(r"temperatura (3[89]|4\d)"));
-        assert!(p.matches(&fold("Temperatura 39,5 °C")));
-        assert!(!p.matches(&fold("Temperatura 36,5 °C")));
+    fn a_regex_ignores_case_and_reads_the_line_with_and_without_accents() {
+        let hit = |p: &Pattern, line: &str| p.matches(line, &fold(line));
+        let fever = pattern(&[], Some(r"Temperatura (3[89]|4\d)"));
+        assert!(hit(&fever, "TEMPERATURA 39,5 °C"));
+        assert!(!hit(&fever, "Temperatura 36,5 °C"));
+        // Escapes keep their meaning (`\D` is not `\d`), and accents may be written or not.
+        let code = pattern(&[], Some(r"código \D\d{3}"));
+        assert!(hit(&code, "Código X123 recusado"));
+        assert!(!hit(&code, "Código 1123 recusado"));
+        assert!(hit(&pattern(&[], Some("emergencia")), "EMERGÊNCIA"));
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub fn scan(patterns: &[Pattern], at: &Place, log: &str) -> Vec<Finding> {
     let mut out = Vec::new();
     for (number, line) in log.lines().enumerate() {
         let folded = fold(line);
-        for p in reading.iter().filter(|p| p.matches(&folded)) {
+        for p in reading.iter().filter(|p| p.matches(line, &folded)) {
             out.push(Finding {
                 run_id: at.run_id,
                 step: at.step.to_owned(),
