@@ -266,13 +266,18 @@ fn a_good_setup_passes_and_sends_a_test_message() {
         "✓ config",
         "✓ database     SQLite",
         "✓ migrations   at head",
-        "✓ disk         the database:",
         "✓ channel      `ops` accepted a test message",
         "✓ listen",
         "checks passed",
     ] {
         assert!(out.contains(line), "{line} missing in:\n{out}");
     }
+    // Free disk is the machine's: a passing check or a warning, never a failure.
+    assert!(
+        out.contains("✓ disk         the database:")
+            || out.contains("! disk         the database:"),
+        "{out}"
+    );
     assert!(received.join().unwrap().starts_with("POST /hook"));
 }
 
@@ -360,7 +365,7 @@ fn doctor_tells_a_schema_behind_from_one_ahead() {
     let (code, out) = plantao(dir.path(), &["doctor"]);
     assert_eq!(code, 0, "behind is a warning: {out}");
     assert!(
-        out.contains("! migrations   at 10 of 11: the next start applies 1 migration(s)"),
+        out.contains("! migrations   at 10 of 12: the next start applies 2 migration(s)"),
         "{out}"
     );
     assert!(
