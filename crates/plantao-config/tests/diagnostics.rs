@@ -319,6 +319,9 @@ fn the_built_in_examples_are_valid() {
     assert_eq!(p.steps.len(), 4);
     assert_eq!(p.finally.len(), 1);
     assert_eq!(p.metrics[0].name, "approval_rate");
+    assert_eq!(p.trends.higher_is_better, ["approval_rate"]);
+    assert_eq!(c.patterns[0].name, "alarming-words");
+    assert!(c.alert_rule("example-alarming-words").is_some());
 }
 
 #[test]

@@ -107,7 +107,10 @@ fn the_printed_examples_validate() {
     let path = dir.path().join("plantao.toml");
     let out = plantao(&["validate", "--config", path.to_str().unwrap()], &[]);
     assert!(out.status.success(), "{}", text(&out).1);
-    assert_eq!(text(&out).0, "ok: 1 pipeline, 5 alert rules, 1 channel\n");
+    assert_eq!(
+        text(&out).0,
+        "ok: 1 pipeline, 6 alert rules, 1 channel, 1 pattern\n"
+    );
 }
 
 #[test]

@@ -11,12 +11,16 @@ pub fn run(config: &Path) -> Result<(), Failure> {
         plural(c.alerts.len(), "alert rule"),
         plural(c.channels.len(), "channel"),
     ];
-    // Checks are named only where there are some, so configurations without them read as before.
+    // Checks and patterns are named only where there are some, so configurations without them
+    // read as before.
     if !c.heartbeats.is_empty() {
         parts.push(plural(c.heartbeats.len(), "heartbeat"));
     }
     if !c.probes.is_empty() {
         parts.push(plural(c.probes.len(), "probe"));
+    }
+    if !c.patterns.is_empty() {
+        parts.push(plural(c.patterns.len(), "pattern"));
     }
     println!("ok: {}", parts.join(", "));
     Ok(())
