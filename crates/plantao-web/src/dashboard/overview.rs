@@ -192,16 +192,21 @@ fn week(t: &Text, days: &[(NaiveDate, BTreeMap<String, Summary>)]) -> String {
     chart::week(&t.t("overview.week"), &bars)
 }
 
-pub fn alert_row(t: &Text, a: &Alert) -> AlertRow {
+/// The colour class of a severity.
+pub fn severity_class(s: plantao_model::Severity) -> &'static str {
     use plantao_model::Severity;
+    match s {
+        Severity::Critical => "bad",
+        Severity::Warning => "warn",
+        Severity::Info => "info",
+    }
+}
+
+pub fn alert_row(t: &Text, a: &Alert) -> AlertRow {
     AlertRow {
         id: a.id.to_string(),
         severity: t.word("severity", a.severity).into_owned(),
-        severity_class: match a.severity {
-            Severity::Critical => "bad",
-            Severity::Warning => "warn",
-            Severity::Info => "info",
-        },
+        severity_class: severity_class(a.severity),
         state: t.word("alert_state", a.state).into_owned(),
         message: a.message.clone(),
         runbook: a.runbook.clone(),

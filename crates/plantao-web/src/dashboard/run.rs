@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
 use super::chart::{self, Span};
-use super::overview::{run_class, stage_class, value_text, zone_of};
+use super::overview::{run_class, severity_class, stage_class, value_text, zone_of};
 use super::session::Visitor;
 use super::{Acting, AsOperator, Chrome, failed, gate, query_of, respond};
 use crate::AppState;
@@ -208,13 +208,8 @@ async fn build(state: &AppState, c: Chrome, id: &str) -> ApiResult<RunPage> {
             .findings
             .iter()
             .map(|f| {
-                let class = match f.severity {
-                    plantao_model::Severity::Critical => "bad",
-                    plantao_model::Severity::Warning => "warn",
-                    plantao_model::Severity::Info => "info",
-                };
                 (
-                    class,
+                    severity_class(f.severity),
                     t.word("severity", f.severity).into_owned(),
                     format!(
                         "{} · {} · {} {}",
