@@ -266,16 +266,7 @@ pub async fn test_channel(
     actor: &str,
 ) -> Result<Attempt, TestError> {
     let message = |c: &plantao_config::Channel| crate::alerts::text::test_message(name, c.language);
-    send_now(
-        store,
-        config,
-        name,
-        NotificationEvent::Test,
-        message,
-        actor,
-        false,
-    )
-    .await
+    send_now(store, config, name, NotificationEvent::Test, message, actor).await
 }
 
 /// Sends `text` (a report) through channel `name` now and audits it. It goes through the outbox
@@ -295,14 +286,13 @@ pub async fn send_report(
         NotificationEvent::Report,
         |_| text,
         actor,
-        true,
     )
     .await
 }
 
-/// One notification of `event` through channel `name`, delivered once now and recorded with
-/// the attempt and an audit entry; when refused, retried later by the dispatcher if `retry`,
-/// given up otherwise.
+/// One notification of `event` (a test or a report) through channel `name`, delivered once now
+/// and recorded with the attempt and an audit entry; when refused, a report is retried later by
+/// the dispatcher and a test given up.
 async fn send_now(
     store: &dyn Store,
     config: &Config,
@@ -310,8 +300,11 @@ async fn send_now(
     event: NotificationEvent,
     text: impl FnOnce(&plantao_config::Channel) -> String,
     actor: &str,
-    retry: bool,
 ) -> Result<Attempt, TestError> {
+    let (action, retry) = match event {
+        NotificationEvent::Test => ("channel.test", false),
+        _ => ("report.send", true),
+    };
     let channel = config.channel(name).ok_or_else(|| {
         let known: Vec<&str> = config.channels.iter().map(|c| c.name.as_str()).collect();
         TestError::Unknown(if known.is_empty() {
@@ -347,10 +340,6 @@ async fn send_now(
         Outcome::Delivered => "delivered",
         Outcome::Retry(_) => "refused, to be retried",
         Outcome::GaveUp => "failed",
-    };
-    let action = match event {
-        NotificationEvent::Test => "channel.test",
-        _ => "report.send",
     };
     store
         .apply(vec![
