@@ -139,20 +139,21 @@ pub async fn build(
         });
     }
     let seen = uptime::first_seen(store).await?;
-    let mut checks = Vec::new();
+    let (mut checks, mut sla) = (Vec::new(), Vec::new());
     let named = config
         .heartbeats
         .iter()
-        .map(|h| (h.name.as_str(), "heartbeat", h.timezone))
+        .map(|h| (h.name.as_str(), "heartbeat", h.timezone, h.sla.as_ref()))
         .chain(
             config
                 .probes
                 .iter()
-                .map(|p| (p.name.as_str(), "probe", p.timezone)),
+                .map(|p| (p.name.as_str(), "probe", p.timezone, p.sla.as_ref())),
         );
-    for (name, kind, zone) in named {
+    // Each check's windows are read once, for its figures and its SLA alike.
+    for (name, kind, zone, target) in named {
         let windows = uptime::windows(store, name, zone, seen.get(name).copied(), now).await?;
-        if let Some(w) = windows.into_iter().find(|w| w.window == label) {
+        if let Some(w) = windows.iter().find(|w| w.window == label) {
             checks.push(CheckFigures {
                 check: name.to_owned(),
                 kind,
@@ -160,6 +161,7 @@ pub async fn build(
                 down_seconds: w.down_seconds,
                 incidents: w.incidents,
             });
+            sla.extend(target.map(|s| uptime::compliance(name, kind, s, w)));
         }
     }
     Ok(Report {
@@ -168,7 +170,7 @@ pub async fn build(
         to: now,
         pipelines,
         checks,
-        sla: uptime::sla(store, config, Some(label), now).await?,
+        sla,
         alerts: alerts_since(store, from, now).await?,
     })
 }

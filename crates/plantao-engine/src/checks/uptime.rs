@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use chrono::TimeDelta;
 use chrono_tz::Tz;
-use plantao_config::Config;
+use plantao_config::{Config, Sla};
 use plantao_store::{CheckRecord, Incident, Store, StoreError, Summary, Timestamp, Window, Write};
 use serde::Serialize;
 
@@ -185,25 +185,29 @@ pub async fn sla(
     for (name, kind, zone, sla) in checks {
         let label = window.unwrap_or(&sla.window);
         let figures = windows(store, name, zone, seen.get(name).copied(), now).await?;
-        let Some(w) = figures.into_iter().find(|w| w.window == label) else {
-            continue;
-        };
-        let uptime_met = sla.uptime.map(|t| w.uptime_percent.map(|u| u >= t));
-        let p95_met = sla.p95_ms.map(|t| w.p95_ms.map(|p| p < t));
-        let met = [uptime_met, p95_met]
-            .into_iter()
-            .flatten()
-            .try_fold(true, |all, m| m.map(|m| all && m));
-        out.push(Compliance {
-            check: name.to_owned(),
-            kind: kind.to_owned(),
-            window: label.to_owned(),
-            uptime_target: sla.uptime,
-            uptime_percent: w.uptime_percent,
-            p95_target_ms: sla.p95_ms,
-            p95_ms: w.p95_ms,
-            met,
-        });
+        if let Some(w) = figures.iter().find(|w| w.window == label) {
+            out.push(compliance(name, kind, sla, w));
+        }
     }
     Ok(out)
+}
+
+/// Whether check `name` (a `heartbeat` or a `probe`) kept `sla` over the window `w`.
+pub fn compliance(name: &str, kind: &str, sla: &Sla, w: &UptimeWindow) -> Compliance {
+    let uptime_met = sla.uptime.map(|t| w.uptime_percent.map(|u| u >= t));
+    let p95_met = sla.p95_ms.map(|t| w.p95_ms.map(|p| p < t));
+    let met = [uptime_met, p95_met]
+        .into_iter()
+        .flatten()
+        .try_fold(true, |all, m| m.map(|m| all && m));
+    Compliance {
+        check: name.to_owned(),
+        kind: kind.to_owned(),
+        window: w.window.clone(),
+        uptime_target: sla.uptime,
+        uptime_percent: w.uptime_percent,
+        p95_target_ms: sla.p95_ms,
+        p95_ms: w.p95_ms,
+        met,
+    }
 }
