@@ -74,5 +74,5 @@ pub async fn sync_pipelines(
 pub use runner::{
     Claimed, INPUTS_UNCHANGED, Observer, Plan, PlanError, Planned, Quiet, RunError, RunReport,
     RunRequest, Runner, StageReport, Stop, StopSignal, check_connection, derived_metrics,
-    disk_space, run_metrics,
+    disk_space, metric_values, run_metrics,
 };

@@ -131,10 +131,7 @@ pub async fn build(
             p95_ms: capped(s.durations.quantile(0.95), s.duration_ms_max),
             max_ms: s.duration_ms_max,
             counters: s.counters.iter().map(|(k, v)| (k.clone(), v.sum)).collect(),
-            metrics: crate::derived_metrics(p, s.counter_sums())
-                .into_iter()
-                .map(|(k, v)| (k, v.to_json()))
-                .collect(),
+            metrics: crate::metric_values(&crate::derived_metrics(p, s.counter_sums())),
             top_errors: top_errors(&recent, 3),
         });
     }

@@ -629,6 +629,14 @@ pub fn derived_metrics<'a>(
         .collect()
 }
 
+/// Derived metrics as JSON values: a number, a boolean, a text, or null for no data.
+pub fn metric_values(values: &[(String, ExprValue)]) -> BTreeMap<String, serde_json::Value> {
+    values
+        .iter()
+        .map(|(name, v)| (name.clone(), v.to_json()))
+        .collect()
+}
+
 /// A recorded run's derived metrics, from its pipeline's current definition; none when the
 /// pipeline left the configuration.
 pub fn run_metrics(

@@ -8,7 +8,6 @@ use axum::extract::State;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use plantao_config::Pipeline;
-use plantao_model::ExprValue;
 use plantao_store::{Grain, RunFilter, Summary, Timestamp, Window, day_of};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -19,21 +18,13 @@ use crate::auth::Viewer;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Path, Query};
 
-/// Derived metrics as JSON values: a number, a boolean, a text, or null for no data.
-pub(crate) fn metric_values(values: &[(String, ExprValue)]) -> BTreeMap<String, serde_json::Value> {
-    values
-        .iter()
-        .map(|(name, v)| (name.clone(), v.to_json()))
-        .collect()
-}
-
 /// A recorded run's derived metrics as JSON values (see [`plantao_engine::run_metrics`]).
 pub(crate) fn run_metrics(
     config: &plantao_config::Config,
     pipeline: &str,
     counters: &[plantao_store::Counter],
 ) -> BTreeMap<String, serde_json::Value> {
-    metric_values(&plantao_engine::run_metrics(config, pipeline, counters))
+    plantao_engine::metric_values(&plantao_engine::run_metrics(config, pipeline, counters))
 }
 
 /// One pipeline over one day (or today so far).
@@ -65,7 +56,10 @@ fn day_metrics(p: &Pipeline, day: NaiveDate, s: &Summary) -> DayMetrics {
         runs: s.runs,
         by_status: s.by_status.clone(),
         counters: s.counters.iter().map(|(k, v)| (k.clone(), v.sum)).collect(),
-        metrics: metric_values(&plantao_engine::derived_metrics(p, s.counter_sums())),
+        metrics: plantao_engine::metric_values(&plantao_engine::derived_metrics(
+            p,
+            s.counter_sums(),
+        )),
         mean_duration_ms: s.mean_duration_ms(),
         p95_duration_ms: s.durations.quantile(0.95),
         success_rate: s.success_rate(),
