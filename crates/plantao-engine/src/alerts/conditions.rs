@@ -1,6 +1,7 @@
 //! What each kind of rule sees. Run rules (`run_failed`, `stage_failed`, `duration`, `missed`,
 //! `pattern`) judge a run that just ended; window rules (`failure_rate`, `expr`) judge a
-//! window's rollups; `stuck` judges the open runs. A new kind is a new arm here and in the configuration, nothing else.
+//! window's rollups; `stuck` judges the open runs. A new kind is a new arm here and in the
+//! configuration, nothing else.
 
 use std::collections::BTreeMap;
 

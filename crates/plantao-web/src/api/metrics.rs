@@ -290,8 +290,9 @@ pub(crate) async fn last_runs(state: &AppState, filter: &RunFilter) -> ApiResult
 /// last, from the daily rollups (today's bucket grows as runs end), all in one read
 /// ([`plantao_store::Store::bucket_totals`]) rather than one per pipeline or per day: with 50
 /// pipelines and a million runs those cost the dashboard's pages 4–6 ms, and reading hourly
-/// buckets with duration histograms far more. No percentiles: the histograms are not read. Pipelines
-/// without runs on a day are absent from it; the dates are the first pipeline's zone's.
+/// buckets with duration histograms far more. No percentiles: the histograms are not read.
+/// Pipelines without runs on a day are absent from it; the dates are the first pipeline's
+/// zone's.
 pub(crate) async fn local_days(
     state: &AppState,
     pipelines: &[&Pipeline],
