@@ -141,12 +141,7 @@ pub async fn report_sla(
         ),
         ReportFormat::Md => markdown(&report, now),
     };
-    match out {
-        Some(path) => std::fs::write(path, text)
-            .map_err(|e| Failure::Missing(format!("cannot write {}: {e}", path.display())))?,
-        None => print!("{text}"),
-    }
-    Ok(())
+    super::report::write_out(out, &text)
 }
 
 fn markdown(report: &[uptime::Compliance], now: DateTime<Utc>) -> String {

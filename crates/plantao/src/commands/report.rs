@@ -37,11 +37,9 @@ pub async fn run(config_path: &Path, period: Period, args: ReportArgs) -> Result
             serde_json::to_string_pretty(&report).unwrap_or_default()
         ),
     };
-    match &args.out {
-        Some(path) => std::fs::write(path, &text)
-            .map_err(|e| Failure::Missing(format!("cannot write {}: {e}", path.display())))?,
-        None if args.send.is_none() => print!("{text}"),
-        None => {}
+    // Sent, and not asked to be written, it is not printed as well.
+    if args.out.is_some() || args.send.is_none() {
+        write_out(args.out.as_deref(), &text)?;
     }
     if let Some(name) = &args.send {
         // Channels carry text, and chat apps show no tables: each row on a line of its own.
@@ -64,6 +62,18 @@ pub async fn run(config_path: &Path, period: Period, args: ReportArgs) -> Result
         }
     }
     Ok(())
+}
+
+/// A report written to `out`, or printed when there is none.
+pub fn write_out(out: Option<&Path>, text: &str) -> Result<(), Failure> {
+    match out {
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| Failure::Missing(format!("cannot write {}: {e}", path.display()))),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
 }
 
 /// A report's shape, whatever it is written in.
