@@ -298,14 +298,19 @@ fn default_message(alert: &Alert, lang: Language) -> String {
         ),
         ("expr", true) => format!("{} {} ({})", a("when"), window_pt(a("window")), a("values")),
         ("heartbeat", false) => a("why").to_owned(),
+        ("probe", false) if a("streak") == "1" => "down: its last check failed".to_owned(),
         ("probe", false) => format!("down: its last {} checks failed", a("streak")),
+        ("probe", true) if a("streak") == "1" => {
+            "fora do ar: a última verificação falhou".to_owned()
+        }
         ("probe", true) => format!(
             "fora do ar: as últimas {} verificações falharam",
             a("streak")
         ),
         ("heartbeat", true) => event_pt(a("event"), alert.annotations.get("due")),
         ("pattern", false) => format!(
-            "{value} log lines matched {} in run {}, first in stage {} line {}: \"{}\"",
+            "{value} log {} matched {} in run {}, first in stage {} line {}: \"{}\"",
+            if value == "1" { "line" } else { "lines" },
             a("pattern"),
             a("run"),
             a("stage"),
@@ -313,7 +318,12 @@ fn default_message(alert: &Alert, lang: Language) -> String {
             a("excerpt")
         ),
         ("pattern", true) => format!(
-            "{value} linhas do log casaram com {} na execução {}, a primeira na etapa {} linha {}: \"{}\"",
+            "{value} {} com {} na execução {}, a primeira na etapa {} linha {}: \"{}\"",
+            if value == "1" {
+                "linha do log casou"
+            } else {
+                "linhas do log casaram"
+            },
             a("pattern"),
             a("run"),
             a("stage"),
