@@ -274,7 +274,15 @@ fn document(r: &Report, w: &Words) -> Vec<Block> {
         let parts: Vec<String> = a
             .by_severity
             .iter()
-            .map(|(k, v)| format!("{k} {v}"))
+            .map(|(k, v)| {
+                let name = match k.as_str() {
+                    "critical" => w.w("critical", "crítico"),
+                    "warning" => w.w("warning", "aviso"),
+                    "info" => w.w("info", "informativo"),
+                    other => other,
+                };
+                format!("{name} {v}")
+            })
             .collect();
         let _ = write!(text, " ({})", parts.join(", "));
     }
