@@ -11,8 +11,14 @@ use std::process::Command;
 
 use plantao_config::{ConfigFile, keys_of};
 
-/// The documents checked: the runbook, the deployment guide and the README.
-const DOCUMENTS: &[&str] = &["docs/operations.md", "docs/deploy.md", "README.md"];
+/// The documents checked: the runbook, the deployment guide, the README and the complete
+/// example's.
+const DOCUMENTS: &[&str] = &[
+    "docs/operations.md",
+    "docs/deploy.md",
+    "README.md",
+    "examples/biz-reports/README.md",
+];
 /// The tables a key may be named by in running text, as `server.listen`.
 const SECTIONS: &[&str] = &[
     "server",
