@@ -13,7 +13,7 @@ use crate::graph::check_graph;
 use crate::reader::{self, Cx, Table};
 use crate::steps::{parse_expr, read_steps};
 use crate::types::{
-    AlertRule, Catchup, Concurrency, Inputs, Metric, Param, Pipeline, Step, Trends,
+    AlertRule, Catchup, Concurrency, Inputs, Metric, Param, Pipeline, Step, TrendSpan, Trends,
 };
 use crate::{Connections, daemon_keys, suggest, tz};
 
@@ -40,8 +40,13 @@ pub(crate) const PIPELINE_KEYS: &[&str] = &[
     "inputs",
 ];
 pub(crate) const PARAM_KEYS: &[&str] = &["default", "description", "required"];
-pub(crate) const TRENDS_KEYS: &[&str] =
-    &["days", "tolerance", "higher_is_better", "lower_is_better"];
+pub(crate) const TRENDS_KEYS: &[&str] = &[
+    "days",
+    "runs",
+    "tolerance",
+    "higher_is_better",
+    "lower_is_better",
+];
 
 pub(crate) struct PipelineContext<'a> {
     pub dir: &'a Path,
@@ -339,7 +344,7 @@ fn read_params(cx: &mut Cx, v: &reader::Value) -> BTreeMap<String, Param> {
     out
 }
 
-/// `[trends]`: `days` (3–366), `tolerance` (percent, 0–100) and which metrics and counters are
+/// `[trends]`: `days` (3–366) or `runs` (3–1000), `tolerance` (percent, 0–100) and which metrics and counters are
 /// better higher or lower; each name a metric of the pipeline or `step.counter` of one of its
 /// steps.
 fn read_trends(
@@ -353,11 +358,24 @@ fn read_trends(
         return out;
     };
     t.check_keys(cx, "in [trends]", TRENDS_KEYS);
-    if let Some(days) = t
+    let days = t
         .get("days")
-        .and_then(|v| reader::integer(cx, "trends.days", v, 3..367))
-    {
-        out.days = u32::try_from(days).unwrap_or(out.days);
+        .and_then(|v| reader::integer(cx, "trends.days", v, 3..367));
+    let runs = t
+        .get("runs")
+        .and_then(|v| reader::integer(cx, "trends.runs", v, 3..1001));
+    match (
+        days.and_then(|d| u32::try_from(d).ok()),
+        runs.and_then(|r| u32::try_from(r).ok()),
+    ) {
+        (Some(_), Some(_)) => cx.error(
+            t.get("runs").map(reader::Value::span).unwrap_or_default(),
+            "`trends.days` and `trends.runs` are both given: a trend is over days or over runs",
+            Some("keep one: days = 30 fits one value a day, runs = 20 one value a run".into()),
+        ),
+        (Some(d), None) => out.over = TrendSpan::Days(d),
+        (None, Some(r)) => out.over = TrendSpan::Runs(r),
+        (None, None) => {}
     }
     if let Some(v) = t.get("tolerance") {
         match reader::number(cx, "trends.tolerance", v) {

@@ -352,12 +352,12 @@ pub struct Pipeline {
     pub finally: Vec<Step>,
 }
 
-/// A pipeline's `[trends]`: over how many days its counters and derived metrics are fitted,
-/// how much change counts as a change, and which way is better for which of them.
+/// A pipeline's `[trends]`: over how many days or runs its counters and derived metrics are
+/// fitted, how much change counts as a change, and which way is better for which of them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Trends {
-    pub days: u32,
-    /// Percent of the mean: a fitted change over the days within it is stable.
+    pub over: TrendSpan,
+    /// Percent of the mean: a fitted change over the span within it is stable.
     pub tolerance_percent: f64,
     /// Metric names and `step.counter` names.
     pub higher_is_better: Vec<String>,
@@ -367,12 +367,22 @@ pub struct Trends {
 impl Default for Trends {
     fn default() -> Self {
         Trends {
-            days: 30,
+            over: TrendSpan::Days(30),
             tolerance_percent: 5.0,
             higher_is_better: Vec::new(),
             lower_is_better: Vec::new(),
         }
     }
+}
+
+/// What a trend's values are: one per local day (its runs' counters summed, from the daily
+/// rollups), or one per run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrendSpan {
+    /// The last N days, today included.
+    Days(u32),
+    /// The last N runs that succeeded or ended partial.
+    Runs(u32),
 }
 
 /// A pipeline's `inputs`: when every file they match is unchanged since its last success, a

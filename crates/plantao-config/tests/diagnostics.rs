@@ -585,8 +585,21 @@ fn trends_name_metrics_and_counters_of_the_pipeline_and_sane_numbers() {
     );
     let config = good.load().unwrap();
     let trends = &config.pipelines[0].trends;
-    assert_eq!((trends.days, trends.tolerance_percent), (14, 2.5));
+    assert_eq!(
+        (trends.over, trends.tolerance_percent),
+        (plantao_config::TrendSpan::Days(14), 2.5)
+    );
     assert_eq!(trends.lower_is_better, ["process.failed"]);
+    let runs = Setup::new("").pipeline("p", &format!("{steps}[trends]\nruns = 20\n"));
+    assert_eq!(
+        runs.load().unwrap().pipelines[0].trends.over,
+        plantao_config::TrendSpan::Runs(20)
+    );
+    let both = Setup::new("").pipeline("p", &format!("{steps}[trends]\ndays = 7\nruns = 20\n"));
+    let errors = both.errors();
+    assert!(find(&errors, "`trends.days` and `trends.runs` are both given").contains("p.toml:"));
+    let many = Setup::new("").pipeline("p", &format!("{steps}[trends]\nruns = 5000\n"));
+    find(&many.errors(), "`trends.runs` must be between 3 and 1000");
     let bad = Setup::new("").pipeline(
         "p",
         &format!("{steps}[trends]\ndays = 2\ntolerance = 150\nhigher_is_better = [\"aproval_rate\", \"send.sent\"]\n"),

@@ -1,18 +1,18 @@
 //! Whether a pipeline's counters and derived metrics are getting better or worse: a least-squares
-//! line through their daily values (from the rollups), its change over the days compared with the
-//! mean, and the pipeline's `[trends]` saying which way is better.
+//! line through their values (one a day from the rollups, or one a run), its change over the span
+//! compared with the mean, and the pipeline's `[trends]` saying which way is better.
 
 use plantao_config::Pipeline;
-use plantao_store::Summary;
+use plantao_store::{Counter, Summary};
 use serde::Serialize;
 
-/// Which way a value goes over the days.
+/// Which way a value goes over the span.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     Rising,
     Falling,
-    /// Its fitted change over the days is within the tolerance.
+    /// Its fitted change over the span is within the tolerance.
     Stable,
 }
 
@@ -32,18 +32,19 @@ pub struct Trend {
     pub name: String,
     /// `metric` or `counter`.
     pub kind: &'static str,
-    /// One value per day, oldest first; none on a day without runs (or a metric with no data).
+    /// One value per day or per run, oldest first; none on a day without runs, for a run
+    /// without the counter, or a metric with no data.
     pub values: Vec<Option<f64>>,
-    /// The fitted line's slope, per day; none with fewer than three days of values.
-    pub slope_per_day: Option<f64>,
-    /// The fitted change over the days, in percent of the mean.
+    /// The fitted line's slope, per day or per run; none with fewer than three values.
+    pub slope: Option<f64>,
+    /// The fitted change over the span, in percent of the mean.
     pub change_percent: Option<f64>,
     pub direction: Option<Direction>,
     /// None when `[trends]` does not say which way is better for it.
     pub verdict: Option<Verdict>,
 }
 
-/// The least-squares slope of the values present (x is the day's index), and their mean;
+/// The least-squares slope of the values present (x is the value's index), and their mean;
 /// none with fewer than three.
 pub fn fit(values: &[Option<f64>]) -> Option<(f64, f64)> {
     #[allow(clippy::cast_precision_loss)]
@@ -64,7 +65,7 @@ pub fn fit(values: &[Option<f64>]) -> Option<(f64, f64)> {
     Some((sxy / sxx, mean_y))
 }
 
-/// The trend of `values` over `values.len()` days, judged with `tolerance_percent`; `higher`
+/// The trend of `values` (a day or a run apart), judged with `tolerance_percent`; `higher`
 /// says whether higher is better, when known.
 pub fn judge(
     name: String,
@@ -93,17 +94,47 @@ pub fn judge(
         name,
         kind,
         values,
-        slope_per_day: fitted.map(|f| f.0),
+        slope: fitted.map(|f| f.0),
         change_percent: change,
         direction,
         verdict,
     }
 }
 
+/// One value of a trend's span: its counters as (step, name, value), or none (a day without
+/// runs).
+type Point<'a> = Option<Vec<(&'a str, &'a str, f64)>>;
+
 /// Every derived metric and counter of `p` over `days` (one summary a day, oldest first; a day
 /// without runs is empty), metrics first: each day's metrics are recomputed from that day's
 /// summed counters.
 pub fn of_days(p: &Pipeline, days: &[Summary]) -> Vec<Trend> {
+    let points: Vec<Point> = days
+        .iter()
+        .map(|d| (d.runs > 0).then(|| d.counter_sums().collect()))
+        .collect();
+    of_points(p, &points)
+}
+
+/// Every derived metric and counter of `p` over `runs` (each run's counters, oldest run first),
+/// metrics first: each run's metrics computed from its counters.
+pub fn of_runs(p: &Pipeline, runs: &[Vec<Counter>]) -> Vec<Trend> {
+    let points: Vec<Point> = runs
+        .iter()
+        .map(|counters| {
+            Some(
+                counters
+                    .iter()
+                    .map(|c| (c.step.as_str(), c.name.as_str(), c.value))
+                    .collect(),
+            )
+        })
+        .collect();
+    of_points(p, &points)
+}
+
+/// The trends over `points`, oldest first.
+fn of_points(p: &Pipeline, points: &[Point]) -> Vec<Trend> {
     let better = |name: &str| {
         if p.trends.higher_is_better.iter().any(|n| n == name) {
             Some(true)
@@ -113,13 +144,15 @@ pub fn of_days(p: &Pipeline, days: &[Summary]) -> Vec<Trend> {
             None
         }
     };
-    let per_day: Vec<Vec<(String, Option<f64>)>> = days
+    let per_point: Vec<Option<Vec<Option<f64>>>> = points
         .iter()
-        .map(|d| {
-            crate::derived_metrics(p, d.counter_sums())
-                .into_iter()
-                .map(|(k, v)| (k, v.to_json().as_f64()))
-                .collect()
+        .map(|point| {
+            point.as_ref().map(|counters| {
+                crate::derived_metrics(p, counters.iter().copied())
+                    .into_iter()
+                    .map(|(_, v)| v.to_json().as_f64())
+                    .collect()
+            })
         })
         .collect();
     let mut out: Vec<Trend> = p
@@ -127,10 +160,9 @@ pub fn of_days(p: &Pipeline, days: &[Summary]) -> Vec<Trend> {
         .iter()
         .enumerate()
         .map(|(i, m)| {
-            let values = days
+            let values = per_point
                 .iter()
-                .zip(&per_day)
-                .map(|(d, metrics)| (d.runs > 0).then(|| metrics[i].1).flatten())
+                .map(|metrics| metrics.as_ref().and_then(|m| m[i]))
                 .collect();
             judge(
                 m.name.clone(),
@@ -141,20 +173,32 @@ pub fn of_days(p: &Pipeline, days: &[Summary]) -> Vec<Trend> {
             )
         })
         .collect();
-    let mut counters: Vec<&String> = days.iter().flat_map(|d| d.counters.keys()).collect();
-    counters.sort();
+    let mut counters: Vec<(&str, &str)> = points
+        .iter()
+        .flatten()
+        .flat_map(|point| point.iter().map(|(step, name, _)| (*step, *name)))
+        .collect();
+    counters.sort_unstable();
     counters.dedup();
-    for name in counters {
-        let values = days
+    for (step, counter) in counters {
+        let values = points
             .iter()
-            .map(|d| d.counters.get(name).map(|c| c.sum))
+            .map(|point| {
+                point.as_ref().and_then(|cs| {
+                    cs.iter()
+                        .find(|(s, n, _)| *s == step && *n == counter)
+                        .map(|c| c.2)
+                })
+            })
             .collect();
+        let name = format!("{step}.{counter}");
+        let higher = better(&name);
         out.push(judge(
-            name.clone(),
+            name,
             "counter",
             values,
             p.trends.tolerance_percent,
-            better(name),
+            higher,
         ));
     }
     out
@@ -179,7 +223,7 @@ mod tests {
         assert_eq!(past.direction, Some(Direction::Rising));
         assert_eq!(past.verdict, Some(Verdict::Improving));
         assert!((past.change_percent.unwrap() - 6.0 / 103.0 * 100.0).abs() < 1e-9);
-        assert!((past.slope_per_day.unwrap() - 0.6).abs() < 1e-9);
+        assert!((past.slope.unwrap() - 0.6).abs() < 1e-9);
     }
 
     #[test]

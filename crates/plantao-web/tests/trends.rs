@@ -48,7 +48,8 @@ async fn trends_say_which_counters_and_metrics_improve_or_worsen() {
         // stays 80 (stable), so load_rate falls 80 % → 53 % (higher is better: worsening).
         let now = Utc::now();
         let mut writes = Vec::new();
-        for back in 1..=6_i64 {
+        // Oldest first, as they would have run: the store's newest runs are the last recorded.
+        for back in (1..=6_i64).rev() {
             let rows = 100.0 + 10.0 * (6 - back) as f64;
             writes.extend(run_at(now - Duration::days(back), rows, 80.0));
         }
@@ -56,6 +57,7 @@ async fn trends_say_which_counters_and_metrics_improve_or_worsen() {
 
         let (status, body) = server.get("/api/pipelines/quick/trends", &viewer).await;
         assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["per"], "day");
         assert_eq!(body["days"].as_array().unwrap().len(), 7);
         let trend = |name: &str| {
             body["trends"]
@@ -83,7 +85,7 @@ async fn trends_say_which_counters_and_metrics_improve_or_worsen() {
             (rows["direction"].as_str(), rows["verdict"].as_str()),
             (Some("rising"), Some("worsening"))
         );
-        assert!((rows["slope_per_day"].as_f64().unwrap() - 10.0).abs() < 1e-9);
+        assert!((rows["slope"].as_f64().unwrap() - 10.0).abs() < 1e-9);
         let loaded = trend("load.loaded");
         assert_eq!(loaded["direction"], "stable");
         assert_eq!(
@@ -106,6 +108,40 @@ async fn trends_say_which_counters_and_metrics_improve_or_worsen() {
             page.contains("<span class=\"pill none\">stable</span>"),
             "{page}"
         );
+        // Over runs instead: the last four that succeeded, each its own value; a failed run
+        // since (its counters half written) is left out.
+        let mut failed = run_at(now - Duration::minutes(30), 999.0, 0.0);
+        if let Some(Write::FinishRun(end)) = failed.last_mut() {
+            end.status = RunStatus::Failed;
+        }
+        server.store.apply(failed).await.unwrap();
+        let (status, body) = server
+            .get("/api/pipelines/quick/trends?runs=4", &viewer)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["per"], "run");
+        assert_eq!(body["runs"].as_array().unwrap().len(), 4, "{body}");
+        assert!(body["days"].as_array().unwrap().is_empty());
+        let rows = body["trends"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == "extract.rows")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            rows["values"],
+            serde_json::json!([120.0, 130.0, 140.0, 150.0])
+        );
+        assert!((rows["slope"].as_f64().unwrap() - 10.0).abs() < 1e-9);
+        assert_eq!(rows["verdict"], "worsening");
+        for bad in ["runs=4&days=7", "runs=2", "days=400"] {
+            let (status, body) = server
+                .get(&format!("/api/pipelines/quick/trends?{bad}"), &viewer)
+                .await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        }
+
         server.stop().await;
     }
 }

@@ -7,7 +7,8 @@ use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
-use plantao_config::Pipeline;
+use plantao_config::{Pipeline, TrendSpan};
+use plantao_model::RunStatus;
 use plantao_store::{Grain, RunFilter, Summary, Timestamp, Window, day_of};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -335,51 +336,157 @@ pub(crate) async fn local_days(
     Ok(out)
 }
 
-/// A pipeline's counters and derived metrics over its `[trends]` days: each one's value per
-/// day, the line fitted through them and what it says.
+/// What each value of a trend stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TrendPer {
+    /// A calendar day in the pipeline's zone: its runs' counters summed (from the rollups).
+    Day,
+    /// A run that succeeded or ended partial: its counters.
+    Run,
+}
+
+/// A run a trend's value comes from.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrendRun {
+    pub id: plantao_model::RunId,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub finished_at: Option<Timestamp>,
+}
+
+/// A pipeline's counters and derived metrics over its last days or runs: each one's values, the
+/// line fitted through them and what it says.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TrendsView {
     pub pipeline: String,
     pub timezone: String,
-    /// The days, oldest first, today last (in the pipeline's zone): each trend's `values`
-    /// follow them.
+    pub per: TrendPer,
+    /// With `per = day`: the days, oldest first, today last (in the pipeline's zone); each
+    /// trend's `values` follow them.
     pub days: Vec<NaiveDate>,
+    /// With `per = run`: the runs, oldest first; each trend's `values` follow them.
+    pub runs: Vec<TrendRun>,
     /// A fitted change within this share of the mean is `stable`.
     pub tolerance_percent: f64,
     /// Derived metrics first, then counters (`step.counter`).
     pub trends: Vec<plantao_engine::trends::Trend>,
 }
 
-/// Pipeline `p`'s days over its `[trends]` window (dates and summaries, oldest first).
-pub(crate) async fn trend_days(
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct TrendsQuery {
+    /// One value a day over the last `days` (3–366), instead of the pipeline's `[trends]`.
+    pub days: Option<u32>,
+    /// One value a run over the last `runs` that succeeded or ended partial (3–1000).
+    pub runs: Option<u32>,
+}
+
+/// Pipeline `p`'s trends over `span`, with the days or runs their values stand for and each
+/// one's mean (a day's) or whole (a run's) duration.
+pub(crate) struct TrendSeries {
+    pub per: TrendPer,
+    pub days: Vec<NaiveDate>,
+    pub runs: Vec<plantao_store::Run>,
+    pub durations: Vec<Option<f64>>,
+    pub trends: Vec<plantao_engine::trends::Trend>,
+}
+
+pub(crate) async fn trends_over(
     state: &AppState,
     p: &Pipeline,
-) -> ApiResult<(Vec<NaiveDate>, Vec<Summary>)> {
-    Ok(local_days(state, &[p], p.trends.days, Utc::now())
-        .await?
-        .into_iter()
-        .map(|(day, mut each)| (day, each.remove(&p.name).unwrap_or_default()))
-        .unzip())
+    span: TrendSpan,
+) -> ApiResult<TrendSeries> {
+    match span {
+        TrendSpan::Days(n) => {
+            let (days, summaries): (Vec<NaiveDate>, Vec<Summary>) =
+                local_days(state, &[p], n, Utc::now())
+                    .await?
+                    .into_iter()
+                    .map(|(day, mut each)| (day, each.remove(&p.name).unwrap_or_default()))
+                    .unzip();
+            Ok(TrendSeries {
+                per: TrendPer::Day,
+                durations: summaries.iter().map(Summary::mean_duration_ms).collect(),
+                trends: plantao_engine::trends::of_days(p, &summaries),
+                days,
+                runs: Vec::new(),
+            })
+        }
+        TrendSpan::Runs(n) => {
+            let mut runs = Vec::new();
+            for status in [RunStatus::Succeeded, RunStatus::Partial] {
+                let filter = RunFilter {
+                    pipeline: Some(p.name.clone()),
+                    status: Some(status),
+                    limit: n,
+                    ..RunFilter::default()
+                };
+                runs.extend(state.store.runs(&filter).await?);
+            }
+            runs.sort_by_key(|r| (r.finished_at, r.id));
+            let runs = runs.split_off(runs.len().saturating_sub(n as usize));
+            let ids: Vec<plantao_model::RunId> = runs.iter().map(|r| r.id).collect();
+            let mut briefs = state.store.run_briefs(&ids).await?;
+            let counters: Vec<Vec<plantao_store::Counter>> = ids
+                .iter()
+                .map(|id| briefs.remove(id).map(|b| b.counters).unwrap_or_default())
+                .collect();
+            #[allow(clippy::cast_precision_loss)]
+            let durations = runs
+                .iter()
+                .map(|r| r.duration_ms.map(|d| d as f64))
+                .collect();
+            Ok(TrendSeries {
+                per: TrendPer::Run,
+                durations,
+                trends: plantao_engine::trends::of_runs(p, &counters),
+                days: Vec::new(),
+                runs,
+            })
+        }
+    }
 }
 
 #[utoipa::path(get, path = "/api/pipelines/{name}/trends", tag = "pipelines",
     security(("token" = [])),
-    params(("name" = String, Path, description = "the pipeline's name")),
+    params(("name" = String, Path, description = "the pipeline's name"), TrendsQuery),
     responses((status = 200, description = "each counter and derived metric: improving, worsening or stable", body = TrendsView),
+              (status = 400, body = crate::ErrorBody),
               (status = 404, body = crate::ErrorBody)))]
 pub async fn pipeline_trends(
     _: Viewer,
     State(state): State<AppState>,
     Path(name): Path<String>,
+    Query(q): Query<TrendsQuery>,
 ) -> ApiResult<Json<TrendsView>> {
     let config = state.config();
     let p = find(&config, &name)?;
-    let (days, summaries) = trend_days(&state, p).await?;
+    let span = match (q.days, q.runs) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "give `days` or `runs`, not both: a trend is over days or over runs",
+            ));
+        }
+        (Some(d), None) if (3..=366).contains(&d) => TrendSpan::Days(d),
+        (Some(_), None) => return Err(ApiError::bad_request("`days` must be between 3 and 366")),
+        (None, Some(r)) if (3..=1000).contains(&r) => TrendSpan::Runs(r),
+        (None, Some(_)) => return Err(ApiError::bad_request("`runs` must be between 3 and 1000")),
+        (None, None) => p.trends.over,
+    };
+    let t = trends_over(&state, p, span).await?;
     Ok(Json(TrendsView {
         pipeline: p.name.clone(),
         timezone: p.timezone.name().to_owned(),
-        days,
+        per: t.per,
+        days: t.days,
+        runs: t
+            .runs
+            .iter()
+            .map(|r| TrendRun {
+                id: r.id,
+                finished_at: r.finished_at,
+            })
+            .collect(),
         tolerance_percent: p.trends.tolerance_percent,
-        trends: plantao_engine::trends::of_days(p, &summaries),
+        trends: t.trends,
     }))
 }

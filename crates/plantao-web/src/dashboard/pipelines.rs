@@ -6,8 +6,8 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::response::Response;
-use chrono::Utc;
-use plantao_config::Pipeline;
+use chrono::{NaiveDate, Utc};
+use plantao_config::{Pipeline, TrendSpan};
 use plantao_engine::scheduler::Timing;
 use plantao_engine::trends::{Direction, Verdict};
 use plantao_model::{RunStatus, Trigger};
@@ -21,8 +21,8 @@ use super::session::Visitor;
 use super::{Acting, AsOperator, Chrome, done, gate, html, query_of, respond};
 use crate::AppState;
 use crate::api::{
-    PlanView, TriggerRequest, Triggered, find, last_runs, local_days, parse_enum, parse_run_id,
-    summary_of, trend_days, trigger,
+    PlanView, TrendPer, TriggerRequest, Triggered, find, last_runs, local_days, parse_enum,
+    parse_run_id, summary_of, trends_over, trigger,
 };
 use crate::error::{ApiError, ApiResult};
 
@@ -232,29 +232,37 @@ fn stats_text(t: &Text, s: &crate::api::WindowStats) -> String {
         .replace("{p95}", &t.ms(s.p95_duration_ms))
 }
 
-/// The pipeline's mean duration, then (ten of) its derived metrics and counters, per local day
-/// over its `[trends]` days, from the daily rollups, each with what its trend says.
+/// The pipeline's duration (a day's mean, or each run's), then (ten of) its derived metrics and
+/// counters over its `[trends]` days or runs, each with what its trend says.
 async fn trends(state: &AppState, t: &Text, p: &Pipeline) -> ApiResult<Vec<Trend>> {
-    let (days, summaries) = trend_days(state, p).await?;
+    let over = trends_over(state, p, p.trends.over).await?;
+    let days: Vec<NaiveDate> = match over.per {
+        TrendPer::Day => over.days.clone(),
+        TrendPer::Run => over
+            .runs
+            .iter()
+            .filter_map(|r| r.finished_at)
+            .map(|at| at.with_timezone(&p.timezone).date_naive())
+            .collect(),
+    };
     let range = format!(
         "{}–{}",
         days.first().map(|d| t.day(*d)).unwrap_or_default(),
         days.last().map(|d| t.day(*d)).unwrap_or_default()
     );
-    let means: Vec<Option<f64>> = summaries.iter().map(Summary::mean_duration_ms).collect();
+    let duration = t
+        .t(match over.per {
+            TrendPer::Day => "pipelines.mean_duration",
+            TrendPer::Run => "pipelines.run_duration",
+        })
+        .into_owned();
     let mut out = vec![Trend {
-        name: t.t("pipelines.mean_duration").into_owned(),
-        last: t.ms(means.last().copied().flatten()),
-        spark: chart::sparkline(
-            &format!("{} · {range}", t.t("pipelines.mean_duration")),
-            &means,
-        ),
+        last: t.ms(over.durations.last().copied().flatten()),
+        spark: chart::sparkline(&format!("{duration} · {range}"), &over.durations),
+        name: duration,
         verdict: None,
     }];
-    for trend in plantao_engine::trends::of_days(p, &summaries)
-        .into_iter()
-        .take(10)
-    {
+    for trend in over.trends.into_iter().take(10) {
         let last = trend.values.iter().rev().find_map(|v| *v);
         let verdict = trend
             .verdict
@@ -362,7 +370,10 @@ async fn build(
         next: summary.next.iter().map(|n| t.at(*n, zone)).collect(),
         day: stats_text(&t, &summary.last_24h),
         week_stats: stats_text(&t, &summary.last_7d),
-        trends_title: t.f("pipelines.trends", "days", p.trends.days),
+        trends_title: match p.trends.over {
+            TrendSpan::Days(n) => t.f("pipelines.trends", "days", n),
+            TrendSpan::Runs(n) => t.f("pipelines.trends_runs", "runs", n),
+        },
         trends: trends(state, &t, p).await?,
         runs: runs.iter().map(|r| run_row(&t, zone, r)).collect(),
         filter_status: status.map(|s| s.to_string()).unwrap_or_default(),
