@@ -39,7 +39,7 @@ fn the_committed_configuration_validates() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        text.contains("3 pipelines, 8 alert rules, 2 channels, 2 heartbeats, 2 probes, 1 pattern"),
+        text.contains("4 pipelines, 8 alert rules, 2 channels, 2 heartbeats, 2 probes, 1 pattern"),
         "{text}"
     );
 }
@@ -93,6 +93,10 @@ impl Demo {
             ("EVOLUTION_API_KEY", "test-evolution-key".into()),
             ("COORDINATOR_PHONE", COORDINATOR.into()),
             ("PLANTAO_PING_KEY", PING_KEY.into()),
+            (
+                "BIZ_REPORTS_DIR",
+                dir.path().join("reports").display().to_string(),
+            ),
             ("PATH", path),
         ]
         .map(|(k, v)| (k.to_owned(), v))
@@ -253,7 +257,12 @@ fn the_example_runs_its_shifts_and_tells_the_team() {
         .to_owned();
 
     // Their ticks are skipped from now on, whatever the hour: only the test's runs run.
-    for pipeline in ["shift-reports", "review-timeout", "daily-report"] {
+    for pipeline in [
+        "shift-reports",
+        "review-timeout",
+        "daily-report",
+        "weekly-report",
+    ] {
         let out = demo.output(&["pause", pipeline]);
         assert!(out.status.success(), "{out:?}");
     }
@@ -369,6 +378,18 @@ fn the_example_runs_its_shifts_and_tells_the_team() {
     let text = demo.slack_message(&["Relatório diário", &format!("sync.new {synced}")]);
     assert!(text.contains("- alarming-words: 1"), "{text}");
     assert!(text.contains("(crítico "), "{text}");
+
+    // Friday's report: to Slack, and a page kept in the reports folder.
+    let weekly = demo.run("weekly-report");
+    assert_eq!(weekly["run"]["status"], "succeeded", "{weekly}");
+    demo.slack_message(&["Relatório semanal", &format!("sync.new {synced}")]);
+    let pages: Vec<PathBuf> = std::fs::read_dir(demo.dir.path().join("reports"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(pages.len(), 1, "{pages:?}");
+    let page = std::fs::read_to_string(&pages[0]).unwrap();
+    assert!(page.contains("<html") && page.contains("shift-reports"), "{page}");
 
     // Nothing of the secrets in the log, the messages or the API's answers.
     let said: String = demo
