@@ -222,6 +222,8 @@ pub(crate) fn rule_channels(
 pub(crate) struct Home<'a> {
     pub pipeline: &'a str,
     pub names: BTreeSet<&'a str>,
+    /// The file is an external pipeline's: its `heartbeat` rules watch it.
+    pub heartbeat: bool,
 }
 
 /// A rule, with the names it uses that can only be checked once every file is read.
@@ -336,7 +338,9 @@ fn read_rule(cx: &mut Cx, t: Table, names: &Names, home: Option<&Home>) -> Optio
     let window = t.get("window").and_then(|v| read_window(cx, v));
     let mut when_span = None;
     let mut check_span = None;
+    let own_heartbeat = kind == "heartbeat" && home.is_some_and(|h| h.heartbeat);
     if matches!(kind.as_str(), "heartbeat" | "probe")
+        && !own_heartbeat
         && let Some(span) = pipeline_span.clone().or(home.map(|_| t.span()))
     {
         cx.error(
@@ -760,12 +764,7 @@ fn number_or_env(cx: &mut Cx, v: &Value) -> Option<f64> {
 pub(crate) fn required_name(cx: &mut Cx, t: Table, place: &str) -> Option<String> {
     let v = required(cx, t, "name", place, "\"…\"")?;
     let name = reader::text(cx, "name", v)?.expose().to_owned();
-    let ok = !name.is_empty()
-        && name.len() <= 100
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !ok {
+    if !allowed_name(&name) {
         cx.error(
             v.span(),
             format!("name `{name}` is not allowed"),
@@ -774,6 +773,15 @@ pub(crate) fn required_name(cx: &mut Cx, t: Table, place: &str) -> Option<String
         return None;
     }
     Some(name)
+}
+
+/// Letters, digits, `-` and `_`, at most 100: a name that goes into URLs and commands.
+pub(crate) fn allowed_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 pub(crate) fn required<'a, 'i>(

@@ -46,8 +46,100 @@ pub(crate) fn read(cx: &mut Cx, v: &Value, zone: Tz) -> checks::Read<Heartbeat> 
         "heartbeats",
         KEYS,
         |h: &Heartbeat| &h.name,
-        |cx, t, depends| read_one(cx, t, zone, depends),
+        |cx, t, depends| {
+            let name = alerts::required_name(cx, t, "[[heartbeats]]")?;
+            read_one(cx, t, zone, depends, name)
+        },
     )
+}
+
+/// A pipeline file with `kind = "external"`: a heartbeat written as a pipeline of its own,
+/// with `[[heartbeats]]`' keys, named after its file unless `name` says otherwise, and the
+/// `[[alerts]]` that watch it.
+pub(crate) struct External {
+    pub heartbeat: Heartbeat,
+    /// Where its name is written (the whole file when it comes from the file's name).
+    pub span: Range<usize>,
+    pub rules: Vec<alerts::RuleRead>,
+    /// The rules its `depends_on` and its rules' name, where they are written.
+    pub depends: Vec<(String, Range<usize>)>,
+}
+
+/// What a file of kind `external` may hold beside `[[heartbeats]]`' keys.
+pub(crate) const EXTERNAL_KEYS: &[&str] = &["kind", "alerts"];
+
+pub(crate) fn read_external(
+    cx: &mut Cx,
+    t: Table,
+    zone: Tz,
+    names: &alerts::Names,
+) -> Option<External> {
+    let keys: Vec<&str> = KEYS.iter().chain(EXTERNAL_KEYS).copied().collect();
+    t.check_keys(cx, "in an external pipeline", &keys);
+    let (name, span) = match t.get("name") {
+        Some(_) => (
+            alerts::required_name(cx, t, "an external pipeline")?,
+            t.get("name").map_or(0..0, Value::span),
+        ),
+        None => {
+            let stem = cx
+                .source
+                .path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if !alerts::allowed_name(&stem) {
+                cx.error(
+                    0..0,
+                    format!("`{stem}` is not allowed as a heartbeat's name"),
+                    Some("use letters, digits, `-` and `_` (it appears in ping URLs): rename the file or set name = \"…\"".into()),
+                );
+                return None;
+            }
+            (stem, t.span())
+        }
+    };
+    let own = alerts::names_list(cx, t, "depends_on");
+    let heartbeat = read_one(cx, t, zone, &own, name)?;
+    let home = alerts::Home {
+        pipeline: &heartbeat.name,
+        names: std::collections::BTreeSet::new(),
+        heartbeat: true,
+    };
+    let mut rules = t
+        .get("alerts")
+        .map(|v| alerts::read_rules(cx, v, names, Some(&home)))
+        .unwrap_or_default();
+    rules.retain_mut(|r| {
+        let crate::Condition::Heartbeat { check, .. } = &mut r.rule.condition else {
+            return true;
+        };
+        if let Some(span) = r.check_span.clone() {
+            cx.error(
+                span,
+                format!(
+                    "rule `{}` in an external pipeline's file watches that heartbeat (`{}`)",
+                    r.rule.name, heartbeat.name
+                ),
+                Some("remove `check`, or move the rule to plantao.toml".into()),
+            );
+            return false;
+        }
+        *check = Some(heartbeat.name.clone());
+        // A heartbeat rule watches its check, not a pipeline.
+        r.rule.pipeline = None;
+        true
+    });
+    let depends = own
+        .into_iter()
+        .chain(rules.iter().flat_map(|r| r.depends.clone()))
+        .collect();
+    Some(External {
+        heartbeat,
+        span,
+        rules,
+        depends,
+    })
 }
 
 fn read_one(
@@ -55,8 +147,8 @@ fn read_one(
     t: Table,
     zone: Tz,
     depends: &[(String, Range<usize>)],
+    name: String,
 ) -> Option<Heartbeat> {
-    let name = alerts::required_name(cx, t, "[[heartbeats]]")?;
     let place = format!("heartbeat `{name}`");
     let expect = match (t.get("period"), t.get("schedule")) {
         (Some(p), None) => Expected::Period(positive(cx, "period", p)?),

@@ -201,6 +201,7 @@ pub(crate) fn read_pipeline(cx: &mut Cx, t: Table, pc: &PipelineContext) -> Opti
                     .copied()
                     .chain(metrics.iter().map(|m| m.name.as_str()))
                     .collect(),
+                heartbeat: false,
             };
             read_rules(cx, v, pc.alerting, Some(&home))
         }

@@ -54,6 +54,7 @@ pub const TABLES: &[(ConfigFile, &str)] = &[
     (ConfigFile::Main, "probes.http"),
     (ConfigFile::Main, "probes.sql"),
     (ConfigFile::Pipeline, ""),
+    (ConfigFile::Pipeline, "sla"),
     (ConfigFile::Pipeline, "params.*"),
     (ConfigFile::Pipeline, "trends"),
     (ConfigFile::Pipeline, "steps"),
@@ -93,7 +94,14 @@ pub fn keys_of(file: ConfigFile, path: &str) -> Option<Keys> {
         (ConfigFile::Main, "probes") => only(&[probes::KEYS]),
         (ConfigFile::Main, "probes.http") => only(&[probes::HTTP_KEYS]),
         (ConfigFile::Main, "probes.sql") => only(&[steps::SQL_KEYS]),
-        (ConfigFile::Pipeline, "") => only(&[pipeline::PIPELINE_KEYS, daemon_keys::KEYS]),
+        // A pipeline's keys, and an external one's (a heartbeat's, with `kind`).
+        (ConfigFile::Pipeline, "") => only(&[
+            pipeline::PIPELINE_KEYS,
+            daemon_keys::KEYS,
+            heartbeats::KEYS,
+            heartbeats::EXTERNAL_KEYS,
+        ]),
+        (ConfigFile::Pipeline, "sla") => only(&[heartbeats::SLA_KEYS]),
         (ConfigFile::Pipeline, "params.*") => only(&[pipeline::PARAM_KEYS]),
         (ConfigFile::Pipeline, "trends") => only(&[pipeline::TRENDS_KEYS]),
         (ConfigFile::Pipeline, "steps" | "finally") => only(&[steps::STEP_KEYS]),

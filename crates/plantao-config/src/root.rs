@@ -112,7 +112,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         routing,
         names: alert_names,
         rules: root_rules,
-        heartbeats,
+        mut heartbeats,
         pings,
         self_heartbeat,
         heartbeat_reads,
@@ -151,6 +151,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
     let mut rules: Vec<(AlertRule, PathBuf)> = Vec::new();
     let mut chain_refs = Vec::new();
     let mut depend_refs = Vec::new();
+    let mut externals = Vec::new();
     for file in pipeline_files(&dir, &mut diags) {
         let text = match std::fs::read_to_string(&file) {
             Ok(t) => t,
@@ -171,8 +172,21 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
             env,
             redactor: &mut redactor,
         };
-        let read = parse_file(&mut cx)
-            .and_then(|t| read_pipeline(&mut cx, Table::new(t.get_ref(), t.span()), &pc));
+        let parsed = parse_file(&mut cx);
+        let read = match parsed.as_ref().map(|t| Table::new(t.get_ref(), t.span())) {
+            Some(t) => match external(&mut cx, t) {
+                Some(true) => {
+                    if let Some(e) = heartbeats::read_external(&mut cx, t, pc.timezone, pc.alerting)
+                    {
+                        externals.push((e, source.clone(), file.clone()));
+                    }
+                    None
+                }
+                Some(false) => read_pipeline(&mut cx, t, &pc),
+                None => None,
+            },
+            None => None,
+        };
         by_position(&mut diags, first);
         let Some(read) = read else { continue };
         let p = read.pipeline;
@@ -229,6 +243,46 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         &pings,
         &mut diags,
     );
+    // External pipelines are heartbeats written in files of their own.
+    let mut external_refs = Vec::new();
+    for (e, source, file) in externals {
+        let name = e.heartbeat.name.clone();
+        let before = diags.len();
+        let heartbeat_names: Vec<&str> = heartbeats.iter().map(|h| h.name.as_str()).collect();
+        free_names(
+            &source,
+            "external pipeline",
+            &[(name.clone(), e.span.clone())],
+            &[
+                ("a pipeline", pipeline_names.as_slice()),
+                ("a heartbeat", heartbeat_names.as_slice()),
+            ],
+            &mut diags,
+        );
+        check_keys(
+            &source,
+            std::slice::from_ref(&e.heartbeat),
+            &[(name.clone(), e.span)],
+            &pings,
+            &mut diags,
+        );
+        if diags.len() > before {
+            continue;
+        }
+        external_refs.push(Refs {
+            from: name.clone(),
+            names: heartbeat_checks(e.rules.iter()),
+            source: source.clone(),
+        });
+        depend_refs.push(Refs {
+            from: name,
+            names: e.depends,
+            source,
+        });
+        rules.extend(e.rules.into_iter().map(|r| (r.rule, file.clone())));
+        heartbeats.push(e.heartbeat);
+    }
+    heartbeats.sort_by(|a, b| a.name.cmp(&b.name));
     let heartbeat_names: Vec<&str> = heartbeats.iter().map(|h| h.name.as_str()).collect();
     let checks::Read {
         items: probes,
@@ -269,19 +323,12 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         "probe",
         &mut diags,
     );
-    let check_refs = [Refs {
+    external_refs.push(Refs {
         from: String::new(),
-        names: root_rules
-            .iter()
-            .filter_map(|r| match (&r.rule.condition, &r.check_span) {
-                (Condition::Heartbeat { check: Some(c), .. }, Some(span)) => {
-                    Some((c.clone(), span.clone()))
-                }
-                _ => None,
-            })
-            .collect(),
+        names: heartbeat_checks(root_rules.iter()),
         source: rules_source.clone(),
-    }];
+    });
+    let check_refs = external_refs;
     check_names(
         &check_refs,
         &heartbeat_names,
@@ -359,6 +406,38 @@ fn free_names(
             ));
         }
     }
+}
+
+/// The heartbeats that `rules` of kind `heartbeat` name, where they name them.
+fn heartbeat_checks<'a>(
+    rules: impl Iterator<Item = &'a RuleRead>,
+) -> Vec<(String, std::ops::Range<usize>)> {
+    rules
+        .filter_map(|r| match (&r.rule.condition, &r.check_span) {
+            (Condition::Heartbeat { check: Some(c), .. }, Some(span)) => {
+                Some((c.clone(), span.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether a pipeline file is of kind `external` (a job plantao watches rather than runs);
+/// none when its `kind` is neither that nor left out.
+fn external(cx: &mut Cx, t: Table) -> Option<bool> {
+    let Some(v) = t.get("kind") else {
+        return Some(false);
+    };
+    let kind = reader::text(cx, "kind", v)?;
+    if kind.expose() == "external" {
+        return Some(true);
+    }
+    cx.error(
+        v.span(),
+        format!("a pipeline's `kind` is \"external\" or left out, not `{}`", kind.expose()),
+        Some("leave `kind` out for a pipeline plantao runs; kind = \"external\" for a job it watches (a heartbeat)".into()),
+    );
+    None
 }
 
 /// Every heartbeat has a ping key.

@@ -8,6 +8,11 @@ use std::time::Duration;
 use plantao_config::{CheckEvent, Condition, Expected, load};
 
 fn config(root: &str) -> Result<plantao_config::Config, Vec<String>> {
+    with_files(root, &[])
+}
+
+/// `root` as plantao.toml, a pipeline `reports`, and `files` in pipelines/ (name, text).
+fn with_files(root: &str, files: &[(&str, &str)]) -> Result<plantao_config::Config, Vec<String>> {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("pipelines")).unwrap();
     std::fs::write(
@@ -15,6 +20,9 @@ fn config(root: &str) -> Result<plantao_config::Config, Vec<String>> {
         "[[steps]]\nname = \"a\"\nrun = \"true\"\n",
     )
     .unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(format!("pipelines/{name}.toml")), text).unwrap();
+    }
     std::fs::write(dir.path().join("plantao.toml"), root).unwrap();
     let env = |n: &str| (n == "PING_KEY").then(|| "from-the-environment-0123".to_owned());
     load(&dir.path().join("plantao.toml"), &env)
@@ -107,4 +115,85 @@ fn a_rule_names_a_heartbeat_that_exists() {
         "{e}"
     );
     assert!(e.contains("did you mean `backup`?"), "{e}");
+}
+
+const BILLING: &str = "kind = \"external\"\ndescription = \"Scrapes the billing system\"\n\
+                       period = \"10m\"\ngrace = \"5m\"\nmax_duration = \"8m\"\n\n\
+                       [[alerts]]\nname = \"billing-down\"\nkind = \"heartbeat\"\nevents = [\"down\"]\n\n\
+                       [[alerts]]\nname = \"billing-failed\"\nkind = \"run_failed\"\n";
+
+#[test]
+fn an_external_pipeline_is_a_heartbeat_in_a_file_of_its_own() {
+    let c = with_files(KEY, &[("billing-worker", BILLING)]).unwrap();
+    assert!(
+        c.pipeline("billing-worker").is_none(),
+        "plantao does not run it"
+    );
+    let h = c.heartbeat("billing-worker").unwrap();
+    assert!(matches!(h.expect, Expected::Period(p) if p == Duration::from_secs(600)));
+    assert_eq!(h.grace, Duration::from_secs(300));
+    assert_eq!(h.max_duration, Some(Duration::from_secs(480)));
+    assert_eq!(h.description.as_deref(), Some("Scrapes the billing system"));
+    // Its heartbeat rule watches it; its run rule watches its runs (a /fail ping is a failed run).
+    let down = c.alert_rule("billing-down").unwrap();
+    let Condition::Heartbeat { check, events } = &down.condition else {
+        panic!("not a heartbeat rule");
+    };
+    assert_eq!(check.as_deref(), Some("billing-worker"));
+    assert_eq!(events, &[CheckEvent::Down]);
+    assert_eq!(down.pipeline, None);
+    let failed = c.alert_rule("billing-failed").unwrap();
+    assert_eq!(failed.pipeline.as_deref(), Some("billing-worker"));
+    // Named otherwise than its file, beside [[heartbeats]].
+    let c = with_files(
+        &format!("{KEY}[[heartbeats]]\nname = \"nightly\"\nperiod = \"1d\"\n"),
+        &[(
+            "worker",
+            "kind = \"external\"\nname = \"replies-worker\"\nschedule = \"*/5 * * * *\"\n",
+        )],
+    )
+    .unwrap();
+    let names: Vec<&str> = c.heartbeats.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(names, ["nightly", "replies-worker"]);
+}
+
+#[test]
+fn an_external_pipelines_mistakes_say_where_and_how_to_fix_them() {
+    let e = with_files(
+        &format!("{KEY}[[heartbeats]]\nname = \"nightly\"\nperiod = \"1d\"\n"),
+        &[
+            ("typo", "kind = \"externall\"\nperiod = \"1h\"\n"),
+            ("clash", "kind = \"external\"\nname = \"reports\"\nperiod = \"1h\"\n"),
+            ("nightly", "kind = \"external\"\nperiod = \"1h\"\n"),
+            ("steps", "kind = \"external\"\nperiod = \"1h\"\n[[steps]]\nname = \"a\"\nrun = \"true\"\n"),
+            ("when", "kind = \"external\"\ngrace = \"1h\"\n"),
+            (
+                "other",
+                "kind = \"external\"\nperiod = \"1h\"\n[[alerts]]\nname = \"x\"\nkind = \"heartbeat\"\ncheck = \"nightly\"\n",
+            ),
+        ],
+    )
+    .expect_err("should be refused")
+    .join("\n");
+    for needle in [
+        "pipelines/typo.toml:1:8: error: a pipeline's `kind` is \"external\" or left out, not `externall`",
+        "kind = \"external\" for a job it watches",
+        "pipelines/clash.toml:2:8: error: external pipeline `reports` has the name of a pipeline",
+        "pipelines/nightly.toml:1:1: error: external pipeline `nightly` has the name of a heartbeat",
+        "pipelines/steps.toml:3:3: error: unknown key `steps` in an external pipeline",
+        "pipelines/when.toml:1:1: error: heartbeat `when` says neither when it is expected",
+        "rule `x` in an external pipeline's file watches that heartbeat (`other`)",
+    ] {
+        assert!(e.contains(needle), "{needle:?} not in:\n{e}");
+    }
+    // Without a ping key anywhere, it cannot be pinged.
+    let e = with_files("", &[("billing-worker", BILLING)])
+        .expect_err("should be refused")
+        .join("\n");
+    assert!(
+        e.contains(
+            "pipelines/billing-worker.toml:1:1: error: heartbeat `billing-worker` has no ping key"
+        ),
+        "{e}"
+    );
 }

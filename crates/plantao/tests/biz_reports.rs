@@ -337,7 +337,8 @@ fn the_example_runs_its_shifts_and_tells_the_team() {
         "a última verificação falhou",
     ]);
 
-    // A worker reports with the wrapper: one succeeds, the other fails and goes down.
+    // The workers report with the wrapper: one ([[heartbeats]] in plantao.toml) succeeds, the
+    // other (a pipeline file of kind "external") fails and goes down.
     let url = format!("http://{address}");
     let ping = |name: &str, command: &[&str]| {
         let mut args = vec!["ping", name, "--url", &url, "--key", PING_KEY, "--"];
@@ -389,7 +390,10 @@ fn the_example_runs_its_shifts_and_tells_the_team() {
         .collect();
     assert_eq!(pages.len(), 1, "{pages:?}");
     let page = std::fs::read_to_string(&pages[0]).unwrap();
-    assert!(page.contains("<html") && page.contains("shift-reports"), "{page}");
+    assert!(
+        page.contains("<html") && page.contains("shift-reports"),
+        "{page}"
+    );
 
     // Nothing of the secrets in the log, the messages or the API's answers.
     let said: String = demo
