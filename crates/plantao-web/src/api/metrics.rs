@@ -373,10 +373,14 @@ pub struct TrendsView {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct TrendsQuery {
-    /// One value a day over the last `days` (3–366), instead of the pipeline's `[trends]`.
+    /// One value a day over the last `days`, instead of the pipeline's `[trends]`.
+    #[param(minimum = 3, maximum = 366)]
     pub days: Option<u32>,
-    /// One value a run over the last `runs` that succeeded or ended partial (3–1000).
+    /// One value a run over the last `runs` that succeeded or ended partial.
+    #[param(minimum = 3, maximum = 1000)]
     pub runs: Option<u32>,
 }
 
