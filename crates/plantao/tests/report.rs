@@ -25,7 +25,7 @@ fn setup(channel_url: &str) -> tempfile::TempDir {
     std::fs::write(
         dir.path().join("plantao.toml"),
         format!(
-            "[[channels]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"{channel_url}\"\ntimeout = \"5s\"\nlanguage = \"pt-BR\"\n"
+            "[defaults]\ntimezone = \"America/Sao_Paulo\"\n[[channels]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"{channel_url}\"\ntimeout = \"5s\"\nlanguage = \"pt-BR\"\n"
         ),
     )
     .unwrap();
@@ -113,6 +113,18 @@ fn reports_add_up_the_runs_in_every_format_and_language_and_are_sent_or_kept() {
 
     let (_, md, _) = plantao(dir.path(), &["report", "weekly"]);
     assert!(md.starts_with("# Weekly report\n"), "{md}");
+    // The period in the team's zone (the configuration's default), not in UTC.
+    let to = md
+        .split(" to ")
+        .nth(1)
+        .and_then(|rest| rest.split_once(" (America/Sao_Paulo)."))
+        .map(|(to, _)| to)
+        .unwrap_or_else(|| panic!("no period in the team's zone: {md}"));
+    let to = chrono::NaiveDateTime::parse_from_str(to, "%Y-%m-%d %H:%M").unwrap();
+    let now = chrono::Utc::now()
+        .with_timezone(&chrono_tz::America::Sao_Paulo)
+        .naive_local();
+    assert!((now - to).num_minutes().abs() <= 5, "{to} against {now}");
     assert!(md.contains("| reports | 3 | 66.7 % | 1 |"), "{md}");
     assert!(md.contains("approval_rate 80"), "{md}");
     let (_, pt, _) = plantao(dir.path(), &["report", "monthly", "--language", "pt-BR"]);

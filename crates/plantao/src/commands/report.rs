@@ -28,7 +28,7 @@ pub async fn run(config_path: &Path, period: Period, args: ReportArgs) -> Result
         .and_then(|name| config.channel(name))
         .map(|c| c.language);
     let words = Words::of(args.language.or(channel_language).unwrap_or(Language::En));
-    let blocks = document(&report, &words);
+    let blocks = document(&report, &words, config.defaults.timezone);
     let text = match args.format {
         PeriodicFormat::Md => markdown(&blocks),
         PeriodicFormat::Html => html(&blocks, words.lang),
@@ -132,21 +132,24 @@ impl Words {
     }
 }
 
-fn document(r: &Report, w: &Words) -> Vec<Block> {
+/// The report as blocks of text; its period in `zone` (the configuration's default), which is
+/// where the team reading it is.
+fn document(r: &Report, w: &Words, zone: chrono_tz::Tz) -> Vec<Block> {
     let title = match r.period {
         Period::Daily => w.w("Daily report", "Relatório diário"),
         Period::Weekly => w.w("Weekly report", "Relatório semanal"),
         Period::Monthly => w.w("Monthly report", "Relatório mensal"),
     };
-    let format = "%Y-%m-%d %H:%M UTC";
+    let at = |t: &plantao_store::Timestamp| t.with_timezone(&zone).format("%Y-%m-%d %H:%M");
     let mut out = vec![
         Block::Title(title.to_owned()),
         Block::Text(format!(
-            "{} {} {} {}.",
+            "{} {} {} {} ({}).",
             w.w("From", "De"),
-            r.from.format(format),
+            at(&r.from),
             w.w("to", "a"),
-            r.to.format(format)
+            at(&r.to),
+            zone.name()
         )),
         Block::Heading(w.w("Pipelines", "Pipelines").to_owned()),
     ];
