@@ -259,11 +259,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn close(&self);
 }
 
-/// A batch's writes as the backends apply them: runs inserted one after another (ticks due
-/// together) go in multi-row statements, a thousand in a few milliseconds instead of a
-/// statement each.
+/// A batch's writes as the backends apply them: writes of one kind one after another go
+/// together, so a backend may apply them in multi-row statements — runs inserted together (ticks
+/// due at once: a thousand in a few milliseconds instead of a statement each), and the stages,
+/// ends and facts of the pings that arrive together.
 enum Step {
     Insert(Vec<NewRun>),
+    Stages(Vec<Stage>),
+    Finish(Vec<RunEnd>),
+    Pings(Vec<PingFact>),
     One(Write),
 }
 
@@ -273,10 +277,29 @@ fn steps(writes: Vec<Write>) -> Vec<Step> {
         match (write, steps.last_mut()) {
             (Write::InsertRun(run), Some(Step::Insert(runs))) => runs.push(run),
             (Write::InsertRun(run), _) => steps.push(Step::Insert(vec![run])),
+            (Write::PutStage(stage), Some(Step::Stages(stages))) => stages.push(stage),
+            (Write::PutStage(stage), _) => steps.push(Step::Stages(vec![stage])),
+            (Write::FinishRun(end), Some(Step::Finish(ends))) => ends.push(end),
+            (Write::FinishRun(end), _) => steps.push(Step::Finish(vec![end])),
+            (Write::Ping(fact), Some(Step::Pings(facts))) => facts.push(fact),
+            (Write::Ping(fact), _) => steps.push(Step::Pings(vec![fact])),
             (other, _) => steps.push(Step::One(other)),
         }
     }
     steps
+}
+
+impl Step {
+    /// The writes a group stands for, one by one: for a backend that applies them so.
+    fn writes(self) -> Vec<Write> {
+        match self {
+            Step::Insert(runs) => runs.into_iter().map(Write::InsertRun).collect(),
+            Step::Stages(stages) => stages.into_iter().map(Write::PutStage).collect(),
+            Step::Finish(ends) => ends.into_iter().map(Write::FinishRun).collect(),
+            Step::Pings(facts) => facts.into_iter().map(Write::Ping).collect(),
+            Step::One(write) => vec![write],
+        }
+    }
 }
 
 /// Runs `work` to its end even when the caller stops waiting for it. A request whose client

@@ -74,4 +74,5 @@ conformance!(
     a_backup_taken_while_writing_restores_into_an_empty_database,
     a_damaged_backup_is_refused_before_anything_changes,
     the_last_success_is_the_latest_succeeded_finish,
+    runs_ended_together_add_up_as_runs_ended_one_by_one,
 );

@@ -383,6 +383,13 @@ async fn batch(store: &dyn Store, pings: &[(&Ping, usize)]) -> Result<Vec<Record
         }
         recorded.push(r);
     }
+    // Writes of one kind together (a ping's stage still before its end, pings' facts in their
+    // order): the store applies each kind in a few multi-row statements.
+    rest.sort_by_key(|w| match w {
+        Write::PutStage(_) => 0,
+        Write::FinishRun(_) => 1,
+        _ => 2,
+    });
     inserts.extend(rest);
     store.apply(inserts).await?;
     Ok(recorded)

@@ -124,7 +124,11 @@ impl PgStore {
         for step in steps(writes) {
             match step {
                 Step::Insert(runs) => applied.extend(insert_runs(&mut tx, runs).await?),
-                Step::One(write) => applied.push(apply_one(&mut tx, write).await?),
+                other => {
+                    for write in other.writes() {
+                        applied.push(apply_one(&mut tx, write).await?);
+                    }
+                }
             }
         }
         tx.commit().await?;

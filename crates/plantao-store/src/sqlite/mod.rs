@@ -29,7 +29,7 @@ use rows::{
     token_from_row,
 };
 use uuid::Uuid;
-use writes::{apply_one, insert_runs};
+use writes::{apply_one, count_pings, finish_runs, insert_runs, put_stages};
 
 #[derive(Clone)]
 pub(crate) struct SqliteStore {
@@ -303,7 +303,20 @@ impl Store for SqliteStore {
         for step in steps(writes) {
             match step {
                 Step::Insert(runs) => applied.extend(insert_runs(&mut tx, runs).await?),
-                Step::One(write) => applied.push(apply_one(&mut tx, write).await?),
+                Step::Stages(stages) if stages.len() > 1 => {
+                    applied.extend(put_stages(&mut tx, stages).await?);
+                }
+                Step::Finish(ends) if ends.len() > 1 => {
+                    applied.extend(finish_runs(&mut tx, ends).await?);
+                }
+                Step::Pings(facts) if facts.len() > 1 => {
+                    applied.extend(count_pings(&mut tx, facts).await?);
+                }
+                other => {
+                    for write in other.writes() {
+                        applied.push(apply_one(&mut tx, write).await?);
+                    }
+                }
             }
         }
         tx.commit().await?;

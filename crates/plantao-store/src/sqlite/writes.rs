@@ -8,7 +8,7 @@ use super::{WriteTx, alerts, micros, time, toolkit};
 use crate::decode::{RunOptions, found, params_to_json, transition_error};
 use crate::error::{Result, StoreError};
 use crate::records::*;
-use crate::rollup::{Histogram, buckets, zone};
+use crate::rollup::{Grain, Histogram, buckets, zone};
 use plantao_model::RunId;
 
 pub(super) async fn apply_one(tx: &mut WriteTx, write: Write) -> Result<Applied> {
@@ -26,32 +26,10 @@ pub(super) async fn apply_one(tx: &mut WriteTx, write: Write) -> Result<Applied>
                 .await?;
             updated(tx, id, done.rows_affected(), "started").await
         }
-        Write::FinishRun(end) => {
-            let at = micros(end.at);
-            let done = sqlx::query(
-                "UPDATE runs SET status = ?, finished_at = ?,
-                    duration_ms = CASE WHEN started_at IS NULL THEN NULL ELSE (? - started_at) / 1000 END,
-                    reason = COALESCE(?, reason), error_stage = ?, error_message = ?
-                 WHERE id = ? AND status IN ('queued', 'running')",
-            )
-            .bind(end.status.as_str())
-            .bind(at)
-            .bind(at)
-            .bind(&end.reason)
-            .bind(&end.error_stage)
-            .bind(&end.error_message)
-            .bind(end.id.to_string())
-            .execute(&mut **tx)
-            .await?;
-            let result = updated(tx, end.id, done.rows_affected(), "finished").await?;
-            sqlx::query("UPDATE stages SET status = 'interrupted', finished_at = ? WHERE run_id = ? AND status = 'running'")
-                .bind(at)
-                .bind(end.id.to_string())
-                .execute(&mut **tx)
-                .await?;
-            roll_up(tx, end.id).await?;
-            Ok(result)
-        }
+        Write::FinishRun(end) => Ok(finish_runs(tx, vec![end])
+            .await?
+            .pop()
+            .unwrap_or(Applied::Updated)),
         Write::SetLag { id, lag_ms } => {
             let done = sqlx::query("UPDATE runs SET lag_ms = ? WHERE id = ?")
                 .bind(lag_ms)
@@ -75,34 +53,10 @@ pub(super) async fn apply_one(tx: &mut WriteTx, write: Write) -> Result<Applied>
                 .await?;
             found(done.rows_affected(), || format!("pipeline {pipeline}"))
         }
-        Write::PutStage(s) => {
-            sqlx::query(
-                "INSERT INTO stages (run_id, step, attempt, status, started_at, finished_at, duration_ms, exit_code, error, log, cpu_user_ms, cpu_system_ms, peak_rss_kb)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (run_id, step, attempt) DO UPDATE SET
-                    status = excluded.status, started_at = excluded.started_at, finished_at = excluded.finished_at,
-                    duration_ms = excluded.duration_ms, exit_code = excluded.exit_code, error = excluded.error,
-                    log = excluded.log, cpu_user_ms = excluded.cpu_user_ms, cpu_system_ms = excluded.cpu_system_ms,
-                    peak_rss_kb = excluded.peak_rss_kb",
-            )
-            .bind(s.run_id.to_string())
-            .bind(&s.step)
-            .bind(i64::from(s.attempt))
-            .bind(s.status.as_str())
-            .bind(micros(s.started_at))
-            .bind(s.finished_at.map(micros))
-            .bind(s.duration_ms)
-            .bind(s.exit_code)
-            .bind(&s.error)
-            .bind(&s.log)
-            .bind(s.cpu_user_ms)
-            .bind(s.cpu_system_ms)
-            .bind(s.peak_rss_kb)
-            .execute(&mut **tx)
-            .await
-            .map_err(|e| StoreError::from_sqlx(e, || format!("run {}", s.run_id)))?;
-            Ok(Applied::Updated)
-        }
+        Write::PutStage(s) => Ok(put_stages(tx, vec![s])
+            .await?
+            .pop()
+            .unwrap_or(Applied::Updated)),
         Write::PutCounter(c) => {
             sqlx::query(
                 "INSERT INTO counters (run_id, step, name, value) VALUES (?, ?, ?, ?)
@@ -243,39 +197,19 @@ pub(super) async fn apply_one(tx: &mut WriteTx, write: Write) -> Result<Applied>
                     .bind(&t.pipeline)
                     .fetch_optional(&mut **tx)
                     .await?;
-            add_up(tx, &t, zone(timezone.as_deref().unwrap_or("UTC")), 0, None).await?;
+            let share = Share {
+                tally: t,
+                tz: zone(timezone.as_deref().unwrap_or("UTC")),
+                cpu_ms: 0,
+                counters_of: None,
+            };
+            add_up(tx, &[share]).await?;
             Ok(Applied::Updated)
         }
-        Write::Ping(p) => {
-            sqlx::query(
-                "INSERT INTO checks (name, pings, last_ping_at, last_ping, last_start_at, last_success_at, last_failure_at, last_duration_ms, state, streak)
-                 VALUES (?1, 1, ?2, ?3,
-                    CASE WHEN ?3 = 'start' THEN ?2 END,
-                    CASE WHEN ?3 = 'success' THEN ?2 END,
-                    CASE WHEN ?3 = 'failure' THEN ?2 END,
-                    CASE WHEN ?3 IN ('success', 'failure') THEN ?4 END, ?5, ?6)
-                 ON CONFLICT (name) DO UPDATE SET
-                    pings = checks.pings + 1,
-                    last_ping_at = excluded.last_ping_at,
-                    last_ping = excluded.last_ping,
-                    last_start_at = COALESCE(excluded.last_start_at, checks.last_start_at),
-                    previous_success_at = CASE WHEN excluded.last_ping = 'success' THEN checks.last_success_at ELSE checks.previous_success_at END,
-                    last_success_at = COALESCE(excluded.last_success_at, checks.last_success_at),
-                    last_failure_at = COALESCE(excluded.last_failure_at, checks.last_failure_at),
-                    last_duration_ms = CASE WHEN excluded.last_ping IN ('success', 'failure') THEN excluded.last_duration_ms ELSE checks.last_duration_ms END,
-                    state = COALESCE(excluded.state, checks.state),
-                    streak = COALESCE(excluded.streak, checks.streak)",
-            )
-            .bind(&p.check)
-            .bind(micros(p.at))
-            .bind(p.kind.as_str())
-            .bind(p.duration_ms)
-            .bind(p.state.as_ref().map(|(s, _)| s.as_str()))
-            .bind(p.state.as_ref().map(|(_, n)| *n))
-            .execute(&mut **tx)
-            .await?;
-            Ok(Applied::Updated)
-        }
+        Write::Ping(p) => Ok(count_pings(tx, vec![p])
+            .await?
+            .pop()
+            .unwrap_or(Applied::Updated)),
     }
 }
 
@@ -326,7 +260,7 @@ pub(super) async fn insert_runs(tx: &mut WriteTx, runs: Vec<NewRun>) -> Result<V
         for r in chunk {
             if inserted.contains(&r.id.to_string()) {
                 if r.status.is_final() {
-                    roll_up(tx, r.id).await?;
+                    roll_up(tx, &[r.id]).await?;
                 }
                 applied.push(Applied::Inserted);
             } else {
@@ -337,107 +271,276 @@ pub(super) async fn insert_runs(tx: &mut WriteTx, runs: Vec<NewRun>) -> Result<V
     Ok(applied)
 }
 
-/// Adds a run that just finished to its hourly and daily rollups.
-async fn roll_up(tx: &mut WriteTx, id: RunId) -> Result<()> {
-    let row = sqlx::query(
-        "SELECT r.pipeline, r.status, r.triggered_by, COALESCE(r.scheduled_for, r.queued_at) AS at,
+/// Rows per multi-row statement of the bulk writes below: at most 13 parameters a row (a
+/// stage), far below SQLite's limit of 32,766.
+const BULK_ROWS: usize = 200;
+
+/// Ends runs (the pings that arrive together end theirs in one batch) in a few statements:
+/// the runs, their stages still running (interrupted), and their rollups. A run that is not
+/// open is refused as one by one, and so is a run ended twice.
+pub(super) async fn finish_runs(tx: &mut WriteTx, ends: Vec<RunEnd>) -> Result<Vec<Applied>> {
+    let mut seen = std::collections::HashSet::new();
+    if !ends.iter().all(|e| seen.insert(e.id)) {
+        let mut applied = Vec::with_capacity(ends.len());
+        for end in ends {
+            applied.extend(Box::pin(finish_runs(tx, vec![end])).await?);
+        }
+        return Ok(applied);
+    }
+    for chunk in ends.chunks(BULK_ROWS) {
+        let mut q = sqlx::QueryBuilder::new(
+            "WITH v(id, status, at, reason, error_stage, error_message) AS (",
+        );
+        q.push_values(chunk, |mut row, e| {
+            row.push_bind(e.id.to_string())
+                .push_bind(e.status.as_str())
+                .push_bind(micros(e.at))
+                .push_bind(e.reason.clone())
+                .push_bind(e.error_stage.clone())
+                .push_bind(e.error_message.clone());
+        });
+        q.push(
+            ") UPDATE runs SET status = v.status, finished_at = v.at,
+                duration_ms = CASE WHEN runs.started_at IS NULL THEN NULL ELSE (v.at - runs.started_at) / 1000 END,
+                reason = COALESCE(v.reason, runs.reason), error_stage = v.error_stage, error_message = v.error_message
+             FROM v WHERE runs.id = v.id AND runs.status IN ('queued', 'running')
+             RETURNING runs.id",
+        );
+        let done: std::collections::HashSet<String> = q
+            .build_query_scalar::<String>()
+            .fetch_all(&mut **tx)
+            .await?
+            .into_iter()
+            .collect();
+        if let Some(e) = chunk.iter().find(|e| !done.contains(&e.id.to_string())) {
+            updated(tx, e.id, 0, "finished").await?;
+        }
+        let mut q = sqlx::QueryBuilder::new("WITH v(id, at) AS (");
+        q.push_values(chunk, |mut row, e| {
+            row.push_bind(e.id.to_string()).push_bind(micros(e.at));
+        });
+        q.push(
+            ") UPDATE stages SET status = 'interrupted', finished_at = v.at
+             FROM v WHERE stages.run_id = v.id AND stages.status = 'running'",
+        );
+        q.build().execute(&mut **tx).await?;
+        let ids: Vec<RunId> = chunk.iter().map(|e| e.id).collect();
+        roll_up(tx, &ids).await?;
+    }
+    Ok(vec![Applied::Updated; ends.len()])
+}
+
+/// Records stages (each one's start or end) in multi-row statements.
+pub(super) async fn put_stages(tx: &mut WriteTx, stages: Vec<Stage>) -> Result<Vec<Applied>> {
+    for chunk in stages.chunks(BULK_ROWS) {
+        let mut q = sqlx::QueryBuilder::new(
+            "INSERT INTO stages (run_id, step, attempt, status, started_at, finished_at, duration_ms, exit_code, error, log, cpu_user_ms, cpu_system_ms, peak_rss_kb) ",
+        );
+        q.push_values(chunk, |mut row, s| {
+            row.push_bind(s.run_id.to_string())
+                .push_bind(s.step.clone())
+                .push_bind(i64::from(s.attempt))
+                .push_bind(s.status.as_str())
+                .push_bind(micros(s.started_at))
+                .push_bind(s.finished_at.map(micros))
+                .push_bind(s.duration_ms)
+                .push_bind(s.exit_code)
+                .push_bind(s.error.clone())
+                .push_bind(s.log.clone())
+                .push_bind(s.cpu_user_ms)
+                .push_bind(s.cpu_system_ms)
+                .push_bind(s.peak_rss_kb);
+        });
+        q.push(
+            " ON CONFLICT (run_id, step, attempt) DO UPDATE SET
+                status = excluded.status, started_at = excluded.started_at, finished_at = excluded.finished_at,
+                duration_ms = excluded.duration_ms, exit_code = excluded.exit_code, error = excluded.error,
+                log = excluded.log, cpu_user_ms = excluded.cpu_user_ms, cpu_system_ms = excluded.cpu_system_ms,
+                peak_rss_kb = excluded.peak_rss_kb",
+        );
+        q.build().execute(&mut **tx).await.map_err(|e| {
+            StoreError::from_sqlx(e, || match chunk {
+                [one] => format!("run {}", one.run_id),
+                many => format!(
+                    "a run of {} stages (the first's: {})",
+                    many.len(),
+                    many[0].run_id
+                ),
+            })
+        })?;
+    }
+    Ok(vec![Applied::Updated; stages.len()])
+}
+
+/// Counts pings (and probe results) into their checks' records, in arrival order, in
+/// multi-row statements.
+pub(super) async fn count_pings(tx: &mut WriteTx, facts: Vec<PingFact>) -> Result<Vec<Applied>> {
+    for (n, chunk) in facts.chunks(BULK_ROWS).enumerate() {
+        let mut q =
+            sqlx::QueryBuilder::new("WITH v(seq, name, at, kind, duration, state, streak) AS (");
+        q.push_values(chunk.iter().enumerate(), |mut row, (i, p)| {
+            row.push_bind(i64::try_from(n * BULK_ROWS + i).unwrap_or(i64::MAX))
+                .push_bind(p.check.clone())
+                .push_bind(micros(p.at))
+                .push_bind(p.kind.as_str())
+                .push_bind(p.duration_ms)
+                .push_bind(p.state.as_ref().map(|(s, _)| s.clone()))
+                .push_bind(p.state.as_ref().map(|(_, n)| *n));
+        });
+        // `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT.
+        q.push(
+            ") INSERT INTO checks (name, pings, last_ping_at, last_ping, last_start_at, last_success_at, last_failure_at, last_duration_ms, state, streak)
+             SELECT name, 1, at, kind,
+                CASE WHEN kind = 'start' THEN at END,
+                CASE WHEN kind = 'success' THEN at END,
+                CASE WHEN kind = 'failure' THEN at END,
+                CASE WHEN kind IN ('success', 'failure') THEN duration END, state, streak
+             FROM v WHERE true ORDER BY seq
+             ON CONFLICT (name) DO UPDATE SET
+                pings = checks.pings + 1,
+                last_ping_at = excluded.last_ping_at,
+                last_ping = excluded.last_ping,
+                last_start_at = COALESCE(excluded.last_start_at, checks.last_start_at),
+                previous_success_at = CASE WHEN excluded.last_ping = 'success' THEN checks.last_success_at ELSE checks.previous_success_at END,
+                last_success_at = COALESCE(excluded.last_success_at, checks.last_success_at),
+                last_failure_at = COALESCE(excluded.last_failure_at, checks.last_failure_at),
+                last_duration_ms = CASE WHEN excluded.last_ping IN ('success', 'failure') THEN excluded.last_duration_ms ELSE checks.last_duration_ms END,
+                state = COALESCE(excluded.state, checks.state),
+                streak = COALESCE(excluded.streak, checks.streak)",
+        );
+        q.build().execute(&mut **tx).await?;
+    }
+    Ok(vec![Applied::Updated; facts.len()])
+}
+
+/// Adds runs that just finished to their hourly and daily rollups, read together.
+async fn roll_up(tx: &mut WriteTx, ids: &[RunId]) -> Result<()> {
+    let mut q = sqlx::QueryBuilder::new(
+        "SELECT r.id, r.pipeline, r.status, r.triggered_by, COALESCE(r.scheduled_for, r.queued_at) AS at,
                 r.duration_ms,
                 (SELECT timezone FROM pipelines WHERE name = r.pipeline) AS timezone,
                 (SELECT COALESCE(SUM(COALESCE(cpu_user_ms, 0) + COALESCE(cpu_system_ms, 0)), 0)
                    FROM stages WHERE run_id = r.id) AS cpu_ms
-         FROM runs r WHERE r.id = ?",
-    )
-    .bind(id.to_string())
-    .fetch_one(&mut **tx)
-    .await?;
-    let pipeline: String = row.try_get("pipeline")?;
-    let status: String = row.try_get("status")?;
-    let duration: Option<i64> = row.try_get("duration_ms")?;
-    let tz: Tz = zone(row.try_get::<Option<&str>, _>("timezone")?.unwrap_or("UTC"));
-    add_up(
-        tx,
-        &Tally {
-            pipeline,
-            status: crate::decode::parse(&status)?,
-            trigger: crate::decode::parse(row.try_get::<&str, _>("triggered_by")?)?,
-            at: time(row.try_get("at")?)?,
-            duration_ms: duration,
-        },
-        tz,
-        row.try_get::<i64, _>("cpu_ms")?,
-        Some(id),
-    )
-    .await
+         FROM runs r WHERE r.id IN (",
+    );
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(id.to_string());
+    }
+    q.push(")");
+    let rows = q.build().fetch_all(&mut **tx).await?;
+    if rows.len() != ids.len() {
+        return Err(StoreError::NotFound(format!(
+            "{} of the runs to roll up",
+            ids.len() - rows.len()
+        )));
+    }
+    let mut shares = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let id: String = row.try_get("id")?;
+        shares.push(Share {
+            tally: Tally {
+                pipeline: row.try_get("pipeline")?,
+                status: crate::decode::parse(row.try_get::<&str, _>("status")?)?,
+                trigger: crate::decode::parse(row.try_get::<&str, _>("triggered_by")?)?,
+                at: time(row.try_get("at")?)?,
+                duration_ms: row.try_get("duration_ms")?,
+            },
+            tz: zone(row.try_get::<Option<&str>, _>("timezone")?.unwrap_or("UTC")),
+            cpu_ms: row.try_get("cpu_ms")?,
+            counters_of: Some(id),
+        });
+    }
+    add_up(tx, &shares).await
 }
 
-/// Adds `t` to its hourly and daily rollups (in `tz`), with `cpu_ms` and, when `counters_of`
-/// names its run, that run's counters.
-async fn add_up(
-    tx: &mut WriteTx,
-    t: &Tally,
+/// A run's (or a probe result's) part of its hourly and daily rollups.
+struct Share {
+    tally: Tally,
+    /// The zone its day is in.
     tz: Tz,
     cpu_ms: i64,
-    counters_of: Option<RunId>,
-) -> Result<()> {
-    // Both buckets (the hour and the local day) in each statement: a statement is a round trip
-    // to SQLite's thread, which costs more than the SQL.
-    let [(hour, in_hour), (day, in_day)] = buckets(t.at, tz);
-    let duration = t.duration_ms;
-    sqlx::query(
-        "INSERT INTO rollup_runs (pipeline, grain, bucket, status, triggered_by, runs, timed_runs, duration_ms_sum, duration_ms_max, cpu_ms)
-         VALUES (?1, ?2, ?3, ?6, ?7, 1, ?8, ?9, ?10, ?11), (?1, ?4, ?5, ?6, ?7, 1, ?8, ?9, ?10, ?11)
-         ON CONFLICT (pipeline, grain, bucket, status, triggered_by) DO UPDATE SET
-            runs = runs + 1, timed_runs = timed_runs + excluded.timed_runs,
-            duration_ms_sum = duration_ms_sum + excluded.duration_ms_sum,
-            duration_ms_max = MAX(COALESCE(duration_ms_max, excluded.duration_ms_max), COALESCE(excluded.duration_ms_max, duration_ms_max)),
-            cpu_ms = cpu_ms + excluded.cpu_ms",
-    )
-    .bind(&t.pipeline)
-    .bind(hour.as_str())
-    .bind(micros(in_hour))
-    .bind(day.as_str())
-    .bind(micros(in_day))
-    .bind(t.status.as_str())
-    .bind(t.trigger.as_str())
-    .bind(i64::from(duration.is_some()))
-    .bind(duration.unwrap_or(0))
-    .bind(duration)
-    .bind(cpu_ms)
-    .execute(&mut **tx)
-    .await?;
-    if let Some(ms) = duration {
-        sqlx::query(
-            "INSERT INTO rollup_durations (pipeline, grain, bucket, status, bin, runs)
-             VALUES (?1, ?2, ?3, ?6, ?7, 1), (?1, ?4, ?5, ?6, ?7, 1)
-             ON CONFLICT (pipeline, grain, bucket, status, bin) DO UPDATE SET runs = runs + 1",
-        )
-        .bind(&t.pipeline)
-        .bind(hour.as_str())
-        .bind(micros(in_hour))
-        .bind(day.as_str())
-        .bind(micros(in_day))
-        .bind(t.status.as_str())
-        .bind(Histogram::bin_of(ms))
-        .execute(&mut **tx)
-        .await?;
-    }
-    if let Some(id) = counters_of {
-        sqlx::query(
-            "INSERT INTO rollup_counters (pipeline, grain, bucket, step, name, sum, runs)
-             SELECT ?1, ?2, ?3, step, name, value, 1 FROM counters WHERE run_id = ?6
-             UNION ALL
-             SELECT ?1, ?4, ?5, step, name, value, 1 FROM counters WHERE run_id = ?6 AND true
-             ON CONFLICT (pipeline, grain, bucket, step, name) DO UPDATE SET
-                sum = sum + excluded.sum, runs = runs + 1",
-        )
-        .bind(&t.pipeline)
-        .bind(hour.as_str())
-        .bind(micros(in_hour))
-        .bind(day.as_str())
-        .bind(micros(in_day))
-        .bind(id.to_string())
-        .execute(&mut **tx)
-        .await?;
+    /// The run whose counters are added too.
+    counters_of: Option<String>,
+}
+
+/// Adds `shares` to their hourly and daily rollups. Each statement takes every share's two
+/// buckets (the hour and the local day): a statement is a round trip to SQLite's thread, which
+/// costs more than the SQL. SQLite applies the rows of one statement in turn, so two shares of
+/// one bucket each add their own.
+async fn add_up(tx: &mut WriteTx, shares: &[Share]) -> Result<()> {
+    for chunk in shares.chunks(BULK_ROWS / 2) {
+        let rows: Vec<(&Share, Grain, i64)> = chunk
+            .iter()
+            .flat_map(|s| buckets(s.tally.at, s.tz).map(|(grain, at)| (s, grain, micros(at))))
+            .collect();
+        let mut q = sqlx::QueryBuilder::new(
+            "INSERT INTO rollup_runs (pipeline, grain, bucket, status, triggered_by, runs, timed_runs, duration_ms_sum, duration_ms_max, cpu_ms) ",
+        );
+        q.push_values(&rows, |mut row, (s, grain, bucket)| {
+            let duration = s.tally.duration_ms;
+            row.push_bind(s.tally.pipeline.clone())
+                .push_bind(grain.as_str())
+                .push_bind(*bucket)
+                .push_bind(s.tally.status.as_str())
+                .push_bind(s.tally.trigger.as_str())
+                .push("1")
+                .push_bind(i64::from(duration.is_some()))
+                .push_bind(duration.unwrap_or(0))
+                .push_bind(duration)
+                .push_bind(s.cpu_ms);
+        });
+        q.push(
+            " ON CONFLICT (pipeline, grain, bucket, status, triggered_by) DO UPDATE SET
+                runs = runs + 1, timed_runs = timed_runs + excluded.timed_runs,
+                duration_ms_sum = duration_ms_sum + excluded.duration_ms_sum,
+                duration_ms_max = MAX(COALESCE(duration_ms_max, excluded.duration_ms_max), COALESCE(excluded.duration_ms_max, duration_ms_max)),
+                cpu_ms = cpu_ms + excluded.cpu_ms",
+        );
+        q.build().execute(&mut **tx).await?;
+        let timed: Vec<(&(&Share, Grain, i64), i64)> = rows
+            .iter()
+            .filter_map(|r| r.0.tally.duration_ms.map(|ms| (r, ms)))
+            .collect();
+        if !timed.is_empty() {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO rollup_durations (pipeline, grain, bucket, status, bin, runs) ",
+            );
+            q.push_values(&timed, |mut row, ((s, grain, bucket), ms)| {
+                row.push_bind(s.tally.pipeline.clone())
+                    .push_bind(grain.as_str())
+                    .push_bind(*bucket)
+                    .push_bind(s.tally.status.as_str())
+                    .push_bind(Histogram::bin_of(*ms))
+                    .push("1");
+            });
+            q.push(
+                " ON CONFLICT (pipeline, grain, bucket, status, bin) DO UPDATE SET runs = runs + 1",
+            );
+            q.build().execute(&mut **tx).await?;
+        }
+        let counted: Vec<(&str, &(&Share, Grain, i64))> = rows
+            .iter()
+            .filter_map(|r| r.0.counters_of.as_deref().map(|id| (id, r)))
+            .collect();
+        if !counted.is_empty() {
+            let mut q = sqlx::QueryBuilder::new("WITH v(run_id, pipeline, grain, bucket) AS (");
+            q.push_values(&counted, |mut row, (id, (s, grain, bucket))| {
+                row.push_bind(*id)
+                    .push_bind(s.tally.pipeline.clone())
+                    .push_bind(grain.as_str())
+                    .push_bind(*bucket);
+            });
+            // `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT.
+            q.push(
+                ") INSERT INTO rollup_counters (pipeline, grain, bucket, step, name, sum, runs)
+                 SELECT v.pipeline, v.grain, v.bucket, c.step, c.name, c.value, 1
+                 FROM v JOIN counters c ON c.run_id = v.run_id WHERE true
+                 ON CONFLICT (pipeline, grain, bucket, step, name) DO UPDATE SET
+                    sum = sum + excluded.sum, runs = runs + 1",
+            );
+            q.build().execute(&mut **tx).await?;
+        }
     }
     Ok(())
 }

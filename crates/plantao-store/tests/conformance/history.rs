@@ -1,6 +1,8 @@
 //! History that lasts: rollups added up as runs finish, pruning of raw runs, and single-owner
 //! tasks.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use chrono_tz::Tz;
 use plantao_model::{RunId, RunStatus, Trigger};
@@ -412,4 +414,137 @@ pub async fn one_node_owns_a_task_until_its_hold_lapses(fx: &Fixture) {
         "another node takes over once the hold lapses"
     );
     assert!(!store.own("prune", "a", hold(10), hold(16)).await.unwrap());
+}
+
+/// The same runs of two pipelines, ended one by one for `alone` and in one batch for
+/// `together` (as the pings that arrive together end theirs): the rollups, the runs and their
+/// stages come out the same; a batch ending a run that is not open, or one run twice, is
+/// refused whole.
+pub async fn runs_ended_together_add_up_as_runs_ended_one_by_one(fx: &Fixture) {
+    let store = fx.open().await;
+    let record = |name: &str| PipelineRecord {
+        name: name.into(),
+        definition_hash: "h".into(),
+        description: None,
+        timezone: "America/Sao_Paulo".into(),
+    };
+    store
+        .sync_pipelines(&[record("alone"), record("together")], at(0))
+        .await
+        .unwrap();
+    let mut ends: BTreeMap<&str, Vec<RunEnd>> = BTreeMap::new();
+    for pipeline in ["alone", "together"] {
+        let mut writes = Vec::new();
+        // Five runs over a day and a half: two in one hour, one across São Paulo's midnight.
+        for (i, start) in [0_i64, 20, 300, 720, 2000].into_iter().enumerate() {
+            let mut run = new_run(pipeline, Trigger::External, None);
+            run.queued_at = at(start);
+            let id = run.id;
+            let mut s = stage(id, "work", 1, plantao_model::StageStatus::Running, start);
+            s.cpu_user_ms = Some(7 * i64::try_from(i).unwrap());
+            writes.extend([
+                Write::InsertRun(run),
+                Write::StartRun {
+                    id,
+                    at: at(start),
+                    node: None,
+                },
+                Write::PutStage(s),
+                Write::PutCounter(Counter {
+                    run_id: id,
+                    step: "work".into(),
+                    name: "rows".into(),
+                    value: 10.0 * f64::from(u32::try_from(i).unwrap()),
+                }),
+            ]);
+            ends.entry(pipeline).or_default().push(RunEnd {
+                id,
+                status: if i == 3 {
+                    RunStatus::Failed
+                } else {
+                    RunStatus::Succeeded
+                },
+                at: at(start + 1 + i64::try_from(i).unwrap()),
+                reason: None,
+                error_stage: (i == 3).then(|| "work".into()),
+                error_message: (i == 3).then(|| "exit 1".into()),
+            });
+        }
+        store.apply(writes).await.unwrap();
+    }
+    for end in ends["alone"].clone() {
+        store.apply(vec![Write::FinishRun(end)]).await.unwrap();
+    }
+    let applied = store
+        .apply(
+            ends["together"]
+                .iter()
+                .cloned()
+                .map(Write::FinishRun)
+                .collect(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(applied, vec![Applied::Updated; 5]);
+    for grain in [Grain::Hour, Grain::Day] {
+        let of = |pipeline| store.rollups(pipeline, grain, at(-2880), at(4320));
+        let (alone, together) = (of("alone").await.unwrap(), of("together").await.unwrap());
+        assert!(!alone.is_empty());
+        assert_eq!(alone, together, "{grain:?}");
+    }
+    for (a, t) in ends["alone"].iter().zip(&ends["together"]) {
+        let (a, t) = (
+            store.run_detail(a.id).await.unwrap(),
+            store.run_detail(t.id).await.unwrap(),
+        );
+        assert_eq!(
+            (a.run.status, a.run.duration_ms, &a.run.error_message),
+            (t.run.status, t.run.duration_ms, &t.run.error_message)
+        );
+        // The stage still running when its run ended was interrupted, in both.
+        assert_eq!(t.stages[0].status, plantao_model::StageStatus::Interrupted);
+        assert_eq!(a.stages[0].status, t.stages[0].status);
+    }
+
+    // A batch that ends an open run and one already ended is refused whole.
+    let open = new_run("together", Trigger::External, None);
+    store
+        .apply(vec![Write::InsertRun(open.clone())])
+        .await
+        .unwrap();
+    let again = |id| {
+        Write::FinishRun(RunEnd {
+            id,
+            status: RunStatus::Succeeded,
+            at: at(3000),
+            reason: None,
+            error_stage: None,
+            error_message: None,
+        })
+    };
+    let err = store
+        .apply(vec![again(open.id), again(ends["together"][0].id)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(store.run(open.id).await.unwrap().status, RunStatus::Queued);
+    // So is a batch that ends one run twice.
+    let err = store
+        .apply(vec![again(open.id), again(open.id)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(store.run(open.id).await.unwrap().status, RunStatus::Queued);
+    let rollups_after = store
+        .rollups("together", Grain::Day, at(-2880), at(4320))
+        .await
+        .unwrap();
+    assert_eq!(
+        rollups_after,
+        store
+            .rollups("alone", Grain::Day, at(-2880), at(4320))
+            .await
+            .unwrap(),
+        "nothing of the refused batches was added up"
+    );
 }
