@@ -420,7 +420,8 @@ async fn roll_up(tx: &mut WriteTx, ids: &[RunId]) -> Result<()> {
                 r.duration_ms,
                 (SELECT timezone FROM pipelines WHERE name = r.pipeline) AS timezone,
                 (SELECT COALESCE(SUM(COALESCE(cpu_user_ms, 0) + COALESCE(cpu_system_ms, 0)), 0)
-                   FROM stages WHERE run_id = r.id) AS cpu_ms
+                   FROM stages WHERE run_id = r.id) AS cpu_ms,
+                EXISTS (SELECT 1 FROM counters WHERE run_id = r.id) AS counted
          FROM runs r WHERE r.id IN (",
     );
     let mut list = q.separated(", ");
@@ -448,7 +449,8 @@ async fn roll_up(tx: &mut WriteTx, ids: &[RunId]) -> Result<()> {
             },
             tz: zone(row.try_get::<Option<&str>, _>("timezone")?.unwrap_or("UTC")),
             cpu_ms: row.try_get("cpu_ms")?,
-            counters_of: Some(id),
+            // A run without counters (a ping's) costs no statement for them.
+            counters_of: row.try_get::<bool, _>("counted")?.then_some(id),
         });
     }
     add_up(tx, &shares).await
