@@ -443,6 +443,19 @@ const APPROVAL: &str = "[[steps]]\nname = \"process\"\nrun = \"true\"\n\
     [[alerts]]\nname = \"low_approval_rate\"\nwhen = \"approval_rate < threshold\"\nthreshold = 70\nwindow = \"24h\"\nfor = \"10m\"\n";
 
 #[tokio::test]
+async fn a_rule_on_a_counter_shows_the_counters_sum() {
+    let counter_rule = "[[steps]]\nname = \"process\"\nrun = \"true\"\n\
+        [[alerts]]\nname = \"failures\"\nwhen = \"process.failed >= threshold\"\nthreshold = 1\nwindow = \"today\"\n";
+    let rig = Rig::new("", &[("biz", counter_rule)]).await;
+    let rule = rig.config.alert_rule("failures").unwrap();
+    let p = rig.config.pipeline("biz").unwrap();
+    let seen = conditions::on_window(rule, p, &approval(699.0, 301.0), Some(1.0)).unwrap();
+    assert_eq!(seen.verdict, Verdict::Holds);
+    assert_eq!(seen.annotations["values"], "process.failed = 301");
+    assert_eq!(seen.value, Some(301.0));
+}
+
+#[tokio::test]
 async fn thresholds_for_and_no_data_at_their_boundaries() {
     let rig = Rig::new("", &[("biz", APPROVAL)]).await;
     let rule = rig.config.alert_rule("low_approval_rate").unwrap();

@@ -234,12 +234,16 @@ pub fn on_window(
         Condition::Expr { when, window } => {
             let (vars, numbers) = window_vars(pipeline, summary, threshold);
             notes.insert("when".into(), when.source().to_owned());
-            // The plain numbers it reads, the threshold aside: shown, and the first is its value.
+            // The numbers it reads (metrics, run counts, `step.counter` sums), the threshold
+            // aside: shown, and the first is its value.
             let read: Vec<String> = when
                 .references()
                 .into_iter()
-                .filter(|r| r.field.is_none() && r.root != "threshold")
-                .map(|r| r.root)
+                .filter(|r| r.root != "threshold")
+                .map(|r| match r.field {
+                    Some(field) => format!("{}.{field}", r.root),
+                    None => r.root,
+                })
                 .collect();
             let shown: Vec<String> = read
                 .iter()
@@ -294,13 +298,14 @@ fn window_vars(
     );
     number(&mut vars, "failure_rate", failure_rate(s));
     number(&mut vars, "threshold", threshold);
-    for (step, name, value) in s.counter_sums() {
-        vars.member(step, name, value);
-    }
     for (name, value) in crate::derived_metrics(pipeline, s.counter_sums()) {
         if let ExprValue::Number(v) = value {
             number(&mut vars, &name, Some(v));
         }
+    }
+    for (step, name, value) in s.counter_sums() {
+        vars.member(step, name, value);
+        shown.insert(format!("{step}.{name}"), format_number(value));
     }
     (vars, shown)
 }
