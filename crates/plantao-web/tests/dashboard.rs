@@ -614,3 +614,43 @@ async fn findings_show_in_the_api_and_on_the_run_page_without_the_secret() {
         server.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probes_runs_are_shown_in_the_teams_zone_not_in_utc() {
+    use plantao_store::{NewRun, RunEnd, Write};
+    let server = Server::start("sqlite", "[defaults]\ntimezone = \"America/Sao_Paulo\"").await;
+    let viewer = server.token("v", Role::Viewer).await;
+    let at = chrono::Utc::now();
+    let run = NewRun::queued("site-probe", plantao_model::Trigger::Probe, at);
+    let id = run.id;
+    server
+        .store
+        .apply(vec![
+            Write::InsertRun(run),
+            Write::StartRun { id, at, node: None },
+            Write::FinishRun(RunEnd {
+                id,
+                status: RunStatus::Failed,
+                at,
+                reason: Some("down".into()),
+                error_stage: None,
+                error_message: None,
+            }),
+        ])
+        .await
+        .unwrap();
+    let (status, page) = server.get("/", &viewer).await;
+    assert_eq!(status, StatusCode::OK);
+    let page = page.as_str().unwrap();
+    let row = page
+        .find(">site-probe<")
+        .expect("the probe's run is listed");
+    let before = &page[row.saturating_sub(400)..row];
+    let local = at
+        .with_timezone(&chrono_tz::America::Sao_Paulo)
+        .format("%H:%M")
+        .to_string();
+    assert!(before.contains(" -03"), "{before}");
+    assert!(before.contains(&local), "{local} not in {before}");
+    server.stop().await;
+}

@@ -256,12 +256,16 @@ pub fn run_row(t: &Text, zone: Tz, r: &RunMetrics) -> RunRow {
     }
 }
 
-/// The zone a pipeline's times are shown in (UTC for one no longer configured).
+/// The zone a pipeline's runs are shown in: its own; a heartbeat's; for a probe, or a name no
+/// longer configured, the configuration's default (as the team's clock), so one list of runs
+/// does not mix zones for no reason.
 pub fn zone_of(state: &AppState, pipeline: &str) -> Tz {
-    state
-        .config()
+    let config = state.config();
+    config
         .pipeline(pipeline)
-        .map_or(Tz::UTC, |p| p.timezone)
+        .map(|p| p.timezone)
+        .or_else(|| config.heartbeat(pipeline).map(|h| h.timezone))
+        .unwrap_or(config.defaults.timezone)
 }
 
 async fn build(state: &AppState, c: Chrome) -> ApiResult<Overview> {
