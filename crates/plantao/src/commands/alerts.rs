@@ -216,7 +216,7 @@ pub async fn test_channel(config_path: &Path, name: &str) -> Result<(), Failure>
     let attempt = plantao_engine::notify::test_channel(store.as_ref(), &config, name, CLI_ACTOR)
         .await
         .map_err(|e| match e {
-            plantao_engine::notify::TestError::Unknown(why) => Failure::Missing(why),
+            plantao_engine::notify::TestError::Unknown(why) => Failure::Usage(why),
             plantao_engine::notify::TestError::Store(e) => e.into(),
         })?;
     if attempt.outcome == Outcome::Delivered {
