@@ -184,6 +184,12 @@ fn reports_add_up_the_runs_in_every_format_and_language_and_are_sent_or_kept() {
     let (code, _, err) = plantao(dir.path(), &["report", "daily", "--send", "nope"]);
     assert_eq!(code, 2);
     assert!(err.contains("the channels are: ops"), "{err}");
+    // `channel test` tells the two apart the same way: refused 1, not a channel 2.
+    let (code, _, err) = plantao(dir.path(), &["channel", "test", "ops"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("did not accept the test"), "{err}");
+    let (code, _, err) = plantao(dir.path(), &["channel", "test", "nope"]);
+    assert_eq!(code, 2, "{err}");
     let (_, audit, _) = plantao(dir.path(), &["audit"]);
     assert!(audit.contains("report.send"), "{audit}");
     assert!(audit.contains("refused, to be retried"), "{audit}");

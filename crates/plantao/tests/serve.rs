@@ -837,7 +837,10 @@ fn alerts_check_ack_and_channel_test_on_the_command_line() {
     assert_eq!(code, 0, "{said}");
     assert!(said.starts_with("delivered to `hook`"), "{said}");
     let (code, _, told) = run(&["channel", "test", "hok"]);
-    assert_eq!(code, 2, "a name that is not a channel is a usage error, as for a pipeline");
+    assert_eq!(
+        code, 2,
+        "a name that is not a channel is a usage error, as for a pipeline"
+    );
     assert!(told.contains("the channels are: hook"), "{told}");
 
     let (code, _, _) = run(&["run", "flaky", "--param", "code=0"]);

@@ -227,7 +227,7 @@ pub async fn test_channel(config_path: &Path, name: &str) -> Result<(), Failure>
         );
         Ok(())
     } else {
-        Err(Failure::Usage(format!(
+        Err(Failure::Missing(format!(
             "channel `{name}` did not accept the test: {}",
             attempt.error.unwrap_or_default()
         )))
