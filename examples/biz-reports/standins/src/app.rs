@@ -358,7 +358,7 @@ async fn process(State(app): State<Arc<App>>) -> Answer {
         if alarming(&note) {
             held += 1;
             log.push(format!(
-                "#{id} {resident}: held for a nurse's review{source}; the caregiver wrote: \"{note}\""
+                "#{id} {resident}: held for a nurse's review{source}; the caregiver wrote: «{note}»"
             ));
             set_status(&mut tx, id, "review", Some(&message), from_template).await?;
         } else {
