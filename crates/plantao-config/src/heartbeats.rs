@@ -77,9 +77,9 @@ pub(crate) fn read_external(
     let keys: Vec<&str> = KEYS.iter().chain(EXTERNAL_KEYS).copied().collect();
     t.check_keys(cx, "in an external pipeline", &keys);
     let (name, span) = match t.get("name") {
-        Some(_) => (
+        Some(v) => (
             alerts::required_name(cx, t, "an external pipeline")?,
-            t.get("name").map_or(0..0, Value::span),
+            v.span(),
         ),
         None => {
             let stem = cx

@@ -359,12 +359,13 @@ fn read_trends(
         return out;
     };
     t.check_keys(cx, "in [trends]", TRENDS_KEYS);
+    let within = |r: std::ops::RangeInclusive<u32>| i64::from(*r.start())..i64::from(*r.end()) + 1;
     let days = t
         .get("days")
-        .and_then(|v| reader::integer(cx, "trends.days", v, 3..367));
+        .and_then(|v| reader::integer(cx, "trends.days", v, within(TrendSpan::DAYS)));
     let runs = t
         .get("runs")
-        .and_then(|v| reader::integer(cx, "trends.runs", v, 3..1001));
+        .and_then(|v| reader::integer(cx, "trends.runs", v, within(TrendSpan::RUNS)));
     match (
         days.and_then(|d| u32::try_from(d).ok()),
         runs.and_then(|r| u32::try_from(r).ok()),

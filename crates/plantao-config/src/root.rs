@@ -243,8 +243,9 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         &pings,
         &mut diags,
     );
-    // External pipelines are heartbeats written in files of their own.
-    let mut external_refs = Vec::new();
+    // External pipelines are heartbeats written in files of their own. The heartbeats that
+    // rules name, by file, are checked once every heartbeat is known.
+    let mut check_refs = Vec::new();
     for (e, source, file) in externals {
         let name = e.heartbeat.name.clone();
         let before = diags.len();
@@ -269,7 +270,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         if diags.len() > before {
             continue;
         }
-        external_refs.push(Refs {
+        check_refs.push(Refs {
             from: name.clone(),
             names: heartbeat_checks(e.rules.iter()),
             source: source.clone(),
@@ -323,12 +324,11 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config,
         "probe",
         &mut diags,
     );
-    external_refs.push(Refs {
+    check_refs.push(Refs {
         from: String::new(),
         names: heartbeat_checks(root_rules.iter()),
         source: rules_source.clone(),
     });
-    let check_refs = external_refs;
     check_names(
         &check_refs,
         &heartbeat_names,

@@ -385,6 +385,13 @@ pub enum TrendSpan {
     Runs(u32),
 }
 
+impl TrendSpan {
+    /// How many days a trend may be fitted over (`[trends] days`, `?days=`).
+    pub const DAYS: std::ops::RangeInclusive<u32> = 3..=366;
+    /// How many runs a trend may be fitted over (`[trends] runs`, `?runs=`).
+    pub const RUNS: std::ops::RangeInclusive<u32> = 3..=1000;
+}
+
 /// A pipeline's `inputs`: when every file they match is unchanged since its last success, a
 /// run is skipped (`inputs_unchanged`).
 #[derive(Clone, Debug)]

@@ -372,6 +372,8 @@ pub struct TrendsView {
     pub trends: Vec<plantao_engine::trends::Trend>,
 }
 
+/// The query's bounds are `TrendSpan::DAYS` and `TrendSpan::RUNS` (an attribute takes only
+/// literals).
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -450,6 +452,15 @@ pub(crate) async fn trends_over(
     }
 }
 
+/// `key` outside `range`, said as the configuration says it.
+fn out_of(range: std::ops::RangeInclusive<u32>, key: &str) -> ApiError {
+    ApiError::bad_request(format!(
+        "`{key}` must be between {} and {}",
+        range.start(),
+        range.end()
+    ))
+}
+
 #[utoipa::path(get, path = "/api/pipelines/{name}/trends", tag = "pipelines",
     security(("token" = [])),
     params(("name" = String, Path, description = "the pipeline's name"), TrendsQuery),
@@ -470,10 +481,10 @@ pub async fn pipeline_trends(
                 "give `days` or `runs`, not both: a trend is over days or over runs",
             ));
         }
-        (Some(d), None) if (3..=366).contains(&d) => TrendSpan::Days(d),
-        (Some(_), None) => return Err(ApiError::bad_request("`days` must be between 3 and 366")),
-        (None, Some(r)) if (3..=1000).contains(&r) => TrendSpan::Runs(r),
-        (None, Some(_)) => return Err(ApiError::bad_request("`runs` must be between 3 and 1000")),
+        (Some(d), None) if TrendSpan::DAYS.contains(&d) => TrendSpan::Days(d),
+        (None, Some(r)) if TrendSpan::RUNS.contains(&r) => TrendSpan::Runs(r),
+        (Some(_), None) => return Err(out_of(TrendSpan::DAYS, "days")),
+        (None, Some(_)) => return Err(out_of(TrendSpan::RUNS, "runs")),
         (None, None) => p.trends.over,
     };
     let t = trends_over(&state, p, span).await?;
