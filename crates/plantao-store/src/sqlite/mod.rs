@@ -12,9 +12,7 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use plantao_model::RunId;
 use sqlx::Row;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
 
 use crate::error::{Result, StoreError};
 use crate::records::*;
@@ -25,11 +23,15 @@ use crate::{
 };
 use connection::{BUSY_WAIT, WriteTx, connect, migrate};
 use rows::{
-    RUN_JSON, micros, node_from_row, run_from_json, run_id, runs_from_json, stage_from_row, time,
-    token_from_row,
+    RUN_JSON, STAGES_JSON, detail_from_json, micros, node_from_row, run_from_json, run_id,
+    runs_from_json, stage_from_row, time, token_from_row,
 };
 use uuid::Uuid;
 use writes::{apply_one, count_pings, finish_runs, insert_runs, put_stages};
+
+/// A counters rollup row as read back: its key (a bucket, a pipeline or both), step, name,
+/// sum and runs.
+type CounterCols<K> = (K, String, String, f64, i64);
 
 #[derive(Clone)]
 pub(crate) struct SqliteStore {
@@ -118,81 +120,26 @@ impl SqliteStore {
         Ok(out)
     }
 
+    /// A run with everything recorded about it, read in one statement: one round trip to
+    /// SQLite's thread instead of eight, and one snapshot without a transaction around it.
     async fn run_detail_now(&self, id: RunId) -> Result<RunDetail> {
-        let mut conn = self.reader.begin().await?;
-        let key = id.to_string();
         let json: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT {RUN_JSON} FROM runs WHERE id = ?"
+            "SELECT json_object('run', {RUN_JSON}, 'stages', {STAGES_JSON},
+                'counters', (SELECT json_group_array(json_array(step, name, value)
+                                 ORDER BY step, name) FROM counters WHERE run_id = runs.id),
+                'outputs', (SELECT json_group_array(json_array(step, key, value)
+                                ORDER BY step, key) FROM outputs WHERE run_id = runs.id),
+                'inputs', (SELECT json_group_array(json_array(path, sha256, bytes) ORDER BY path)
+                           FROM run_inputs WHERE run_id = runs.id),
+                'findings', (SELECT json_group_array(doc ORDER BY step, attempt, line, pattern)
+                             FROM findings WHERE run_id = runs.id))
+             FROM runs WHERE id = ?"
         )))
-        .bind(&key)
-        .fetch_optional(&mut *conn)
+        .bind(id.to_string())
+        .fetch_optional(&self.reader)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("run {id}")))?;
-        let run = run_from_json(&json)?;
-        let stages =
-            sqlx::query("SELECT * FROM stages WHERE run_id = ? ORDER BY started_at, step, attempt")
-                .bind(&key)
-                .fetch_all(&mut *conn)
-                .await?
-                .iter()
-                .map(stage_from_row)
-                .collect::<Result<_>>()?;
-        let counters = sqlx::query(
-            "SELECT step, name, value FROM counters WHERE run_id = ? ORDER BY step, name",
-        )
-        .bind(&key)
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(Counter {
-                run_id: id,
-                step: r.try_get("step")?,
-                name: r.try_get("name")?,
-                value: r.try_get("value")?,
-            })
-        })
-        .collect::<Result<_>>()?;
-        let outputs =
-            sqlx::query("SELECT step, key, value FROM outputs WHERE run_id = ? ORDER BY step, key")
-                .bind(&key)
-                .fetch_all(&mut *conn)
-                .await?
-                .iter()
-                .map(|r| {
-                    Ok(Output {
-                        run_id: id,
-                        step: r.try_get("step")?,
-                        key: r.try_get("key")?,
-                        value: r.try_get("value")?,
-                    })
-                })
-                .collect::<Result<_>>()?;
-        let inputs = sqlx::query("SELECT * FROM run_inputs WHERE run_id = ? ORDER BY path")
-            .bind(&key)
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .map(toolkit::input_from_row)
-            .collect::<Result<_>>()?;
-        let findings: Vec<String> = sqlx::query_scalar(
-            "SELECT doc FROM findings WHERE run_id = ? ORDER BY step, attempt, line, pattern",
-        )
-        .bind(&key)
-        .fetch_all(&mut *conn)
-        .await?;
-        conn.commit().await?;
-        Ok(RunDetail {
-            run,
-            stages,
-            counters,
-            outputs,
-            inputs,
-            findings: findings
-                .iter()
-                .map(|doc| crate::decode::finding(doc))
-                .collect::<Result<_>>()?,
-        })
+        detail_from_json(&json)
     }
 
     /// What [`Store::totals`] adds up, by key: `group` names the columns summed by (the
@@ -211,31 +158,24 @@ impl SqliteStore {
         let (grain, from, to) = (grain.as_str(), micros(from), micros(to));
         let range = "pipeline IN (SELECT value FROM json_each(?1)) AND grain = ?2
                      AND bucket >= ?3 AND bucket < ?4";
-        let mut conn = self.reader.begin().await?;
-        let runs: Vec<(K, RunsCols)> = json_rows(
-            &mut conn,
-            &format!(
-                "SELECT json_group_array(json_array({key}, json_array(status, triggered_by, runs,
-                        timed_runs, duration_ms_sum, duration_ms_max, cpu_ms)))
-                 FROM (SELECT {group}, status, triggered_by, SUM(runs) AS runs,
-                        SUM(timed_runs) AS timed_runs, SUM(duration_ms_sum) AS duration_ms_sum,
-                        MAX(duration_ms_max) AS duration_ms_max, SUM(cpu_ms) AS cpu_ms
-                       FROM rollup_runs WHERE {range} GROUP BY {group}, status, triggered_by)"
-            ),
-            (&names, grain, from, to),
-        )
-        .await?;
-        let counters: Vec<(K, String, String, f64, i64)> = json_rows(
-            &mut conn,
-            &format!(
-                "SELECT json_group_array(json_array({key}, step, name, sum, runs))
-                 FROM (SELECT {group}, step, name, SUM(sum) AS sum, SUM(runs) AS runs
-                       FROM rollup_counters WHERE {range} GROUP BY {group}, step, name)"
-            ),
-            (&names, grain, from, to),
-        )
-        .await?;
-        conn.commit().await?;
+        let (runs, counters): (Vec<(K, RunsCols)>, Vec<CounterCols<K>>) =
+            json_value(
+                &self.reader,
+                &format!(
+                    "SELECT json_array(
+                        (SELECT json_group_array(json_array({key}, json_array(status, triggered_by,
+                                runs, timed_runs, duration_ms_sum, duration_ms_max, cpu_ms)))
+                         FROM (SELECT {group}, status, triggered_by, SUM(runs) AS runs,
+                                SUM(timed_runs) AS timed_runs, SUM(duration_ms_sum) AS duration_ms_sum,
+                                MAX(duration_ms_max) AS duration_ms_max, SUM(cpu_ms) AS cpu_ms
+                               FROM rollup_runs WHERE {range} GROUP BY {group}, status, triggered_by)),
+                        (SELECT json_group_array(json_array({key}, step, name, sum, runs))
+                         FROM (SELECT {group}, step, name, SUM(sum) AS sum, SUM(runs) AS runs
+                               FROM rollup_counters WHERE {range} GROUP BY {group}, step, name)))"
+                ),
+                (&names, grain, from, to),
+            )
+            .await?;
         let runs = runs.into_iter().map(|(k, cols)| (k, cols.into())).collect();
         let counters = counters
             .into_iter()
@@ -251,27 +191,25 @@ impl SqliteStore {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<Bucket>> {
-        let mut conn = self.reader.begin().await?;
-        let key = (pipeline, grain.as_str(), micros(from), micros(to));
-        let runs: Vec<(i64, RunsCols)> = rollup_rows(
-            &mut conn,
-            "rollup_runs",
-            "bucket, json_array(status, triggered_by, runs, timed_runs, duration_ms_sum, duration_ms_max, cpu_ms)",
-            key,
-        )
-        .await?;
-        let durations: Vec<(i64, String, i32, i64)> = rollup_rows(
-            &mut conn,
-            "rollup_durations",
-            "bucket, status, bin, runs",
-            key,
-        )
-        .await?;
-        let counters: Vec<(i64, String, String, f64, i64)> = rollup_rows(
-            &mut conn,
-            "rollup_counters",
-            "bucket, step, name, sum, runs",
-            key,
+        let range = "WHERE pipeline = ?1 AND grain = ?2 AND bucket >= ?3 AND bucket < ?4";
+        type Rows = (
+            Vec<(i64, RunsCols)>,
+            Vec<(i64, String, i32, i64)>,
+            Vec<CounterCols<i64>>,
+        );
+        let (runs, durations, counters): Rows = json_value(
+            &self.reader,
+            &format!(
+                "SELECT json_array(
+                    (SELECT json_group_array(json_array(bucket, json_array(status, triggered_by,
+                            runs, timed_runs, duration_ms_sum, duration_ms_max, cpu_ms)))
+                     FROM rollup_runs {range}),
+                    (SELECT json_group_array(json_array(bucket, status, bin, runs))
+                     FROM rollup_durations {range}),
+                    (SELECT json_group_array(json_array(bucket, step, name, sum, runs))
+                     FROM rollup_counters {range}))"
+            ),
+            (pipeline, grain.as_str(), micros(from), micros(to)),
         )
         .await?;
         let mut gather = Gather::default();
@@ -858,39 +796,21 @@ impl Store for SqliteStore {
     }
 }
 
-/// The rows of one rollup table for a pipeline, a grain and bucket starts in `[from, to)`:
-/// `columns` of each, read back as tuples. The rows come as one JSON array built by SQLite, not
-/// row by row: a week of daily buckets holds over a thousand duration bins.
-async fn rollup_rows<T: serde::de::DeserializeOwned>(
-    conn: &mut SqliteConnection,
-    table: &str,
-    columns: &str,
-    key: (&str, &str, i64, i64),
-) -> Result<Vec<T>> {
-    json_rows(
-        conn,
-        &format!(
-            "SELECT json_group_array(json_array({columns})) FROM {table}
-             WHERE pipeline = ?1 AND grain = ?2 AND bucket >= ?3 AND bucket < ?4"
-        ),
-        key,
-    )
-    .await
-}
-
-/// The rows of `sql`, a `json_group_array` over rows of one rollup, bound to `(?1, ?2, ?3,
-/// ?4)`: one value crosses from SQLite's thread instead of a row at a time.
-async fn json_rows<T: serde::de::DeserializeOwned>(
-    conn: &mut SqliteConnection,
+/// The one JSON value `sql` answers, bound to `(?1, ?2, ?3, ?4)`: rollup rows gathered by
+/// SQLite with `json_group_array`, several tables' in one statement. One value crosses from
+/// SQLite's thread instead of a row at a time, and one statement reads one snapshot, so no
+/// transaction (two more round trips) is needed around it.
+async fn json_value<T: serde::de::DeserializeOwned>(
+    pool: &SqlitePool,
     sql: &str,
     binds: (&str, &str, i64, i64),
-) -> Result<Vec<T>> {
+) -> Result<T> {
     let json: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
         .bind(binds.0)
         .bind(binds.1)
         .bind(binds.2)
         .bind(binds.3)
-        .fetch_one(conn)
+        .fetch_one(pool)
         .await?;
     serde_json::from_str(&json)
         .map_err(|e| StoreError::Database(format!("unreadable rollup rows: {e}")))

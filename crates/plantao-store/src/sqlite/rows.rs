@@ -116,6 +116,110 @@ impl RunColumns {
     }
 }
 
+/// A run's stages (the query's `runs` row's) as one JSON array, in the order they started.
+pub(super) const STAGES_JSON: &str = "(SELECT json_group_array(json_object('step', step,
+    'attempt', attempt, 'status', status, 'started_at', started_at, 'finished_at', finished_at,
+    'duration_ms', duration_ms, 'exit_code', exit_code, 'error', error, 'log', log,
+    'cpu_user_ms', cpu_user_ms, 'cpu_system_ms', cpu_system_ms, 'peak_rss_kb', peak_rss_kb)
+    ORDER BY started_at, step, attempt) FROM stages WHERE run_id = runs.id)";
+
+#[derive(serde::Deserialize)]
+struct StageColumns {
+    step: String,
+    attempt: u32,
+    status: String,
+    started_at: i64,
+    finished_at: Option<i64>,
+    duration_ms: Option<i64>,
+    exit_code: Option<i32>,
+    error: Option<String>,
+    log: String,
+    cpu_user_ms: Option<i64>,
+    cpu_system_ms: Option<i64>,
+    peak_rss_kb: Option<i64>,
+}
+
+impl StageColumns {
+    fn into_stage(self, run_id: RunId) -> Result<Stage> {
+        Ok(Stage {
+            run_id,
+            step: self.step,
+            attempt: self.attempt,
+            status: parse(&self.status)?,
+            started_at: time(self.started_at)?,
+            finished_at: opt_time(self.finished_at)?,
+            duration_ms: self.duration_ms,
+            exit_code: self.exit_code,
+            error: self.error,
+            log: self.log,
+            cpu_user_ms: self.cpu_user_ms,
+            cpu_system_ms: self.cpu_system_ms,
+            peak_rss_kb: self.peak_rss_kb,
+        })
+    }
+}
+
+/// What the run detail's statement answers: the run, [`STAGES_JSON`], and its counters,
+/// outputs and inputs as arrays of columns, its findings as their documents.
+#[derive(serde::Deserialize)]
+struct DetailColumns {
+    run: RunColumns,
+    stages: Vec<StageColumns>,
+    counters: Vec<(String, String, f64)>,
+    outputs: Vec<(String, String, String)>,
+    inputs: Vec<(String, String, i64)>,
+    findings: Vec<String>,
+}
+
+pub(super) fn detail_from_json(json: &str) -> Result<RunDetail> {
+    let d: DetailColumns = serde_json::from_str(json)
+        .map_err(|e| StoreError::Database(format!("unreadable run: {e}")))?;
+    let run = d.run.into_run()?;
+    let id = run.id;
+    Ok(RunDetail {
+        stages: d
+            .stages
+            .into_iter()
+            .map(|s| s.into_stage(id))
+            .collect::<Result<_>>()?,
+        counters: d
+            .counters
+            .into_iter()
+            .map(|(step, name, value)| Counter {
+                run_id: id,
+                step,
+                name,
+                value,
+            })
+            .collect(),
+        outputs: d
+            .outputs
+            .into_iter()
+            .map(|(step, key, value)| Output {
+                run_id: id,
+                step,
+                key,
+                value,
+            })
+            .collect(),
+        inputs: d
+            .inputs
+            .into_iter()
+            .map(|(path, sha256, bytes)| InputFile {
+                path,
+                sha256,
+                bytes,
+            })
+            .collect(),
+        findings: d
+            .findings
+            .iter()
+            .map(|doc| crate::decode::finding(doc))
+            .collect::<Result<_>>()?,
+        run,
+    })
+}
+
 pub(super) fn node_from_row(row: &SqliteRow) -> Result<Node> {
     let pid: i64 = row.try_get("pid")?;
     Ok(Node {
