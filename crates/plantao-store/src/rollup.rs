@@ -199,6 +199,19 @@ impl Histogram {
     }
 }
 
+/// A rollup row's histogram as stored: bin → runs, a JSON object (a JSONB value in
+/// PostgreSQL).
+pub(crate) type Bins = BTreeMap<i32, u64>;
+
+/// The stored bins of one run of `duration_ms`: its bin counted once, or none without a
+/// duration.
+pub(crate) fn run_bins(duration_ms: Option<i64>) -> String {
+    duration_ms.map_or_else(
+        || "{}".to_owned(),
+        |ms| format!("{{\"{}\":1}}", Histogram::bin_of(ms)),
+    )
+}
+
 /// A counter summed over the runs of a window that reported it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct CounterTotal {
@@ -377,12 +390,15 @@ impl Gather {
         self.buckets.entry(bucket).or_default().add_runs(row);
     }
 
-    pub(crate) fn duration(&mut self, bucket: Timestamp, status: &str, bin: i32, runs: i64) {
+    /// Adds a runs row's histogram (`bins`) to its bucket's, and to the succeeded runs' one
+    /// when the row's `status` is `succeeded`.
+    pub(crate) fn bins(&mut self, bucket: Timestamp, status: &str, bins: &Bins) {
         let s = self.buckets.entry(bucket).or_default();
-        let runs = u64::try_from(runs).unwrap_or(0);
-        s.durations.add(bin, runs);
-        if status == "succeeded" {
-            s.succeeded_durations.add(bin, runs);
+        for (&bin, &runs) in bins {
+            s.durations.add(bin, runs);
+            if status == "succeeded" {
+                s.succeeded_durations.add(bin, runs);
+            }
         }
     }
 

@@ -75,4 +75,5 @@ conformance!(
     a_damaged_backup_is_refused_before_anything_changes,
     the_last_success_is_the_latest_succeeded_finish,
     runs_ended_together_add_up_as_runs_ended_one_by_one,
+    histograms_kept_as_rows_are_carried_over_by_the_migration,
 );

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::error::{Result, StoreError};
 use crate::records::*;
-use crate::rollup::{Bucket, Gather, Grain, Summary};
+use crate::rollup::{Bins, Bucket, Gather, Grain, Summary};
 use crate::{
     Alert, Backend, Notification, NotificationRecord, Silence, Step, Store, detached, first_id_at,
     redact_url, steps,
@@ -39,6 +39,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0010_checks.sql"),
     include_str!("migrations/0011_toolkit.sql"),
     include_str!("migrations/0012_findings.sql"),
+    include_str!("migrations/0013_rollup_bins.sql"),
 ];
 /// Taken while migrating, so nodes starting together migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x0070_6c61_6e74_616f; // "plantao" in ASCII
@@ -345,19 +346,13 @@ impl PgStore {
         let mut tx = self.pool.begin().await?;
         let key = (pipeline, grain.as_str(), from, to);
         let runs = rollup_rows(&mut tx, "rollup_runs", key).await?;
-        let durations = rollup_rows(&mut tx, "rollup_durations", key).await?;
         let counters = rollup_rows(&mut tx, "rollup_counters", key).await?;
         let mut gather = Gather::default();
         for row in &runs {
-            gather.runs(row.try_get("bucket")?, &crate::decode::runs_row(row)?);
-        }
-        for row in &durations {
-            gather.duration(
-                row.try_get("bucket")?,
-                row.try_get("status")?,
-                row.try_get("bin")?,
-                row.try_get("runs")?,
-            );
+            let bucket = row.try_get("bucket")?;
+            let bins: sqlx::types::Json<Bins> = row.try_get("bins")?;
+            gather.bins(bucket, row.try_get("status")?, &bins);
+            gather.runs(bucket, &crate::decode::runs_row(row)?);
         }
         for row in &counters {
             let step: &str = row.try_get("step")?;

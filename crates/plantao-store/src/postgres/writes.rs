@@ -4,7 +4,7 @@ use chrono_tz::Tz;
 use sqlx::{Postgres, Row, Transaction};
 
 use super::{alerts, toolkit};
-use crate::rollup::{Histogram, buckets, zone};
+use crate::rollup::{buckets, run_bins, zone};
 
 use crate::decode::{RunOptions, found, params_to_json, transition_error};
 use crate::error::{Result, StoreError};
@@ -397,14 +397,17 @@ async fn add_up(
     // Both buckets (the hour and the local day) in each statement: one round trip, not two.
     let [(hour, in_hour), (day, in_day)] = buckets(t.at, tz);
     let duration = t.duration_ms;
+    // `bins` holds at most the run's one bin, which the update adds to the bucket's histogram.
     sqlx::query(
-        "INSERT INTO rollup_runs AS r (pipeline, grain, bucket, status, triggered_by, runs, timed_runs, duration_ms_sum, duration_ms_max, cpu_ms)
-         VALUES ($1, $2, $3, $6, $7, 1, $8, $9, $10, $11), ($1, $4, $5, $6, $7, 1, $8, $9, $10, $11)
+        "INSERT INTO rollup_runs AS r (pipeline, grain, bucket, status, triggered_by, runs, timed_runs, duration_ms_sum, duration_ms_max, cpu_ms, bins)
+         VALUES ($1, $2, $3, $6, $7, 1, $8, $9, $10, $11, $12::jsonb), ($1, $4, $5, $6, $7, 1, $8, $9, $10, $11, $12::jsonb)
          ON CONFLICT (pipeline, grain, bucket, status, triggered_by) DO UPDATE SET
             runs = r.runs + 1, timed_runs = r.timed_runs + excluded.timed_runs,
             duration_ms_sum = r.duration_ms_sum + excluded.duration_ms_sum,
             duration_ms_max = GREATEST(r.duration_ms_max, excluded.duration_ms_max),
-            cpu_ms = r.cpu_ms + excluded.cpu_ms",
+            cpu_ms = r.cpu_ms + excluded.cpu_ms,
+            bins = r.bins || COALESCE((SELECT jsonb_object_agg(e.key, COALESCE((r.bins ->> e.key)::bigint, 0) + e.value::bigint)
+                                       FROM jsonb_each_text(excluded.bins) e), '{}')",
     )
     .bind(&t.pipeline)
     .bind(hour.as_str())
@@ -417,24 +420,9 @@ async fn add_up(
     .bind(duration.unwrap_or(0))
     .bind(duration)
     .bind(cpu_ms)
+    .bind(run_bins(duration))
     .execute(&mut **tx)
     .await?;
-    if let Some(ms) = duration {
-        sqlx::query(
-            "INSERT INTO rollup_durations AS d (pipeline, grain, bucket, status, bin, runs)
-             VALUES ($1, $2, $3, $6, $7, 1), ($1, $4, $5, $6, $7, 1)
-             ON CONFLICT (pipeline, grain, bucket, status, bin) DO UPDATE SET runs = d.runs + 1",
-        )
-        .bind(&t.pipeline)
-        .bind(hour.as_str())
-        .bind(in_hour)
-        .bind(day.as_str())
-        .bind(in_day)
-        .bind(t.status.as_str())
-        .bind(Histogram::bin_of(ms))
-        .execute(&mut **tx)
-        .await?;
-    }
     if let Some(id) = counters_of {
         sqlx::query(
             "INSERT INTO rollup_counters AS c (pipeline, grain, bucket, step, name, sum, runs)

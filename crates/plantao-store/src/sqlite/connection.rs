@@ -22,6 +22,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0010_checks.sql"),
     include_str!("migrations/0011_toolkit.sql"),
     include_str!("migrations/0012_findings.sql"),
+    include_str!("migrations/0013_rollup_bins.sql"),
 ];
 
 /// How long opening the file may wait for other programs opening it at the same moment; the

@@ -16,7 +16,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSy
 
 use crate::error::{Result, StoreError};
 use crate::records::*;
-use crate::rollup::{Bucket, Gather, Grain, RunsCols, Summary};
+use crate::rollup::{Bins, Bucket, Gather, Grain, RunsCols, Summary};
 use crate::{
     Alert, Backend, Notification, NotificationRecord, Silence, Step, Store, detached, first_id_at,
     steps,
@@ -192,20 +192,14 @@ impl SqliteStore {
         to: Timestamp,
     ) -> Result<Vec<Bucket>> {
         let range = "WHERE pipeline = ?1 AND grain = ?2 AND bucket >= ?3 AND bucket < ?4";
-        type Rows = (
-            Vec<(i64, RunsCols)>,
-            Vec<(i64, String, i32, i64)>,
-            Vec<CounterCols<i64>>,
-        );
-        let (runs, durations, counters): Rows = json_value(
+        type Rows = (Vec<(i64, RunsCols, Bins)>, Vec<CounterCols<i64>>);
+        let (runs, counters): Rows = json_value(
             &self.reader,
             &format!(
                 "SELECT json_array(
                     (SELECT json_group_array(json_array(bucket, json_array(status, triggered_by,
-                            runs, timed_runs, duration_ms_sum, duration_ms_max, cpu_ms)))
+                            runs, timed_runs, duration_ms_sum, duration_ms_max, cpu_ms), json(bins)))
                      FROM rollup_runs {range}),
-                    (SELECT json_group_array(json_array(bucket, status, bin, runs))
-                     FROM rollup_durations {range}),
                     (SELECT json_group_array(json_array(bucket, step, name, sum, runs))
                      FROM rollup_counters {range}))"
             ),
@@ -213,11 +207,10 @@ impl SqliteStore {
         )
         .await?;
         let mut gather = Gather::default();
-        for (bucket, cols) in runs {
-            gather.runs(time(bucket)?, &cols.into());
-        }
-        for (bucket, status, bin, runs) in durations {
-            gather.duration(time(bucket)?, &status, bin, runs);
+        for (bucket, cols, bins) in runs {
+            let at = time(bucket)?;
+            gather.bins(at, &cols.0, &bins);
+            gather.runs(at, &cols.into());
         }
         for (bucket, step, name, sum, runs) in counters {
             gather.counter(time(bucket)?, format!("{step}.{name}"), sum, runs);

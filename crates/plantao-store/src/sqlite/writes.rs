@@ -8,7 +8,7 @@ use super::{WriteTx, alerts, micros, time, toolkit};
 use crate::decode::{RunOptions, found, params_to_json, transition_error};
 use crate::error::{Result, StoreError};
 use crate::records::*;
-use crate::rollup::{Grain, Histogram, buckets, zone};
+use crate::rollup::{Grain, buckets, run_bins, zone};
 use plantao_model::RunId;
 
 pub(super) async fn apply_one(tx: &mut WriteTx, write: Write) -> Result<Applied> {
@@ -476,8 +476,10 @@ async fn add_up(tx: &mut WriteTx, shares: &[Share]) -> Result<()> {
             .iter()
             .flat_map(|s| buckets(s.tally.at, s.tz).map(|(grain, at)| (s, grain, micros(at))))
             .collect();
+        // A row's `bins` holds at most one bin (its run's), which the update adds to the
+        // bucket's histogram: `json_each` of it is that one entry.
         let mut q = sqlx::QueryBuilder::new(
-            "INSERT INTO rollup_runs (pipeline, grain, bucket, status, triggered_by, runs, timed_runs, duration_ms_sum, duration_ms_max, cpu_ms) ",
+            "INSERT INTO rollup_runs (pipeline, grain, bucket, status, triggered_by, runs, timed_runs, duration_ms_sum, duration_ms_max, cpu_ms, bins) ",
         );
         q.push_values(&rows, |mut row, (s, grain, bucket)| {
             let duration = s.tally.duration_ms;
@@ -490,37 +492,20 @@ async fn add_up(tx: &mut WriteTx, shares: &[Share]) -> Result<()> {
                 .push_bind(i64::from(duration.is_some()))
                 .push_bind(duration.unwrap_or(0))
                 .push_bind(duration)
-                .push_bind(s.cpu_ms);
+                .push_bind(s.cpu_ms)
+                .push_bind(run_bins(duration));
         });
         q.push(
             " ON CONFLICT (pipeline, grain, bucket, status, triggered_by) DO UPDATE SET
                 runs = runs + 1, timed_runs = timed_runs + excluded.timed_runs,
                 duration_ms_sum = duration_ms_sum + excluded.duration_ms_sum,
                 duration_ms_max = MAX(COALESCE(duration_ms_max, excluded.duration_ms_max), COALESCE(excluded.duration_ms_max, duration_ms_max)),
-                cpu_ms = cpu_ms + excluded.cpu_ms",
+                cpu_ms = cpu_ms + excluded.cpu_ms,
+                bins = COALESCE((SELECT json_set(rollup_runs.bins, '$.\"' || e.key || '\"',
+                                    COALESCE(rollup_runs.bins ->> ('$.\"' || e.key || '\"'), 0) + e.value)
+                                 FROM json_each(excluded.bins) e), bins)",
         );
         q.build().execute(&mut **tx).await?;
-        let timed: Vec<(&(&Share, Grain, i64), i64)> = rows
-            .iter()
-            .filter_map(|r| r.0.tally.duration_ms.map(|ms| (r, ms)))
-            .collect();
-        if !timed.is_empty() {
-            let mut q = sqlx::QueryBuilder::new(
-                "INSERT INTO rollup_durations (pipeline, grain, bucket, status, bin, runs) ",
-            );
-            q.push_values(&timed, |mut row, ((s, grain, bucket), ms)| {
-                row.push_bind(s.tally.pipeline.clone())
-                    .push_bind(grain.as_str())
-                    .push_bind(*bucket)
-                    .push_bind(s.tally.status.as_str())
-                    .push_bind(Histogram::bin_of(*ms))
-                    .push("1");
-            });
-            q.push(
-                " ON CONFLICT (pipeline, grain, bucket, status, bin) DO UPDATE SET runs = runs + 1",
-            );
-            q.build().execute(&mut **tx).await?;
-        }
         let counted: Vec<(&str, &(&Share, Grain, i64))> = rows
             .iter()
             .filter_map(|r| r.0.counters_of.as_deref().map(|id| (id, r)))

@@ -548,3 +548,78 @@ pub async fn runs_ended_together_add_up_as_runs_ended_one_by_one(fx: &Fixture) {
         "nothing of the refused batches was added up"
     );
 }
+
+/// `report`'s rollups at `grain` from two days before [`at`]`(0)` to six days after.
+async fn report_rollups(store: &dyn Store, grain: Grain) -> Vec<Bucket> {
+    store
+        .rollups("report", grain, at(-2880), at(8640))
+        .await
+        .unwrap()
+}
+
+/// Schema 12 kept duration histograms as a row per bin and status; migration 13 moves them into
+/// the runs rollup's rows. Rollups written now are put back into the old shape by hand, the
+/// store reopened, and every bucket must answer as before.
+pub async fn histograms_kept_as_rows_are_carried_over_by_the_migration(fx: &Fixture) {
+    let store = fx.open().await;
+    sync(store.as_ref(), "America/Sao_Paulo").await;
+    let mut writes = Vec::new();
+    for n in 0..40_u64 {
+        let status = if n % 5 == 0 {
+            RunStatus::Failed
+        } else {
+            RunStatus::Succeeded
+        };
+        let ms = i64::try_from(n * n * 37 + 1).unwrap();
+        let mut run = finished(n, at(i64::try_from(n).unwrap() * 97), ms, status, &[]);
+        // Runs of one status and two triggers in a bucket: the old rows held their bins once.
+        if n % 3 == 0
+            && let Write::InsertRun(r) = &mut run[0]
+        {
+            r.trigger = Trigger::Manual;
+        }
+        writes.extend(run);
+    }
+    store.apply(writes).await.unwrap();
+    let hours = report_rollups(store.as_ref(), Grain::Hour).await;
+    let days = report_rollups(store.as_ref(), Grain::Day).await;
+    assert!(hours.iter().all(|b| b.summary.durations.count() > 0));
+    store.close().await;
+
+    fx.execute(
+        "CREATE TABLE rollup_durations (pipeline TEXT NOT NULL, grain TEXT NOT NULL,
+            bucket INTEGER NOT NULL, status TEXT NOT NULL, bin INTEGER NOT NULL,
+            runs INTEGER NOT NULL, PRIMARY KEY (pipeline, grain, bucket, status, bin)
+         ) STRICT, WITHOUT ROWID;
+         INSERT INTO rollup_durations SELECT r.pipeline, r.grain, r.bucket, r.status,
+            CAST(e.key AS INTEGER), SUM(e.value) FROM rollup_runs r, json_each(r.bins) e
+            GROUP BY 1, 2, 3, 4, 5;
+         ALTER TABLE rollup_runs DROP COLUMN bins;
+         PRAGMA user_version = 12;",
+        "CREATE TABLE rollup_durations (pipeline TEXT NOT NULL, grain TEXT NOT NULL,
+            bucket TIMESTAMPTZ NOT NULL, status TEXT NOT NULL, bin INTEGER NOT NULL,
+            runs BIGINT NOT NULL, PRIMARY KEY (pipeline, grain, bucket, status, bin));
+         INSERT INTO rollup_durations SELECT r.pipeline, r.grain, r.bucket, r.status,
+            e.key::integer, SUM(e.value::bigint) FROM rollup_runs r, jsonb_each_text(r.bins) e
+            GROUP BY 1, 2, 3, 4, 5;
+         ALTER TABLE rollup_runs DROP COLUMN bins;
+         UPDATE plantao_schema SET version = 12;",
+    )
+    .await;
+
+    let store = fx.open().await;
+    assert_eq!(report_rollups(store.as_ref(), Grain::Hour).await, hours);
+    assert_eq!(report_rollups(store.as_ref(), Grain::Day).await, days);
+    // Runs finished after the migration add to the carried-over histograms.
+    store
+        .apply(finished(99, at(5), 5, RunStatus::Succeeded, &[]))
+        .await
+        .unwrap();
+    let total =
+        |buckets: &[Bucket]| -> u64 { buckets.iter().map(|b| b.summary.durations.count()).sum() };
+    assert_eq!(
+        total(&report_rollups(store.as_ref(), Grain::Day).await),
+        total(&days) + 1
+    );
+    store.close().await;
+}

@@ -67,14 +67,20 @@ impl Fixture {
 
     /// Writes a schema version by hand, as a newer plantao would have.
     pub async fn set_schema_version(&self, version: i64) {
-        let sql = match self.backend {
-            Backend::Sqlite => format!("PRAGMA user_version = {version}"),
-            Backend::Postgres => format!("UPDATE plantao_schema SET version = {version}"),
-        };
+        self.execute(
+            &format!("PRAGMA user_version = {version}"),
+            &format!("UPDATE plantao_schema SET version = {version}"),
+        )
+        .await;
+    }
+
+    /// Runs SQL on the database by hand, bypassing the store: `sqlite` or `postgres`, whichever
+    /// is this fixture's backend.
+    pub async fn execute(&self, sqlite: &str, postgres: &str) {
         match self.backend {
             Backend::Sqlite => {
                 let mut c = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sqlite.to_owned()))
                     .execute(&mut c)
                     .await
                     .unwrap();
@@ -82,7 +88,7 @@ impl Fixture {
             }
             Backend::Postgres => {
                 let mut c = sqlx::PgConnection::connect(&self.url).await.unwrap();
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                sqlx::raw_sql(sqlx::AssertSqlSafe(postgres.to_owned()))
                     .execute(&mut c)
                     .await
                     .unwrap();
