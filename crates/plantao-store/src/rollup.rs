@@ -130,10 +130,21 @@ pub const GAMMA: f64 = 1.01 / 0.99;
 
 /// Durations in milliseconds, counted in log-scale bins. Bin `-1` holds zero; bin `i ≥ 0`
 /// holds the values in (γ^(i−1), γ^i].
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+///
+/// The counts are kept densely, from the lowest bin counted to the highest: a bucket's bins are
+/// neighbours (a week of days is a few hundred of them), and adding histograms up is what every
+/// answer from the rollups does, so it is an addition of arrays rather than a search per bin.
+/// Compared, shown and serialised as its counted bins only (bin → count).
+#[derive(Clone, Default)]
 pub struct Histogram {
-    bins: BTreeMap<i32, u64>,
+    /// The bin `counts[0]` counts.
+    first: i32,
+    counts: Vec<u64>,
 }
+
+/// The highest bin kept: a duration of i64::MAX milliseconds is bin 2,184, so only a damaged
+/// value goes past it (it is counted in this bin instead of costing memory).
+const MAX_BIN: i32 = 4096;
 
 impl Histogram {
     /// The bin that counts a duration of `ms`.
@@ -159,17 +170,55 @@ impl Histogram {
     }
 
     pub fn add(&mut self, bin: i32, count: u64) {
-        *self.bins.entry(bin).or_default() += count;
+        if count == 0 {
+            return;
+        }
+        let bin = bin.clamp(-1, MAX_BIN);
+        self.cover(bin, bin);
+        let at = self.index(bin);
+        self.counts[at] += count;
     }
 
     pub fn merge(&mut self, other: &Histogram) {
-        for (&bin, &count) in &other.bins {
-            self.add(bin, count);
+        let Some(last) = other.last() else { return };
+        self.cover(other.first, last);
+        let from = self.index(other.first);
+        for (mine, theirs) in self.counts[from..].iter_mut().zip(&other.counts) {
+            *mine += theirs;
         }
     }
 
     pub fn count(&self) -> u64 {
-        self.bins.values().sum()
+        self.counts.iter().sum()
+    }
+
+    /// The highest bin held, counted or not; `None` when nothing is.
+    fn last(&self) -> Option<i32> {
+        let len = i32::try_from(self.counts.len()).ok()?;
+        (len > 0).then(|| self.first + len - 1)
+    }
+
+    /// The position of `bin`, which [`Self::cover`] has made room for.
+    fn index(&self, bin: i32) -> usize {
+        usize::try_from(bin - self.first).unwrap_or(0)
+    }
+
+    /// Makes room for the bins `low..=high`.
+    fn cover(&mut self, low: i32, high: i32) {
+        let Some(last) = self.last() else {
+            self.first = low;
+            self.counts = vec![0; usize::try_from(high - low + 1).unwrap_or(1)];
+            return;
+        };
+        if high > last {
+            let len = usize::try_from(high - self.first + 1).unwrap_or(0);
+            self.counts.resize(len, 0);
+        }
+        if low < self.first {
+            let more = usize::try_from(self.first - low).unwrap_or(0);
+            self.counts.splice(0..0, std::iter::repeat_n(0, more));
+            self.first = low;
+        }
     }
 
     /// The `q`-quantile (0 ≤ q ≤ 1) by nearest rank: the smallest counted value with at least
@@ -184,7 +233,7 @@ impl Histogram {
         )]
         let rank = ((q.clamp(0.0, 1.0) * n as f64).ceil() as u64).max(1);
         let mut seen = 0;
-        for (&bin, &count) in &self.bins {
+        for (bin, count) in self.bins() {
             seen += count;
             if seen >= rank {
                 return Some(Self::value_of(bin));
@@ -193,18 +242,58 @@ impl Histogram {
         None
     }
 
-    /// The bins and their counts, lowest first.
+    /// The counted bins and their counts, lowest first.
     pub fn bins(&self) -> impl Iterator<Item = (i32, u64)> + '_ {
-        self.bins.iter().map(|(&b, &c)| (b, c))
+        (self.first..)
+            .zip(self.counts.iter().copied())
+            .filter(|&(_, count)| count > 0)
     }
 }
 
-/// A rollup row's histogram as stored: bin → runs, a JSON object (a JSONB value in
-/// PostgreSQL).
-pub(crate) type Bins = BTreeMap<i32, u64>;
+impl PartialEq for Histogram {
+    fn eq(&self, other: &Self) -> bool {
+        self.bins().eq(other.bins())
+    }
+}
 
-/// The stored bins of one run of `duration_ms`: its bin counted once, or none without a
-/// duration.
+impl std::fmt::Debug for Histogram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.bins()).finish()
+    }
+}
+
+impl Serialize for Histogram {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.bins())
+    }
+}
+
+/// Read back from a rollup row's `bins`: an object from bin to count.
+impl<'de> serde::Deserialize<'de> for Histogram {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Bins;
+        impl<'de> serde::de::Visitor<'de> for Bins {
+            type Value = Histogram;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object from duration bin to count")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Histogram, A::Error> {
+                let mut h = Histogram::default();
+                while let Some((bin, count)) = map.next_entry::<i32, u64>()? {
+                    h.add(bin, count);
+                }
+                Ok(h)
+            }
+        }
+        d.deserialize_map(Bins)
+    }
+}
+
+/// The stored histogram (bin → runs, a JSON object; JSONB in PostgreSQL) of one run lasting
+/// `duration_ms`: its bin counted once, or none without a duration.
 pub(crate) fn run_bins(duration_ms: Option<i64>) -> String {
     duration_ms.map_or_else(
         || "{}".to_owned(),
@@ -392,13 +481,11 @@ impl Gather {
 
     /// Adds a runs row's histogram (`bins`) to its bucket's, and to the succeeded runs' one
     /// when the row's `status` is `succeeded`.
-    pub(crate) fn bins(&mut self, bucket: Timestamp, status: &str, bins: &Bins) {
+    pub(crate) fn bins(&mut self, bucket: Timestamp, status: &str, bins: &Histogram) {
         let s = self.buckets.entry(bucket).or_default();
-        for (&bin, &runs) in bins {
-            s.durations.add(bin, runs);
-            if status == "succeeded" {
-                s.succeeded_durations.add(bin, runs);
-            }
+        s.durations.merge(bins);
+        if status == "succeeded" {
+            s.succeeded_durations.merge(bins);
         }
     }
 
@@ -448,6 +535,35 @@ mod tests {
                 "q={q}: {estimate} vs {exact}"
             );
         }
+    }
+
+    #[test]
+    fn histograms_add_up_across_ranges_and_read_back_as_stored() {
+        let mut low = Histogram::default();
+        low.add(-1, 2);
+        low.add(3, 1);
+        let mut high = Histogram::default();
+        high.add(500, 4);
+        high.add(3, 1);
+        // Added in either order, with room for bins never counted, they are the same.
+        let mut a = low.clone();
+        a.merge(&high);
+        let mut b = high.clone();
+        b.merge(&low);
+        b.merge(&Histogram::default());
+        assert_eq!(a, b);
+        assert_eq!(a.bins().collect::<Vec<_>>(), [(-1, 2), (3, 2), (500, 4)]);
+        assert_eq!(a.count(), 8);
+        assert_eq!(a.quantile(0.5), Some(Histogram::value_of(3)));
+        assert_eq!(a.quantile(0.75), Some(Histogram::value_of(500)));
+
+        let json = serde_json::to_string(&a).unwrap();
+        assert_eq!(json, r#"{"-1":2,"3":2,"500":4}"#);
+        assert_eq!(serde_json::from_str::<Histogram>(&json).unwrap(), a);
+        // A damaged bin costs no memory: it counts in the highest bin kept.
+        let odd: Histogram = serde_json::from_str(r#"{"2000000000":1}"#).unwrap();
+        assert_eq!(odd.bins().collect::<Vec<_>>(), [(MAX_BIN, 1)]);
+        assert!(serde_json::from_str::<Histogram>(r#"{"x":1}"#).is_err());
     }
 
     #[test]

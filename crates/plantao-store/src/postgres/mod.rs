@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::error::{Result, StoreError};
 use crate::records::*;
-use crate::rollup::{Bins, Bucket, Gather, Grain, Summary};
+use crate::rollup::{Bucket, Gather, Grain, Histogram, Summary};
 use crate::{
     Alert, Backend, Notification, NotificationRecord, Silence, Step, Store, detached, first_id_at,
     redact_url, steps,
@@ -350,7 +350,7 @@ impl PgStore {
         let mut gather = Gather::default();
         for row in &runs {
             let bucket = row.try_get("bucket")?;
-            let bins: sqlx::types::Json<Bins> = row.try_get("bins")?;
+            let bins: sqlx::types::Json<Histogram> = row.try_get("bins")?;
             gather.bins(bucket, row.try_get("status")?, &bins);
             gather.runs(bucket, &crate::decode::runs_row(row)?);
         }

@@ -16,7 +16,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSy
 
 use crate::error::{Result, StoreError};
 use crate::records::*;
-use crate::rollup::{Bins, Bucket, Gather, Grain, RunsCols, Summary};
+use crate::rollup::{Bucket, Gather, Grain, Histogram, RunsCols, Summary};
 use crate::{
     Alert, Backend, Notification, NotificationRecord, Silence, Step, Store, detached, first_id_at,
     steps,
@@ -192,7 +192,7 @@ impl SqliteStore {
         to: Timestamp,
     ) -> Result<Vec<Bucket>> {
         let range = "WHERE pipeline = ?1 AND grain = ?2 AND bucket >= ?3 AND bucket < ?4";
-        type Rows = (Vec<(i64, RunsCols, Bins)>, Vec<CounterCols<i64>>);
+        type Rows = (Vec<(i64, RunsCols, Histogram)>, Vec<CounterCols<i64>>);
         let (runs, counters): Rows = json_value(
             &self.reader,
             &format!(
