@@ -41,16 +41,15 @@ pub(super) fn token_from_row(row: &SqliteRow) -> Result<Token> {
     })
 }
 
-/// A run as one JSON object, built by SQLite: a page of runs crosses from the connection's
+/// A run as one JSON array, built by SQLite: a page of runs crosses from the connection's
 /// thread as one value instead of a value per column per row (a third more pages a second
-/// measured with `plantao bench api`). Every read of runs goes through it and [`RunColumns`].
+/// measured with `plantao bench api`). An array rather than an object: without a key per column
+/// a page is half the JSON to build and to read. Its columns are [`RunColumns`]' fields, in
+/// their order; every read of runs goes through both.
 pub(super) const RUN_JSON: &str =
-    "json_object('id', id, 'pipeline', pipeline, 'triggered_by', triggered_by,
-    'scheduled_for', scheduled_for, 'params', json(params), 'status', status, 'reason', reason,
-    'queued_at', queued_at, 'started_at', started_at, 'finished_at', finished_at,
-    'duration_ms', duration_ms, 'error_stage', error_stage, 'error_message', error_message,
-    'node', node, 'parent', parent, 'lag_ms', lag_ms, 'cancel_requested', cancel_requested,
-    'selection', json(selection))";
+    "json_array(id, pipeline, triggered_by, scheduled_for, json(params), status, reason,
+    queued_at, started_at, finished_at, duration_ms, error_stage, error_message, node, parent,
+    lag_ms, cancel_requested, json(selection))";
 
 #[derive(serde::Deserialize)]
 pub(super) struct RunColumns {
