@@ -120,28 +120,6 @@ impl SqliteStore {
         Ok(out)
     }
 
-    /// A run with everything recorded about it, read in one statement: one round trip to
-    /// SQLite's thread instead of eight, and one snapshot without a transaction around it.
-    async fn run_detail_now(&self, id: RunId) -> Result<RunDetail> {
-        let json: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT json_object('run', {RUN_JSON}, 'stages', {STAGES_JSON},
-                'counters', (SELECT json_group_array(json_array(step, name, value)
-                                 ORDER BY step, name) FROM counters WHERE run_id = runs.id),
-                'outputs', (SELECT json_group_array(json_array(step, key, value)
-                                ORDER BY step, key) FROM outputs WHERE run_id = runs.id),
-                'inputs', (SELECT json_group_array(json_array(path, sha256, bytes) ORDER BY path)
-                           FROM run_inputs WHERE run_id = runs.id),
-                'findings', (SELECT json_group_array(doc ORDER BY step, attempt, line, pattern)
-                             FROM findings WHERE run_id = runs.id))
-             FROM runs WHERE id = ?"
-        )))
-        .bind(id.to_string())
-        .fetch_optional(&self.reader)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("run {id}")))?;
-        detail_from_json(&json)
-    }
-
     /// What [`Store::totals`] adds up, by key: `group` names the columns summed by (the
     /// pipeline, or the pipeline and the bucket) and `key` how a row's JSON carries them (its
     /// shape is `K`'s). Each table answers with one JSON value, not a row at a time: with 50
@@ -182,40 +160,6 @@ impl SqliteStore {
             .map(|(k, step, name, sum, n)| (k, format!("{step}.{name}"), sum, n))
             .collect();
         Ok(crate::rollup::totals(runs, counters))
-    }
-
-    async fn rollups_now(
-        &self,
-        pipeline: &str,
-        grain: Grain,
-        from: Timestamp,
-        to: Timestamp,
-    ) -> Result<Vec<Bucket>> {
-        let range = "WHERE pipeline = ?1 AND grain = ?2 AND bucket >= ?3 AND bucket < ?4";
-        type Rows = (Vec<(i64, RunsCols, Histogram)>, Vec<CounterCols<i64>>);
-        let (runs, counters): Rows = json_value(
-            &self.reader,
-            &format!(
-                "SELECT json_array(
-                    (SELECT json_group_array(json_array(bucket, json_array(status, triggered_by,
-                            runs, timed_runs, duration_ms_sum, duration_ms_max, cpu_ms), json(bins)))
-                     FROM rollup_runs {range}),
-                    (SELECT json_group_array(json_array(bucket, step, name, sum, runs))
-                     FROM rollup_counters {range}))"
-            ),
-            (pipeline, grain.as_str(), micros(from), micros(to)),
-        )
-        .await?;
-        let mut gather = Gather::default();
-        for (bucket, cols, bins) in runs {
-            let at = time(bucket)?;
-            gather.bins(at, &cols.0, &bins);
-            gather.runs(at, &cols.into());
-        }
-        for (bucket, step, name, sum, runs) in counters {
-            gather.counter(time(bucket)?, format!("{step}.{name}"), sum, runs);
-        }
-        Ok(gather.finish())
     }
 }
 
@@ -348,9 +292,26 @@ impl Store for SqliteStore {
         runs_from_json(&list)
     }
 
+    /// A run with everything recorded about it, read in one statement: one round trip to
+    /// SQLite's thread instead of eight, and one snapshot without a transaction around it.
     async fn run_detail(&self, id: RunId) -> Result<RunDetail> {
-        let this = self.clone();
-        detached(async move { this.run_detail_now(id).await }).await
+        let json: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT json_object('run', {RUN_JSON}, 'stages', {STAGES_JSON},
+                'counters', (SELECT json_group_array(json_array(step, name, value)
+                                 ORDER BY step, name) FROM counters WHERE run_id = runs.id),
+                'outputs', (SELECT json_group_array(json_array(step, key, value)
+                                ORDER BY step, key) FROM outputs WHERE run_id = runs.id),
+                'inputs', (SELECT json_group_array(json_array(path, sha256, bytes) ORDER BY path)
+                           FROM run_inputs WHERE run_id = runs.id),
+                'findings', (SELECT json_group_array(doc ORDER BY step, attempt, line, pattern)
+                             FROM findings WHERE run_id = runs.id))
+             FROM runs WHERE id = ?"
+        )))
+        .bind(id.to_string())
+        .fetch_optional(&self.reader)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("run {id}")))?;
+        detail_from_json(&json)
     }
 
     async fn latest_runs(&self) -> Result<BTreeMap<String, Run>> {
@@ -508,9 +469,31 @@ impl Store for SqliteStore {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<Bucket>> {
-        let this = self.clone();
-        let pipeline = pipeline.to_owned();
-        detached(async move { this.rollups_now(&pipeline, grain, from, to).await }).await
+        let range = "WHERE pipeline = ?1 AND grain = ?2 AND bucket >= ?3 AND bucket < ?4";
+        type Rows = (Vec<(i64, RunsCols, Histogram)>, Vec<CounterCols<i64>>);
+        let (runs, counters): Rows = json_value(
+            &self.reader,
+            &format!(
+                "SELECT json_array(
+                    (SELECT json_group_array(json_array(bucket, json_array(status, triggered_by,
+                            runs, timed_runs, duration_ms_sum, duration_ms_max, cpu_ms), json(bins)))
+                     FROM rollup_runs {range}),
+                    (SELECT json_group_array(json_array(bucket, step, name, sum, runs))
+                     FROM rollup_counters {range}))"
+            ),
+            (pipeline, grain.as_str(), micros(from), micros(to)),
+        )
+        .await?;
+        let mut gather = Gather::default();
+        for (bucket, cols, bins) in runs {
+            let at = time(bucket)?;
+            gather.bins(at, &cols.0, &bins);
+            gather.runs(at, &cols.into());
+        }
+        for (bucket, step, name, sum, runs) in counters {
+            gather.counter(time(bucket)?, format!("{step}.{name}"), sum, runs);
+        }
+        Ok(gather.finish())
     }
 
     async fn totals(
