@@ -2,12 +2,14 @@
 
 mod alerts;
 pub(crate) mod connection;
+mod direct;
 mod rows;
 mod toolkit;
 mod writes;
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
+use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
 use plantao_model::RunId;
@@ -22,6 +24,7 @@ use crate::{
     steps,
 };
 use connection::{BUSY_WAIT, WriteTx, connect, migrate};
+use direct::{Bind, Readers};
 use rows::{
     RUN_JSON, STAGES_JSON, detail_from_json, micros, node_from_row, run_from_json, run_id,
     runs_from_json, stage_from_row, time, token_from_row,
@@ -37,6 +40,8 @@ type CounterCols<K> = (K, String, String, f64, i64);
 pub(crate) struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// The reads run on the calling thread (see [`direct`]).
+    direct: Arc<Readers>,
     path: String,
 }
 
@@ -69,6 +74,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             writer,
             reader,
+            direct: Arc::new(Readers::new(&path)?),
             path,
         })
     }
@@ -267,50 +273,48 @@ impl Store for SqliteStore {
     }
 
     async fn runs(&self, filter: &RunFilter) -> Result<Vec<Run>> {
+        // A page by id alone (the newest runs, a cursor, a time range) reads no more rows than
+        // its limit: it runs on the calling thread. A filter may walk far back for its matches,
+        // so a filtered page goes to a reader thread.
+        if filter.pipeline.is_none() && filter.status.is_none() && filter.trigger.is_none() {
+            let before = filter.before.map(|b| b.to_string());
+            let since = filter.since.map(|t| first_id_at(t).to_string());
+            let until = filter.until.map(|t| first_id_at(t).to_string());
+            let binds = [
+                Bind::Null,
+                Bind::Null,
+                Bind::Null,
+                Bind::text_or_null(before.as_deref()),
+                Bind::Int(i64::from(filter.limit)),
+                Bind::text_or_null(since.as_deref()),
+                Bind::text_or_null(until.as_deref()),
+            ];
+            let list = self.direct.text(&RUNS_PAGE[0], &binds)?.unwrap_or_default();
+            return runs_from_json(&list);
+        }
         // Open runs through the partial index, not by walking the whole history backwards.
-        let open = if filter.status.is_some_and(|s| !s.is_final()) {
-            "status IN ('queued', 'running') AND"
-        } else {
-            ""
-        };
-        let list: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT json_group_array({RUN_JSON} ORDER BY id DESC) FROM (SELECT * FROM runs
-             WHERE {open} (?1 IS NULL OR pipeline = ?1) AND (?2 IS NULL OR status = ?2)
-               AND (?3 IS NULL OR triggered_by = ?3) AND (?4 IS NULL OR id < ?4)
-               AND (?6 IS NULL OR id >= ?6) AND (?7 IS NULL OR id < ?7)
-             ORDER BY id DESC LIMIT ?5)"
-        )))
-        .bind(&filter.pipeline)
-        .bind(filter.status.map(|s| s.as_str()))
-        .bind(filter.trigger.map(|t| t.as_str()))
-        .bind(filter.before.map(|b| b.to_string()))
-        .bind(i64::from(filter.limit))
-        .bind(filter.since.map(|t| first_id_at(t).to_string()))
-        .bind(filter.until.map(|t| first_id_at(t).to_string()))
-        .fetch_one(&self.reader)
-        .await?;
+        let open = filter.status.is_some_and(|s| !s.is_final());
+        let list: String =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(RUNS_PAGE[usize::from(open)].clone()))
+                .bind(&filter.pipeline)
+                .bind(filter.status.map(|s| s.as_str()))
+                .bind(filter.trigger.map(|t| t.as_str()))
+                .bind(filter.before.map(|b| b.to_string()))
+                .bind(i64::from(filter.limit))
+                .bind(filter.since.map(|t| first_id_at(t).to_string()))
+                .bind(filter.until.map(|t| first_id_at(t).to_string()))
+                .fetch_one(&self.reader)
+                .await?;
         runs_from_json(&list)
     }
 
     /// A run with everything recorded about it, read in one statement: one round trip to
     /// SQLite's thread instead of eight, and one snapshot without a transaction around it.
     async fn run_detail(&self, id: RunId) -> Result<RunDetail> {
-        let json: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT json_object('run', {RUN_JSON}, 'stages', {STAGES_JSON},
-                'counters', (SELECT json_group_array(json_array(step, name, value)
-                                 ORDER BY step, name) FROM counters WHERE run_id = runs.id),
-                'outputs', (SELECT json_group_array(json_array(step, key, value)
-                                ORDER BY step, key) FROM outputs WHERE run_id = runs.id),
-                'inputs', (SELECT json_group_array(json_array(path, sha256, bytes) ORDER BY path)
-                           FROM run_inputs WHERE run_id = runs.id),
-                'findings', (SELECT json_group_array(doc ORDER BY step, attempt, line, pattern)
-                             FROM findings WHERE run_id = runs.id))
-             FROM runs WHERE id = ?"
-        )))
-        .bind(id.to_string())
-        .fetch_optional(&self.reader)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("run {id}")))?;
+        let json = self
+            .direct
+            .text(&RUN_DETAIL, &[Bind::Text(&id.to_string())])?
+            .ok_or_else(|| StoreError::NotFound(format!("run {id}")))?;
         detail_from_json(&json)
     }
 
@@ -469,21 +473,16 @@ impl Store for SqliteStore {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<Bucket>> {
-        let range = "WHERE pipeline = ?1 AND grain = ?2 AND bucket >= ?3 AND bucket < ?4";
         type Rows = (Vec<(i64, RunsCols, Histogram)>, Vec<CounterCols<i64>>);
-        let (runs, counters): Rows = json_value(
-            &self.reader,
-            &format!(
-                "SELECT json_array(
-                    (SELECT json_group_array(json_array(bucket, json_array(status, triggered_by,
-                            runs, timed_runs, duration_ms_sum, duration_ms_max, cpu_ms), json(bins)))
-                     FROM rollup_runs {range}),
-                    (SELECT json_group_array(json_array(bucket, step, name, sum, runs))
-                     FROM rollup_counters {range}))"
-            ),
-            (pipeline, grain.as_str(), micros(from), micros(to)),
-        )
-        .await?;
+        let binds = [
+            Bind::Text(pipeline),
+            Bind::Text(grain.as_str()),
+            Bind::Int(micros(from)),
+            Bind::Int(micros(to)),
+        ];
+        let json = self.direct.text(&ROLLUPS, &binds)?.unwrap_or_default();
+        let (runs, counters): Rows = serde_json::from_str(&json)
+            .map_err(|e| StoreError::Database(format!("unreadable rollup rows: {e}")))?;
         let mut gather = Gather::default();
         for (bucket, cols, bins) in runs {
             let at = time(bucket)?;
@@ -767,10 +766,59 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
+        self.direct.close();
         self.reader.close().await;
         self.writer.close().await;
     }
 }
+
+/// A page of runs, newest first, as one JSON array, bound to (pipeline, status, trigger, before
+/// this id, limit, from this id, before this id): each filter NULL when not asked. The second
+/// form also says `status IN ('queued', 'running')`, for pages of open runs: SQLite only uses
+/// the partial indexes on open runs when a query repeats their condition.
+static RUNS_PAGE: LazyLock<[String; 2]> = LazyLock::new(|| {
+    ["", "status IN ('queued', 'running') AND"].map(|open| {
+        format!(
+            "SELECT json_group_array({RUN_JSON} ORDER BY id DESC) FROM (SELECT * FROM runs
+             WHERE {open} (?1 IS NULL OR pipeline = ?1) AND (?2 IS NULL OR status = ?2)
+               AND (?3 IS NULL OR triggered_by = ?3) AND (?4 IS NULL OR id < ?4)
+               AND (?6 IS NULL OR id >= ?6) AND (?7 IS NULL OR id < ?7)
+             ORDER BY id DESC LIMIT ?5)"
+        )
+    })
+});
+
+/// A run with everything recorded about it, in one statement (one snapshot, no transaction),
+/// bound to its id: the run ([`RUN_JSON`]), its stages ([`STAGES_JSON`]), counters, outputs,
+/// inputs and findings.
+static RUN_DETAIL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT json_object('run', {RUN_JSON}, 'stages', {STAGES_JSON},
+            'counters', (SELECT json_group_array(json_array(step, name, value)
+                             ORDER BY step, name) FROM counters WHERE run_id = runs.id),
+            'outputs', (SELECT json_group_array(json_array(step, key, value)
+                            ORDER BY step, key) FROM outputs WHERE run_id = runs.id),
+            'inputs', (SELECT json_group_array(json_array(path, sha256, bytes) ORDER BY path)
+                       FROM run_inputs WHERE run_id = runs.id),
+            'findings', (SELECT json_group_array(doc ORDER BY step, attempt, line, pattern)
+                         FROM findings WHERE run_id = runs.id))
+         FROM runs WHERE id = ?1"
+    )
+});
+
+/// A pipeline's rollups at a grain, bucket starts in `[?3, ?4)`, in one statement: the runs
+/// rows (bucket, columns, histogram) and the counters rows.
+static ROLLUPS: LazyLock<String> = LazyLock::new(|| {
+    let range = "WHERE pipeline = ?1 AND grain = ?2 AND bucket >= ?3 AND bucket < ?4";
+    format!(
+        "SELECT json_array(
+            (SELECT json_group_array(json_array(bucket, json_array(status, triggered_by,
+                    runs, timed_runs, duration_ms_sum, duration_ms_max, cpu_ms), json(bins)))
+             FROM rollup_runs {range}),
+            (SELECT json_group_array(json_array(bucket, step, name, sum, runs))
+             FROM rollup_counters {range}))"
+    )
+});
 
 /// The one JSON value `sql` answers, bound to `(?1, ?2, ?3, ?4)`: rollup rows gathered by
 /// SQLite with `json_group_array`, several tables' in one statement. One value crosses from
