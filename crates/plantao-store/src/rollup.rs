@@ -293,12 +293,15 @@ impl<'de> serde::Deserialize<'de> for Histogram {
 }
 
 /// The stored histogram (bin → runs, a JSON object; JSONB in PostgreSQL) of one run lasting
-/// `duration_ms`: its bin counted once, or none without a duration.
+/// `duration_ms`: its bin counted once, or none without a duration. Written by [`Histogram`]'s
+/// own serialisation, the same shape it is read back from.
 pub(crate) fn run_bins(duration_ms: Option<i64>) -> String {
-    duration_ms.map_or_else(
-        || "{}".to_owned(),
-        |ms| format!("{{\"{}\":1}}", Histogram::bin_of(ms)),
-    )
+    let mut one = Histogram::default();
+    if let Some(ms) = duration_ms {
+        one.add(Histogram::bin_of(ms), 1);
+    }
+    // Serialising a map of numbers cannot fail.
+    serde_json::to_string(&one).unwrap_or_else(|_| "{}".to_owned())
 }
 
 /// A counter summed over the runs of a window that reported it.
