@@ -308,8 +308,8 @@ impl Store for SqliteStore {
         runs_from_json(&list)
     }
 
-    /// A run with everything recorded about it, read in one statement: one round trip to
-    /// SQLite's thread instead of eight, and one snapshot without a transaction around it.
+    /// A run with everything recorded about it, read in one statement ([`RUN_DETAIL`]) on the
+    /// calling thread: one snapshot without a transaction around it.
     async fn run_detail(&self, id: RunId) -> Result<RunDetail> {
         let json = self
             .direct
