@@ -259,6 +259,22 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn close(&self);
 }
 
+/// How a ping (or a probe result) changes its check's record when the check has one: the
+/// `ON CONFLICT` clause both backends add to inserting the check's row (`excluded` is the
+/// ping's row, `checks` the record so far). The last start, success and failure are kept apart,
+/// and the success before the last one is remembered.
+pub(crate) const PING_COUNTED: &str = "ON CONFLICT (name) DO UPDATE SET
+    pings = checks.pings + 1,
+    last_ping_at = excluded.last_ping_at,
+    last_ping = excluded.last_ping,
+    last_start_at = COALESCE(excluded.last_start_at, checks.last_start_at),
+    previous_success_at = CASE WHEN excluded.last_ping = 'success' THEN checks.last_success_at ELSE checks.previous_success_at END,
+    last_success_at = COALESCE(excluded.last_success_at, checks.last_success_at),
+    last_failure_at = COALESCE(excluded.last_failure_at, checks.last_failure_at),
+    last_duration_ms = CASE WHEN excluded.last_ping IN ('success', 'failure') THEN excluded.last_duration_ms ELSE checks.last_duration_ms END,
+    state = COALESCE(excluded.state, checks.state),
+    streak = COALESCE(excluded.streak, checks.streak)";
+
 /// A batch's writes as the backends apply them: writes of one kind one after another go
 /// together, so a backend may apply them in multi-row statements — runs inserted together (ticks
 /// due at once: a thousand in a few milliseconds instead of a statement each), and the stages,

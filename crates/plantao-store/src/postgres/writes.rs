@@ -1,15 +1,31 @@
 //! Each kind of write, as PostgreSQL statements inside the caller's transaction.
 
+use std::sync::LazyLock;
+
 use chrono_tz::Tz;
 use sqlx::{Postgres, Row, Transaction};
 
 use super::{alerts, toolkit};
-use crate::rollup::{buckets, run_bins, zone};
-
+use crate::PING_COUNTED;
 use crate::decode::{RunOptions, found, params_to_json, transition_error};
 use crate::error::{Result, StoreError};
 use crate::records::*;
+use crate::rollup::{buckets, run_bins, zone};
 use plantao_model::RunId;
+
+/// A ping counted into its check's record, bound to (check, at, kind, duration, state,
+/// streak); how an existing record changes is [`PING_COUNTED`], as on SQLite.
+static PING: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO checks (name, pings, last_ping_at, last_ping, last_start_at, last_success_at, last_failure_at, last_duration_ms, state, streak)
+                 VALUES ($1, 1, $2::timestamptz, $3::text,
+                    CASE WHEN $3 = 'start' THEN $2 END,
+                    CASE WHEN $3 = 'success' THEN $2 END,
+                    CASE WHEN $3 = 'failure' THEN $2 END,
+                    CASE WHEN $3 IN ('success', 'failure') THEN $4 END, $5, $6)
+                 {PING_COUNTED}"
+    )
+});
 
 pub(super) async fn apply_one(
     tx: &mut Transaction<'static, Postgres>,
@@ -248,33 +264,15 @@ pub(super) async fn apply_one(
             Ok(Applied::Updated)
         }
         Write::Ping(p) => {
-            sqlx::query(
-                "INSERT INTO checks (name, pings, last_ping_at, last_ping, last_start_at, last_success_at, last_failure_at, last_duration_ms, state, streak)
-                 VALUES ($1, 1, $2::timestamptz, $3::text,
-                    CASE WHEN $3 = 'start' THEN $2 END,
-                    CASE WHEN $3 = 'success' THEN $2 END,
-                    CASE WHEN $3 = 'failure' THEN $2 END,
-                    CASE WHEN $3 IN ('success', 'failure') THEN $4 END, $5, $6)
-                 ON CONFLICT (name) DO UPDATE SET
-                    pings = checks.pings + 1,
-                    last_ping_at = excluded.last_ping_at,
-                    last_ping = excluded.last_ping,
-                    last_start_at = COALESCE(excluded.last_start_at, checks.last_start_at),
-                    previous_success_at = CASE WHEN excluded.last_ping = 'success' THEN checks.last_success_at ELSE checks.previous_success_at END,
-                    last_success_at = COALESCE(excluded.last_success_at, checks.last_success_at),
-                    last_failure_at = COALESCE(excluded.last_failure_at, checks.last_failure_at),
-                    last_duration_ms = CASE WHEN excluded.last_ping IN ('success', 'failure') THEN excluded.last_duration_ms ELSE checks.last_duration_ms END,
-                    state = COALESCE(excluded.state, checks.state),
-                    streak = COALESCE(excluded.streak, checks.streak)",
-            )
-            .bind(&p.check)
-            .bind(p.at)
-            .bind(p.kind.as_str())
-            .bind(p.duration_ms)
-            .bind(p.state.as_ref().map(|(s, _)| s.as_str()))
-            .bind(p.state.as_ref().map(|(_, n)| *n))
-            .execute(&mut **tx)
-            .await?;
+            sqlx::query(sqlx::AssertSqlSafe(PING.as_str()))
+                .bind(&p.check)
+                .bind(p.at)
+                .bind(p.kind.as_str())
+                .bind(p.duration_ms)
+                .bind(p.state.as_ref().map(|(s, _)| s.as_str()))
+                .bind(p.state.as_ref().map(|(_, n)| *n))
+                .execute(&mut **tx)
+                .await?;
             Ok(Applied::Updated)
         }
     }

@@ -5,6 +5,7 @@ use sqlx::Row;
 use chrono_tz::Tz;
 
 use super::{WriteTx, alerts, micros, time, toolkit};
+use crate::PING_COUNTED;
 use crate::decode::{RunOptions, found, params_to_json, transition_error};
 use crate::error::{Result, StoreError};
 use crate::records::*;
@@ -395,19 +396,9 @@ pub(super) async fn count_pings(tx: &mut WriteTx, facts: Vec<PingFact>) -> Resul
                 CASE WHEN kind = 'success' THEN at END,
                 CASE WHEN kind = 'failure' THEN at END,
                 CASE WHEN kind IN ('success', 'failure') THEN duration END, state, streak
-             FROM v WHERE true ORDER BY seq
-             ON CONFLICT (name) DO UPDATE SET
-                pings = checks.pings + 1,
-                last_ping_at = excluded.last_ping_at,
-                last_ping = excluded.last_ping,
-                last_start_at = COALESCE(excluded.last_start_at, checks.last_start_at),
-                previous_success_at = CASE WHEN excluded.last_ping = 'success' THEN checks.last_success_at ELSE checks.previous_success_at END,
-                last_success_at = COALESCE(excluded.last_success_at, checks.last_success_at),
-                last_failure_at = COALESCE(excluded.last_failure_at, checks.last_failure_at),
-                last_duration_ms = CASE WHEN excluded.last_ping IN ('success', 'failure') THEN excluded.last_duration_ms ELSE checks.last_duration_ms END,
-                state = COALESCE(excluded.state, checks.state),
-                streak = COALESCE(excluded.streak, checks.streak)",
+             FROM v WHERE true ORDER BY seq ",
         );
+        q.push(PING_COUNTED);
         q.build().execute(&mut **tx).await?;
     }
     Ok(vec![Applied::Updated; facts.len()])
