@@ -26,8 +26,8 @@ use crate::{
 use connection::{BUSY_WAIT, WriteTx, connect, migrate};
 use direct::{Bind, Readers};
 use rows::{
-    RUN_JSON, STAGES_JSON, detail_from_json, micros, node_from_row, run_from_json, run_id,
-    runs_from_json, stage_from_row, time, token_from_row,
+    RUN_JSON, briefs_from_json, detail_from_json, micros, node_from_row, run_from_json, run_id,
+    runs_from_json, stage_object, time, token_from_row,
 };
 use uuid::Uuid;
 use writes::{apply_one, count_pings, finish_runs, insert_runs, put_stages};
@@ -80,52 +80,8 @@ impl SqliteStore {
     }
 }
 
-/// Work that must run to its end once begun (see [`detached`]).
+/// What several of [`Store`]'s methods share.
 impl SqliteStore {
-    async fn run_briefs_now(&self, runs: &[RunId]) -> Result<BTreeMap<RunId, RunBrief>> {
-        if runs.is_empty() {
-            return Ok(BTreeMap::new());
-        }
-        let ids =
-            serde_json::json!(runs.iter().map(ToString::to_string).collect::<Vec<_>>()).to_string();
-        let mut conn = self.reader.begin().await?;
-        let stages = sqlx::query(
-            "SELECT run_id, step, attempt, status, started_at, finished_at, duration_ms, exit_code,
-                    error, '' AS log, cpu_user_ms, cpu_system_ms, peak_rss_kb
-             FROM stages WHERE run_id IN (SELECT value FROM json_each(?1))
-             ORDER BY run_id, started_at, step, attempt",
-        )
-        .bind(&ids)
-        .fetch_all(&mut *conn)
-        .await?;
-        let counters = sqlx::query(
-            "SELECT run_id, step, name, value FROM counters
-             WHERE run_id IN (SELECT value FROM json_each(?1)) ORDER BY run_id, step, name",
-        )
-        .bind(&ids)
-        .fetch_all(&mut *conn)
-        .await?;
-        conn.commit().await?;
-        let mut out: BTreeMap<RunId, RunBrief> = BTreeMap::new();
-        for row in &stages {
-            let stage = stage_from_row(row)?;
-            out.entry(stage.run_id).or_default().stages.push(stage);
-        }
-        for r in &counters {
-            let counter = Counter {
-                run_id: run_id(r.try_get("run_id")?)?,
-                step: r.try_get("step")?,
-                name: r.try_get("name")?,
-                value: r.try_get("value")?,
-            };
-            out.entry(counter.run_id)
-                .or_default()
-                .counters
-                .push(counter);
-        }
-        Ok(out)
-    }
-
     /// What [`Store::totals`] adds up, by key: `group` names the columns summed by (the
     /// pipeline, or the pipeline and the bucket) and `key` how a row's JSON carries them (its
     /// shape is `K`'s). Each table answers with one JSON value, not a row at a time: with 50
@@ -333,9 +289,16 @@ impl Store for SqliteStore {
     }
 
     async fn run_briefs(&self, runs: &[RunId]) -> Result<BTreeMap<RunId, RunBrief>> {
-        let this = self.clone();
-        let runs = runs.to_vec();
-        detached(async move { this.run_briefs_now(&runs).await }).await
+        if runs.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let ids =
+            serde_json::json!(runs.iter().map(ToString::to_string).collect::<Vec<_>>()).to_string();
+        let json: String = sqlx::query_scalar(sqlx::AssertSqlSafe(RUN_BRIEFS.as_str()))
+            .bind(&ids)
+            .fetch_one(&self.reader)
+            .await?;
+        briefs_from_json(&json)
     }
 
     async fn claim_next(&self, node: &str, at: Timestamp, full: &[String]) -> Result<Option<Run>> {
@@ -772,6 +735,21 @@ impl Store for SqliteStore {
     }
 }
 
+/// The stages (without their logs) and counters of the runs whose ids `?1` lists (a JSON
+/// array), in one statement: one snapshot without a transaction.
+static RUN_BRIEFS: LazyLock<String> = LazyLock::new(|| {
+    let stage = stage_object("''");
+    format!(
+        "SELECT json_array(
+            (SELECT json_group_array(json_array(run_id, {stage})
+                    ORDER BY run_id, started_at, step, attempt)
+             FROM stages WHERE run_id IN (SELECT value FROM json_each(?1))),
+            (SELECT json_group_array(json_array(run_id, step, name, value)
+                    ORDER BY run_id, step, name)
+             FROM counters WHERE run_id IN (SELECT value FROM json_each(?1))))"
+    )
+});
+
 /// A page of runs, newest first, as one JSON array, bound to (pipeline, status, trigger, before
 /// this id, limit, from this id, before this id): each filter NULL when not asked. The second
 /// form also says `status IN ('queued', 'running')`, for pages of open runs: SQLite only uses
@@ -789,11 +767,14 @@ static RUNS_PAGE: LazyLock<[String; 2]> = LazyLock::new(|| {
 });
 
 /// A run with everything recorded about it, in one statement (one snapshot, no transaction),
-/// bound to its id: the run ([`RUN_JSON`]), its stages ([`STAGES_JSON`]), counters, outputs,
+/// bound to its id: the run ([`RUN_JSON`]), its stages ([`stage_object`]), counters, outputs,
 /// inputs and findings.
 static RUN_DETAIL: LazyLock<String> = LazyLock::new(|| {
+    let stage = stage_object("log");
     format!(
-        "SELECT json_object('run', {RUN_JSON}, 'stages', {STAGES_JSON},
+        "SELECT json_object('run', {RUN_JSON},
+            'stages', (SELECT json_group_array({stage} ORDER BY started_at, step, attempt)
+                       FROM stages WHERE run_id = runs.id),
             'counters', (SELECT json_group_array(json_array(step, name, value)
                              ORDER BY step, name) FROM counters WHERE run_id = runs.id),
             'outputs', (SELECT json_group_array(json_array(step, key, value)

@@ -115,12 +115,16 @@ impl RunColumns {
     }
 }
 
-/// A run's stages (the query's `runs` row's) as one JSON array, in the order they started.
-pub(super) const STAGES_JSON: &str = "(SELECT json_group_array(json_object('step', step,
-    'attempt', attempt, 'status', status, 'started_at', started_at, 'finished_at', finished_at,
-    'duration_ms', duration_ms, 'exit_code', exit_code, 'error', error, 'log', log,
-    'cpu_user_ms', cpu_user_ms, 'cpu_system_ms', cpu_system_ms, 'peak_rss_kb', peak_rss_kb)
-    ORDER BY started_at, step, attempt) FROM stages WHERE run_id = runs.id)";
+/// A stage's columns as one JSON object ([`StageColumns`]), its log given by `log` (the
+/// column, or `''` where logs are left out).
+pub(super) fn stage_object(log: &str) -> String {
+    format!(
+        "json_object('step', step, 'attempt', attempt, 'status', status,
+            'started_at', started_at, 'finished_at', finished_at, 'duration_ms', duration_ms,
+            'exit_code', exit_code, 'error', error, 'log', {log}, 'cpu_user_ms', cpu_user_ms,
+            'cpu_system_ms', cpu_system_ms, 'peak_rss_kb', peak_rss_kb)"
+    )
+}
 
 #[derive(serde::Deserialize)]
 struct StageColumns {
@@ -158,7 +162,7 @@ impl StageColumns {
     }
 }
 
-/// What the run detail's statement answers: the run, [`STAGES_JSON`], and its counters,
+/// What the run detail's statement answers: the run, its stages, and its counters,
 /// outputs and inputs as arrays of columns, its findings as their documents.
 #[derive(serde::Deserialize)]
 struct DetailColumns {
@@ -219,6 +223,36 @@ pub(super) fn detail_from_json(json: &str) -> Result<RunDetail> {
     })
 }
 
+/// What the run briefs' statement answers: each stage ([`stage_object`], without its log) and
+/// each counter beside its run's id.
+type BriefColumns = (
+    Vec<(String, StageColumns)>,
+    Vec<(String, String, String, f64)>,
+);
+
+pub(super) fn briefs_from_json(json: &str) -> Result<BTreeMap<RunId, RunBrief>> {
+    let (stages, counters): BriefColumns = serde_json::from_str(json)
+        .map_err(|e| StoreError::Database(format!("unreadable runs' stages: {e}")))?;
+    let mut out: BTreeMap<RunId, RunBrief> = BTreeMap::new();
+    for (id, stage) in stages {
+        let id = run_id(&id)?;
+        out.entry(id)
+            .or_default()
+            .stages
+            .push(stage.into_stage(id)?);
+    }
+    for (id, step, name, value) in counters {
+        let run_id = run_id(&id)?;
+        out.entry(run_id).or_default().counters.push(Counter {
+            run_id,
+            step,
+            name,
+            value,
+        });
+    }
+    Ok(out)
+}
+
 pub(super) fn node_from_row(row: &SqliteRow) -> Result<Node> {
     let pid: i64 = row.try_get("pid")?;
     Ok(Node {
@@ -229,26 +263,6 @@ pub(super) fn node_from_row(row: &SqliteRow) -> Result<Node> {
         started_at: time(row.try_get("started_at")?)?,
         renewed_at: time(row.try_get("renewed_at")?)?,
         expires_at: time(row.try_get("expires_at")?)?,
-    })
-}
-
-pub(super) fn stage_from_row(row: &SqliteRow) -> Result<Stage> {
-    let attempt: i64 = row.try_get("attempt")?;
-    Ok(Stage {
-        run_id: run_id(row.try_get("run_id")?)?,
-        step: row.try_get("step")?,
-        attempt: u32::try_from(attempt)
-            .map_err(|_| StoreError::Database(format!("bad attempt {attempt}")))?,
-        status: parse(row.try_get("status")?)?,
-        started_at: time(row.try_get("started_at")?)?,
-        finished_at: opt_time(row.try_get("finished_at")?)?,
-        duration_ms: row.try_get("duration_ms")?,
-        exit_code: row.try_get("exit_code")?,
-        error: row.try_get("error")?,
-        log: row.try_get("log")?,
-        cpu_user_ms: row.try_get("cpu_user_ms")?,
-        cpu_system_ms: row.try_get("cpu_system_ms")?,
-        peak_rss_kb: row.try_get("peak_rss_kb")?,
     })
 }
 
