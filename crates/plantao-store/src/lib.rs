@@ -14,6 +14,7 @@ mod error;
 mod inspect;
 pub(crate) mod postgres;
 mod records;
+pub mod rfc3339;
 mod rollup;
 pub(crate) mod sqlite;
 mod url;

@@ -118,12 +118,16 @@ pub struct Run {
     pub id: RunId,
     pub pipeline: String,
     pub trigger: Trigger,
+    #[serde(serialize_with = "crate::rfc3339::option")]
     pub scheduled_for: Option<DateTime<Utc>>,
     pub params: BTreeMap<String, String>,
     pub status: RunStatus,
     pub reason: Option<String>,
+    #[serde(serialize_with = "crate::rfc3339::serialize")]
     pub queued_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::rfc3339::option")]
     pub started_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::rfc3339::option")]
     pub finished_at: Option<DateTime<Utc>>,
     pub duration_ms: Option<i64>,
     pub error_stage: Option<String>,
