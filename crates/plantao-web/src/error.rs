@@ -1,7 +1,7 @@
 //! Every error the API answers, as `{"error": {"code": "…", "message": "…"}}`, and the one
 //! place where the store's errors become HTTP statuses.
 
-use axum::Json;
+use crate::json::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use plantao_store::StoreError;

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod dashboard;
 mod error;
 mod extract;
+mod json;
 mod limits;
 mod middleware;
 mod openapi;

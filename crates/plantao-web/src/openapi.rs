@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations. A copy is committed as
 //! `docs/openapi.json`; a test fails when the two differ.
 
-use axum::Json;
+use crate::json::Json;
 use axum::routing::get;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};

@@ -1,6 +1,6 @@
 //! Tokens and the audit log: admin only.
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};

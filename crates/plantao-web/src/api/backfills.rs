@@ -1,7 +1,7 @@
 //! Backfills through the API: an operator asks for one, the node owning the `backfills` task
 //! queues its periods for the executors, and anyone who reads follows its progress.
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

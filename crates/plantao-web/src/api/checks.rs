@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use plantao_config::{Config, Expected, Heartbeat, Probe};

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::State;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;

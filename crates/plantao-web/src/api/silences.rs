@@ -1,6 +1,6 @@
 //! Silences: listed by anyone who reads, created and ended by admins (audited).
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};

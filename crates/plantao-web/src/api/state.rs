@@ -1,6 +1,6 @@
 //! A pipeline's state over HTTP: anyone who reads may look, an admin may change it (audited).
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::State;
 use chrono::Utc;
 use plantao_model::state_key;
