@@ -61,12 +61,24 @@ impl Readers {
     /// The first column of the first row `sql` answers, as text; `None` without a row or when
     /// that value is NULL.
     pub(super) fn text(&self, sql: &str, binds: &[Bind]) -> Result<Option<String>> {
+        let first = self.rows(sql, binds, 1, |row| Ok(row.text(0)?.map(str::to_owned)))?;
+        Ok(first.into_iter().next().flatten())
+    }
+
+    /// Each of the first `max` rows `sql` answers, as `each` reads it.
+    pub(super) fn rows<T>(
+        &self,
+        sql: &str,
+        binds: &[Bind],
+        max: usize,
+        each: impl FnMut(&Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
         let kept = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let mut conn = match kept {
             Some(conn) => conn,
             None => Conn::open(&self.path)?,
         };
-        let answer = conn.text(sql, binds);
+        let answer = conn.rows(sql, binds, max, each);
         // A connection that failed is closed: whatever went wrong stays with it.
         if answer.is_ok() {
             let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
@@ -173,9 +185,15 @@ impl Conn {
         }
     }
 
-    fn text(&mut self, sql: &str, binds: &[Bind]) -> Result<Option<String>> {
+    fn rows<T>(
+        &mut self,
+        sql: &str,
+        binds: &[Bind],
+        max: usize,
+        each: impl FnMut(&Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
         let stmt = self.statement(sql)?;
-        let answer = self.step(stmt, binds);
+        let answer = self.step(stmt, binds, max, each);
         // SAFETY: the statement is this connection's; resetting ends its read, so the
         // connection holds no snapshot between reads.
         unsafe {
@@ -185,48 +203,43 @@ impl Conn {
         answer
     }
 
-    fn step(&self, stmt: NonNull<ffi::sqlite3_stmt>, binds: &[Bind]) -> Result<Option<String>> {
-        let stmt = stmt.as_ptr();
+    fn step<T>(
+        &self,
+        stmt: NonNull<ffi::sqlite3_stmt>,
+        binds: &[Bind],
+        max: usize,
+        mut each: impl FnMut(&Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
         for (i, bind) in binds.iter().enumerate() {
             let at = c_int::try_from(i + 1).unwrap_or(c_int::MAX);
             // SAFETY: the statement is live; SQLITE_TRANSIENT makes SQLite copy the text.
             let rc = unsafe {
                 match bind {
                     Bind::Text(text) => ffi::sqlite3_bind_text(
-                        stmt,
+                        stmt.as_ptr(),
                         at,
                         text.as_ptr().cast::<c_char>(),
                         c_int::try_from(text.len()).unwrap_or(c_int::MAX),
                         ffi::SQLITE_TRANSIENT(),
                     ),
-                    Bind::Int(n) => ffi::sqlite3_bind_int64(stmt, at, *n),
-                    Bind::Null => ffi::sqlite3_bind_null(stmt, at),
+                    Bind::Int(n) => ffi::sqlite3_bind_int64(stmt.as_ptr(), at, *n),
+                    Bind::Null => ffi::sqlite3_bind_null(stmt.as_ptr(), at),
                 }
             };
             if rc != ffi::SQLITE_OK {
                 return Err(self.error("binding a value"));
             }
         }
-        // SAFETY: the statement is live and bound.
-        match unsafe { ffi::sqlite3_step(stmt) } {
-            ffi::SQLITE_ROW => {
-                // SAFETY: the row is current: the text stays valid until the next step or
-                // reset, and is copied before either.
-                let text = unsafe {
-                    let p = ffi::sqlite3_column_text(stmt, 0);
-                    if p.is_null() {
-                        return Ok(None);
-                    }
-                    let len = usize::try_from(ffi::sqlite3_column_bytes(stmt, 0)).unwrap_or(0);
-                    std::slice::from_raw_parts(p, len).to_vec()
-                };
-                String::from_utf8(text)
-                    .map(Some)
-                    .map_err(|e| StoreError::Database(format!("a read answered non-UTF-8: {e}")))
+        let mut answer = Vec::new();
+        while answer.len() < max {
+            // SAFETY: the statement is live and bound.
+            match unsafe { ffi::sqlite3_step(stmt.as_ptr()) } {
+                ffi::SQLITE_ROW => answer.push(each(&Row { stmt })?),
+                ffi::SQLITE_DONE => break,
+                _ => return Err(self.error("reading")),
             }
-            ffi::SQLITE_DONE => Ok(None),
-            _ => Err(self.error("reading")),
         }
+        Ok(answer)
     }
 
     /// The connection's last error, as the store reports database errors.
@@ -235,6 +248,42 @@ impl Conn {
         // message is copied before any other call.
         let message = unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(self.db.as_ptr())) };
         StoreError::Database(format!("{doing}: {}", message.to_string_lossy()))
+    }
+}
+
+/// The row a statement stands on. Borrowed only while `each` of [`Readers::rows`] reads it:
+/// what it hands out lives no longer than the borrow, and the next step or reset comes after.
+pub(super) struct Row {
+    stmt: NonNull<ffi::sqlite3_stmt>,
+}
+
+impl Row {
+    /// Column `i` as text (SQLite turns a number into its text), `None` when NULL.
+    pub(super) fn text(&self, i: c_int) -> Result<Option<&str>> {
+        // SAFETY: the row is current; the text stays valid until the next step or reset, which
+        // only come once this borrow of the row has ended.
+        let bytes = unsafe {
+            let p = ffi::sqlite3_column_text(self.stmt.as_ptr(), i);
+            if p.is_null() {
+                return Ok(None);
+            }
+            let len =
+                usize::try_from(ffi::sqlite3_column_bytes(self.stmt.as_ptr(), i)).unwrap_or(0);
+            std::slice::from_raw_parts(p, len)
+        };
+        std::str::from_utf8(bytes)
+            .map(Some)
+            .map_err(|e| StoreError::Database(format!("a read answered non-UTF-8: {e}")))
+    }
+
+    /// Column `i` as an integer, `None` when NULL.
+    pub(super) fn int(&self, i: c_int) -> Option<i64> {
+        // SAFETY: the row is current; reading a column's type and value has no other effect
+        // than converting the value, which a NULL check before makes moot.
+        unsafe {
+            (ffi::sqlite3_column_type(self.stmt.as_ptr(), i) != ffi::SQLITE_NULL)
+                .then(|| ffi::sqlite3_column_int64(self.stmt.as_ptr(), i))
+        }
     }
 }
 

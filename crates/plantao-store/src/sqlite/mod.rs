@@ -26,8 +26,8 @@ use crate::{
 use connection::{BUSY_WAIT, WriteTx, connect, migrate};
 use direct::{Bind, Readers};
 use rows::{
-    RUN_JSON, briefs_from_json, detail_from_json, micros, node_from_row, run_from_json, run_id,
-    runs_from_json, stage_object, time, token_from_row,
+    RUN_COLUMNS, RUN_JSON, RunColumns, briefs_from_json, detail_from_json, micros, node_from_row,
+    run_from_json, run_id, runs_from_json, stage_object, time, token_from_row,
 };
 use uuid::Uuid;
 use writes::{apply_one, count_pings, finish_runs, insert_runs, put_stages};
@@ -245,8 +245,13 @@ impl Store for SqliteStore {
                 Bind::text_or_null(since.as_deref()),
                 Bind::text_or_null(until.as_deref()),
             ];
-            let list = self.direct.text(&RUNS_PAGE[0], &binds)?.unwrap_or_default();
-            return runs_from_json(&list);
+            let limit = usize::try_from(filter.limit).unwrap_or(usize::MAX);
+            return self
+                .direct
+                .rows(&NEWEST_RUNS, &binds, limit, RunColumns::from_row)?
+                .into_iter()
+                .map(RunColumns::into_run)
+                .collect();
         }
         // Open runs through the partial index, not by walking the whole history backwards.
         let open = filter.status.is_some_and(|s| !s.is_final());
@@ -764,6 +769,18 @@ static RUNS_PAGE: LazyLock<[String; 2]> = LazyLock::new(|| {
              ORDER BY id DESC LIMIT ?5)"
         )
     })
+});
+
+/// [`RUNS_PAGE`]'s first, stepped a row at a time on the calling thread (see [`direct`]): no
+/// JSON to build and read back, and no sort for `json_group_array`'s order.
+static NEWEST_RUNS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {RUN_COLUMNS} FROM runs
+         WHERE (?1 IS NULL OR pipeline = ?1) AND (?2 IS NULL OR status = ?2)
+           AND (?3 IS NULL OR triggered_by = ?3) AND (?4 IS NULL OR id < ?4)
+           AND (?6 IS NULL OR id >= ?6) AND (?7 IS NULL OR id < ?7)
+         ORDER BY id DESC LIMIT ?5"
+    )
 });
 
 /// A run with everything recorded about it, in one statement (one snapshot, no transaction),

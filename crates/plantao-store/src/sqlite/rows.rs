@@ -9,6 +9,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
 
+use super::direct;
 use crate::decode::{RunOptions, parse};
 use crate::error::{Result, StoreError};
 use crate::records::*;
@@ -51,6 +52,13 @@ pub(super) const RUN_JSON: &str =
     queued_at, started_at, finished_at, duration_ms, error_stage, error_message, node, parent,
     lag_ms, cancel_requested, json(selection))";
 
+/// A run's columns as a statement stepped row by row answers them ([`RunColumns::from_row`]):
+/// [`RUN_JSON`]'s, in its order.
+pub(super) const RUN_COLUMNS: &str =
+    "id, pipeline, triggered_by, scheduled_for, params, status, reason, queued_at, started_at,
+    finished_at, duration_ms, error_stage, error_message, node, parent, lag_ms, cancel_requested,
+    selection";
+
 #[derive(serde::Deserialize)]
 pub(super) struct RunColumns {
     id: String,
@@ -88,6 +96,42 @@ pub(super) fn runs_from_json(json: &str) -> Result<Vec<Run>> {
 }
 
 impl RunColumns {
+    /// A row of [`RUN_COLUMNS`].
+    pub(super) fn from_row(row: &direct::Row) -> Result<RunColumns> {
+        let text = |i| Ok::<_, StoreError>(row.text(i)?.map(str::to_owned));
+        let needed = |i, name: &str| {
+            text(i)?.ok_or_else(|| StoreError::Database(format!("a run without its {name}")))
+        };
+        let unreadable =
+            |e: serde_json::Error| StoreError::Database(format!("unreadable run: {e}"));
+        Ok(RunColumns {
+            id: needed(0, "id")?,
+            pipeline: needed(1, "pipeline")?,
+            triggered_by: needed(2, "trigger")?,
+            scheduled_for: row.int(3),
+            params: serde_json::from_str(row.text(4)?.unwrap_or("{}")).map_err(unreadable)?,
+            status: needed(5, "status")?,
+            reason: text(6)?,
+            queued_at: row
+                .int(7)
+                .ok_or_else(|| StoreError::Database("a run without its queued_at".into()))?,
+            started_at: row.int(8),
+            finished_at: row.int(9),
+            duration_ms: row.int(10),
+            error_stage: text(11)?,
+            error_message: text(12)?,
+            node: text(13)?,
+            parent: text(14)?,
+            lag_ms: row.int(15),
+            cancel_requested: row.int(16).unwrap_or(0),
+            selection: row
+                .text(17)?
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(unreadable)?,
+        })
+    }
+
     pub(super) fn into_run(self) -> Result<Run> {
         let options = self.selection.unwrap_or_default();
         Ok(Run {
