@@ -281,25 +281,34 @@ pub(crate) const PING_COUNTED: &str = "ON CONFLICT (name) DO UPDATE SET
 /// due at once: a thousand in a few milliseconds instead of a statement each), and the stages,
 /// ends and facts of the pings that arrive together.
 enum Step {
+    Rows(Rows),
+    One(Write),
+}
+
+/// Writes of one kind, one after another in a batch.
+enum Rows {
     Insert(Vec<NewRun>),
     Stages(Vec<Stage>),
     Finish(Vec<RunEnd>),
     Pings(Vec<PingFact>),
-    One(Write),
 }
 
 fn steps(writes: Vec<Write>) -> Vec<Step> {
     let mut steps: Vec<Step> = Vec::new();
     for write in writes {
-        match (write, steps.last_mut()) {
-            (Write::InsertRun(run), Some(Step::Insert(runs))) => runs.push(run),
-            (Write::InsertRun(run), _) => steps.push(Step::Insert(vec![run])),
-            (Write::PutStage(stage), Some(Step::Stages(stages))) => stages.push(stage),
-            (Write::PutStage(stage), _) => steps.push(Step::Stages(vec![stage])),
-            (Write::FinishRun(end), Some(Step::Finish(ends))) => ends.push(end),
-            (Write::FinishRun(end), _) => steps.push(Step::Finish(vec![end])),
-            (Write::Ping(fact), Some(Step::Pings(facts))) => facts.push(fact),
-            (Write::Ping(fact), _) => steps.push(Step::Pings(vec![fact])),
+        let last = match steps.last_mut() {
+            Some(Step::Rows(rows)) => Some(rows),
+            _ => None,
+        };
+        match (write, last) {
+            (Write::InsertRun(run), Some(Rows::Insert(runs))) => runs.push(run),
+            (Write::PutStage(stage), Some(Rows::Stages(stages))) => stages.push(stage),
+            (Write::FinishRun(end), Some(Rows::Finish(ends))) => ends.push(end),
+            (Write::Ping(fact), Some(Rows::Pings(facts))) => facts.push(fact),
+            (Write::InsertRun(run), _) => steps.push(Step::Rows(Rows::Insert(vec![run]))),
+            (Write::PutStage(stage), _) => steps.push(Step::Rows(Rows::Stages(vec![stage]))),
+            (Write::FinishRun(end), _) => steps.push(Step::Rows(Rows::Finish(vec![end]))),
+            (Write::Ping(fact), _) => steps.push(Step::Rows(Rows::Pings(vec![fact]))),
             (other, _) => steps.push(Step::One(other)),
         }
     }
@@ -310,10 +319,10 @@ impl Step {
     /// The writes a group stands for, one by one: for a backend that applies them so.
     fn writes(self) -> Vec<Write> {
         match self {
-            Step::Insert(runs) => runs.into_iter().map(Write::InsertRun).collect(),
-            Step::Stages(stages) => stages.into_iter().map(Write::PutStage).collect(),
-            Step::Finish(ends) => ends.into_iter().map(Write::FinishRun).collect(),
-            Step::Pings(facts) => facts.into_iter().map(Write::Ping).collect(),
+            Step::Rows(Rows::Insert(runs)) => runs.into_iter().map(Write::InsertRun).collect(),
+            Step::Rows(Rows::Stages(stages)) => stages.into_iter().map(Write::PutStage).collect(),
+            Step::Rows(Rows::Finish(ends)) => ends.into_iter().map(Write::FinishRun).collect(),
+            Step::Rows(Rows::Pings(facts)) => facts.into_iter().map(Write::Ping).collect(),
             Step::One(write) => vec![write],
         }
     }

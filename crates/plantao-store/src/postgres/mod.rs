@@ -20,8 +20,8 @@ use crate::error::{Result, StoreError};
 use crate::records::*;
 use crate::rollup::{Bucket, Gather, Grain, Histogram, Summary};
 use crate::{
-    Alert, Backend, Notification, NotificationRecord, Silence, Step, Store, detached, first_id_at,
-    redact_url, steps,
+    Alert, Backend, Notification, NotificationRecord, Rows, Silence, Step, Store, detached,
+    first_id_at, redact_url, steps,
 };
 use rows::{node_from_row, run_from_row, stage_from_row, token_from_row};
 use writes::{apply_one, insert_runs};
@@ -124,7 +124,9 @@ impl PgStore {
         let mut applied = Vec::with_capacity(writes.len());
         for step in steps(writes) {
             match step {
-                Step::Insert(runs) => applied.extend(insert_runs(&mut tx, runs).await?),
+                Step::Rows(Rows::Insert(runs)) => {
+                    applied.extend(insert_runs(&mut tx, runs).await?);
+                }
                 other => {
                     for write in other.writes() {
                         applied.push(apply_one(&mut tx, write).await?);

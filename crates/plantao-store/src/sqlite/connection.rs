@@ -1,7 +1,10 @@
 //! Connections to the SQLite file: opening it while other programs do, write transactions that
 //! never leave one open behind, and the migrations.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::OwnedMutexGuard;
 
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions};
@@ -62,6 +65,29 @@ fn is_busy(e: &sqlx::Error) -> bool {
     code.is_some_and(|c| c & 0xff == 5)
 }
 
+/// sqlx's writer connection, and the turn to write in this process: it and the backend's own
+/// writer ([`super::direct::OwnWriter`]) take it for each transaction, so neither waits for the
+/// other in SQLite's busy handler (which sleeps a millisecond and more between tries). So does
+/// each statement that writes outside a transaction (claiming a run, a node's lease).
+#[derive(Clone)]
+pub(crate) struct Writers {
+    pub(super) pool: SqlitePool,
+    pub(super) turn: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Writers {
+    pub(super) fn new(pool: SqlitePool) -> Writers {
+        Writers {
+            pool,
+            turn: Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+
+    pub(super) async fn turn(&self) -> OwnedMutexGuard<()> {
+        self.turn.clone().lock_owned().await
+    }
+}
+
 /// A write transaction on the writer connection, begun with `BEGIN IMMEDIATE` so that a
 /// writer waits its turn (busy timeout) instead of failing when it would upgrade. Unless it
 /// commits, its connection is closed when it is dropped instead of going back to the pool: after
@@ -71,15 +97,19 @@ fn is_busy(e: &sqlx::Error) -> bool {
 pub(crate) struct WriteTx {
     conn: PoolConnection<Sqlite>,
     committed: bool,
+    /// Held until the transaction ends.
+    _turn: OwnedMutexGuard<()>,
 }
 
 impl WriteTx {
-    pub(super) async fn begin(pool: &SqlitePool) -> Result<WriteTx> {
-        let mut conn = pool.acquire().await?;
+    pub(super) async fn begin(writers: &Writers) -> Result<WriteTx> {
+        let turn = writers.turn().await;
+        let mut conn = writers.pool.acquire().await?;
         sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await?;
         Ok(WriteTx {
             conn,
             committed: false,
+            _turn: turn,
         })
     }
 
@@ -112,9 +142,9 @@ impl std::ops::DerefMut for WriteTx {
     }
 }
 
-pub(super) async fn migrate(pool: &SqlitePool) -> Result<()> {
+pub(super) async fn migrate(writers: &Writers) -> Result<()> {
     let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
-    let mut tx = WriteTx::begin(pool).await?;
+    let mut tx = WriteTx::begin(writers).await?;
     let found: i64 = sqlx::query_scalar("PRAGMA user_version")
         .fetch_one(&mut *tx)
         .await?;

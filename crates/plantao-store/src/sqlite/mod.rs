@@ -20,17 +20,17 @@ use crate::error::{Result, StoreError};
 use crate::records::*;
 use crate::rollup::{Bucket, Gather, Grain, Histogram, RunsCols, Summary};
 use crate::{
-    Alert, Backend, Notification, NotificationRecord, Silence, Step, Store, detached, first_id_at,
-    steps,
+    Alert, Backend, Notification, NotificationRecord, Rows, Silence, Step, Store, detached,
+    first_id_at, steps,
 };
-use connection::{BUSY_WAIT, WriteTx, connect, migrate};
-use direct::{Bind, Readers};
+use connection::{BUSY_WAIT, WriteTx, Writers, connect, migrate};
+use direct::{Bind, OwnWriter, Readers};
 use rows::{
     RUN_COLUMNS, RUN_JSON, RunColumns, briefs_from_json, detail_from_json, micros, node_from_row,
     run_from_json, run_id, runs_from_json, stage_object, time, token_from_row,
 };
 use uuid::Uuid;
-use writes::{apply_one, count_pings, finish_runs, insert_runs, put_stages};
+use writes::{apply_one, lent, write_rows};
 
 /// A counters rollup row as read back: its key (a bucket, a pipeline or both), step, name,
 /// sum and runs.
@@ -38,7 +38,9 @@ type CounterCols<K> = (K, String, String, f64, i64);
 
 #[derive(Clone)]
 pub(crate) struct SqliteStore {
-    writer: SqlitePool,
+    writer: Writers,
+    /// The writes of runs and pings (see [`direct`]).
+    own: Arc<OwnWriter>,
     reader: SqlitePool,
     /// The reads run on the calling thread (see [`direct`]).
     direct: Arc<Readers>,
@@ -66,7 +68,7 @@ impl SqliteStore {
             .foreign_keys(true)
             .pragma("cache_size", "-512");
         let path = options.get_filename().display().to_string();
-        let writer = connect(1, options.clone()).await.map_err(unavailable)?;
+        let writer = Writers::new(connect(1, options.clone()).await.map_err(unavailable)?);
         migrate(&writer).await?;
         let reader = connect(4, options.read_only(true))
             .await
@@ -75,6 +77,7 @@ impl SqliteStore {
             writer,
             reader,
             direct: Arc::new(Readers::new(&path)?),
+            own: Arc::new(OwnWriter::new(&path)?),
             path,
         })
     }
@@ -135,24 +138,44 @@ impl Store for SqliteStore {
     }
 
     async fn apply(&self, writes: Vec<Write>) -> Result<Vec<Applied>> {
+        if writes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let steps = steps(writes);
+        // Only the writes runs and pings are made of: the backend's own writer, on a blocking
+        // thread (the transaction runs to its end even if the caller stops waiting).
+        if steps.iter().all(|s| matches!(s, Step::Rows(_))) {
+            let group: Vec<Rows> = steps
+                .into_iter()
+                .filter_map(|s| match s {
+                    Step::Rows(rows) => Some(rows),
+                    Step::One(_) => None,
+                })
+                .collect();
+            let turn = self.writer.turn().await;
+            let own = self.own.clone();
+            return tokio::task::spawn_blocking(move || {
+                let _turn = turn;
+                own.transaction(|w| write_rows(w, group))
+            })
+            .await
+            .map_err(|e| StoreError::Database(format!("the writer's thread failed: {e}")))?;
+        }
         let mut tx = WriteTx::begin(&self.writer).await?;
-        let mut applied = Vec::with_capacity(writes.len());
-        for step in steps(writes) {
+        let mut applied = Vec::new();
+        let mut steps = steps.into_iter().peekable();
+        while let Some(step) = steps.next() {
             match step {
-                Step::Insert(runs) => applied.extend(insert_runs(&mut tx, runs).await?),
-                Step::Stages(stages) if stages.len() > 1 => {
-                    applied.extend(put_stages(&mut tx, stages).await?);
-                }
-                Step::Finish(ends) if ends.len() > 1 => {
-                    applied.extend(finish_runs(&mut tx, ends).await?);
-                }
-                Step::Pings(facts) if facts.len() > 1 => {
-                    applied.extend(count_pings(&mut tx, facts).await?);
-                }
-                other => {
-                    for write in other.writes() {
-                        applied.push(apply_one(&mut tx, write).await?);
+                Step::One(write) => applied.push(apply_one(&mut tx, write).await?),
+                // These rows and those of the steps right after them, with the handle lent
+                // once.
+                Step::Rows(rows) => {
+                    let mut group = vec![rows];
+                    while let Some(Step::Rows(rows)) = steps.next_if(|s| matches!(s, Step::Rows(_)))
+                    {
+                        group.push(rows);
                     }
+                    applied.extend(lent(&mut tx, |w| write_rows(w, group)).await?);
                 }
             }
         }
@@ -230,16 +253,20 @@ impl Store for SqliteStore {
 
     async fn runs(&self, filter: &RunFilter) -> Result<Vec<Run>> {
         // A page by id alone (the newest runs, a cursor, a time range) reads no more rows than
-        // its limit: it runs on the calling thread. A filter may walk far back for its matches,
-        // so a filtered page goes to a reader thread.
-        if filter.pipeline.is_none() && filter.status.is_none() && filter.trigger.is_none() {
-            let before = filter.before.map(|b| b.to_string());
-            let since = filter.since.map(|t| first_id_at(t).to_string());
-            let until = filter.until.map(|t| first_id_at(t).to_string());
+        // its limit, and open runs are read through the partial index of open runs (not by
+        // walking the whole history backwards): both run on the calling thread. Any other
+        // filter may walk far back for its matches, so such a page goes to a reader thread.
+        let open = filter.status.is_some_and(|s| !s.is_final());
+        let before = filter.before.map(|b| b.to_string());
+        let since = filter.since.map(|t| first_id_at(t).to_string());
+        let until = filter.until.map(|t| first_id_at(t).to_string());
+        if open
+            || (filter.pipeline.is_none() && filter.status.is_none() && filter.trigger.is_none())
+        {
             let binds = [
-                Bind::Null,
-                Bind::Null,
-                Bind::Null,
+                Bind::text_or_null(filter.pipeline.as_deref()),
+                Bind::text_or_null(filter.status.map(|s| s.as_str())),
+                Bind::text_or_null(filter.trigger.map(|t| t.as_str())),
                 Bind::text_or_null(before.as_deref()),
                 Bind::Int(i64::from(filter.limit)),
                 Bind::text_or_null(since.as_deref()),
@@ -248,24 +275,26 @@ impl Store for SqliteStore {
             let limit = usize::try_from(filter.limit).unwrap_or(usize::MAX);
             return self
                 .direct
-                .rows(&NEWEST_RUNS, &binds, limit, RunColumns::from_row)?
+                .rows(
+                    &NEWEST_RUNS[usize::from(open)],
+                    &binds,
+                    limit,
+                    RunColumns::from_row,
+                )?
                 .into_iter()
                 .map(RunColumns::into_run)
                 .collect();
         }
-        // Open runs through the partial index, not by walking the whole history backwards.
-        let open = filter.status.is_some_and(|s| !s.is_final());
-        let list: String =
-            sqlx::query_scalar(sqlx::AssertSqlSafe(RUNS_PAGE[usize::from(open)].clone()))
-                .bind(&filter.pipeline)
-                .bind(filter.status.map(|s| s.as_str()))
-                .bind(filter.trigger.map(|t| t.as_str()))
-                .bind(filter.before.map(|b| b.to_string()))
-                .bind(i64::from(filter.limit))
-                .bind(filter.since.map(|t| first_id_at(t).to_string()))
-                .bind(filter.until.map(|t| first_id_at(t).to_string()))
-                .fetch_one(&self.reader)
-                .await?;
+        let list: String = sqlx::query_scalar(sqlx::AssertSqlSafe(RUNS_PAGE.clone()))
+            .bind(&filter.pipeline)
+            .bind(filter.status.map(|s| s.as_str()))
+            .bind(filter.trigger.map(|t| t.as_str()))
+            .bind(before)
+            .bind(i64::from(filter.limit))
+            .bind(since)
+            .bind(until)
+            .fetch_one(&self.reader)
+            .await?;
         runs_from_json(&list)
     }
 
@@ -307,6 +336,7 @@ impl Store for SqliteStore {
     }
 
     async fn claim_next(&self, node: &str, at: Timestamp, full: &[String]) -> Result<Option<Run>> {
+        let _turn = self.writer.turn().await;
         let full = serde_json::Value::from(full.to_vec()).to_string();
         let json: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "UPDATE runs SET status = 'running', started_at = ?1, node = ?2
@@ -317,7 +347,7 @@ impl Store for SqliteStore {
         .bind(micros(at))
         .bind(node)
         .bind(full)
-        .fetch_optional(&self.writer)
+        .fetch_optional(&self.writer.pool)
         .await?;
         json.as_deref().map(run_from_json).transpose()
     }
@@ -381,14 +411,16 @@ impl Store for SqliteStore {
     }
 
     async fn remove_expired_nodes(&self, before: Timestamp) -> Result<Vec<Node>> {
+        let _turn = self.writer.turn().await;
         let rows = sqlx::query("DELETE FROM nodes WHERE expires_at < ? RETURNING *")
             .bind(micros(before))
-            .fetch_all(&self.writer)
+            .fetch_all(&self.writer.pool)
             .await?;
         rows.iter().map(node_from_row).collect()
     }
 
     async fn register_node(&self, node: &Node) -> Result<()> {
+        let _turn = self.writer.turn().await;
         sqlx::query(
             "INSERT INTO nodes (id, kind, host, pid, started_at, renewed_at, expires_at)
              VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -401,17 +433,18 @@ impl Store for SqliteStore {
         .bind(micros(node.started_at))
         .bind(micros(node.renewed_at))
         .bind(micros(node.expires_at))
-        .execute(&self.writer)
+        .execute(&self.writer.pool)
         .await?;
         Ok(())
     }
 
     async fn renew_node(&self, id: &str, at: Timestamp, expires_at: Timestamp) -> Result<()> {
+        let _turn = self.writer.turn().await;
         let done = sqlx::query("UPDATE nodes SET renewed_at = ?, expires_at = ? WHERE id = ?")
             .bind(micros(at))
             .bind(micros(expires_at))
             .bind(id)
-            .execute(&self.writer)
+            .execute(&self.writer.pool)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("node {id}")));
@@ -420,9 +453,10 @@ impl Store for SqliteStore {
     }
 
     async fn remove_node(&self, id: &str) -> Result<()> {
+        let _turn = self.writer.turn().await;
         sqlx::query("DELETE FROM nodes WHERE id = ?")
             .bind(id)
-            .execute(&self.writer)
+            .execute(&self.writer.pool)
             .await?;
         Ok(())
     }
@@ -735,8 +769,9 @@ impl Store for SqliteStore {
 
     async fn close(&self) {
         self.direct.close();
+        self.own.close();
         self.reader.close().await;
-        self.writer.close().await;
+        self.writer.pool.close().await;
     }
 }
 
@@ -759,28 +794,29 @@ static RUN_BRIEFS: LazyLock<String> = LazyLock::new(|| {
 /// this id, limit, from this id, before this id): each filter NULL when not asked. The second
 /// form also says `status IN ('queued', 'running')`, for pages of open runs: SQLite only uses
 /// the partial indexes on open runs when a query repeats their condition.
-static RUNS_PAGE: LazyLock<[String; 2]> = LazyLock::new(|| {
-    ["", "status IN ('queued', 'running') AND"].map(|open| {
-        format!(
-            "SELECT json_group_array({RUN_JSON} ORDER BY id DESC) FROM (SELECT * FROM runs
-             WHERE {open} (?1 IS NULL OR pipeline = ?1) AND (?2 IS NULL OR status = ?2)
-               AND (?3 IS NULL OR triggered_by = ?3) AND (?4 IS NULL OR id < ?4)
-               AND (?6 IS NULL OR id >= ?6) AND (?7 IS NULL OR id < ?7)
-             ORDER BY id DESC LIMIT ?5)"
-        )
-    })
-});
-
-/// [`RUNS_PAGE`]'s first, stepped a row at a time on the calling thread (see [`direct`]): no
-/// JSON to build and read back, and no sort for `json_group_array`'s order.
-static NEWEST_RUNS: LazyLock<String> = LazyLock::new(|| {
+static RUNS_PAGE: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT {RUN_COLUMNS} FROM runs
+        "SELECT json_group_array({RUN_JSON} ORDER BY id DESC) FROM (SELECT * FROM runs
          WHERE (?1 IS NULL OR pipeline = ?1) AND (?2 IS NULL OR status = ?2)
            AND (?3 IS NULL OR triggered_by = ?3) AND (?4 IS NULL OR id < ?4)
            AND (?6 IS NULL OR id >= ?6) AND (?7 IS NULL OR id < ?7)
-         ORDER BY id DESC LIMIT ?5"
+         ORDER BY id DESC LIMIT ?5)"
     )
+});
+
+/// [`RUNS_PAGE`]'s rows stepped one at a time on the calling thread (see [`direct`]): no JSON
+/// to build and read back, and no sort for `json_group_array`'s order. The second reads only
+/// open runs, through their partial index.
+static NEWEST_RUNS: LazyLock<[String; 2]> = LazyLock::new(|| {
+    ["", "status IN ('queued', 'running') AND"].map(|open| {
+        format!(
+            "SELECT {RUN_COLUMNS} FROM runs
+             WHERE {open} (?1 IS NULL OR pipeline = ?1) AND (?2 IS NULL OR status = ?2)
+               AND (?3 IS NULL OR triggered_by = ?3) AND (?4 IS NULL OR id < ?4)
+               AND (?6 IS NULL OR id >= ?6) AND (?7 IS NULL OR id < ?7)
+             ORDER BY id DESC LIMIT ?5"
+        )
+    })
 });
 
 /// A run with everything recorded about it, in one statement (one snapshot, no transaction),

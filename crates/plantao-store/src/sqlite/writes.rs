@@ -1,36 +1,32 @@
-//! Each kind of write, as SQLite statements inside the caller's transaction.
+//! Each kind of write, as SQLite statements inside the caller's transaction. The writes a run
+//! and a ping are made of (runs inserted, started and ended, stages, checks' counts, rollups)
+//! go through the writer's handle lent by sqlx ([`Writer`]), a statement per row; the rest
+//! through sqlx.
 
-use sqlx::Row;
+use std::sync::LazyLock;
 
 use chrono_tz::Tz;
 
+use super::direct::{Bind, Row, Writer, lend};
 use super::{WriteTx, alerts, micros, time, toolkit};
-use crate::PING_COUNTED;
 use crate::decode::{RunOptions, found, params_to_json, transition_error};
 use crate::error::{Result, StoreError};
 use crate::records::*;
-use crate::rollup::{Grain, buckets, run_bins, zone};
+use crate::rollup::{buckets, run_bins, zone};
+use crate::{PING_COUNTED, Rows};
 use plantao_model::RunId;
 
 pub(super) async fn apply_one(tx: &mut WriteTx, write: Write) -> Result<Applied> {
     match write {
-        Write::InsertRun(r) => Ok(insert_runs(tx, vec![r])
-            .await?
-            .pop()
-            .unwrap_or(Applied::Duplicate)),
+        Write::InsertRun(r) => lent(tx, |w| insert_runs(w, vec![r]))
+            .await
+            .map(|mut a| a.pop().unwrap_or(Applied::Duplicate)),
         Write::StartRun { id, at, node } => {
-            let done = sqlx::query("UPDATE runs SET status = 'running', started_at = ?, node = ? WHERE id = ? AND status = 'queued'")
-                .bind(micros(at))
-                .bind(&node)
-                .bind(id.to_string())
-                .execute(&mut **tx)
-                .await?;
-            updated(tx, id, done.rows_affected(), "started").await
+            lent(tx, |w| start_run(w, id, at, node.as_deref())).await
         }
-        Write::FinishRun(end) => Ok(finish_runs(tx, vec![end])
-            .await?
-            .pop()
-            .unwrap_or(Applied::Updated)),
+        Write::FinishRun(end) => lent(tx, |w| finish_runs(w, vec![end]))
+            .await
+            .map(|mut a| a.pop().unwrap_or(Applied::Updated)),
         Write::SetLag { id, lag_ms } => {
             let done = sqlx::query("UPDATE runs SET lag_ms = ? WHERE id = ?")
                 .bind(lag_ms)
@@ -39,13 +35,7 @@ pub(super) async fn apply_one(tx: &mut WriteTx, write: Write) -> Result<Applied>
                 .await?;
             found(done.rows_affected(), || format!("run {id}"))
         }
-        Write::RequestCancel { id } => {
-            let done = sqlx::query("UPDATE runs SET cancel_requested = 1 WHERE id = ? AND status IN ('queued', 'running')")
-                .bind(id.to_string())
-                .execute(&mut **tx)
-                .await?;
-            updated(tx, id, done.rows_affected(), "cancelled").await
-        }
+        Write::RequestCancel { id } => lent(tx, |w| request_cancel(w, id)).await,
         Write::SetPaused { pipeline, paused } => {
             let done = sqlx::query("UPDATE pipelines SET paused = ? WHERE name = ?")
                 .bind(paused)
@@ -54,10 +44,9 @@ pub(super) async fn apply_one(tx: &mut WriteTx, write: Write) -> Result<Applied>
                 .await?;
             found(done.rows_affected(), || format!("pipeline {pipeline}"))
         }
-        Write::PutStage(s) => Ok(put_stages(tx, vec![s])
-            .await?
-            .pop()
-            .unwrap_or(Applied::Updated)),
+        Write::PutStage(s) => lent(tx, |w| put_stages(w, vec![s]))
+            .await
+            .map(|mut a| a.pop().unwrap_or(Applied::Updated)),
         Write::PutCounter(c) => {
             sqlx::query(
                 "INSERT INTO counters (run_id, step, name, value) VALUES (?, ?, ?, ?)
@@ -192,259 +181,290 @@ pub(super) async fn apply_one(tx: &mut WriteTx, write: Write) -> Result<Applied>
             .await?;
             Ok(Applied::Updated)
         }
-        Write::CountResult(t) => {
-            let timezone: Option<String> =
-                sqlx::query_scalar("SELECT timezone FROM pipelines WHERE name = ?")
-                    .bind(&t.pipeline)
-                    .fetch_optional(&mut **tx)
-                    .await?;
-            let share = Share {
-                tally: t,
-                tz: zone(timezone.as_deref().unwrap_or("UTC")),
-                cpu_ms: 0,
-                counters_of: None,
-            };
-            add_up(tx, &[share]).await?;
-            Ok(Applied::Updated)
-        }
-        Write::Ping(p) => Ok(count_pings(tx, vec![p])
-            .await?
-            .pop()
-            .unwrap_or(Applied::Updated)),
+        Write::CountResult(t) => lent(tx, |w| count_result(w, t)).await,
+        Write::Ping(p) => lent(tx, |w| count_pings(w, vec![p]))
+            .await
+            .map(|mut a| a.pop().unwrap_or(Applied::Updated)),
     }
 }
 
-/// `Updated` when the UPDATE touched the run, else why it did not.
-async fn updated(tx: &mut WriteTx, id: RunId, rows: u64, wanted: &str) -> Result<Applied> {
-    if rows == 1 {
-        return Ok(Applied::Updated);
-    }
-    let current: Option<String> = sqlx::query_scalar("SELECT status FROM runs WHERE id = ?")
-        .bind(id.to_string())
-        .fetch_optional(&mut **tx)
-        .await?;
-    Err(transition_error(&id, current, wanted))
+/// `work` through the handle of the transaction's connection, lent by sqlx ([`lend`]).
+pub(super) async fn lent<T>(
+    tx: &mut WriteTx,
+    work: impl FnOnce(&mut Writer) -> Result<T>,
+) -> Result<T> {
+    let mut handle = tx.lock_handle().await?;
+    lend(&mut handle, work)
 }
 
-/// Rows per multi-row INSERT: 11 parameters each, far below SQLite's limit of 32,766.
-const INSERT_ROWS: usize = 200;
-
-/// Inserts runs with as few statements as rows allow; says for each whether it was inserted or
-/// its tick had a run already. Runs that start final (skipped ticks) are rolled up.
-pub(super) async fn insert_runs(tx: &mut WriteTx, runs: Vec<NewRun>) -> Result<Vec<Applied>> {
-    let mut applied = Vec::with_capacity(runs.len());
-    for chunk in runs.chunks(INSERT_ROWS) {
-        let mut q = sqlx::QueryBuilder::new(
-            "INSERT INTO runs (id, pipeline, triggered_by, scheduled_for, params, status, reason, queued_at, started_at, node, parent, selection) ",
-        );
-        q.push_values(chunk, |mut row, r| {
-            row.push_bind(r.id.to_string())
-                .push_bind(r.pipeline.clone())
-                .push_bind(r.trigger.as_str())
-                .push_bind(r.scheduled_for.map(micros))
-                .push_bind(params_to_json(&r.params))
-                .push_bind(r.status.as_str())
-                .push_bind(r.reason.clone())
-                .push_bind(micros(r.queued_at))
-                .push_bind(r.started_at.map(micros))
-                .push_bind(r.node.clone())
-                .push_bind(r.parent.map(|p| p.to_string()))
-                .push_bind(RunOptions::of(r).to_json().map(|v| v.to_string()));
+/// Groups of rows, in order.
+pub(super) fn write_rows(w: &mut Writer, group: Vec<Rows>) -> Result<Vec<Applied>> {
+    let mut applied = Vec::new();
+    for rows in group {
+        applied.extend(match rows {
+            Rows::Insert(runs) => insert_runs(w, runs)?,
+            Rows::Stages(stages) => put_stages(w, stages)?,
+            Rows::Finish(ends) => finish_runs(w, ends)?,
+            Rows::Pings(facts) => count_pings(w, facts)?,
         });
-        q.push(" ON CONFLICT (pipeline, scheduled_for) WHERE scheduled_for IS NOT NULL DO NOTHING RETURNING id");
-        let inserted: std::collections::HashSet<String> = q
-            .build_query_scalar::<String>()
-            .fetch_all(&mut **tx)
-            .await?
-            .into_iter()
-            .collect();
-        for r in chunk {
-            if inserted.contains(&r.id.to_string()) {
-                if r.status.is_final() {
-                    roll_up(tx, &[r.id]).await?;
-                }
-                applied.push(Applied::Inserted);
-            } else {
-                applied.push(Applied::Duplicate);
-            }
-        }
     }
     Ok(applied)
 }
 
-/// Rows per multi-row statement of the bulk writes below: at most 13 parameters a row (a
-/// stage), far below SQLite's limit of 32,766.
-const BULK_ROWS: usize = 200;
+const START_RUN: &str = "UPDATE runs SET status = 'running', started_at = ?2, node = ?3
+    WHERE id = ?1 AND status = 'queued'";
 
-/// Ends runs (the pings that arrive together end theirs in one batch) in a few statements:
-/// the runs, their stages still running (interrupted), and their rollups. A run that is not
-/// open is refused as one by one, and so is a run ended twice.
-pub(super) async fn finish_runs(tx: &mut WriteTx, ends: Vec<RunEnd>) -> Result<Vec<Applied>> {
-    let mut seen = std::collections::HashSet::new();
-    if !ends.iter().all(|e| seen.insert(e.id)) {
-        let mut applied = Vec::with_capacity(ends.len());
-        for end in ends {
-            applied.extend(Box::pin(finish_runs(tx, vec![end])).await?);
-        }
-        return Ok(applied);
+fn start_run(w: &mut Writer, id: RunId, at: Timestamp, node: Option<&str>) -> Result<Applied> {
+    let run = id.to_string();
+    let binds = [
+        Bind::Text(&run),
+        Bind::Int(micros(at)),
+        Bind::text_or_null(node),
+    ];
+    match w.execute(START_RUN, &binds, || format!("run {id}"))? {
+        1 => Ok(Applied::Updated),
+        _ => Err(refusal(w, id, "started")),
     }
-    for chunk in ends.chunks(BULK_ROWS) {
-        let mut q = sqlx::QueryBuilder::new(
-            "WITH v(id, status, at, reason, error_stage, error_message) AS (",
-        );
-        q.push_values(chunk, |mut row, e| {
-            row.push_bind(e.id.to_string())
-                .push_bind(e.status.as_str())
-                .push_bind(micros(e.at))
-                .push_bind(e.reason.clone())
-                .push_bind(e.error_stage.clone())
-                .push_bind(e.error_message.clone());
-        });
-        q.push(
-            ") UPDATE runs SET status = v.status, finished_at = v.at,
-                duration_ms = CASE WHEN runs.started_at IS NULL THEN NULL ELSE (v.at - runs.started_at) / 1000 END,
-                reason = COALESCE(v.reason, runs.reason), error_stage = v.error_stage, error_message = v.error_message
-             FROM v WHERE runs.id = v.id AND runs.status IN ('queued', 'running')
-             RETURNING runs.id",
-        );
-        let done: std::collections::HashSet<String> = q
-            .build_query_scalar::<String>()
-            .fetch_all(&mut **tx)
-            .await?
-            .into_iter()
-            .collect();
-        if let Some(e) = chunk.iter().find(|e| !done.contains(&e.id.to_string())) {
-            updated(tx, e.id, 0, "finished").await?;
-        }
-        let mut q = sqlx::QueryBuilder::new("WITH v(id, at) AS (");
-        q.push_values(chunk, |mut row, e| {
-            row.push_bind(e.id.to_string()).push_bind(micros(e.at));
-        });
-        q.push(
-            ") UPDATE stages SET status = 'interrupted', finished_at = v.at
-             FROM v WHERE stages.run_id = v.id AND stages.status = 'running'",
-        );
-        q.build().execute(&mut **tx).await?;
-        let ids: Vec<RunId> = chunk.iter().map(|e| e.id).collect();
-        roll_up(tx, &ids).await?;
+}
+
+const CANCEL_RUN: &str = "UPDATE runs SET cancel_requested = 1
+    WHERE id = ?1 AND status IN ('queued', 'running')";
+
+fn request_cancel(w: &mut Writer, id: RunId) -> Result<Applied> {
+    let run = id.to_string();
+    match w.execute(CANCEL_RUN, &[Bind::Text(&run)], || format!("run {id}"))? {
+        1 => Ok(Applied::Updated),
+        _ => Err(refusal(w, id, "cancelled")),
     }
+}
+
+const STATUS_OF: &str = "SELECT status FROM runs WHERE id = ?1";
+
+/// Why a run's transition to `wanted` touched no row: it is not there, or not in a state that
+/// allows it.
+fn refusal(w: &mut Writer, id: RunId, wanted: &str) -> StoreError {
+    let run = id.to_string();
+    match w.rows(STATUS_OF, &[Bind::Text(&run)], |row| {
+        Ok(row.text(0)?.map(str::to_owned))
+    }) {
+        Ok(status) => transition_error(&id, status.into_iter().flatten().next(), wanted),
+        Err(e) => e,
+    }
+}
+
+const INSERT_RUN: &str = "INSERT INTO runs (id, pipeline, triggered_by, scheduled_for, params,
+        status, reason, queued_at, started_at, node, parent, selection)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+    ON CONFLICT (pipeline, scheduled_for) WHERE scheduled_for IS NOT NULL DO NOTHING";
+
+/// Inserts runs; says for each whether it was inserted or its tick had a run already. Runs
+/// that start final (skipped ticks) are rolled up.
+pub(super) fn insert_runs(w: &mut Writer, runs: Vec<NewRun>) -> Result<Vec<Applied>> {
+    let mut applied = Vec::with_capacity(runs.len());
+    let mut ended = Vec::new();
+    for r in &runs {
+        let id = r.id.to_string();
+        let params = params_to_json(&r.params);
+        let parent = r.parent.map(|p| p.to_string());
+        let options = RunOptions::of(r).to_json().map(|v| v.to_string());
+        let binds = [
+            Bind::Text(&id),
+            Bind::Text(&r.pipeline),
+            Bind::Text(r.trigger.as_str()),
+            Bind::int_or_null(r.scheduled_for.map(micros)),
+            Bind::Text(&params),
+            Bind::Text(r.status.as_str()),
+            Bind::text_or_null(r.reason.as_deref()),
+            Bind::Int(micros(r.queued_at)),
+            Bind::int_or_null(r.started_at.map(micros)),
+            Bind::text_or_null(r.node.as_deref()),
+            Bind::text_or_null(parent.as_deref()),
+            Bind::text_or_null(options.as_deref()),
+        ];
+        if w.execute(INSERT_RUN, &binds, || format!("the parent of run {}", r.id))? == 1 {
+            if r.status.is_final() {
+                ended.push(r.id);
+            }
+            applied.push(Applied::Inserted);
+        } else {
+            applied.push(Applied::Duplicate);
+        }
+    }
+    roll_up(w, &ended)?;
+    Ok(applied)
+}
+
+const INTERRUPT_STAGES: &str = "UPDATE stages SET status = 'interrupted', finished_at = ?2
+    WHERE run_id = ?1 AND status = 'running'";
+
+/// Ends a run and answers what its rollups are told from.
+static FINISH_RUN: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE runs SET status = ?2, finished_at = ?3,
+            duration_ms = CASE WHEN started_at IS NULL THEN NULL ELSE (?3 - started_at) / 1000 END,
+            reason = COALESCE(?4, reason), error_stage = ?5, error_message = ?6
+         WHERE id = ?1 AND status IN ('queued', 'running')
+         RETURNING {SHARE_OF_RUN}"
+    )
+});
+
+/// Ends runs (the pings that arrive together end theirs in one batch): each run's stages still
+/// running (interrupted), the run, then their rollups. A run that is not open is refused, and so
+/// is a run ended twice.
+pub(super) fn finish_runs(w: &mut Writer, ends: Vec<RunEnd>) -> Result<Vec<Applied>> {
+    let mut shares = Vec::with_capacity(ends.len());
+    for e in &ends {
+        let id = e.id.to_string();
+        let binds = [Bind::Text(&id), Bind::Int(micros(e.at))];
+        w.execute(INTERRUPT_STAGES, &binds, || format!("run {}", e.id))?;
+        let binds = [
+            Bind::Text(&id),
+            Bind::Text(e.status.as_str()),
+            Bind::Int(micros(e.at)),
+            Bind::text_or_null(e.reason.as_deref()),
+            Bind::text_or_null(e.error_stage.as_deref()),
+            Bind::text_or_null(e.error_message.as_deref()),
+        ];
+        match w.rows(FINISH_RUN.as_str(), &binds, share_of)?.pop() {
+            Some(share) => shares.push(share),
+            None => return Err(refusal(w, e.id, "finished")),
+        }
+    }
+    add_up(w, &shares)?;
     Ok(vec![Applied::Updated; ends.len()])
 }
 
-/// Records stages (each one's start or end) in multi-row statements.
-pub(super) async fn put_stages(tx: &mut WriteTx, stages: Vec<Stage>) -> Result<Vec<Applied>> {
-    for chunk in stages.chunks(BULK_ROWS) {
-        let mut q = sqlx::QueryBuilder::new(
-            "INSERT INTO stages (run_id, step, attempt, status, started_at, finished_at, duration_ms, exit_code, error, log, cpu_user_ms, cpu_system_ms, peak_rss_kb) ",
-        );
-        q.push_values(chunk, |mut row, s| {
-            row.push_bind(s.run_id.to_string())
-                .push_bind(s.step.clone())
-                .push_bind(i64::from(s.attempt))
-                .push_bind(s.status.as_str())
-                .push_bind(micros(s.started_at))
-                .push_bind(s.finished_at.map(micros))
-                .push_bind(s.duration_ms)
-                .push_bind(s.exit_code)
-                .push_bind(s.error.clone())
-                .push_bind(s.log.clone())
-                .push_bind(s.cpu_user_ms)
-                .push_bind(s.cpu_system_ms)
-                .push_bind(s.peak_rss_kb);
-        });
-        q.push(
-            " ON CONFLICT (run_id, step, attempt) DO UPDATE SET
-                status = excluded.status, started_at = excluded.started_at, finished_at = excluded.finished_at,
-                duration_ms = excluded.duration_ms, exit_code = excluded.exit_code, error = excluded.error,
-                log = excluded.log, cpu_user_ms = excluded.cpu_user_ms, cpu_system_ms = excluded.cpu_system_ms,
-                peak_rss_kb = excluded.peak_rss_kb",
-        );
-        q.build().execute(&mut **tx).await.map_err(|e| {
-            StoreError::from_sqlx(e, || match chunk {
-                [one] => format!("run {}", one.run_id),
-                many => format!(
-                    "a run of {} stages (the first's: {})",
-                    many.len(),
-                    many[0].run_id
-                ),
-            })
-        })?;
+const PUT_STAGE: &str = "INSERT INTO stages (run_id, step, attempt, status, started_at,
+        finished_at, duration_ms, exit_code, error, log, cpu_user_ms, cpu_system_ms, peak_rss_kb)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+    ON CONFLICT (run_id, step, attempt) DO UPDATE SET
+        status = excluded.status, started_at = excluded.started_at,
+        finished_at = excluded.finished_at, duration_ms = excluded.duration_ms,
+        exit_code = excluded.exit_code, error = excluded.error, log = excluded.log,
+        cpu_user_ms = excluded.cpu_user_ms, cpu_system_ms = excluded.cpu_system_ms,
+        peak_rss_kb = excluded.peak_rss_kb";
+
+/// Records stages (each one's start or end).
+pub(super) fn put_stages(w: &mut Writer, stages: Vec<Stage>) -> Result<Vec<Applied>> {
+    for s in &stages {
+        let run = s.run_id.to_string();
+        let binds = [
+            Bind::Text(&run),
+            Bind::Text(&s.step),
+            Bind::Int(i64::from(s.attempt)),
+            Bind::Text(s.status.as_str()),
+            Bind::Int(micros(s.started_at)),
+            Bind::int_or_null(s.finished_at.map(micros)),
+            Bind::int_or_null(s.duration_ms),
+            Bind::int_or_null(s.exit_code.map(i64::from)),
+            Bind::text_or_null(s.error.as_deref()),
+            Bind::Text(&s.log),
+            Bind::int_or_null(s.cpu_user_ms),
+            Bind::int_or_null(s.cpu_system_ms),
+            Bind::int_or_null(s.peak_rss_kb),
+        ];
+        w.execute(PUT_STAGE, &binds, || format!("run {}", s.run_id))?;
     }
     Ok(vec![Applied::Updated; stages.len()])
 }
 
-/// Counts pings (and probe results) into their checks' records, in arrival order, in
-/// multi-row statements.
-pub(super) async fn count_pings(tx: &mut WriteTx, facts: Vec<PingFact>) -> Result<Vec<Applied>> {
-    for (n, chunk) in facts.chunks(BULK_ROWS).enumerate() {
-        let mut q =
-            sqlx::QueryBuilder::new("WITH v(seq, name, at, kind, duration, state, streak) AS (");
-        q.push_values(chunk.iter().enumerate(), |mut row, (i, p)| {
-            row.push_bind(i64::try_from(n * BULK_ROWS + i).unwrap_or(i64::MAX))
-                .push_bind(p.check.clone())
-                .push_bind(micros(p.at))
-                .push_bind(p.kind.as_str())
-                .push_bind(p.duration_ms)
-                .push_bind(p.state.as_ref().map(|(s, _)| s.clone()))
-                .push_bind(p.state.as_ref().map(|(_, n)| *n));
-        });
-        // `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT.
-        q.push(
-            ") INSERT INTO checks (name, pings, last_ping_at, last_ping, last_start_at, last_success_at, last_failure_at, last_duration_ms, state, streak)
-             SELECT name, 1, at, kind,
-                CASE WHEN kind = 'start' THEN at END,
-                CASE WHEN kind = 'success' THEN at END,
-                CASE WHEN kind = 'failure' THEN at END,
-                CASE WHEN kind IN ('success', 'failure') THEN duration END, state, streak
-             FROM v WHERE true ORDER BY seq ",
-        );
-        q.push(PING_COUNTED);
-        q.build().execute(&mut **tx).await?;
+/// A ping (or probe result) counted into its check's record: [`PING_COUNTED`] says how.
+static COUNT_PING: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO checks (name, pings, last_ping_at, last_ping, last_start_at, last_success_at,
+            last_failure_at, last_duration_ms, state, streak)
+         VALUES (?1, 1, ?2, ?3, CASE WHEN ?3 = 'start' THEN ?2 END,
+            CASE WHEN ?3 = 'success' THEN ?2 END, CASE WHEN ?3 = 'failure' THEN ?2 END,
+            CASE WHEN ?3 IN ('success', 'failure') THEN ?4 END, ?5, ?6) {PING_COUNTED}"
+    )
+});
+
+/// Counts pings (and probe results) into their checks' records, in arrival order.
+pub(super) fn count_pings(w: &mut Writer, facts: Vec<PingFact>) -> Result<Vec<Applied>> {
+    for p in &facts {
+        let binds = [
+            Bind::Text(&p.check),
+            Bind::Int(micros(p.at)),
+            Bind::Text(p.kind.as_str()),
+            Bind::int_or_null(p.duration_ms),
+            Bind::text_or_null(p.state.as_ref().map(|(s, _)| s.as_str())),
+            Bind::int_or_null(p.state.as_ref().map(|(_, n)| *n)),
+        ];
+        w.execute(COUNT_PING.as_str(), &binds, || format!("check {}", p.check))?;
     }
     Ok(vec![Applied::Updated; facts.len()])
 }
 
-/// Adds runs that just finished to their hourly and daily rollups, read together.
-async fn roll_up(tx: &mut WriteTx, ids: &[RunId]) -> Result<()> {
-    let mut q = sqlx::QueryBuilder::new(
-        "SELECT r.id, r.pipeline, r.status, r.triggered_by, COALESCE(r.scheduled_for, r.queued_at) AS at,
-                r.duration_ms,
-                (SELECT timezone FROM pipelines WHERE name = r.pipeline) AS timezone,
-                (SELECT COALESCE(SUM(COALESCE(cpu_user_ms, 0) + COALESCE(cpu_system_ms, 0)), 0)
-                   FROM stages WHERE run_id = r.id) AS cpu_ms,
-                EXISTS (SELECT 1 FROM counters WHERE run_id = r.id) AS counted
-         FROM runs r WHERE r.id IN (",
-    );
-    let mut list = q.separated(", ");
+const TIMEZONE_OF: &str = "SELECT timezone FROM pipelines WHERE name = ?1";
+
+/// A probe's result counted into its rollups.
+fn count_result(w: &mut Writer, tally: Tally) -> Result<Applied> {
+    let timezone = w.rows(TIMEZONE_OF, &[Bind::Text(&tally.pipeline)], |row| {
+        Ok(row.text(0)?.map(str::to_owned))
+    })?;
+    let share = Share {
+        tz: zone(
+            timezone
+                .into_iter()
+                .flatten()
+                .next()
+                .as_deref()
+                .unwrap_or("UTC"),
+        ),
+        tally,
+        cpu_ms: 0,
+        counters_of: None,
+    };
+    add_up(w, &[share])?;
+    Ok(Applied::Updated)
+}
+
+/// What a run's rollups are told from, for a row of `runs`, as [`share_of`] reads it.
+const SHARE_OF_RUN: &str = "pipeline, status, triggered_by, COALESCE(scheduled_for, queued_at),
+    duration_ms, (SELECT timezone FROM pipelines WHERE name = runs.pipeline),
+    (SELECT COALESCE(SUM(COALESCE(cpu_user_ms, 0) + COALESCE(cpu_system_ms, 0)), 0)
+       FROM stages WHERE run_id = runs.id),
+    EXISTS (SELECT 1 FROM counters WHERE run_id = runs.id), id";
+
+fn share_of(row: &Row) -> Result<Share> {
+    let text = |i| {
+        row.text(i)?
+            .map(str::to_owned)
+            .ok_or_else(|| StoreError::Database(format!("a run to roll up without column {i}")))
+    };
+    Ok(Share {
+        tally: Tally {
+            pipeline: text(0)?,
+            status: crate::decode::parse(&text(1)?)?,
+            trigger: crate::decode::parse(&text(2)?)?,
+            at: time(row.int(3).unwrap_or(0))?,
+            duration_ms: row.int(4),
+        },
+        tz: zone(row.text(5)?.unwrap_or("UTC")),
+        cpu_ms: row.int(6).unwrap_or(0),
+        // A run without counters (a ping's) costs no statement for them.
+        counters_of: if row.int(7) == Some(1) {
+            Some(text(8)?)
+        } else {
+            None
+        },
+    })
+}
+
+static RUN_TO_ROLL_UP: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {SHARE_OF_RUN} FROM runs WHERE id = ?1"));
+
+/// Adds runs that were inserted final (skipped ticks) to their hourly and daily rollups.
+fn roll_up(w: &mut Writer, ids: &[RunId]) -> Result<()> {
+    let mut shares = Vec::with_capacity(ids.len());
     for id in ids {
-        list.push_bind(id.to_string());
+        let run = id.to_string();
+        let share = w
+            .rows(RUN_TO_ROLL_UP.as_str(), &[Bind::Text(&run)], share_of)?
+            .pop();
+        shares.push(share.ok_or_else(|| StoreError::NotFound(format!("run {id} to roll up")))?);
     }
-    q.push(")");
-    let rows = q.build().fetch_all(&mut **tx).await?;
-    if rows.len() != ids.len() {
-        return Err(StoreError::NotFound(format!(
-            "{} of the runs to roll up",
-            ids.len() - rows.len()
-        )));
-    }
-    let mut shares = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let id: String = row.try_get("id")?;
-        shares.push(Share {
-            tally: Tally {
-                pipeline: row.try_get("pipeline")?,
-                status: crate::decode::parse(row.try_get::<&str, _>("status")?)?,
-                trigger: crate::decode::parse(row.try_get::<&str, _>("triggered_by")?)?,
-                at: time(row.try_get("at")?)?,
-                duration_ms: row.try_get("duration_ms")?,
-            },
-            tz: zone(row.try_get::<Option<&str>, _>("timezone")?.unwrap_or("UTC")),
-            cpu_ms: row.try_get("cpu_ms")?,
-            // A run without counters (a ping's) costs no statement for them.
-            counters_of: row.try_get::<bool, _>("counted")?.then_some(id),
-        });
-    }
-    add_up(tx, &shares).await
+    add_up(w, &shares)
 }
 
 /// A run's (or a probe result's) part of its hourly and daily rollups.
@@ -457,67 +477,60 @@ struct Share {
     counters_of: Option<String>,
 }
 
-/// Adds `shares` to their hourly and daily rollups. Each statement takes every share's two
-/// buckets (the hour and the local day): a statement is a round trip to SQLite's thread, which
-/// costs more than the SQL. SQLite applies the rows of one statement in turn, so two shares of
+/// A share of one bucket added to its rollup row. A row's `bins` holds at most one bin (its
+/// run's), which the update adds to the bucket's histogram: `json_each` of it is that one entry.
+const ADD_UP_RUNS: &str = "INSERT INTO rollup_runs (pipeline, grain, bucket, status, triggered_by,
+        runs, timed_runs, duration_ms_sum, duration_ms_max, cpu_ms, bins)
+    VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8, ?9, ?10)
+    ON CONFLICT (pipeline, grain, bucket, status, triggered_by) DO UPDATE SET
+        runs = runs + 1, timed_runs = timed_runs + excluded.timed_runs,
+        duration_ms_sum = duration_ms_sum + excluded.duration_ms_sum,
+        duration_ms_max = MAX(COALESCE(duration_ms_max, excluded.duration_ms_max),
+                              COALESCE(excluded.duration_ms_max, duration_ms_max)),
+        cpu_ms = cpu_ms + excluded.cpu_ms,
+        bins = COALESCE((SELECT json_set(rollup_runs.bins, '$.\"' || e.key || '\"',
+                            COALESCE(rollup_runs.bins ->> ('$.\"' || e.key || '\"'), 0) + e.value)
+                         FROM json_each(excluded.bins) e), bins)";
+
+/// A run's counters added to one bucket's.
+const ADD_UP_COUNTERS: &str = "INSERT INTO rollup_counters (pipeline, grain, bucket, step, name,
+        sum, runs)
+    SELECT ?2, ?3, ?4, step, name, value, 1 FROM counters WHERE run_id = ?1
+    ON CONFLICT (pipeline, grain, bucket, step, name) DO UPDATE SET
+        sum = sum + excluded.sum, runs = runs + 1";
+
+/// Adds `shares` to their hourly and daily rollups, one bucket after the other: two shares of
 /// one bucket each add their own.
-async fn add_up(tx: &mut WriteTx, shares: &[Share]) -> Result<()> {
-    for chunk in shares.chunks(BULK_ROWS / 2) {
-        let rows: Vec<(&Share, Grain, i64)> = chunk
-            .iter()
-            .flat_map(|s| buckets(s.tally.at, s.tz).map(|(grain, at)| (s, grain, micros(at))))
-            .collect();
-        // A row's `bins` holds at most one bin (its run's), which the update adds to the
-        // bucket's histogram: `json_each` of it is that one entry.
-        let mut q = sqlx::QueryBuilder::new(
-            "INSERT INTO rollup_runs (pipeline, grain, bucket, status, triggered_by, runs, timed_runs, duration_ms_sum, duration_ms_max, cpu_ms, bins) ",
-        );
-        q.push_values(&rows, |mut row, (s, grain, bucket)| {
-            let duration = s.tally.duration_ms;
-            row.push_bind(s.tally.pipeline.clone())
-                .push_bind(grain.as_str())
-                .push_bind(*bucket)
-                .push_bind(s.tally.status.as_str())
-                .push_bind(s.tally.trigger.as_str())
-                .push("1")
-                .push_bind(i64::from(duration.is_some()))
-                .push_bind(duration.unwrap_or(0))
-                .push_bind(duration)
-                .push_bind(s.cpu_ms)
-                .push_bind(run_bins(duration));
-        });
-        q.push(
-            " ON CONFLICT (pipeline, grain, bucket, status, triggered_by) DO UPDATE SET
-                runs = runs + 1, timed_runs = timed_runs + excluded.timed_runs,
-                duration_ms_sum = duration_ms_sum + excluded.duration_ms_sum,
-                duration_ms_max = MAX(COALESCE(duration_ms_max, excluded.duration_ms_max), COALESCE(excluded.duration_ms_max, duration_ms_max)),
-                cpu_ms = cpu_ms + excluded.cpu_ms,
-                bins = COALESCE((SELECT json_set(rollup_runs.bins, '$.\"' || e.key || '\"',
-                                    COALESCE(rollup_runs.bins ->> ('$.\"' || e.key || '\"'), 0) + e.value)
-                                 FROM json_each(excluded.bins) e), bins)",
-        );
-        q.build().execute(&mut **tx).await?;
-        let counted: Vec<(&str, &(&Share, Grain, i64))> = rows
-            .iter()
-            .filter_map(|r| r.0.counters_of.as_deref().map(|id| (id, r)))
-            .collect();
-        if !counted.is_empty() {
-            let mut q = sqlx::QueryBuilder::new("WITH v(run_id, pipeline, grain, bucket) AS (");
-            q.push_values(&counted, |mut row, (id, (s, grain, bucket))| {
-                row.push_bind(*id)
-                    .push_bind(s.tally.pipeline.clone())
-                    .push_bind(grain.as_str())
-                    .push_bind(*bucket);
-            });
-            // `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT.
-            q.push(
-                ") INSERT INTO rollup_counters (pipeline, grain, bucket, step, name, sum, runs)
-                 SELECT v.pipeline, v.grain, v.bucket, c.step, c.name, c.value, 1
-                 FROM v JOIN counters c ON c.run_id = v.run_id WHERE true
-                 ON CONFLICT (pipeline, grain, bucket, step, name) DO UPDATE SET
-                    sum = sum + excluded.sum, runs = runs + 1",
-            );
-            q.build().execute(&mut **tx).await?;
+fn add_up(w: &mut Writer, shares: &[Share]) -> Result<()> {
+    for s in shares {
+        let duration = s.tally.duration_ms;
+        let bins = run_bins(duration);
+        for (grain, at) in buckets(s.tally.at, s.tz) {
+            let bucket = micros(at);
+            let binds = [
+                Bind::Text(&s.tally.pipeline),
+                Bind::Text(grain.as_str()),
+                Bind::Int(bucket),
+                Bind::Text(s.tally.status.as_str()),
+                Bind::Text(s.tally.trigger.as_str()),
+                Bind::Int(i64::from(duration.is_some())),
+                Bind::Int(duration.unwrap_or(0)),
+                Bind::int_or_null(duration),
+                Bind::Int(s.cpu_ms),
+                Bind::Text(&bins),
+            ];
+            w.execute(ADD_UP_RUNS, &binds, || {
+                format!("pipeline {}", s.tally.pipeline)
+            })?;
+            if let Some(run) = &s.counters_of {
+                let binds = [
+                    Bind::Text(run),
+                    Bind::Text(&s.tally.pipeline),
+                    Bind::Text(grain.as_str()),
+                    Bind::Int(bucket),
+                ];
+                w.execute(ADD_UP_COUNTERS, &binds, || format!("run {run}"))?;
+            }
         }
     }
     Ok(())
