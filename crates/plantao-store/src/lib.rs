@@ -277,9 +277,9 @@ pub(crate) const PING_COUNTED: &str = "ON CONFLICT (name) DO UPDATE SET
     streak = COALESCE(excluded.streak, checks.streak)";
 
 /// A batch's writes as the backends apply them: writes of one kind one after another go
-/// together, so a backend may apply them in multi-row statements — runs inserted together (ticks
-/// due at once: a thousand in a few milliseconds instead of a statement each), and the stages,
-/// ends and facts of the pings that arrive together.
+/// together, so a backend may apply them together — PostgreSQL inserts runs in multi-row
+/// statements (ticks due at once: a thousand in a few milliseconds instead of a statement each);
+/// SQLite writes a batch made only of rows of runs and pings on its own writer, in one hand-off.
 enum Step {
     Rows(Rows),
     One(Write),
@@ -288,6 +288,8 @@ enum Step {
 /// Writes of one kind, one after another in a batch.
 enum Rows {
     Insert(Vec<NewRun>),
+    /// Runs started: each one's id, when, and on which node.
+    Start(Vec<(RunId, Timestamp, Option<String>)>),
     Stages(Vec<Stage>),
     Finish(Vec<RunEnd>),
     Pings(Vec<PingFact>),
@@ -302,10 +304,16 @@ fn steps(writes: Vec<Write>) -> Vec<Step> {
         };
         match (write, last) {
             (Write::InsertRun(run), Some(Rows::Insert(runs))) => runs.push(run),
+            (Write::StartRun { id, at, node }, Some(Rows::Start(starts))) => {
+                starts.push((id, at, node));
+            }
             (Write::PutStage(stage), Some(Rows::Stages(stages))) => stages.push(stage),
             (Write::FinishRun(end), Some(Rows::Finish(ends))) => ends.push(end),
             (Write::Ping(fact), Some(Rows::Pings(facts))) => facts.push(fact),
             (Write::InsertRun(run), _) => steps.push(Step::Rows(Rows::Insert(vec![run]))),
+            (Write::StartRun { id, at, node }, _) => {
+                steps.push(Step::Rows(Rows::Start(vec![(id, at, node)])));
+            }
             (Write::PutStage(stage), _) => steps.push(Step::Rows(Rows::Stages(vec![stage]))),
             (Write::FinishRun(end), _) => steps.push(Step::Rows(Rows::Finish(vec![end]))),
             (Write::Ping(fact), _) => steps.push(Step::Rows(Rows::Pings(vec![fact]))),
@@ -320,6 +328,10 @@ impl Step {
     fn writes(self) -> Vec<Write> {
         match self {
             Step::Rows(Rows::Insert(runs)) => runs.into_iter().map(Write::InsertRun).collect(),
+            Step::Rows(Rows::Start(starts)) => starts
+                .into_iter()
+                .map(|(id, at, node)| Write::StartRun { id, at, node })
+                .collect(),
             Step::Rows(Rows::Stages(stages)) => stages.into_iter().map(Write::PutStage).collect(),
             Step::Rows(Rows::Finish(ends)) => ends.into_iter().map(Write::FinishRun).collect(),
             Step::Rows(Rows::Pings(facts)) => facts.into_iter().map(Write::Ping).collect(),

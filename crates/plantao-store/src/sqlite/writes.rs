@@ -203,6 +203,10 @@ pub(super) fn write_rows(w: &mut Writer, group: Vec<Rows>) -> Result<Vec<Applied
     for rows in group {
         applied.extend(match rows {
             Rows::Insert(runs) => insert_runs(w, runs)?,
+            Rows::Start(starts) => starts
+                .into_iter()
+                .map(|(id, at, node)| start_run(w, id, at, node.as_deref()))
+                .collect::<Result<_>>()?,
             Rows::Stages(stages) => put_stages(w, stages)?,
             Rows::Finish(ends) => finish_runs(w, ends)?,
             Rows::Pings(facts) => count_pings(w, facts)?,
