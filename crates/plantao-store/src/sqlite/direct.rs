@@ -53,9 +53,13 @@ impl<'a> Bind<'a> {
 /// after use.
 const KEPT: usize = 4;
 
-/// How long a read waits for a lock (only a checkpoint that resets the WAL takes one readers
-/// wait for), as sqlx's connections do.
+/// How long a connection waits for a lock, as sqlx's connections do: a reader only for a
+/// checkpoint that resets the WAL, the own writer for another process's write transaction.
 const BUSY_MS: c_int = 10_000;
+
+fn c_path(path: &str) -> Result<CString> {
+    CString::new(path).map_err(|_| StoreError::Database(format!("a NUL in the path {path:?}")))
+}
 
 pub(super) struct Readers {
     path: CString,
@@ -65,8 +69,7 @@ pub(super) struct Readers {
 impl Readers {
     pub(super) fn new(path: &str) -> Result<Readers> {
         Ok(Readers {
-            path: CString::new(path)
-                .map_err(|_| StoreError::Database(format!("a NUL in the path {path:?}")))?,
+            path: c_path(path)?,
             idle: Mutex::new(Vec::new()),
         })
     }
@@ -265,8 +268,7 @@ pub(super) struct OwnWriter {
 impl OwnWriter {
     pub(super) fn new(path: &str) -> Result<OwnWriter> {
         Ok(OwnWriter {
-            path: CString::new(path)
-                .map_err(|_| StoreError::Database(format!("a NUL in the path {path:?}")))?,
+            path: c_path(path)?,
             conn: Mutex::new(None),
         })
     }
