@@ -291,8 +291,26 @@ impl PgStore {
     }
 
     /// The rows of the runs and counters rollups that [`Store::totals`] adds up, summed by
-    /// pipeline, or by pipeline and bucket when `by_bucket`.
+    /// pipeline, or by pipeline and bucket when `by_bucket`: read in one transaction, run to
+    /// its end even if the caller stops waiting (see [`detached`]).
     async fn totals_rows(
+        &self,
+        pipelines: &[String],
+        grain: Grain,
+        from: Timestamp,
+        to: Timestamp,
+        by_bucket: bool,
+    ) -> Result<(Vec<PgRow>, Vec<PgRow>)> {
+        let this = self.clone();
+        let pipelines = pipelines.to_vec();
+        detached(async move {
+            this.totals_rows_now(&pipelines, grain, from, to, by_bucket)
+                .await
+        })
+        .await
+    }
+
+    async fn totals_rows_now(
         &self,
         pipelines: &[String],
         grain: Grain,
@@ -752,7 +770,8 @@ impl Store for PgStore {
         until: Timestamp,
         limit: u32,
     ) -> Result<Vec<Notification>> {
-        self.claim_notifications_now(now, until, limit).await
+        let this = self.clone();
+        detached(async move { this.claim_notifications_now(now, until, limit).await }).await
     }
 
     async fn notifications(
