@@ -90,7 +90,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Per pipeline, the latest tick that has a run (whatever its status).
     async fn last_ticks(&self) -> Result<BTreeMap<String, Timestamp>>;
 
-    /// Runs left `running` by a node that is gone or whose lease expired before `now`.
+    /// Runs left `running` by a node that is gone or whose lease expired before `now`. A run
+    /// no node runs (a heartbeat's, opened by its `/start` ping) is never one.
     async fn orphaned(&self, now: Timestamp) -> Result<Vec<Run>>;
 
     /// Runs of `node` that someone asked to stop.

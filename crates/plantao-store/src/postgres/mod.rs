@@ -541,7 +541,8 @@ impl Store for PgStore {
     async fn orphaned(&self, now: Timestamp) -> Result<Vec<Run>> {
         let rows = sqlx::query(
             "SELECT r.* FROM runs r LEFT JOIN nodes n ON n.id = r.node
-             WHERE r.status = 'running' AND (n.id IS NULL OR n.expires_at < $1) ORDER BY r.id",
+             WHERE r.status = 'running' AND r.node IS NOT NULL
+               AND (n.id IS NULL OR n.expires_at < $1) ORDER BY r.id",
         )
         .bind(now)
         .fetch_all(&self.pool)

@@ -391,7 +391,7 @@ impl Store for SqliteStore {
             "SELECT json_group_array({RUN_JSON} ORDER BY id) FROM (
                 SELECT r.* FROM runs r LEFT JOIN nodes n ON n.id = r.node
                 WHERE r.status IN ('queued', 'running') AND r.status = 'running'
-                  AND (n.id IS NULL OR n.expires_at < ?))"
+                  AND r.node IS NOT NULL AND (n.id IS NULL OR n.expires_at < ?))"
         )))
         .bind(micros(now))
         .fetch_one(&self.reader)

@@ -167,6 +167,19 @@ pub async fn runs_of_dead_nodes_are_found_and_closed_as_interrupted(fx: &Fixture
             .await
             .unwrap();
     }
+    // A heartbeat's run, opened by its `/start` ping: no node runs it, so none can die under it.
+    let pinged = new_run("hb", Trigger::External, None);
+    store
+        .apply(vec![
+            Write::InsertRun(pinged.clone()),
+            Write::StartRun {
+                id: pinged.id,
+                at: at(1),
+                node: None,
+            },
+        ])
+        .await
+        .unwrap();
     let orphaned: Vec<RunId> = store
         .orphaned(at(5))
         .await
@@ -177,7 +190,7 @@ pub async fn runs_of_dead_nodes_are_found_and_closed_as_interrupted(fx: &Fixture
     assert_eq!(
         orphaned,
         [ids[1], ids[2]],
-        "the run of the live node is not an orphan"
+        "neither the run of the live node nor a run without a node is an orphan"
     );
     // One minute before its expiry, the expired node was still alive.
     assert_eq!(store.orphaned(at(1)).await.unwrap().len(), 1);
