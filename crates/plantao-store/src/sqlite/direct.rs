@@ -77,8 +77,7 @@ impl Readers {
     /// The first column of the first row `sql` answers, as text; `None` without a row or when
     /// that value is NULL.
     pub(super) fn text(&self, sql: &str, binds: &[Bind]) -> Result<Option<String>> {
-        let first = self.rows(sql, binds, 1, |row| Ok(row.text(0)?.map(str::to_owned)))?;
-        Ok(first.into_iter().next().flatten())
+        self.with_conn(|conn| conn.statements.text(sql, binds))
     }
 
     /// Each of the first `max` rows `sql` answers, as `each` reads it.
@@ -89,12 +88,17 @@ impl Readers {
         max: usize,
         each: impl FnMut(&Row) -> Result<T>,
     ) -> Result<Vec<T>> {
+        self.with_conn(|conn| conn.statements.rows(sql, binds, max, each))
+    }
+
+    /// `read` on a kept connection, or a new one while all are busy.
+    fn with_conn<T>(&self, read: impl FnOnce(&mut Conn) -> Result<T>) -> Result<T> {
         let kept = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let mut conn = match kept {
             Some(conn) => conn,
             None => Conn::open(&self.path, false)?,
         };
-        let answer = conn.rows(sql, binds, max, each);
+        let answer = read(&mut conn);
         // A connection that failed is closed: whatever went wrong stays with it.
         if answer.is_ok() {
             let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
@@ -135,6 +139,25 @@ impl Statements {
         let stmt = prepare(self.db, sql, self.flags)?;
         self.prepared.insert(sql.to_owned(), stmt);
         Ok(stmt)
+    }
+
+    /// Each of the first `max` rows `sql` answers, as `each` reads it.
+    fn rows<T>(
+        &mut self,
+        sql: &str,
+        binds: &[Bind],
+        max: usize,
+        each: impl FnMut(&Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let stmt = self.get(sql)?;
+        run(self.db, stmt, binds, max, each)
+    }
+
+    /// The first column of the first row `sql` answers, as text; `None` without a row or when
+    /// that value is NULL.
+    fn text(&mut self, sql: &str, binds: &[Bind]) -> Result<Option<String>> {
+        let first = self.rows(sql, binds, 1, |row| Ok(row.text(0)?.map(str::to_owned)))?;
+        Ok(first.into_iter().next().flatten())
     }
 
     fn finalize(&mut self) {
@@ -232,17 +255,6 @@ impl Conn {
         }
     }
 
-    fn rows<T>(
-        &mut self,
-        sql: &str,
-        binds: &[Bind],
-        max: usize,
-        each: impl FnMut(&Row) -> Result<T>,
-    ) -> Result<Vec<T>> {
-        let stmt = self.statements.get(sql)?;
-        run(self.db(), stmt, binds, max, each)
-    }
-
     /// Whether a transaction is still open (after a failed COMMIT or ROLLBACK, say).
     fn in_transaction(&self) -> bool {
         // SAFETY: the handle is open; this only reads its state.
@@ -331,8 +343,7 @@ impl Writer<'_> {
         what: impl FnOnce() -> String,
     ) -> Result<u64> {
         let db = self.statements.db;
-        let stmt = self.statements.get(sql)?;
-        match run(db, stmt, binds, usize::MAX, |_| Ok(())) {
+        match self.statements.rows(sql, binds, usize::MAX, |_| Ok(())) {
             Ok(_) => {
                 // SAFETY: the handle is ours for now; this reads the last statement's count.
                 let changed = unsafe { ffi::sqlite3_changes64(db.as_ptr()) };
@@ -356,9 +367,13 @@ impl Writer<'_> {
         binds: &[Bind],
         each: impl FnMut(&Row) -> Result<T>,
     ) -> Result<Vec<T>> {
-        let db = self.statements.db;
-        let stmt = self.statements.get(sql)?;
-        run(db, stmt, binds, usize::MAX, each)
+        self.statements.rows(sql, binds, usize::MAX, each)
+    }
+
+    /// The first column of the first row `sql` answers, as text; `None` without a row or when
+    /// that value is NULL.
+    pub(super) fn text(&mut self, sql: &str, binds: &[Bind]) -> Result<Option<String>> {
+        self.statements.text(sql, binds)
     }
 }
 

@@ -790,33 +790,28 @@ static RUN_BRIEFS: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// A page of runs, newest first, as one JSON array, bound to (pipeline, status, trigger, before
-/// this id, limit, from this id, before this id): each filter NULL when not asked. The second
-/// form also says `status IN ('queued', 'running')`, for pages of open runs: SQLite only uses
-/// the partial indexes on open runs when a query repeats their condition.
+/// Which runs a page holds, newest first, bound to (pipeline, status, trigger, before this id,
+/// limit, from this id, before this id): each filter NULL when not asked.
+const PAGE_OF_RUNS: &str = "(?1 IS NULL OR pipeline = ?1) AND (?2 IS NULL OR status = ?2)
+    AND (?3 IS NULL OR triggered_by = ?3) AND (?4 IS NULL OR id < ?4)
+    AND (?6 IS NULL OR id >= ?6) AND (?7 IS NULL OR id < ?7)
+    ORDER BY id DESC LIMIT ?5";
+
+/// A page of runs ([`PAGE_OF_RUNS`]) as one JSON array, for sqlx's reader threads.
 static RUNS_PAGE: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT json_group_array({RUN_JSON} ORDER BY id DESC) FROM (SELECT * FROM runs
-         WHERE (?1 IS NULL OR pipeline = ?1) AND (?2 IS NULL OR status = ?2)
-           AND (?3 IS NULL OR triggered_by = ?3) AND (?4 IS NULL OR id < ?4)
-           AND (?6 IS NULL OR id >= ?6) AND (?7 IS NULL OR id < ?7)
-         ORDER BY id DESC LIMIT ?5)"
+         WHERE {PAGE_OF_RUNS})"
     )
 });
 
-/// [`RUNS_PAGE`]'s rows stepped one at a time on the calling thread (see [`direct`]): no JSON
-/// to build and read back, and no sort for `json_group_array`'s order. The second reads only
-/// open runs, through their partial index.
+/// A page of runs ([`PAGE_OF_RUNS`]) stepped a row at a time on the calling thread (see
+/// [`direct`]): no JSON to build and read back, and no sort for `json_group_array`'s order. The
+/// second reads only open runs: SQLite uses the partial indexes on open runs only when a query
+/// repeats their condition.
 static NEWEST_RUNS: LazyLock<[String; 2]> = LazyLock::new(|| {
-    ["", "status IN ('queued', 'running') AND"].map(|open| {
-        format!(
-            "SELECT {RUN_COLUMNS} FROM runs
-             WHERE {open} (?1 IS NULL OR pipeline = ?1) AND (?2 IS NULL OR status = ?2)
-               AND (?3 IS NULL OR triggered_by = ?3) AND (?4 IS NULL OR id < ?4)
-               AND (?6 IS NULL OR id >= ?6) AND (?7 IS NULL OR id < ?7)
-             ORDER BY id DESC LIMIT ?5"
-        )
-    })
+    ["", "status IN ('queued', 'running') AND"]
+        .map(|open| format!("SELECT {RUN_COLUMNS} FROM runs WHERE {open} {PAGE_OF_RUNS}"))
 });
 
 /// A run with everything recorded about it, in one statement (one snapshot, no transaction),

@@ -1,7 +1,7 @@
 //! Each kind of write, as SQLite statements inside the caller's transaction. The writes a run
 //! and a ping are made of (runs inserted, started and ended, stages, checks' counts, rollups)
-//! go through the writer's handle lent by sqlx ([`Writer`]), a statement per row; the rest
-//! through sqlx.
+//! go through a [`Writer`], a statement per row: the backend's own writer's, or the handle of
+//! sqlx's writer lent inside its transaction ([`lent`]); the rest through sqlx.
 
 use std::sync::LazyLock;
 
@@ -248,10 +248,8 @@ const STATUS_OF: &str = "SELECT status FROM runs WHERE id = ?1";
 /// allows it.
 fn refusal(w: &mut Writer, id: RunId, wanted: &str) -> StoreError {
     let run = id.to_string();
-    match w.rows(STATUS_OF, &[Bind::Text(&run)], |row| {
-        Ok(row.text(0)?.map(str::to_owned))
-    }) {
-        Ok(status) => transition_error(&id, status.into_iter().flatten().next(), wanted),
+    match w.text(STATUS_OF, &[Bind::Text(&run)]) {
+        Ok(status) => transition_error(&id, status, wanted),
         Err(e) => e,
     }
 }
@@ -403,18 +401,9 @@ const TIMEZONE_OF: &str = "SELECT timezone FROM pipelines WHERE name = ?1";
 
 /// A probe's result counted into its rollups.
 fn count_result(w: &mut Writer, tally: Tally) -> Result<Applied> {
-    let timezone = w.rows(TIMEZONE_OF, &[Bind::Text(&tally.pipeline)], |row| {
-        Ok(row.text(0)?.map(str::to_owned))
-    })?;
+    let timezone = w.text(TIMEZONE_OF, &[Bind::Text(&tally.pipeline)])?;
     let share = Share {
-        tz: zone(
-            timezone
-                .into_iter()
-                .flatten()
-                .next()
-                .as_deref()
-                .unwrap_or("UTC"),
-        ),
+        tz: zone(timezone.as_deref().unwrap_or("UTC")),
         tally,
         cpu_ms: 0,
         counters_of: None,
