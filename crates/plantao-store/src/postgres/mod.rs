@@ -301,23 +301,6 @@ impl PgStore {
         to: Timestamp,
         by_bucket: bool,
     ) -> Result<(Vec<PgRow>, Vec<PgRow>)> {
-        let this = self.clone();
-        let pipelines = pipelines.to_vec();
-        detached(async move {
-            this.totals_rows_now(&pipelines, grain, from, to, by_bucket)
-                .await
-        })
-        .await
-    }
-
-    async fn totals_rows_now(
-        &self,
-        pipelines: &[String],
-        grain: Grain,
-        from: Timestamp,
-        to: Timestamp,
-        by_bucket: bool,
-    ) -> Result<(Vec<PgRow>, Vec<PgRow>)> {
         let key = if by_bucket {
             "pipeline, bucket"
         } else {
@@ -338,22 +321,27 @@ impl PgStore {
              WHERE pipeline = ANY($1) AND grain = $2 AND bucket >= $3 AND bucket < $4
              GROUP BY {key}, step, name"
         );
-        let mut tx = self.pool.begin().await?;
-        let mut read = Vec::with_capacity(2);
-        for sql in [runs, counters] {
-            read.push(
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(pipelines)
-                    .bind(grain.as_str())
-                    .bind(from)
-                    .bind(to)
-                    .fetch_all(&mut *tx)
-                    .await?,
-            );
-        }
-        tx.commit().await?;
-        let counters = read.pop().unwrap_or_default();
-        Ok((read.pop().unwrap_or_default(), counters))
+        let pool = self.pool.clone();
+        let pipelines = pipelines.to_vec();
+        detached(async move {
+            let mut tx = pool.begin().await?;
+            let mut read = Vec::with_capacity(2);
+            for sql in [runs, counters] {
+                read.push(
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(&pipelines)
+                        .bind(grain.as_str())
+                        .bind(from)
+                        .bind(to)
+                        .fetch_all(&mut *tx)
+                        .await?,
+                );
+            }
+            tx.commit().await?;
+            let counters = read.pop().unwrap_or_default();
+            Ok((read.pop().unwrap_or_default(), counters))
+        })
+        .await
     }
 
     async fn rollups_now(
