@@ -9,6 +9,7 @@ use tokio::sync::OwnedMutexGuard;
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions};
 
+use super::checkpoint::Checkpointer;
 use crate::error::{Result, StoreError};
 
 /// Applied in order; `PRAGMA user_version` counts those applied.
@@ -37,16 +38,28 @@ pub(super) const BUSY_WAIT: Duration = Duration::from_secs(10);
 /// WAL mode: it answers "database is locked" at once. So a `plantao run` started beside a daemon
 /// that is creating the file would fail; retrying for as long as the busy timeout is what every
 /// other statement gets.
+///
+/// A writer's connections leave their checkpoints to `checkpoints` (see [`Checkpointer`]).
 pub(super) async fn connect(
     size: u32,
     options: SqliteConnectOptions,
+    checkpoints: Option<Arc<Checkpointer>>,
 ) -> std::result::Result<SqlitePool, sqlx::Error> {
     let deadline = tokio::time::Instant::now() + BUSY_WAIT;
     loop {
-        let opened = SqlitePoolOptions::new()
-            .max_connections(size)
-            .connect_with(options.clone())
-            .await;
+        let mut pool = SqlitePoolOptions::new().max_connections(size);
+        if let Some(checkpoints) = checkpoints.clone() {
+            pool = pool.after_connect(move |conn, _| {
+                let checkpoints = checkpoints.clone();
+                Box::pin(async move {
+                    let mut handle = conn.lock_handle().await?;
+                    checkpoints
+                        .watch(handle.as_raw_handle())
+                        .map_err(|e| sqlx::Error::Configuration(e.to_string().into()))
+                })
+            });
+        }
+        let opened = pool.connect_with(options.clone()).await;
         match opened {
             Err(e) if is_busy(&e) && tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(5)).await;
@@ -76,13 +89,6 @@ pub(crate) struct Writers {
 }
 
 impl Writers {
-    pub(super) fn new(pool: SqlitePool) -> Writers {
-        Writers {
-            pool,
-            turn: Arc::new(tokio::sync::Mutex::new(())),
-        }
-    }
-
     pub(super) async fn turn(&self) -> OwnedMutexGuard<()> {
         self.turn.clone().lock_owned().await
     }

@@ -25,11 +25,12 @@
 use std::collections::HashMap;
 use std::ffi::{CStr, CString, c_char, c_int};
 use std::ptr::{NonNull, null, null_mut};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use libsqlite3_sys as ffi;
 use sqlx::sqlite::LockedSqliteHandle;
 
+use super::checkpoint::Checkpointer;
 use crate::error::{Result, StoreError};
 
 /// A value bound to a statement's parameter, in order from `?1`.
@@ -175,7 +176,7 @@ impl Drop for Statements {
 }
 
 /// An open connection of the backend's own and its statements, prepared once each.
-struct Conn {
+pub(super) struct Conn {
     statements: Statements,
 }
 
@@ -185,7 +186,7 @@ unsafe impl Send for Conn {}
 
 impl Conn {
     /// Opens the file read-only, or for writing with the settings sqlx gives its writer.
-    fn open(path: &CStr, writable: bool) -> Result<Conn> {
+    pub(super) fn open(path: &CStr, writable: bool) -> Result<Conn> {
         let flags = if writable {
             ffi::SQLITE_OPEN_READWRITE
         } else {
@@ -233,11 +234,11 @@ impl Conn {
         Ok(conn)
     }
 
-    fn db(&self) -> NonNull<ffi::sqlite3> {
+    pub(super) fn db(&self) -> NonNull<ffi::sqlite3> {
         self.statements.db
     }
 
-    fn execute(&self, sql: &CStr) -> Result<()> {
+    pub(super) fn execute(&self, sql: &CStr) -> Result<()> {
         // SAFETY: the handle is open and `sql` NUL-terminated; no callback, no error string.
         let rc = unsafe {
             ffi::sqlite3_exec(
@@ -271,17 +272,20 @@ impl Drop for Conn {
 }
 
 /// The writer connection of the backend's own (see the module's documentation), opened on
-/// first use and kept; closed after a transaction it could not end, so nothing stays open.
+/// first use and kept; closed after a transaction it could not end, so nothing stays open. Its
+/// commits leave checkpoints to `checkpoints`.
 pub(super) struct OwnWriter {
     path: CString,
     conn: Mutex<Option<Conn>>,
+    checkpoints: Arc<Checkpointer>,
 }
 
 impl OwnWriter {
-    pub(super) fn new(path: &str) -> Result<OwnWriter> {
+    pub(super) fn new(path: &str, checkpoints: Arc<Checkpointer>) -> Result<OwnWriter> {
         Ok(OwnWriter {
             path: c_path(path)?,
             conn: Mutex::new(None),
+            checkpoints,
         })
     }
 
@@ -291,7 +295,11 @@ impl OwnWriter {
         let mut slot = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let mut conn = match slot.take() {
             Some(conn) => conn,
-            None => Conn::open(&self.path, true)?,
+            None => {
+                let conn = Conn::open(&self.path, true)?;
+                self.checkpoints.watch(conn.db())?;
+                conn
+            }
         };
         let done = conn.execute(c"BEGIN IMMEDIATE").and_then(|()| {
             let answer = work(&mut Writer {
@@ -461,7 +469,7 @@ fn bind_and_step<T>(
 
 /// The connection's last error, as the store reports database errors: one that says the
 /// database cannot write (full, read-only, I/O) is [`StoreError::CannotWrite`].
-fn error(db: NonNull<ffi::sqlite3>, doing: &str) -> StoreError {
+pub(super) fn error(db: NonNull<ffi::sqlite3>, doing: &str) -> StoreError {
     // SAFETY: the handle is open (or failed to open, which still carries its message); the
     // message is copied before any other call.
     let (code, message) = unsafe {

@@ -1,6 +1,7 @@
 //! The embedded SQLite backend: one file, WAL mode, one writer connection and a few readers.
 
 mod alerts;
+mod checkpoint;
 pub(crate) mod connection;
 mod direct;
 mod rows;
@@ -23,6 +24,7 @@ use crate::{
     Alert, Backend, Notification, NotificationRecord, Rows, Silence, Step, Store, detached,
     first_id_at, steps,
 };
+use checkpoint::Checkpointer;
 use connection::{BUSY_WAIT, WriteTx, Writers, connect, migrate};
 use direct::{Bind, OwnWriter, Readers};
 use rows::{
@@ -44,6 +46,8 @@ pub(crate) struct SqliteStore {
     reader: SqlitePool,
     /// The reads run on the calling thread (see [`direct`]).
     direct: Arc<Readers>,
+    /// The WAL's checkpoints, off the writers' path (see [`checkpoint`]).
+    checkpoints: Arc<Checkpointer>,
     path: String,
 }
 
@@ -68,16 +72,24 @@ impl SqliteStore {
             .foreign_keys(true)
             .pragma("cache_size", "-512");
         let path = options.get_filename().display().to_string();
-        let writer = Writers::new(connect(1, options.clone()).await.map_err(unavailable)?);
+        let turn = Arc::new(tokio::sync::Mutex::new(()));
+        let checkpoints = Arc::new(Checkpointer::start(&path, turn.clone())?);
+        let writer = Writers {
+            pool: connect(1, options.clone(), Some(checkpoints.clone()))
+                .await
+                .map_err(unavailable)?,
+            turn,
+        };
         migrate(&writer).await?;
-        let reader = connect(4, options.read_only(true))
+        let reader = connect(4, options.read_only(true), None)
             .await
             .map_err(unavailable)?;
         Ok(SqliteStore {
             writer,
             reader,
             direct: Arc::new(Readers::new(&path)?),
-            own: Arc::new(OwnWriter::new(&path)?),
+            own: Arc::new(OwnWriter::new(&path, checkpoints.clone())?),
+            checkpoints,
             path,
         })
     }
@@ -768,6 +780,8 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
+        let checkpoints = self.checkpoints.clone();
+        let _ = tokio::task::spawn_blocking(move || checkpoints.stop()).await;
         self.direct.close();
         self.own.close();
         self.reader.close().await;
