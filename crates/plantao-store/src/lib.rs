@@ -293,6 +293,8 @@ enum Rows {
     Start(Vec<(RunId, Timestamp, Option<String>)>),
     Stages(Vec<Stage>),
     Finish(Vec<RunEnd>),
+    /// Ticks' scheduling lags: each run's id and its lag in milliseconds.
+    Lags(Vec<(RunId, i64)>),
     Pings(Vec<PingFact>),
 }
 
@@ -310,6 +312,7 @@ fn steps(writes: Vec<Write>) -> Vec<Step> {
             }
             (Write::PutStage(stage), Some(Rows::Stages(stages))) => stages.push(stage),
             (Write::FinishRun(end), Some(Rows::Finish(ends))) => ends.push(end),
+            (Write::SetLag { id, lag_ms }, Some(Rows::Lags(lags))) => lags.push((id, lag_ms)),
             (Write::Ping(fact), Some(Rows::Pings(facts))) => facts.push(fact),
             (Write::InsertRun(run), _) => steps.push(Step::Rows(Rows::Insert(vec![run]))),
             (Write::StartRun { id, at, node }, _) => {
@@ -317,6 +320,9 @@ fn steps(writes: Vec<Write>) -> Vec<Step> {
             }
             (Write::PutStage(stage), _) => steps.push(Step::Rows(Rows::Stages(vec![stage]))),
             (Write::FinishRun(end), _) => steps.push(Step::Rows(Rows::Finish(vec![end]))),
+            (Write::SetLag { id, lag_ms }, _) => {
+                steps.push(Step::Rows(Rows::Lags(vec![(id, lag_ms)])));
+            }
             (Write::Ping(fact), _) => steps.push(Step::Rows(Rows::Pings(vec![fact]))),
             (other, _) => steps.push(Step::One(other)),
         }
@@ -335,6 +341,10 @@ impl Step {
                 .collect(),
             Step::Rows(Rows::Stages(stages)) => stages.into_iter().map(Write::PutStage).collect(),
             Step::Rows(Rows::Finish(ends)) => ends.into_iter().map(Write::FinishRun).collect(),
+            Step::Rows(Rows::Lags(lags)) => lags
+                .into_iter()
+                .map(|(id, lag_ms)| Write::SetLag { id, lag_ms })
+                .collect(),
             Step::Rows(Rows::Pings(facts)) => facts.into_iter().map(Write::Ping).collect(),
             Step::One(write) => vec![write],
         }

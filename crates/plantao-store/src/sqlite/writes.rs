@@ -1,5 +1,5 @@
 //! Each kind of write, as SQLite statements inside the caller's transaction. The writes a run
-//! and a ping are made of (runs inserted, started and ended, stages, checks' counts, rollups)
+//! and a ping are made of (runs inserted, started and ended, stages, lags, checks' counts, rollups)
 //! go through a [`Writer`], a statement per row: the backend's own writer's, or the handle of
 //! sqlx's writer lent inside its transaction ([`lent`]); the rest through sqlx.
 
@@ -27,14 +27,7 @@ pub(super) async fn apply_one(tx: &mut WriteTx, write: Write) -> Result<Applied>
         Write::FinishRun(end) => lent(tx, |w| finish_runs(w, vec![end]))
             .await
             .map(|mut a| a.pop().unwrap_or(Applied::Updated)),
-        Write::SetLag { id, lag_ms } => {
-            let done = sqlx::query("UPDATE runs SET lag_ms = ? WHERE id = ?")
-                .bind(lag_ms)
-                .bind(id.to_string())
-                .execute(&mut **tx)
-                .await?;
-            found(done.rows_affected(), || format!("run {id}"))
-        }
+        Write::SetLag { id, lag_ms } => lent(tx, |w| set_lag(w, id, lag_ms)).await,
         Write::RequestCancel { id } => lent(tx, |w| request_cancel(w, id)).await,
         Write::SetPaused { pipeline, paused } => {
             let done = sqlx::query("UPDATE pipelines SET paused = ? WHERE name = ?")
@@ -209,6 +202,10 @@ pub(super) fn write_rows(w: &mut Writer, group: Vec<Rows>) -> Result<Vec<Applied
                 .collect::<Result<_>>()?,
             Rows::Stages(stages) => put_stages(w, stages)?,
             Rows::Finish(ends) => finish_runs(w, ends)?,
+            Rows::Lags(lags) => lags
+                .into_iter()
+                .map(|(id, lag_ms)| set_lag(w, id, lag_ms))
+                .collect::<Result<_>>()?,
             Rows::Pings(facts) => count_pings(w, facts)?,
         });
     }
@@ -229,6 +226,16 @@ fn start_run(w: &mut Writer, id: RunId, at: Timestamp, node: Option<&str>) -> Re
         1 => Ok(Applied::Updated),
         _ => Err(refusal(w, id, "started")),
     }
+}
+
+fn set_lag(w: &mut Writer, id: RunId, lag_ms: i64) -> Result<Applied> {
+    let run = id.to_string();
+    let binds = [Bind::Text(&run), Bind::Int(lag_ms)];
+    let what = || format!("run {id}");
+    found(
+        w.execute("UPDATE runs SET lag_ms = ?2 WHERE id = ?1", &binds, what)?,
+        what,
+    )
 }
 
 const CANCEL_RUN: &str = "UPDATE runs SET cancel_requested = 1
