@@ -28,15 +28,10 @@ pub(crate) struct Finished {
     pub log: String,
 }
 
-/// Runs `command` to its end, or until `limit` passes or `cancel` turns true; then the whole
-/// process group is stopped. Either way no process of the group is left behind.
-pub(crate) async fn run(
-    mut command: Command,
-    limit: Option<Duration>,
-    cancel: StopSignal,
-    live: LiveLog,
-) -> std::io::Result<Finished> {
-    let (mut reader, writer) = std::io::pipe()?;
+/// Starts `command` in a process group of its own, its output (stdout and stderr) into a pipe:
+/// the pipe's reading end and the process's id.
+fn start(mut command: Command) -> std::io::Result<(std::io::PipeReader, u32)> {
+    let (reader, writer) = std::io::pipe()?;
     command
         .stdin(Stdio::null())
         .stdout(writer.try_clone()?)
@@ -46,13 +41,38 @@ pub(crate) async fn run(
     // The command holds our copies of the pipe's write end: drop it so the reader sees the end
     // of output once the group's processes are gone.
     drop(command);
-    let pid = child.id();
-    drop(child);
-    // Should this future be dropped before the end (its caller gave up), the group goes too.
-    let guard = KillOnDrop(pid);
+    Ok((reader, child.id()))
+}
 
+/// Runs `command` to its end, or until `limit` passes or `cancel` turns true; then the whole
+/// process group is stopped. Either way no process of the group is left behind.
+pub(crate) async fn run(
+    command: Command,
+    limit: Option<Duration>,
+    cancel: StopSignal,
+    live: LiveLog,
+) -> std::io::Result<Finished> {
+    // Started on a blocking thread, which then reads its output: `spawn` holds the calling
+    // thread until the child has called exec, which must not stall the runtime's workers (the
+    // scheduler's wake-up at a due instant shares them).
+    let (started, pid) = tokio::sync::oneshot::channel();
     let pushed = live.clone();
     let reading = tokio::task::spawn_blocking(move || {
+        let mut reader = match start(command) {
+            Ok((reader, pid)) => {
+                if started.send(Ok(pid)).is_err() {
+                    // The caller gave up while it started: nothing else will stop the group.
+                    sys::killpg(pid, SIGKILL);
+                    let _ = sys::wait4(pid);
+                    return;
+                }
+                reader
+            }
+            Err(e) => {
+                let _ = started.send(Err(e));
+                return;
+            }
+        };
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             match reader.read(&mut buf) {
@@ -63,6 +83,10 @@ pub(crate) async fn run(
             }
         }
     });
+    let pid = pid.await.map_err(std::io::Error::other)??;
+    // Should this future be dropped before the end (its caller gave up), the group goes too.
+    let guard = KillOnDrop(pid);
+
     let mut waiting = tokio::task::spawn_blocking(move || sys::wait4(pid));
 
     let deadline = async {
