@@ -43,7 +43,9 @@ pub struct NewRun {
     pub trigger: Trigger,
     pub scheduled_for: Option<DateTime<Utc>>,
     pub params: BTreeMap<String, String>,
-    /// `queued`, `running` (a local `plantao run`) or `skipped` (with its reason).
+    /// `queued`, `running` (a local `plantao run`), `skipped` (with its reason), or final with
+    /// a `started_at`: a run that ended as it started (a heartbeat's success without a start),
+    /// recorded finished at `started_at` with a duration of 0 ms.
     pub status: RunStatus,
     pub reason: Option<String>,
     pub queued_at: DateTime<Utc>,
@@ -109,6 +111,11 @@ impl NewRun {
             period: None,
             force: false,
         }
+    }
+
+    /// When a run inserted final finished: at its start, if it had one (a skipped tick did not).
+    pub fn finished_at(&self) -> Option<Timestamp> {
+        self.started_at.filter(|_| self.status.is_final())
     }
 }
 

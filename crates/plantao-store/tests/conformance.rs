@@ -75,5 +75,6 @@ conformance!(
     a_damaged_backup_is_refused_before_anything_changes,
     the_last_success_is_the_latest_succeeded_finish,
     runs_ended_together_add_up_as_runs_ended_one_by_one,
+    a_run_born_finished_is_recorded_as_one_opened_and_ended_at_once,
     histograms_kept_as_rows_are_carried_over_by_the_migration,
 );

@@ -294,11 +294,12 @@ async fn updated(
     Err(transition_error(&id, current, wanted))
 }
 
-/// Rows per multi-row INSERT: 11 parameters each, far below PostgreSQL's limit of 65,535.
+/// Rows per multi-row INSERT: 14 parameters each, far below PostgreSQL's limit of 65,535.
 const INSERT_ROWS: usize = 200;
 
 /// Inserts runs with as few statements as rows allow; says for each whether it was inserted or
-/// its tick had a run already. Runs that start final (skipped ticks) are rolled up.
+/// its tick had a run already. Runs that start final (skipped ticks, runs that ended as they
+/// started) are rolled up.
 pub(super) async fn insert_runs(
     tx: &mut Transaction<'static, Postgres>,
     runs: Vec<NewRun>,
@@ -313,7 +314,7 @@ pub(super) async fn insert_runs(
             );
         }
         let mut q = sqlx::QueryBuilder::new(
-            "INSERT INTO runs (id, pipeline, triggered_by, scheduled_for, params, status, reason, queued_at, started_at, node, parent, selection) ",
+            "INSERT INTO runs (id, pipeline, triggered_by, scheduled_for, params, status, reason, queued_at, started_at, node, parent, selection, finished_at, duration_ms) ",
         );
         q.push_values(chunk.iter().zip(params), |mut row, (r, params)| {
             row.push_bind(r.id.as_uuid())
@@ -327,7 +328,9 @@ pub(super) async fn insert_runs(
                 .push_bind(r.started_at)
                 .push_bind(r.node.clone())
                 .push_bind(r.parent.map(|p| p.as_uuid()))
-                .push_bind(RunOptions::of(r).to_json());
+                .push_bind(RunOptions::of(r).to_json())
+                .push_bind(r.finished_at())
+                .push_bind(r.finished_at().map(|_| 0_i64));
         });
         q.push(" ON CONFLICT (pipeline, scheduled_for) WHERE scheduled_for IS NOT NULL DO NOTHING RETURNING id");
         let inserted: std::collections::HashSet<uuid::Uuid> = q

@@ -262,12 +262,12 @@ fn refusal(w: &mut Writer, id: RunId, wanted: &str) -> StoreError {
 }
 
 const INSERT_RUN: &str = "INSERT INTO runs (id, pipeline, triggered_by, scheduled_for, params,
-        status, reason, queued_at, started_at, node, parent, selection)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+        status, reason, queued_at, started_at, node, parent, selection, finished_at, duration_ms)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
     ON CONFLICT (pipeline, scheduled_for) WHERE scheduled_for IS NOT NULL DO NOTHING";
 
 /// Inserts runs; says for each whether it was inserted or its tick had a run already. Runs
-/// that start final (skipped ticks) are rolled up.
+/// that start final (skipped ticks, runs that ended as they started) are rolled up.
 pub(super) fn insert_runs(w: &mut Writer, runs: Vec<NewRun>) -> Result<Vec<Applied>> {
     let mut applied = Vec::with_capacity(runs.len());
     let mut ended = Vec::new();
@@ -276,6 +276,7 @@ pub(super) fn insert_runs(w: &mut Writer, runs: Vec<NewRun>) -> Result<Vec<Appli
         let params = params_to_json(&r.params);
         let parent = r.parent.map(|p| p.to_string());
         let options = RunOptions::of(r).to_json().map(|v| v.to_string());
+        let finished = r.finished_at().map(micros);
         let binds = [
             Bind::Text(&id),
             Bind::Text(&r.pipeline),
@@ -289,6 +290,8 @@ pub(super) fn insert_runs(w: &mut Writer, runs: Vec<NewRun>) -> Result<Vec<Appli
             Bind::text_or_null(r.node.as_deref()),
             Bind::text_or_null(parent.as_deref()),
             Bind::text_or_null(options.as_deref()),
+            Bind::int_or_null(finished),
+            Bind::int_or_null(finished.map(|_| 0)),
         ];
         if w.execute(INSERT_RUN, &binds, || format!("the parent of run {}", r.id))? == 1 {
             if r.status.is_final() {
@@ -454,7 +457,7 @@ fn share_of(row: &Row) -> Result<Share> {
 static RUN_TO_ROLL_UP: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {SHARE_OF_RUN} FROM runs WHERE id = ?1"));
 
-/// Adds runs that were inserted final (skipped ticks) to their hourly and daily rollups.
+/// Adds runs that were inserted final to their hourly and daily rollups.
 fn roll_up(w: &mut Writer, ids: &[RunId]) -> Result<()> {
     let mut shares = Vec::with_capacity(ids.len());
     for id in ids {

@@ -549,6 +549,136 @@ pub async fn runs_ended_together_add_up_as_runs_ended_one_by_one(fx: &Fixture) {
     );
 }
 
+/// A run inserted final with a start (a heartbeat's success without a start) is recorded as a
+/// run opened and ended at that instant: finished then, lasting 0 ms, added up once, and never
+/// among the open runs.
+pub async fn a_run_born_finished_is_recorded_as_one_opened_and_ended_at_once(fx: &Fixture) {
+    let store = fx.open().await;
+    for name in ["opened", "born"] {
+        let rec = PipelineRecord {
+            name: name.into(),
+            definition_hash: "h".into(),
+            description: None,
+            timezone: "America/Sao_Paulo".into(),
+        };
+        store
+            .sync_pipelines(std::slice::from_ref(&rec), at(0))
+            .await
+            .unwrap();
+    }
+    let mut pairs = Vec::new();
+    for (i, (minute, status)) in [
+        (0, RunStatus::Succeeded),
+        (30, RunStatus::Failed),
+        (1500, RunStatus::Succeeded),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let started = |pipeline| NewRun {
+            queued_at: at(minute),
+            started_at: Some(at(minute)),
+            ..new_run(pipeline, Trigger::External, None)
+        };
+        let ping = |id| Stage {
+            finished_at: Some(at(minute)),
+            duration_ms: Some(0),
+            ..stage(id, "ping", 1, plantao_model::StageStatus::Succeeded, minute)
+        };
+        let opened = NewRun {
+            status: RunStatus::Running,
+            ..started("opened")
+        };
+        let born = NewRun {
+            status,
+            ..started("born")
+        };
+        let applied = store
+            .apply(vec![
+                Write::InsertRun(opened.clone()),
+                Write::PutStage(ping(opened.id)),
+                Write::FinishRun(RunEnd {
+                    id: opened.id,
+                    status,
+                    at: at(minute),
+                    reason: None,
+                    error_stage: None,
+                    error_message: None,
+                }),
+                Write::InsertRun(born.clone()),
+                Write::PutStage(ping(born.id)),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(applied[3], Applied::Inserted, "run {i}");
+        pairs.push((opened.id, born.id));
+    }
+    for (opened, born) in pairs {
+        let (o, b) = (
+            store.run_detail(opened).await.unwrap(),
+            store.run_detail(born).await.unwrap(),
+        );
+        assert!(b.run.finished_at.is_some(), "{:?}", b.run);
+        assert_eq!(
+            (
+                b.run.status,
+                b.run.started_at,
+                b.run.finished_at,
+                b.run.duration_ms
+            ),
+            (
+                o.run.status,
+                o.run.started_at,
+                o.run.finished_at,
+                o.run.duration_ms
+            )
+        );
+        assert_eq!(b.run.duration_ms, Some(0));
+        assert_eq!(
+            b.stages,
+            vec![Stage {
+                run_id: born,
+                ..o.stages[0].clone()
+            }]
+        );
+    }
+    for grain in [Grain::Hour, Grain::Day] {
+        let of = |pipeline| store.rollups(pipeline, grain, at(-2880), at(4320));
+        let (opened, born) = (of("opened").await.unwrap(), of("born").await.unwrap());
+        assert_eq!(
+            opened.iter().map(|b| b.summary.runs).sum::<u64>(),
+            3,
+            "{grain:?}"
+        );
+        assert_eq!(opened, born, "{grain:?}");
+    }
+    for status in [RunStatus::Queued, RunStatus::Running] {
+        let open = store
+            .runs(&RunFilter {
+                pipeline: Some("born".into()),
+                status: Some(status),
+                limit: 10,
+                ..RunFilter::default()
+            })
+            .await
+            .unwrap();
+        assert!(open.is_empty(), "{open:?}");
+    }
+    assert_eq!(
+        store
+            .runs(&RunFilter {
+                pipeline: Some("born".into()),
+                status: Some(RunStatus::Succeeded),
+                limit: 10,
+                ..RunFilter::default()
+            })
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
 /// `report`'s rollups at `grain` from two days before [`at`]`(0)` to six days after.
 async fn report_rollups(store: &dyn Store, grain: Grain) -> Vec<Bucket> {
     store
