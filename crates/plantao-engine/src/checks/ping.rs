@@ -93,11 +93,26 @@ fn end(ping: &Ping, open: Option<&Run>, log: String) -> (Vec<Write>, Recorded) {
         _ => Some(0),
     };
     let ok = code == Some(0);
+    let status = if ok {
+        RunStatus::Succeeded
+    } else {
+        RunStatus::Failed
+    };
     let mut writes = Vec::new();
+    // A success without a start is a run born finished: one row, never among the open ones. A
+    // failure's run is opened and ended, its end saying what failed.
+    let born_finished = open.is_none() && ok;
     let (id, started) = match open {
         Some(run) => (run.id, run.started_at.unwrap_or(ping.at)),
         None => {
-            let run = new_run(ping, RunStatus::Running);
+            let run = new_run(
+                ping,
+                if born_finished {
+                    status
+                } else {
+                    RunStatus::Running
+                },
+            );
             let id = run.id;
             writes.push(Write::InsertRun(run));
             (id, ping.at)
@@ -113,18 +128,16 @@ fn end(ping: &Ping, open: Option<&Run>, log: String) -> (Vec<Write>, Recorded) {
     }
     let error = s.error.clone();
     writes.push(Write::PutStage(s));
-    writes.push(Write::FinishRun(RunEnd {
-        id,
-        status: if ok {
-            RunStatus::Succeeded
-        } else {
-            RunStatus::Failed
-        },
-        at: ping.at,
-        reason: None,
-        error_stage: (!ok).then(|| "ping".to_owned()),
-        error_message: error,
-    }));
+    if !born_finished {
+        writes.push(Write::FinishRun(RunEnd {
+            id,
+            status,
+            at: ping.at,
+            reason: None,
+            error_stage: (!ok).then(|| "ping".to_owned()),
+            error_message: error,
+        }));
+    }
     let duration = open.map(|_| (ping.at - started).num_milliseconds());
     let kind = if ok {
         PingKind::Success
@@ -181,7 +194,7 @@ fn new_run(ping: &Ping, status: RunStatus) -> NewRun {
         status,
         reason: None,
         queued_at: ping.at,
-        started_at: (status == RunStatus::Running).then_some(ping.at),
+        started_at: (status != RunStatus::Skipped).then_some(ping.at),
         node: None,
         parent: None,
         selection: StepSelection::default(),
