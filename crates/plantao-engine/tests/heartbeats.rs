@@ -126,10 +126,27 @@ async fn late_within_the_grace_and_down_after_it() {
 async fn a_failure_is_down_at_once_and_a_success_clears_it() {
     let rig = Rig::new(ROOT, &[]).await;
     ping(rig.store.as_ref(), "backup", Signal::Success, None, 0).await;
-    ping(rig.store.as_ref(), "backup", Signal::Exit(3), None, 600).await;
+    // Pinged a quarter of a second past 12:10: the reason says the second, in UTC.
+    checks::record(
+        rig.store.as_ref(),
+        Ping {
+            check: "backup".into(),
+            signal: Signal::Exit(3),
+            rid: None,
+            body: Vec::new(),
+            body_size: 0,
+            at: secs(600) + Duration::milliseconds(250),
+        },
+        1024,
+    )
+    .await
+    .unwrap();
     let s = status_at(&rig, "backup", secs(601)).await;
     assert_eq!(s.state, State::Down);
-    assert!(s.events["down"].contains("reported a failure"), "{s:?}");
+    assert_eq!(
+        s.events["down"], "it reported a failure at 2026-12-01 12:10:00 UTC",
+        "{s:?}"
+    );
     ping(rig.store.as_ref(), "backup", Signal::Exit(0), None, 1200).await;
     assert_eq!(status_at(&rig, "backup", secs(1201)).await.state, State::Up);
     let runs = runs_of(rig.store.as_ref(), "backup").await;

@@ -91,7 +91,9 @@ pub fn status(h: &Heartbeat, record: Option<&CheckRecord>, paused: bool, now: Ti
                         &mut out,
                         CheckEvent::Down,
                         format!(
-                            "no success since {success} (expected by {due}, grace {})",
+                            "no success since {} (expected by {}, grace {})",
+                            moment(success),
+                            moment(due),
                             words(h.grace)
                         ),
                     );
@@ -99,7 +101,11 @@ pub fn status(h: &Heartbeat, record: Option<&CheckRecord>, paused: bool, now: Ti
                 State::Late => say(
                     &mut out,
                     CheckEvent::Late,
-                    format!("no success since {success} (expected by {due})"),
+                    format!(
+                        "no success since {} (expected by {})",
+                        moment(success),
+                        moment(due)
+                    ),
                 ),
                 _ => {}
             }
@@ -110,8 +116,9 @@ pub fn status(h: &Heartbeat, record: Option<&CheckRecord>, paused: bool, now: Ti
                         &mut out,
                         CheckEvent::StartMissing,
                         format!(
-                            "no start within {} of {due}, when it was expected",
-                            words(deadline)
+                            "no start within {} of {}, when it was expected",
+                            words(deadline),
+                            moment(due)
                         ),
                     );
                 }
@@ -124,8 +131,10 @@ pub fn status(h: &Heartbeat, record: Option<&CheckRecord>, paused: bool, now: Ti
                 &mut out,
                 CheckEvent::TooOften,
                 format!(
-                    "two successes {} apart ({previous} and {success}), under min_interval {}",
+                    "two successes {} apart ({} and {}), under min_interval {}",
                     words_ms((success - previous).num_milliseconds()),
+                    moment(previous),
+                    moment(success),
                     words(min)
                 ),
             );
@@ -140,7 +149,7 @@ pub fn status(h: &Heartbeat, record: Option<&CheckRecord>, paused: bool, now: Ti
         say(
             &mut out,
             CheckEvent::Down,
-            format!("it reported a failure at {failure}"),
+            format!("it reported a failure at {}", moment(failure)),
         );
     }
     if let (Some(ms), Some(_)) = (r.last_duration_ms, last_end) {
@@ -180,7 +189,8 @@ pub fn status(h: &Heartbeat, record: Option<&CheckRecord>, paused: bool, now: Ti
             &mut out,
             CheckEvent::TooLong,
             format!(
-                "started at {start} and still running after max_duration {}",
+                "started at {} and still running after max_duration {}",
+                moment(start),
                 words(max)
             ),
         );
@@ -194,6 +204,11 @@ pub fn expected_after(h: &Heartbeat, success: Timestamp) -> Option<Timestamp> {
         Expected::Period(p) => Some(success + delta(*p)),
         Expected::Schedule(s) => Timing::cron(s, h.timezone).next_after(success),
     }
+}
+
+/// An instant as the reasons say it: to the second, in UTC.
+fn moment(t: Timestamp) -> impl std::fmt::Display {
+    t.format("%Y-%m-%d %H:%M:%S UTC")
 }
 
 fn say(out: &mut Status, event: CheckEvent, why: String) {
