@@ -554,18 +554,16 @@ pub async fn runs_ended_together_add_up_as_runs_ended_one_by_one(fx: &Fixture) {
 /// among the open runs.
 pub async fn a_run_born_finished_is_recorded_as_one_opened_and_ended_at_once(fx: &Fixture) {
     let store = fx.open().await;
-    for name in ["opened", "born"] {
-        let rec = PipelineRecord {
+    let records: Vec<PipelineRecord> = ["opened", "born"]
+        .into_iter()
+        .map(|name| PipelineRecord {
             name: name.into(),
             definition_hash: "h".into(),
             description: None,
             timezone: "America/Sao_Paulo".into(),
-        };
-        store
-            .sync_pipelines(std::slice::from_ref(&rec), at(0))
-            .await
-            .unwrap();
-    }
+        })
+        .collect();
+    store.sync_pipelines(&records, at(0)).await.unwrap();
     let mut pairs = Vec::new();
     for (i, (minute, status)) in [
         (0, RunStatus::Succeeded),
