@@ -15,6 +15,11 @@ pub trait Clock: Send + Sync + Debug {
     fn sleep_until(&self, at: DateTime<Utc>) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
 }
 
+/// An instant as the daemon's messages write it: to the second, in UTC.
+pub fn shown(t: DateTime<Utc>) -> impl std::fmt::Display {
+    t.format("%Y-%m-%d %H:%M:%S UTC")
+}
+
 /// The machine's clock.
 #[derive(Debug)]
 pub struct SystemClock;

@@ -150,10 +150,7 @@ pub fn on_run_end(rule: &AlertRule, detail: &RunDetail, usual: Option<f64>) -> O
                 _ => Verdict::Clear,
             };
             if let Some(tick) = run.scheduled_for {
-                notes.insert(
-                    "tick".into(),
-                    tick.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-                );
+                notes.insert("tick".into(), crate::clock::shown(tick).to_string());
             }
             Some(observation(rule, &run.pipeline, verdict, None, notes))
         }

@@ -7,6 +7,7 @@ use plantao_store::{Matcher, Silence, Timestamp, Write};
 use uuid::Uuid;
 
 use super::to_delta;
+use crate::clock::shown;
 
 /// What someone asks to silence, and for how long.
 #[derive(Clone, Debug, Default)]
@@ -53,7 +54,6 @@ pub fn add(
             return Err("a silence needs an end or a duration, e.g. a duration of 2h".into());
         }
     };
-    let shown = |t: Timestamp| t.format("%Y-%m-%d %H:%M:%S UTC");
     if ends_at <= now {
         return Err(format!(
             "the silence would have ended already ({})",

@@ -13,6 +13,7 @@ use plantao_config::{CheckEvent, Expected, Heartbeat};
 use plantao_store::{CheckRecord, Timestamp};
 use serde::Serialize;
 
+use crate::clock::shown;
 use crate::scheduler::timing::Timing;
 
 /// Where a heartbeat is.
@@ -92,8 +93,8 @@ pub fn status(h: &Heartbeat, record: Option<&CheckRecord>, paused: bool, now: Ti
                         CheckEvent::Down,
                         format!(
                             "no success since {} (expected by {}, grace {})",
-                            moment(success),
-                            moment(due),
+                            shown(success),
+                            shown(due),
                             words(h.grace)
                         ),
                     );
@@ -103,8 +104,8 @@ pub fn status(h: &Heartbeat, record: Option<&CheckRecord>, paused: bool, now: Ti
                     CheckEvent::Late,
                     format!(
                         "no success since {} (expected by {})",
-                        moment(success),
-                        moment(due)
+                        shown(success),
+                        shown(due)
                     ),
                 ),
                 _ => {}
@@ -118,7 +119,7 @@ pub fn status(h: &Heartbeat, record: Option<&CheckRecord>, paused: bool, now: Ti
                         format!(
                             "no start within {} of {}, when it was expected",
                             words(deadline),
-                            moment(due)
+                            shown(due)
                         ),
                     );
                 }
@@ -133,8 +134,8 @@ pub fn status(h: &Heartbeat, record: Option<&CheckRecord>, paused: bool, now: Ti
                 format!(
                     "two successes {} apart ({} and {}), under min_interval {}",
                     words_ms((success - previous).num_milliseconds()),
-                    moment(previous),
-                    moment(success),
+                    shown(previous),
+                    shown(success),
                     words(min)
                 ),
             );
@@ -149,7 +150,7 @@ pub fn status(h: &Heartbeat, record: Option<&CheckRecord>, paused: bool, now: Ti
         say(
             &mut out,
             CheckEvent::Down,
-            format!("it reported a failure at {}", moment(failure)),
+            format!("it reported a failure at {}", shown(failure)),
         );
     }
     if let (Some(ms), Some(_)) = (r.last_duration_ms, last_end) {
@@ -190,7 +191,7 @@ pub fn status(h: &Heartbeat, record: Option<&CheckRecord>, paused: bool, now: Ti
             CheckEvent::TooLong,
             format!(
                 "started at {} and still running after max_duration {}",
-                moment(start),
+                shown(start),
                 words(max)
             ),
         );
@@ -204,11 +205,6 @@ pub fn expected_after(h: &Heartbeat, success: Timestamp) -> Option<Timestamp> {
         Expected::Period(p) => Some(success + delta(*p)),
         Expected::Schedule(s) => Timing::cron(s, h.timezone).next_after(success),
     }
-}
-
-/// An instant as the reasons say it: to the second, in UTC.
-fn moment(t: Timestamp) -> impl std::fmt::Display {
-    t.format("%Y-%m-%d %H:%M:%S UTC")
 }
 
 fn say(out: &mut Status, event: CheckEvent, why: String) {
