@@ -40,6 +40,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0011_toolkit.sql"),
     include_str!("migrations/0012_findings.sql"),
     include_str!("migrations/0013_rollup_bins.sql"),
+    include_str!("migrations/0014_paused_index.sql"),
 ];
 /// Taken while migrating, so nodes starting together migrate one at a time.
 const MIGRATION_LOCK: i64 = 0x0070_6c61_6e74_616f; // "plantao" in ASCII

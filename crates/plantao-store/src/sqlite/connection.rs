@@ -27,6 +27,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0011_toolkit.sql"),
     include_str!("migrations/0012_findings.sql"),
     include_str!("migrations/0013_rollup_bins.sql"),
+    include_str!("migrations/0014_paused_index.sql"),
 ];
 
 /// How long opening the file may wait for other programs opening it at the same moment; the

@@ -244,11 +244,14 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    /// Read on the calling thread, through the partial index of paused pipelines: the
+    /// scheduler reads it just before each due instant.
     async fn paused_pipelines(&self) -> Result<Vec<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT name FROM pipelines WHERE paused = 1 ORDER BY name")
-                .fetch_all(&self.reader)
-                .await?,
+        self.direct.rows(
+            "SELECT name FROM pipelines INDEXED BY pipelines_paused WHERE paused = 1 ORDER BY name",
+            &[],
+            usize::MAX,
+            |row| Ok(row.text(0)?.unwrap_or_default().to_owned()),
         )
     }
 
@@ -364,27 +367,26 @@ impl Store for SqliteStore {
         json.as_deref().map(run_from_json).transpose()
     }
 
+    /// Read on the calling thread: the scheduler reads it just before each due instant, and
+    /// the partial index bounds it by the runs open.
     async fn open_runs(&self) -> Result<BTreeMap<String, OpenRuns>> {
-        let rows = sqlx::query(
-            "SELECT pipeline, SUM(status = 'queued') AS queued, SUM(status = 'running') AS running
-             FROM runs INDEXED BY runs_open_pipeline WHERE status IN ('queued', 'running') GROUP BY pipeline",
-        )
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let count = |c: &str| -> Result<u32> {
-                    Ok(u32::try_from(r.try_get::<i64, _>(c)?).unwrap_or(u32::MAX))
-                };
-                Ok((
-                    r.try_get("pipeline")?,
-                    OpenRuns {
-                        queued: count("queued")?,
-                        running: count("running")?,
-                    },
-                ))
-            })
-            .collect()
+        let count = |v: Option<i64>| u32::try_from(v.unwrap_or(0)).unwrap_or(u32::MAX);
+        self.direct
+            .rows(
+                "SELECT pipeline, SUM(status = 'queued'), SUM(status = 'running')
+                 FROM runs INDEXED BY runs_open_pipeline WHERE status IN ('queued', 'running') GROUP BY pipeline",
+                &[],
+                usize::MAX,
+                |row| {
+                    let pipeline = row.text(0)?.unwrap_or_default().to_owned();
+                    let open = OpenRuns {
+                        queued: count(row.int(1)),
+                        running: count(row.int(2)),
+                    };
+                    Ok((pipeline, open))
+                },
+            )
+            .map(|rows| rows.into_iter().collect())
     }
 
     async fn last_ticks(&self) -> Result<BTreeMap<String, Timestamp>> {
@@ -692,22 +694,28 @@ impl Store for SqliteStore {
         self.group_sent_now(keys).await
     }
 
+    /// Read on the calling thread (the runner reads it before a run's first step starts), a
+    /// step down the partial index of successes.
     async fn last_success_at(&self, pipeline: &str) -> Result<Option<Timestamp>> {
-        let at: Option<i64> = sqlx::query_scalar(
-            "SELECT max(finished_at) FROM runs WHERE pipeline = ? AND status = 'succeeded'",
-        )
-        .bind(pipeline)
-        .fetch_one(&self.reader)
-        .await?;
-        rows::opt_time(at)
+        let at = self.direct.rows(
+            "SELECT max(finished_at) FROM runs INDEXED BY runs_succeeded
+             WHERE pipeline = ? AND status = 'succeeded'",
+            &[Bind::Text(pipeline)],
+            1,
+            |row| Ok(row.int(0)),
+        )?;
+        rows::opt_time(at.into_iter().flatten().next())
     }
 
+    /// Read on the calling thread (the runner reads it before a run's first step starts),
+    /// along the table's key.
     async fn state(&self, pipeline: &str) -> Result<Vec<StateEntry>> {
-        let rows = sqlx::query("SELECT * FROM pipeline_state WHERE pipeline = ? ORDER BY key")
-            .bind(pipeline)
-            .fetch_all(&self.reader)
-            .await?;
-        rows.iter().map(toolkit::state_from_row).collect()
+        self.direct.rows(
+            "SELECT key, value, updated_at, run_id FROM pipeline_state WHERE pipeline = ? ORDER BY key",
+            &[Bind::Text(pipeline)],
+            usize::MAX,
+            toolkit::state_from_direct_row,
+        )
     }
 
     async fn last_inputs(&self, pipeline: &str) -> Result<Vec<InputFile>> {

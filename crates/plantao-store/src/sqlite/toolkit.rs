@@ -5,8 +5,8 @@ use chrono::NaiveDate;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use super::WriteTx;
 use super::rows::{micros, run_id, time};
+use super::{WriteTx, direct};
 use crate::error::{Result, StoreError};
 use crate::records::*;
 
@@ -105,16 +105,20 @@ pub(super) async fn checkpoint(tx: &mut WriteTx, c: &Checkpoint) -> Result<Appli
     Ok(Applied::Updated)
 }
 
-pub(super) fn state_from_row(row: &SqliteRow) -> Result<StateEntry> {
+pub(super) fn state_from_direct_row(row: &direct::Row) -> Result<StateEntry> {
+    let text = |i, name: &str| {
+        row.text(i)?
+            .map(str::to_owned)
+            .ok_or_else(|| StoreError::Database(format!("a state entry without its {name}")))
+    };
     Ok(StateEntry {
-        key: row.try_get("key")?,
-        value: row.try_get("value")?,
-        updated_at: time(row.try_get("updated_at")?)?,
-        run_id: row
-            .try_get::<Option<String>, _>("run_id")?
-            .as_deref()
-            .map(run_id)
-            .transpose()?,
+        key: text(0, "key")?,
+        value: text(1, "value")?,
+        updated_at: time(
+            row.int(2)
+                .ok_or_else(|| StoreError::Database("a state entry without its time".into()))?,
+        )?,
+        run_id: row.text(3)?.map(run_id).transpose()?,
     })
 }
 

@@ -686,8 +686,8 @@ async fn report_rollups(store: &dyn Store, grain: Grain) -> Vec<Bucket> {
 }
 
 /// Schema 12 kept duration histograms as a row per bin and status; migration 13 moves them into
-/// the runs rollup's rows. Rollups written now are put back into the old shape by hand, the
-/// store reopened, and every bucket must answer as before.
+/// the runs rollup's rows. Rollups written now are put back into the old shape by hand (and the
+/// later migrations undone), the store reopened, and every bucket must answer as before.
 pub async fn histograms_kept_as_rows_are_carried_over_by_the_migration(fx: &Fixture) {
     let store = fx.open().await;
     sync(store.as_ref(), "America/Sao_Paulo").await;
@@ -723,6 +723,7 @@ pub async fn histograms_kept_as_rows_are_carried_over_by_the_migration(fx: &Fixt
             CAST(e.key AS INTEGER), SUM(e.value) FROM rollup_runs r, json_each(r.bins) e
             GROUP BY 1, 2, 3, 4, 5;
          ALTER TABLE rollup_runs DROP COLUMN bins;
+         DROP INDEX pipelines_paused;
          PRAGMA user_version = 12;",
         "CREATE TABLE rollup_durations (pipeline TEXT NOT NULL, grain TEXT NOT NULL,
             bucket TIMESTAMPTZ NOT NULL, status TEXT NOT NULL, bin INTEGER NOT NULL,
@@ -731,6 +732,7 @@ pub async fn histograms_kept_as_rows_are_carried_over_by_the_migration(fx: &Fixt
             e.key::integer, SUM(e.value::bigint) FROM rollup_runs r, jsonb_each_text(r.bins) e
             GROUP BY 1, 2, 3, 4, 5;
          ALTER TABLE rollup_runs DROP COLUMN bins;
+         DROP INDEX pipelines_paused;
          UPDATE plantao_schema SET version = 12;",
     )
     .await;

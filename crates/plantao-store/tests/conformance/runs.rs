@@ -38,7 +38,7 @@ pub async fn migrations_are_idempotent_and_a_newer_schema_is_refused(fx: &Fixtur
             err,
             StoreError::NewerSchema {
                 found: 99,
-                known: 13
+                known: 14
             }
         ),
         "{err:?}"

@@ -52,6 +52,16 @@ pub async fn pipeline_state_is_set_replaced_and_removed(fx: &Fixture) {
         ])
         .await
         .unwrap();
+    let set = store.state("ingest").await.unwrap();
+    assert_eq!(
+        set.iter()
+            .map(|e| (e.key.as_str(), e.value.as_str(), e.updated_at, e.run_id))
+            .collect::<Vec<_>>(),
+        [
+            ("cursor", "a\nb", at(1), None),
+            ("watermark", "2024-01-01", at(1), Some(id)),
+        ]
+    );
     store
         .apply(vec![
             Write::SetState {
