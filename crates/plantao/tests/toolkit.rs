@@ -365,7 +365,7 @@ fn doctor_tells_a_schema_behind_from_one_ahead() {
     let (code, out) = plantao(dir.path(), &["doctor"]);
     assert_eq!(code, 0, "behind is a warning: {out}");
     assert!(
-        out.contains("! migrations   at 10 of 13: the next start applies 3 migration(s)"),
+        out.contains("! migrations   at 10 of 14: the next start applies 4 migration(s)"),
         "{out}"
     );
     assert!(
