@@ -1,6 +1,6 @@
-//! Lays out the functions `plantao serve` runs while it starts and idles next to each other in
-//! the program (`startup.order`, made by `scripts/startup-order`), so that the pages of code
-//! an idle daemon keeps resident are few: the kernel maps 64 KiB around each page of code
+//! Lays out the functions `plantao serve` runs while it starts, idles and serves next to each
+//! other in the program (`startup.order`, made by `scripts/startup-order`), so that the pages
+//! of code a daemon keeps resident are few: the kernel maps 64 KiB around each page of code
 //! first run, and scattered, those runs touched most of the program (docs/benchmarks.md,
 //! Memory).
 //!
